@@ -1,0 +1,3 @@
+from attendance_cli.cli import main
+
+main()

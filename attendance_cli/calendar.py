@@ -1,0 +1,222 @@
+"""The school calendar: school days, school weeks, half terms, terms, and named windows.
+
+Inferred from the data (a day is a school day if at least one pupil has a mark on it that is not
+a closure code such as `#`; a full Monday–Friday week without school days separates half terms),
+or read from a calendar file the school provides. Terms follow the DfE census convention by
+date: autumn from August to December, spring from January to Easter Sunday, summer after.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from attendance_cli.errors import ConfigError, UsageError
+from attendance_cli.ingest.dates import format_date, parse_date
+from attendance_cli.ingest.validate import Window
+
+WINDOWS = ("week", "last-week", "half-term", "term", "ytd", "year")
+TERMS = ("autumn", "spring", "summer")
+
+
+@dataclass(frozen=True)
+class HalfTerm:
+    name: str  # "Autumn 1"
+    term: str  # "autumn"
+    school_year: str  # "2025/26"
+    start: dt.date
+    end: dt.date
+
+    def describe(self) -> str:
+        return f"{self.name} {self.school_year} ({format_date(self.start)} to {format_date(self.end)})"
+
+
+@dataclass(frozen=True)
+class SchoolCalendar:
+    """Half terms plus the days on which the school met."""
+
+    half_terms: tuple[HalfTerm, ...]
+    school_days: tuple[dt.date, ...]
+    source: str  # "inferred from the data" or the calendar file's path
+
+    @property
+    def last_day(self) -> dt.date | None:
+        return self.school_days[-1] if self.school_days else (self.half_terms[-1].end if self.half_terms else None)
+
+    def school_weeks(self, start: dt.date | None = None, end: dt.date | None = None) -> list[dt.date]:
+        """Mondays of the weeks (Monday–Sunday) in which the school met at least once."""
+        mondays = sorted({d - dt.timedelta(days=d.weekday()) for d in self.school_days})
+        return [m for m in mondays if (start is None or m + dt.timedelta(days=6) >= start) and (end is None or m <= end)]
+
+    def half_term_at(self, day: dt.date) -> HalfTerm | None:
+        """The half term containing `day`, or during a holiday the one that ended last."""
+        before = [h for h in self.half_terms if h.start <= day]
+        return before[-1] if before else None
+
+    def window(self, name: str, as_of: dt.date) -> Window:
+        """A named window, current as of `as_of` (windows never extend past it, except `year`)."""
+        if name == "week":
+            monday = as_of - dt.timedelta(days=as_of.weekday())
+            return Window(monday, as_of, f"week of {format_date(monday)}")
+        if name == "last-week":
+            this_monday = as_of - dt.timedelta(days=as_of.weekday())
+            earlier = [m for m in self.school_weeks() if m < this_monday]
+            if not earlier:
+                raise UsageError(f"There is no school week before the week of {format_date(this_monday)} in the data.")
+            monday = earlier[-1]
+            return Window(monday, monday + dt.timedelta(days=6), f"school week of {format_date(monday)}")
+        if name in ("half-term", "term"):
+            half = self.half_term_at(as_of)
+            if half is None:
+                raise UsageError(f"No half term starts on or before {format_date(as_of)}.",
+                                 fix="Check --as-of, or give the school's calendar with --calendar FILE.")
+            if name == "half-term":
+                return Window(half.start, min(half.end, as_of), f"half term {half.name} {half.school_year}")
+            same = [h for h in self.half_terms if h.term == half.term and h.school_year == half.school_year]
+            return Window(same[0].start, min(same[-1].end, as_of), f"{half.term} term {half.school_year}")
+        if name in ("ytd", "year"):
+            first = school_year_start(as_of)
+            label = school_year_label(first)
+            if name == "ytd":
+                return Window(first, as_of, f"school year {label} to date")
+            return Window(first, dt.date(first.year + 1, 7, 31), f"school year {label}")
+        raise UsageError(f"Unknown window {name!r}.", fix=f"Use one of: {', '.join(WINDOWS)}.")
+
+
+def school_year_start(day: dt.date) -> dt.date:
+    """1 August of the school year containing `day` (the DfE census year runs August to July)."""
+    return dt.date(day.year if day.month >= 8 else day.year - 1, 8, 1)
+
+
+def school_year_label(start: dt.date) -> str:
+    return f"{start.year}/{(start.year + 1) % 100:02d}"
+
+
+def easter_sunday(year: int) -> dt.date:
+    """Gregorian Easter (the anonymous Gregorian algorithm)."""
+    a, b, c = year % 19, year // 100, year % 100
+    d, e = b // 4, b % 4
+    f = (b + 8) // 25
+    g = (b - f + 1) // 3
+    h = (19 * a + b - d - g + 15) % 30
+    i, k = c // 4, c % 4
+    el = (32 + 2 * e + 2 * i - h - k) % 7
+    m = (a + 11 * h + 22 * el) // 451
+    month = (h + el - 7 * m + 114) // 31
+    day = (h + el - 7 * m + 114) % 31 + 1
+    return dt.date(year, month, day)
+
+
+def term_of(day: dt.date) -> str:
+    """autumn (Aug–Dec), spring (Jan to Easter Sunday), summer (after Easter Sunday)."""
+    if day.month >= 8:
+        return "autumn"
+    return "spring" if day <= easter_sunday(day.year) else "summer"
+
+
+def infer_calendar(school_days: list[dt.date]) -> SchoolCalendar:
+    """Half terms from the days the school met: a whole Monday–Friday week with no school day
+    between two school days ends a half term."""
+    days = sorted(set(school_days))
+    segments: list[list[dt.date]] = []
+    for day in days:
+        if segments and not _whole_week_between(segments[-1][-1], day):
+            segments[-1].append(day)
+        else:
+            segments.append([day])
+    half_terms: list[HalfTerm] = []
+    numbering: dict[tuple[str, str], int] = {}
+    for segment in segments:
+        start, end = segment[0], segment[-1]
+        term = term_of(start)
+        year = school_year_label(school_year_start(start))
+        numbering[(year, term)] = numbering.get((year, term), 0) + 1
+        half_terms.append(HalfTerm(f"{term.title()} {numbering[(year, term)]}", term, year, start, end))
+    return SchoolCalendar(tuple(half_terms), tuple(days), "inferred from the data")
+
+
+def _whole_week_between(a: dt.date, b: dt.date) -> bool:
+    next_monday = a + dt.timedelta(days=7 - a.weekday())
+    return next_monday + dt.timedelta(days=4) < b
+
+
+def load_calendar(path: Path, school_days: list[dt.date] | None = None) -> SchoolCalendar:
+    """A school's calendar file: TOML `[[half_term]]` tables, or a CSV, each with name, start, end.
+
+    TOML:   [[half_term]]                      CSV:  name,start,end
+            name = "Autumn 1"                        Autumn 1,03/09/2025,24/10/2025
+            start = 2025-09-03
+            end = 2025-10-24
+    """
+    if not path.exists():
+        raise ConfigError(f"Calendar file {path} does not exist.")
+    entries: list[tuple[str, object, object]] = []
+    if path.suffix.lower() == ".toml":
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"Calendar {path} is not valid TOML: {exc}") from None
+        unknown = set(data) - {"half_term"}
+        if unknown:
+            raise ConfigError(f"Calendar {path}: unknown key(s) {', '.join(sorted(unknown))}.",
+                              fix="The file holds [[half_term]] tables with name, start and end.")
+        for number, item in enumerate(data.get("half_term", []), start=1):
+            extra = set(item) - {"name", "start", "end"}
+            if extra:
+                raise ConfigError(f"Calendar {path}: half_term {number} has unknown key(s) {', '.join(sorted(extra))}.",
+                                  fix="Allowed keys: name, start, end.")
+            entries.append((str(item.get("name", "")), item.get("start"), item.get("end")))
+    else:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            for number, row in enumerate(csv.DictReader(handle), start=2):
+                row = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
+                entries.append((row.get("name", ""), row.get("start"), row.get("end")))
+    half_terms = []
+    for number, (name, start, end) in enumerate(entries, start=1):
+        s, e = _as_date(start), _as_date(end)
+        if s is None or e is None or e < s:
+            raise ConfigError(f"Calendar {path}: half term {number} ({name or 'unnamed'}) needs a start and an end "
+                              f"date, end not before start (found {start!r} to {end!r}).",
+                              fix="Write dates as dd/mm/yyyy in CSV or 2025-09-03 in TOML.")
+        term = name.split()[0].lower() if name and name.split()[0].lower() in TERMS else term_of(s)
+        half_terms.append(HalfTerm(name or f"{term.title()}", term, school_year_label(school_year_start(s)), s, e))
+    if not half_terms:
+        raise ConfigError(f"Calendar {path} lists no half terms.")
+    half_terms.sort(key=lambda h: h.start)
+    for a, b in zip(half_terms, half_terms[1:]):
+        if b.start <= a.end:
+            raise ConfigError(f"Calendar {path}: {a.name} and {b.name} overlap.")
+    return SchoolCalendar(tuple(half_terms), tuple(sorted(school_days or [])), str(path))
+
+
+def _as_date(value: object) -> dt.date | None:
+    if isinstance(value, dt.date):
+        return value
+    return parse_date(str(value)) if value else None
+
+
+def dates_in_data(export) -> tuple[list[dt.date], dt.date | None]:
+    """School days (a mark that is not a closure code) and the last date with any valid mark.
+
+    One pass over the date and slot columns; only commands with a named window need it.
+    """
+    import polars as pl
+
+    lookup = export.slots.lookup.filter(pl.col("status") == "ok")
+    open_slots = lookup.filter(~pl.col("closure"))["slot"].implode()
+    days = (export.rows.filter(pl.col("slot").is_in(lookup["slot"].implode()))
+            .group_by("date").agg(pl.col("slot").is_in(open_slots).any().alias("open"))
+            .collect(engine="streaming"))
+    last = days["date"].max() if days.height else None
+    return sorted(days.filter(pl.col("open"))["date"].to_list()), last
+
+
+def calendar_for(export, calendar_file: Path | None = None) -> tuple[SchoolCalendar, dt.date | None]:
+    """The calendar (from a file, else inferred) and the last date in the data."""
+    days, last = dates_in_data(export)
+    if calendar_file is not None:
+        return load_calendar(calendar_file, days), last
+    return infer_calendar(days), last

@@ -1,0 +1,268 @@
+"""Options shared by every command, and the helpers that turn them into core objects.
+
+Only the CLI imports Typer and Rich. Polars and the pipeline are imported inside the commands so
+that `attendance --help` starts instantly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import sys
+from collections.abc import Iterator
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from attendance_cli.errors import EXIT_USAGE, AttendanceError, UsageError
+
+if TYPE_CHECKING:
+    from attendance_cli.ingest import Export, IngestOptions, Tally, Window
+
+
+class Source(str, Enum):
+    arbor = "arbor"
+    progresso = "progresso"
+
+
+class Duplicates(str, Enum):
+    error = "error"
+    keep_last = "keep-last"
+
+
+class WindowName(str, Enum):
+    week = "week"
+    last_week = "last-week"
+    half_term = "half-term"
+    term = "term"
+    ytd = "ytd"
+    year = "year"
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+    xlsx = "xlsx"
+    parquet = "parquet"
+
+
+def examples(*lines: str) -> str:
+    """An epilog of example commands that Click prints as written (the \\b stops re-wrapping)."""
+    return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+INGEST = "Reading exports"
+WINDOW = "Choosing dates"
+OUTPUT = "Output"
+
+Files = Annotated[list[Path], typer.Argument(
+    help="Register exports (CSV) from Arbor, Progresso or another MIS, or .parquet files written by "
+         "'attendance ingest'. Several files (e.g. one per term) are combined.",
+    exists=True, dir_okay=False, readable=True, show_default=False, metavar="EXPORT")]
+SourceOpt = Annotated[Optional[Source], typer.Option(
+    "--source", metavar="arbor|progresso", help="Force the MIS the exports came from instead of detecting it from the headers.",
+    rich_help_panel=INGEST)]
+MapOpt = Annotated[Optional[list[str]], typer.Option(
+    "--map", metavar="'HEADER=field'",
+    help="Map a column the detector does not know, e.g. --map 'Pupil Ref=pupil_id'. Repeatable. A name "
+         "that is not a known field becomes an extra pupil attribute (e.g. --map 'House=house').",
+    rich_help_panel=INGEST)]
+EncodingOpt = Annotated[Optional[str], typer.Option(
+    "--encoding", metavar="NAME", help="Text encoding of the exports if it cannot be detected: utf-8, utf-16, cp1252, latin-1.",
+    rich_help_panel=INGEST)]
+CodesOpt = Annotated[str, typer.Option(
+    "--codes", metavar="NAME|FILE", help="Code table: a preset (dfe, college) or a .toml/.csv file. See 'attendance codes'.",
+    rich_help_panel=INGEST)]
+LenientOpt = Annotated[bool, typer.Option(
+    "--lenient", help="Set unusable rows aside in a rejects file and carry on (exit code 3) instead of stopping.",
+    rich_help_panel=INGEST)]
+RejectsOpt = Annotated[Path, typer.Option(
+    "--rejects", metavar="FILE", help="Where --lenient writes rejected rows with their reasons.", rich_help_panel=INGEST)]
+DuplicatesOpt = Annotated[Duplicates, typer.Option(
+    "--duplicates", metavar="error|keep-last", help="A session marked differently in two rows: stop with an error, or keep the later row "
+                         "(later file on the command line, then later line).", rich_help_panel=INGEST)]
+BlankOpt = Annotated[Optional[str], typer.Option(
+    "--blank-means", metavar="CODE",
+    help="Read a blank mark as this code (some Progresso sites use blank for present). Default: blank is unmarked.",
+    rich_help_panel=INGEST)]
+WindowOpt = Annotated[Optional[WindowName], typer.Option(
+    "--window", metavar="WINDOW", help="Count only this window, current as of --as-of: week, last-week (the last full school week), "
+                     "half-term, term, ytd (school year to date) or year.", rich_help_panel=WINDOW)]
+AsOfOpt = Annotated[Optional[str], typer.Option(
+    "--as-of", metavar="DATE", help="The date windows are current as of (dd/mm/yyyy). Default: the last date in the data.",
+    rich_help_panel=WINDOW)]
+FromOpt = Annotated[Optional[str], typer.Option(
+    "--from", metavar="DATE", help="Count from this date (dd/mm/yyyy), instead of --window.", rich_help_panel=WINDOW)]
+ToOpt = Annotated[Optional[str], typer.Option(
+    "--to", metavar="DATE", help="Count up to this date (dd/mm/yyyy), instead of --window.", rich_help_panel=WINDOW)]
+CalendarOpt = Annotated[Optional[Path], typer.Option(
+    "--calendar", metavar="FILE", help="The school's calendar (TOML or CSV of half terms) instead of inferring it from the data.",
+    exists=True, dir_okay=False, rich_help_panel=WINDOW)]
+FormatOpt = Annotated[Optional[OutputFormat], typer.Option(
+    "--format", "-f", metavar="FORMAT", help="Output format: table, csv, json, xlsx or parquet. Default: a table on a terminal, CSV when piped, or from -o's suffix.",
+    rich_help_panel=OUTPUT)]
+OutOpt = Annotated[Optional[Path], typer.Option(
+    "--output", "-o", metavar="FILE", help="Write the result to this file instead of stdout (written whole or not at all).",
+    dir_okay=False, rich_help_panel=OUTPUT)]
+QuietOpt = Annotated[bool, typer.Option(
+    "--quiet", "-q", help="Do not print the reading summary on stderr.", rich_help_panel=OUTPUT)]
+
+
+# -- console and errors ------------------------------------------------------------------------
+
+_state = {"debug": False}
+
+
+def set_debug(value: bool) -> None:
+    _state["debug"] = value
+
+
+def stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Print an AttendanceError as `Error: ...` on stderr and exit with its code."""
+    try:
+        yield
+    except AttendanceError as exc:
+        if _state["debug"]:
+            raise
+        console = stderr_console()
+        console.print(f"[bold red]Error:[/] {_escape(exc.describe())}")
+        raise typer.Exit(exc.exit_code) from None
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+@contextlib.contextmanager
+def progress(message: str) -> Iterator[None]:
+    """A spinner with elapsed time on stderr while long work runs (only on a terminal)."""
+    if not sys.stderr.isatty() or os.environ.get("ATTENDANCE_NO_PROGRESS"):
+        yield
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=stderr_console(), transient=True) as bar:
+        bar.add_task(message, total=None)
+        yield
+
+
+# -- options to core objects --------------------------------------------------------------------
+
+
+def ingest_options(codes: str, source: Source | None, maps: list[str] | None, encoding: str | None,
+                   lenient: bool, duplicates: Duplicates, blank_means: str | None) -> IngestOptions:
+    from attendance_cli.codes import load_code_table
+    from attendance_cli.ingest import IngestOptions
+    from attendance_cli.ingest.headers import parse_maps
+
+    table = load_code_table(codes)
+    if blank_means is not None and blank_means not in table.tokens:
+        raise UsageError(f"--blank-means {blank_means!r} is not a code in the {table.name!r} table.",
+                         fix=f"Use one of: {table.describe_codes(80)}")
+    return IngestOptions(codes=table, source=source.value if source else None, maps=parse_maps(maps),
+                         encoding=encoding, blank_means=blank_means, lenient=lenient, duplicates=duplicates.value)
+
+
+def parse_cli_date(text: str | None, option: str) -> dt.date | None:
+    if text is None:
+        return None
+    from attendance_cli.ingest.dates import parse_date
+
+    value = parse_date(text)
+    if value is None:
+        raise UsageError(f"{option} {text!r} is not a date.", fix="Write dates day first: dd/mm/yyyy, e.g. 20/11/2026.")
+    return value
+
+
+def resolve_window(export: Export, window: WindowName | None, as_of: str | None, start: str | None,
+                   end: str | None, calendar: Path | None) -> Window | None:
+    """The window the user asked for (None: every date in the data)."""
+    from attendance_cli.calendar import calendar_for
+    from attendance_cli.ingest import Window
+
+    as_of_date = parse_cli_date(as_of, "--as-of")
+    start_date, end_date = parse_cli_date(start, "--from"), parse_cli_date(end, "--to")
+    if window and (start_date or end_date):
+        raise UsageError("--window cannot be combined with --from/--to.", fix="Use one or the other.")
+    if start_date or end_date:
+        if start_date and end_date and end_date < start_date:
+            raise UsageError("--to is before --from.")
+        return Window(start_date, end_date, "chosen dates")
+    if window is None:
+        if as_of_date:
+            return Window(None, as_of_date, "all dates up to --as-of")
+        return None
+    cal, last = calendar_for(export, calendar)
+    reference = as_of_date or last
+    if reference is None:
+        raise UsageError("The exports hold no marks, so there is no date to count from.")
+    return cal.window(window.value, reference)
+
+
+def write_rejects(tally: Tally, path: Path) -> None:
+    """Write the --lenient rejects file (only when there are rejects)."""
+    from attendance_cli.outputs import write_frame
+
+    rejects = tally.report.rejects
+    if rejects is not None and rejects.height:
+        write_frame(rejects, "csv", path)
+
+
+def reading_summary(tally: Tally, rejects_path: Path | None, quiet: bool) -> None:
+    """One short paragraph on stderr: what was read, what was set aside."""
+    if quiet:
+        return
+    from attendance_cli.ingest.dates import format_date
+
+    report = tally.report
+    layouts = sorted({f.layout for f in report.files})
+    lines = [
+        f"Read {len(report.files)} file{'s' if len(report.files) != 1 else ''} ({', '.join(layouts)}): "
+        f"{report.marks:,} marks for {report.pupils:,} pupils, {format_date(report.first_date)} to "
+        f"{format_date(report.last_date)}; counting {report.window}."
+    ]
+    extras = []
+    if report.unmarked_in_window:
+        extras.append(f"{report.unmarked_in_window:,} unmarked sessions")
+    if report.duplicates_collapsed:
+        extras.append(f"{report.duplicates_collapsed:,} duplicate marks collapsed")
+    if report.furniture:
+        extras.append(f"{report.furniture:,} report lines skipped")
+    if report.rejected:
+        extras.append(f"{report.rejected:,} rows rejected (see {rejects_path})")
+    notes = [f"{Path(f.path).name}: {f.encoding_note}" for f in report.files if f.encoding_note]
+    if extras:
+        lines.append("; ".join(extras).capitalize() + ".")
+    lines += notes
+    console = stderr_console()
+    for line in lines:
+        console.print(_escape(line))
+
+
+def exit_for(tally: Tally) -> None:
+    """Exit code 3 when a --lenient run set rows aside."""
+    from attendance_cli.errors import EXIT_REJECTS
+
+    if tally.report.rejected:
+        raise typer.Exit(EXIT_REJECTS)
+
+
+__all__ = ["EXIT_USAGE"]

@@ -1,0 +1,196 @@
+"""The canonical row frame every layout is turned into, and the *slot* of each row.
+
+Canonical rows (one per mark, lazily read):
+
+| column | type | meaning |
+|---|---|---|
+| `file` | UInt16 | index of the export in the command line |
+| `row` | UInt32 | 0-based data row in that file (the line is `data_start + row + 1`) |
+| `pupil_id` | String | the MIS identifier, kept as text (leading zeros, dashes) |
+| pupil fields | String | `upn, surname, forename, year_group, form, ...` as exported |
+| `date` | Date | day-first parsed; null if the text is not a date |
+| `session` | Enum AM/PM | session registers; null for lesson registers |
+| lesson fields | String | `start_time, end_time, period, event_id, group_code, subject` |
+| `mark` | String | the mark as exported |
+| `minutes_late` | Int32 | null when blank |
+| `slot` | UInt16 | what the row is: a code as valid on its date, or a row status |
+| `key` | Int32 | date × 2 + PM, to prove uniqueness cheaply; null for lessons |
+
+A *slot* packs "which code, read with the meaning it had on that date" into one small integer,
+so a single group-by can count marks by code and account for every row at the same time. Slots
+`era * len(tokens) + token` are codes; the slots after them are row statuses (unmarked, unknown
+code, bad date, ...). `MarkSlots.lookup` says what each slot means.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from functools import cached_property
+
+import polars as pl
+
+from attendance_cli.codes import CodeTable
+from attendance_cli.ingest.dates import date_expr
+from attendance_cli.ingest.headers import SESSION_VALUES
+
+SESSION = pl.Enum(["AM", "PM"])
+
+# Row statuses, in the order they are tested: the first that applies wins.
+STATUSES = ("blank_row", "no_pupil", "bad_date", "bad_session", "unmarked", "unknown_code", "bad_minutes")
+#: Statuses that are problems (rows that cannot be used as they are).
+PROBLEM_STATUSES = ("no_pupil", "bad_date", "bad_session", "unknown_code", "bad_minutes")
+
+
+def _session_spellings() -> tuple[list[str], int]:
+    am = sorted({v for k, s in SESSION_VALUES.items() if s == "AM" for v in (k, k.upper(), k.title())})
+    pm = sorted({v for k, s in SESSION_VALUES.items() if s == "PM" for v in (k, k.upper(), k.title())})
+    return am + pm, len(am)
+
+
+_SPELLINGS, _N_AM = _session_spellings()
+_SESSION_SPELLINGS = pl.Enum(_SPELLINGS)
+
+
+@dataclass(frozen=True)
+class MarkSlots:
+    """Slot numbering for one code table."""
+
+    codes: CodeTable
+
+    @cached_property
+    def tokens(self) -> tuple[str, ...]:
+        return self.codes.tokens
+
+    @cached_property
+    def token_enum(self) -> pl.Enum:
+        # "-" is the conventional "no mark"; it is a token so that it costs nothing to spot
+        return pl.Enum([*self.tokens, "-"])
+
+    @property
+    def n_eras(self) -> int:
+        return len(self.codes.era_starts) + 1
+
+    @property
+    def n_code_slots(self) -> int:
+        return self.n_eras * len(self.tokens)
+
+    def status(self, name: str) -> int:
+        return self.n_code_slots + STATUSES.index(name)
+
+    @cached_property
+    def lookup(self) -> pl.DataFrame:
+        """One row per slot: `slot, status, era, token, code, category, late, closure, valid`.
+
+        `status` is "ok" for a code valid on its date, "not_valid_on_date" for a known mark
+        used outside the dates it was a code, or one of STATUSES.
+        """
+        rows = []
+        for era in range(self.n_eras):
+            for index, token in enumerate(self.tokens):
+                code = self.codes.code_for(token, era)
+                rows.append({
+                    "slot": era * len(self.tokens) + index, "status": "ok" if code else "not_valid_on_date",
+                    "era": era, "token": token, "code": code.code if code else None,
+                    "category": code.category if code else None, "late": code.late if code else None,
+                    "closure": bool(code and code.closure),
+                })
+        for name in STATUSES:
+            rows.append({"slot": self.status(name), "status": name, "era": None, "token": None, "code": None,
+                         "category": None, "late": None, "closure": False})
+        return pl.DataFrame(rows, schema={
+            "slot": pl.UInt16, "status": pl.String, "era": pl.UInt8, "token": pl.String, "code": pl.String,
+            "category": pl.String, "late": pl.String, "closure": pl.Boolean,
+        })
+
+    def era_expr(self, date: pl.Expr) -> pl.Expr:
+        era = pl.lit(0, dtype=pl.UInt16)
+        for cut in self.codes.era_starts:
+            era = era + (date >= pl.lit(cut)).cast(pl.UInt16)
+        return era
+
+
+def canonicalise(
+    raw: pl.LazyFrame,
+    present: set[str],
+    *,
+    file_index: int,
+    slots: MarkSlots,
+    date_formats: list[str],
+    shape: str,
+    blank_means: str | None = None,
+    date_is_parsed: bool = False,
+) -> pl.LazyFrame:
+    """Add the typed and derived columns to a raw frame of text columns named by field."""
+    cols: list[pl.Expr] = [pl.lit(file_index, dtype=pl.UInt16).alias("file")]
+    if "pupil_id" not in present:
+        fallback = [f for f in ("admission_number", "upn") if f in present]
+        cols.append(pl.col(fallback[0]).alias("pupil_id"))
+    if date_is_parsed:
+        date = pl.col("date")
+    elif "date" in present:
+        date = date_expr("date", date_formats)
+    else:  # lesson exports that carry the date only inside the start time
+        date = date_expr("start_time", date_formats)
+    cols.append(date.alias("date"))
+    if shape == "lessons":
+        cols.append(pl.lit(None, dtype=SESSION).alias("session"))
+    else:
+        phys = pl.col("session").str.strip_chars().cast(_SESSION_SPELLINGS, strict=False).to_physical()
+        cols.append(pl.when(phys < _N_AM).then(pl.lit("AM")).when(phys.is_not_null()).then(pl.lit("PM"))
+                    .cast(SESSION).alias("session"))
+        cols.append(pl.col("session").alias("_session_text"))
+    mark = pl.col("mark")
+    if "subcode" in present:
+        mark = pl.coalesce(pl.col("subcode").str.strip_chars().replace("", None), mark)
+    if blank_means:
+        mark = mark.fill_null(pl.lit(blank_means))
+    cols.append(mark.alias("mark"))
+    if "minutes_late" in present:
+        text = pl.col("minutes_late").str.strip_chars()
+        number = text.cast(pl.Float64, strict=False)
+        whole = number.is_not_null() & (number >= 0) & (number == number.floor()) & (number < 24 * 60)
+        cols.append(pl.when(whole).then(number.cast(pl.Int32)).alias("minutes_late"))
+        cols.append((text.is_not_null() & (text != "") & ~whole).alias("_bad_minutes"))
+    else:
+        cols.append(pl.lit(None, dtype=pl.Int32).alias("minutes_late"))
+        cols.append(pl.lit(False).alias("_bad_minutes"))
+    text_cols = sorted(present - {"row"})
+    cols.append(pl.all_horizontal([pl.col(c).is_null() for c in text_cols]).alias("_blank"))
+    frame = raw.with_columns(cols)
+
+    token = pl.col("mark").str.strip_chars().cast(slots.token_enum, strict=False).to_physical().cast(pl.UInt16)
+    dash = len(slots.tokens)
+    status = slots.status
+    session_bad = pl.col("session").is_null() if shape != "lessons" else pl.lit(False)
+    slot = (
+        pl.when(pl.col("_blank")).then(status("blank_row"))
+        .when(pl.col("pupil_id").is_null()).then(status("no_pupil"))
+        .when(pl.col("date").is_null()).then(status("bad_date"))
+        .when(session_bad).then(status("bad_session"))
+        .when(pl.col("mark").is_null() | (token == dash)).then(status("unmarked"))
+        .when(token.is_null()).then(status("unknown_code"))
+        .when(pl.col("_bad_minutes")).then(status("bad_minutes"))
+        .otherwise(slots.era_expr(pl.col("date")) * len(slots.tokens) + token)
+        .cast(pl.UInt16)
+    )
+    if shape == "lessons":
+        key = pl.lit(None, dtype=pl.Int32)
+    else:
+        key = pl.col("date").cast(pl.Int32) * 2 + pl.col("session").to_physical().cast(pl.Int32)
+    return frame.with_columns(slot.alias("slot"), key.alias("key")).drop("_blank")
+
+
+def enrolment_expr(present: set[str], date_formats: dict[str, list[str]]) -> pl.Expr | None:
+    """True where a row's date falls within the pupil's admission and leaving dates, if the
+    export carries them; None if it carries neither."""
+    parts = []
+    if "admission_date" in present:
+        admitted = date_expr("admission_date", date_formats.get("admission_date", []))
+        parts.append(pl.col("date") >= pl.coalesce(admitted, pl.lit(dt.date.min)))
+    if "leaving_date" in present:
+        left = date_expr("leaving_date", date_formats.get("leaving_date", []))
+        parts.append(pl.col("date") <= pl.coalesce(left, pl.lit(dt.date.max)))
+    if not parts:
+        return None
+    return pl.all_horizontal(parts)

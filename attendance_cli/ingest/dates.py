@@ -1,0 +1,95 @@
+"""Day-first dates, never month-first.
+
+English registers write `03/09/2025` for 3 September. Accepted: `dd/mm/yyyy`, `dd-mm-yyyy`,
+`dd.mm.yyyy`, `dd/mm/yy`, `dd-mm-yy`, ISO `yyyy-mm-dd`, each optionally followed by a time
+(`03/09/2025 08:45`, `2025-09-03T08:45:00`). A file's formats are detected from its first rows;
+a date that fits none of them is an error naming the file and line.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import polars as pl
+
+EARLIEST = dt.date(1990, 1, 1)
+LATEST = dt.date(2099, 12, 31)
+
+_PATTERN = re.compile(
+    r"^\s*(?:(?P<dmy>(?P<d>\d{1,2})(?P<sep>[/\-.])(?P<m>\d{1,2})(?P=sep)(?P<y>\d{4}|\d{2}))"
+    r"|(?P<iso>(?P<iy>\d{4})-(?P<im>\d{2})-(?P<id>\d{2})))"
+    r"(?:[T ](?P<time>\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)Z?)?\s*$"
+)
+
+
+def date_format(text: str) -> str | None:
+    """The strptime format of one date text, or None if it is not a day-first date."""
+    match = _PATTERN.match(text or "")
+    if not match:
+        return None
+    if match.group("iso"):
+        fmt = "%Y-%m-%d"
+        joiner = "T" if "T" in text else " "
+    else:
+        sep = match.group("sep")
+        year = "%Y" if len(match.group("y")) == 4 else "%y"
+        fmt = f"%d{sep}%m{sep}{year}"
+        joiner = "T" if "T" in text else " "
+    time = match.group("time")
+    if time:
+        parts = time.split(":")
+        fmt += joiner + "%H:%M" + (":%S" if len(parts) > 2 else "")
+        if "." in time:
+            fmt += "%.f"
+    return fmt
+
+
+def parse_date(text: str) -> dt.date | None:
+    """Parse one day-first date text (for headers and error messages)."""
+    fmt = date_format(text)
+    if fmt is None:
+        return None
+    match = _PATTERN.match(text)
+    assert match is not None
+    try:
+        if match.group("iso"):
+            value = dt.date(int(match.group("iy")), int(match.group("im")), int(match.group("id")))
+        else:
+            year = int(match.group("y"))
+            if len(match.group("y")) == 2:
+                year += 2000 if year < 69 else 1900
+            value = dt.date(year, int(match.group("m")), int(match.group("d")))
+    except ValueError:
+        return None
+    return value if EARLIEST <= value <= LATEST else None
+
+
+def detect_formats(values: list[str]) -> list[str]:
+    """Formats seen among sample values, most common first."""
+    counts: dict[str, int] = {}
+    for value in values:
+        fmt = date_format(value) if value else None
+        if fmt and parse_date(value):
+            counts[fmt] = counts.get(fmt, 0) + 1
+    return sorted(counts, key=lambda f: -counts[f])
+
+
+def date_expr(column: str, formats: list[str]) -> pl.Expr:
+    """Parse a text column to Date with the given day-first formats; anything else is null."""
+    if not formats:
+        formats = ["%d/%m/%Y"]
+    attempts = []
+    for fmt in formats:
+        if "%H" in fmt:
+            parsed = pl.col(column).str.strptime(pl.Datetime, fmt, strict=False).dt.date()
+        else:
+            parsed = pl.col(column).str.strptime(pl.Date, fmt, strict=False)
+        # `%Y` reads "25" as the year 25, so each attempt is range-checked before the next is tried
+        attempts.append(pl.when(parsed.is_between(pl.lit(EARLIEST), pl.lit(LATEST))).then(parsed))
+    return attempts[0] if len(attempts) == 1 else pl.coalesce(attempts)
+
+
+def format_date(value: dt.date | None) -> str:
+    """How dates are shown to people: 03/09/2025."""
+    return value.strftime("%d/%m/%Y") if value else ""

@@ -1,0 +1,172 @@
+"""Work out a file's text encoding and hand Polars UTF-8.
+
+Exports arrive as UTF-8 (with or without a byte-order mark), as UTF-16 from Excel's "Unicode
+text", or as Windows-1252 from Excel's "CSV" save. Names such as `Zoë`, `O’Brien` and `Łukasz`
+must survive exactly, so a file whose encoding cannot be told is refused with the `--encoding`
+to try, never decoded with replacement characters.
+
+UTF-8 files are read by Polars straight from disk (no copy); only the sample at the top is
+checked here, and Polars' own strict UTF-8 check covers the rest. Other encodings are
+transcoded in memory (such files come from Excel and are small).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from attendance_cli.errors import InputError
+
+SAMPLE_BYTES = 256 * 1024
+HEAD_ROWS = 60
+
+_ENCODING_NAMES = {
+    "utf8": "utf-8", "utf-8": "utf-8", "utf-8-sig": "utf-8-sig", "utf8-sig": "utf-8-sig",
+    "utf16": "utf-16", "utf-16": "utf-16", "utf-16le": "utf-16-le", "utf-16-le": "utf-16-le",
+    "utf-16be": "utf-16-be", "utf-16-be": "utf-16-be", "cp1252": "cp1252", "windows-1252": "cp1252",
+    "latin-1": "latin-1", "latin1": "latin-1", "iso-8859-1": "latin-1", "mac-roman": "mac-roman",
+}
+
+_TRY_HINT = ("If the file was saved from Excel as 'CSV', try --encoding cp1252; as 'Unicode text', "
+             "--encoding utf-16; if it came straight from the MIS, --encoding utf-8.")
+
+
+@dataclass
+class Decoded:
+    """A file ready for Polars: `data` is a path (UTF-8 on disk) or UTF-8 bytes."""
+
+    path: Path
+    encoding: str
+    data: Path | bytes
+    head: list[list[str]]  # first rows, parsed as CSV, for header detection
+    head_lines: list[int]  # physical line (0-based) on which each head row starts
+    note: str | None = None
+
+
+def open_text(path: Path, forced: str | None = None) -> Decoded:
+    """Decide the encoding of `path` (or use `forced`) and parse its first rows."""
+    raw = path.read_bytes() if _small(path) else _read_head(path)
+    whole = _small(path)
+    if forced:
+        encoding = _ENCODING_NAMES.get(forced.lower().replace("_", "-"))
+        if encoding is None:
+            raise InputError(f"--encoding {forced!r} is not an encoding this tool reads.",
+                             fix="Use utf-8, utf-8-sig, utf-16, cp1252 or latin-1.")
+        return _decoded(path, raw, whole, encoding, note=f"read as {encoding} (--encoding)")
+    if raw.startswith(codecs.BOM_UTF8):
+        return _decoded(path, raw, whole, "utf-8-sig")
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return _decoded(path, raw, whole, "utf-16", note="UTF-16 (Excel 'Unicode text')")
+    nul_even = raw[0:2000:2].count(0)
+    nul_odd = raw[1:2000:2].count(0)
+    if nul_odd > 10 * (nul_even + 1):
+        return _decoded(path, raw, whole, "utf-16-le", note="UTF-16 without a byte-order mark")
+    if nul_even > 10 * (nul_odd + 1):
+        return _decoded(path, raw, whole, "utf-16-be", note="UTF-16 without a byte-order mark")
+    sample = raw[:SAMPLE_BYTES] if not whole else raw
+    if _is_utf8(sample, final=whole):
+        return _decoded(path, raw, whole, "utf-8")
+    if _has_utf8_multibyte(sample):
+        offset = _first_bad_utf8(sample)
+        line = sample[:offset].count(b"\n") + 1
+        raise InputError(
+            f"{path}: cannot tell the text encoding. It is mostly UTF-8 but byte {offset:,} "
+            f"(line {line}) is not, so names could be corrupted.",
+            fix="Re-export the file from the MIS, or if you know the encoding pass it with --encoding. " + _TRY_HINT,
+        )
+    if not whole:
+        raw = path.read_bytes()
+    try:
+        raw.decode("cp1252")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{path}: cannot tell the text encoding (not UTF-8, and byte 0x{raw[exc.start]:02X} at offset "
+            f"{exc.start:,} is not Windows-1252 either).",
+            fix="Pass the encoding with --encoding (for example --encoding latin-1). " + _TRY_HINT,
+        ) from None
+    return _decoded(path, raw, True, "cp1252", note="Windows-1252 (Excel 'CSV' save); converted to UTF-8")
+
+
+def _small(path: Path) -> bool:
+    return path.stat().st_size <= 32 * 1024 * 1024
+
+
+def _read_head(path: Path) -> bytes:
+    with path.open("rb") as handle:
+        return handle.read(SAMPLE_BYTES)
+
+
+def _is_utf8(data: bytes, final: bool) -> bool:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        decoder.decode(data, final=final)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _has_utf8_multibyte(data: bytes) -> bool:
+    """True if the bytes contain at least one well-formed multi-byte UTF-8 character."""
+    text = data.decode("utf-8", errors="ignore")
+    return any(ord(ch) > 127 for ch in text)
+
+
+def _first_bad_utf8(data: bytes) -> int:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start
+    return len(data)
+
+
+def _decoded(path: Path, raw: bytes, whole: bool, encoding: str, note: str | None = None) -> Decoded:
+    if encoding == "utf-8" and not _needs_newline_fix(raw):
+        text = raw[:SAMPLE_BYTES].decode("utf-8", errors="ignore")
+        head, lines = _head_rows(text)
+        return Decoded(path, encoding, path, head, lines, note)
+    if not whole:
+        raw = path.read_bytes()
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InputError(
+            f"{path}: byte 0x{raw[exc.start]:02X} on line {line} is not valid {encoding}.",
+            fix="Check the encoding the file was saved with. " + _TRY_HINT,
+        ) from None
+    text = text.lstrip("\ufeff")
+    if _needs_newline_fix(raw):
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        note = (note + "; " if note else "") + "old Mac line endings (CR) converted"
+    head, lines = _head_rows(text[: SAMPLE_BYTES])
+    return Decoded(path, encoding, text.encode("utf-8"), head, lines, note)
+
+
+def _needs_newline_fix(raw: bytes) -> bool:
+    sample = raw[:SAMPLE_BYTES]
+    return b"\r" in sample and b"\n" not in sample
+
+
+def _head_rows(text: str) -> tuple[list[list[str]], list[int]]:
+    """First rows parsed as CSV, and the 0-based physical line each starts on.
+
+    `csv` is used with no escape character, so `\\` stays a mark.
+    """
+    text = text.lstrip("\ufeff")
+    reader = csv.reader(io.StringIO(text, newline=""), strict=False)
+    rows: list[list[str]] = []
+    starts: list[int] = []
+    line = 0
+    try:
+        for row in reader:
+            starts.append(line)
+            rows.append(row)
+            line = reader.line_num
+            if len(rows) >= HEAD_ROWS:
+                break
+    except csv.Error:
+        pass
+    return rows, starts

@@ -1,0 +1,117 @@
+"""Open a set of exports (and canonical Parquet files) as one data set."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+
+from attendance_cli.codes import CodeTable
+from attendance_cli.errors import InputError
+from attendance_cli.ingest.canonical import SESSION, MarkSlots
+from attendance_cli.ingest.headers import PUPIL_FIELDS, ColumnMap, Layout
+from attendance_cli.ingest.reader import SourceFile, open_export
+
+
+@dataclass
+class IngestOptions:
+    """Everything that changes how exports are read."""
+
+    codes: CodeTable
+    source: str | None = None
+    maps: dict[str, str] = field(default_factory=dict)
+    encoding: str | None = None
+    blank_means: str | None = None
+    lenient: bool = False
+    duplicates: Literal["error", "keep-last"] = "error"
+
+
+@dataclass
+class Export:
+    """Several exports opened as one data set (nothing has been read beyond their headers)."""
+
+    files: list[SourceFile]
+    options: IngestOptions
+    slots: MarkSlots
+    shape: str  # "sessions" or "lessons"
+
+    @property
+    def rows(self) -> pl.LazyFrame:
+        """Every file's canonical rows, one after another."""
+        frames = [f.frame for f in self.files]
+        return frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
+
+    @property
+    def attributes(self) -> list[str]:
+        """Pupil columns present in at least one file, in a stable order."""
+        present = set().union(*(f.fields for f in self.files))
+        known = [f for f in ("full_name", *PUPIL_FIELDS) if f in present]
+        extras = sorted({e for f in self.files for e in f.extras})
+        return known + [e for e in extras if e not in known]
+
+    @property
+    def mark_fields(self) -> list[str]:
+        """Columns that describe a mark rather than a pupil (can be grouped by)."""
+        present = set().union(*(f.fields for f in self.files))
+        return [f for f in ("start_time", "end_time", "period", "event_id", "group_code", "subject") if f in present]
+
+
+def open_exports(paths: list[Path], options: IngestOptions) -> Export:
+    """Open every file; refuse a mix of session and lesson registers."""
+    if not paths:
+        raise InputError("No export files given.", fix="Name one or more CSV exports, e.g. attendance summary marks.csv")
+    slots = MarkSlots(options.codes)
+    files = []
+    for index, path in enumerate(paths):
+        if path.suffix.lower() == ".parquet":
+            files.append(_open_parquet(path, index, slots))
+        else:
+            files.append(open_export(path, index, slots=slots, maps=options.maps, source=options.source,
+                                     encoding=options.encoding, blank_means=options.blank_means))
+    shapes = {"lessons" if f.layout.shape == "lessons" else "sessions" for f in files}
+    if len(shapes) > 1:
+        kinds = ", ".join(f"{f.path.name} ({f.layout.name})" for f in files)
+        raise InputError(f"Session registers and lesson registers cannot be combined: {kinds}.",
+                         fix="Run the command once for the session (AM/PM) exports and once for the lesson exports.")
+    return Export(files, options, slots, shapes.pop())
+
+
+# -- canonical Parquet written by `attendance ingest -o` ---------------------------------------
+
+PARQUET_KEY = b"attendance_cli"
+
+
+def _open_parquet(path: Path, index: int, slots: MarkSlots) -> SourceFile:
+    """A canonical Parquet file (from `attendance ingest -o`) read back as a source."""
+    import json
+
+    meta = pl.read_parquet_metadata(path)
+    info = json.loads(meta.get(PARQUET_KEY.decode(), "{}"))
+    if not info:
+        raise InputError(f"{path}: this Parquet file was not written by 'attendance ingest'.",
+                         fix="Give the original CSV exports, or write the Parquet file with 'attendance ingest FILE... -o marks.parquet'.")
+    if info.get("codes") != slots.codes.name:
+        raise InputError(f"{path}: was ingested with the code table {info.get('codes')!r}, not {slots.codes.name!r}.",
+                         fix=f"Pass --codes {info.get('codes')} or ingest the exports again.")
+    shape = info["shape"]
+    raw = pl.scan_parquet(path).with_row_index("row")
+    schema = raw.collect_schema()
+    present = set(schema.names()) - {"row", "source_file", "source_line", "code"}
+    from attendance_cli.ingest.canonical import canonicalise
+
+    raw = raw.with_columns(pl.col("code").alias("mark"), pl.col("session").cast(pl.String),
+                           pl.col("minutes_late").cast(pl.String))
+    frame = canonicalise(raw, present | {"mark"}, file_index=index, slots=slots, date_formats=[],
+                         shape=shape, date_is_parsed=True)
+    frame = frame.with_columns(pl.lit(True).alias("enrolled"))
+    layout = Layout("lessons" if shape == "lessons" else "sessions", "canonical", "canonical-parquet", 0, 0, [],
+                    ColumnMap())
+    fields = present & (set(PUPIL_FIELDS) | {"pupil_id", "date", "session", "mark", "minutes_late",
+                                              "start_time", "end_time", "period", "event_id", "group_code", "subject"})
+    extras = [c for c in info.get("extras", []) if c in present]
+    return SourceFile(path, index, "parquet", None, layout, -1, [], fields | set(extras), extras, frame, raw)
+
+
+__all__ = ["SESSION", "Export", "IngestOptions", "open_exports"]

@@ -1,0 +1,274 @@
+"""Header vocabulary: which export column is which canonical field, and which layout a file has.
+
+MIS exports name the same thing many ways (`Student ID`, `STUDENT_ID`, `LearnerId`). Headers are
+normalised (case-folded; spaces, `_`, `-`, `.` and a BOM removed) and matched against the aliases
+below. Anything else can be mapped with `--map "Header=field"`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from attendance_cli.errors import InputError, UsageError
+
+#: Canonical field -> accepted header aliases (from reference/formats.md, plus common variants).
+ALIASES: dict[str, tuple[str, ...]] = {
+    "pupil_id": ("Student ID", "StudentId", "STUDENT_ID", "LearnerId", "Learner ID", "PersonID",
+                 "Person ID", "MIS ID", "Id", "Pupil ID", "PupilId"),
+    "admission_number": ("Adno", "Admission No", "Admission Number", "AdmissionNumber", "Student Number",
+                         "StudentNumber", "LearnerCode", "Learner Code", "Adm No"),
+    "upn": ("UPN", "Unique Pupil Number", "ULN", "Unique Learner Number"),
+    "surname": ("Legal Surname", "Surname", "Last Name", "LastName", "PreferredLastName", "Family Name"),
+    "forename": ("Legal Forename", "Forename", "First Name", "FirstName", "PreferredFirstName", "Given Name"),
+    "full_name": ("Name", "Student", "Student Name", "Learner", "Learner Name", "Pupil", "Pupil Name", "Full Name"),
+    "year_group": ("Year", "Year Group", "YearGroup", "NC Year", "NCYear", "Year Group Name"),
+    "form": ("Registration Form", "Reg Form", "Reg Group", "RegGroup", "Registration Group", "Form",
+             "Form Group", "Tutor Group", "TutorGroupName", "Tutor Group Name", "Reg", "Class"),
+    "date": ("Date", "Attendance Date", "Session Date", "Mark Date", "Register Date", "Lesson Date",
+             "CalendarStartDate", "recordDate", "AttendanceDate"),
+    "session": ("Session", "SessionName", "Session Name", "AM/PM", "AMPM", "RollCallSession",
+                "Roll Call Session"),
+    "mark": ("Mark", "RAW_MARK", "Attendance Mark", "AttendanceMark", "Attendance Code", "AttendanceCode",
+             "Code", "Session Mark", "Export Mark", "Register Mark"),
+    "subcode": ("Subcode", "Sub Code", "SubCode"),
+    "minutes_late": ("Minutes Late", "MinutesLate", "MINUTES_LATE", "Mins Late", "Late Minutes", "LateMinutes"),
+    "comment": ("Comment", "Comments", "Note", "Notes", "AttendanceComment", "recordNote"),
+    "start_time": ("Start Time", "StartTime", "startDatetime", "Lesson Start"),
+    "end_time": ("End Time", "EndTime", "FinishTime", "Finish Time", "endDatetime", "Lesson End"),
+    "period": ("Period", "PeriodDisplayName", "Lesson", "Period Name"),
+    "event_id": ("EventId", "Event ID", "Lesson ID", "LessonId"),
+    "group_code": ("Teaching Group", "Group", "Class Code", "Set"),
+    "subject": ("Subject", "SubjectCode", "Subject Code", "Course"),
+    "admission_date": ("Admission Date", "Date of Admission", "Entry Date", "Start Date", "Enrolment Date",
+                       "DateOfEntry"),
+    "leaving_date": ("Leaving Date", "Date of Leaving", "Date Left", "Leave Date", "End Date", "DateOfLeaving"),
+    "date_of_birth": ("Date of Birth", "DOB", "DateOfBirth", "Birth Date"),
+    "gender": ("Gender", "Sex", "Legal Sex"),
+    "sen": ("SEN", "SEND", "SEN Status", "SEN Provision", "SEND Status"),
+    "fsm": ("FSM", "Free School Meals", "FSM Eligible", "FSM6", "Ever 6 FSM"),
+    "pupil_premium": ("Pupil Premium", "PP", "PupilPremium"),
+    "eal": ("EAL", "English as an Additional Language", "First Language"),
+    "ethnicity": ("Ethnicity", "Ethnic Group", "Ethnic Origin"),
+}
+
+#: Arbor warehouse extra columns that carry derived values we deliberately recompute.
+IGNORED_DERIVED = ("APPLICATION_ID", "MARK_CODE", "IS_PRESENT", "IS_AUTHORIZED_ABSENT", "IS_UNAUTHORIZED_ABSENT",
+                   "IS_POSSIBLE_ATTENDANCE", "AttendanceCodeId", "AttendanceName", "EnteredDate", "IsLocked",
+                   "PeriodId")
+
+#: Fields that describe the pupil rather than one mark (kept once per pupil).
+PUPIL_FIELDS = ("upn", "admission_number", "surname", "forename", "year_group", "form", "admission_date",
+                "leaving_date", "date_of_birth", "gender", "sen", "fsm", "pupil_premium", "eal", "ethnicity")
+#: Fields that describe one lesson in a lesson register.
+LESSON_FIELDS = ("start_time", "end_time", "period", "event_id", "group_code", "subject")
+
+SESSION_VALUES = {
+    "am": "AM", "a.m.": "AM", "a.m": "AM", "morning": "AM", "mor": "AM", "am register": "AM",
+    "pm": "PM", "p.m.": "PM", "p.m": "PM", "afternoon": "PM", "aft": "PM", "pm register": "PM",
+}
+
+FURNITURE_WORDS = re.compile(
+    r"^\s*(grand\s+total|totals?|sub-?total|key|legend|codes?\b|count|summary|generated|printed|produced|"
+    r"report|page\s+\d|export(ed)?\b|filters?|school\b|academy\b|college\b|from\s|date range|period:|"
+    r"attendance (register|report|marks))",
+    re.IGNORECASE,
+)
+
+
+def normalise(header: str) -> str:
+    """Case-fold and drop spaces, `_`, `-`, `.` and any BOM, so `STUDENT_ID` == `Student ID`."""
+    return re.sub(r"[\s_\-.\ufeff]+", "", header).casefold()
+
+
+_ALIAS_INDEX: dict[str, str] = {normalise(a): f for f, names in ALIASES.items() for a in names}
+_IGNORED_INDEX = {normalise(h) for h in IGNORED_DERIVED}
+
+
+def known_fields() -> list[str]:
+    return list(ALIASES)
+
+
+def parse_maps(maps: list[str] | None) -> dict[str, str]:
+    """`--map "Header=field"` options as {normalised header: field}."""
+    out: dict[str, str] = {}
+    for item in maps or []:
+        if "=" not in item:
+            raise UsageError(f"--map {item!r} is not of the form \"Header=field\".",
+                             fix=f"For example --map \"Pupil Ref=pupil_id\". Fields: {', '.join(known_fields())}.")
+        header, _, target = item.rpartition("=")
+        target = target.strip()
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", target):
+            raise UsageError(f"--map {item!r}: {target!r} is not a field name.",
+                             fix=f"Use one of {', '.join(known_fields())}, or a lower-case name for an extra pupil attribute.")
+        out[normalise(header)] = target
+    return out
+
+
+@dataclass
+class ColumnMap:
+    """How one file's columns map to canonical fields."""
+
+    fields: dict[str, int] = field(default_factory=dict)  # field -> column index
+    extras: dict[str, int] = field(default_factory=dict)  # extra pupil attribute -> column index
+    ignored: list[str] = field(default_factory=list)  # headers read and deliberately not used
+    unknown: list[str] = field(default_factory=list)  # headers nobody recognised
+    date_columns: dict[int, tuple[str, str | None]] = field(default_factory=dict)  # grid: col -> (date text, session)
+
+
+def map_columns(headers: list[str], user_maps: dict[str, str], source: str | None = None) -> ColumnMap:
+    """Map header cells to fields. Grid date columns are recognised separately."""
+    result = ColumnMap()
+    for index, raw in enumerate(headers):
+        name = normalise(raw)
+        if not name:
+            continue
+        target = user_maps.get(name) or _ALIAS_INDEX.get(name)
+        if name == "groupcode" and target is None:
+            target = "group_code"  # settled by layout: form in a roll call, teaching group in lessons
+        if target is None:
+            if name in _IGNORED_INDEX:
+                result.ignored.append(raw)
+            else:
+                result.unknown.append(raw)
+            continue
+        if target in ALIASES:
+            if target in result.fields:
+                result.ignored.append(raw)  # first matching column wins; say so
+                continue
+            result.fields[target] = index
+        else:
+            result.extras[target] = index
+    return result
+
+
+_DATE_IN_HEADER = re.compile(
+    r"^\s*(?:(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?,?\s+)?"
+    r"(?P<date>\d{1,2}[/\-.]\d{1,2}[/\-.]\d{2,4}|\d{4}-\d{2}-\d{2})"
+    r"(?:\s*[\(\[]?\s*(?P<session>am|pm|a\.m\.|p\.m\.|morning|afternoon)\s*[\)\]]?)?\s*$",
+    re.IGNORECASE,
+)
+
+
+def date_header(cell: str) -> tuple[str, str | None] | None:
+    """`Mon 02/09/2024 AM` -> ("02/09/2024", "AM"); a bare date -> (date, None); else None."""
+    match = _DATE_IN_HEADER.match(cell or "")
+    if not match:
+        return None
+    session = match.group("session")
+    return match.group("date"), SESSION_VALUES.get(session.lower()) if session else None
+
+
+def session_cell(cell: str) -> str | None:
+    return SESSION_VALUES.get((cell or "").strip().lower())
+
+
+@dataclass
+class Layout:
+    """What kind of export a file is."""
+
+    shape: str  # "sessions" | "lessons" | "grid"
+    source: str  # "arbor" | "progresso" | "generic"
+    name: str  # user-facing, e.g. "arbor-sessions"
+    header_line: int  # 0-based index of the (first) header line
+    header_rows: int  # 1, or 2 for a grid with dates then AM/PM
+    headers: list[str]
+    columns: ColumnMap
+
+
+def _vendor(headers: list[str]) -> str:
+    names = {normalise(h) for h in headers}
+    if names & {"learnerid", "attendancecode", "learnercode", "attendancecodeid", "eventid"}:
+        return "progresso"
+    if names & {"studentid", "rawmark", "legalsurname", "registrationform", "upn"}:
+        return "arbor"
+    return "generic"
+
+
+def _header_score(cells: list[str], user_maps: dict[str, str]) -> tuple[int, int]:
+    mapped = sum(1 for c in cells if (n := normalise(c)) and (n in user_maps or n in _ALIAS_INDEX))
+    dates = sum(1 for c in cells if date_header(c))
+    return mapped, dates
+
+
+def detect_layout(rows: list[list[str]], user_maps: dict[str, str], source: str | None, file: str) -> Layout:
+    """Find the header row among the first rows of a file and decide its layout.
+
+    Rows above the header (title, school name, date range) are report furniture.
+    """
+    for index, cells in enumerate(rows):
+        mapped, dates = _header_score(cells, user_maps)
+        if dates >= 2 and mapped >= 1:
+            return _grid_layout(rows, index, user_maps, source, file)
+        if mapped >= 3 or (mapped >= 2 and any(_ALIAS_INDEX.get(normalise(c)) == "mark" or
+                                                 user_maps.get(normalise(c)) == "mark" for c in cells)):
+            return _long_layout(cells, index, user_maps, source, file)
+    seen = next((r for r in rows if any(c.strip() for c in r)), [])
+    raise InputError(
+        f"{file}: cannot tell what kind of export this is.",
+        fix=(f"The first non-blank row has the headers {', '.join(repr(c) for c in seen[:15]) or '(none)'}. "
+             "Expected a register with a pupil id, a date, a session (AM/PM) or lesson times, and a mark "
+             "(e.g. 'Student ID, Date, Session, Mark'), or a grid with a column per 'dd/mm/yyyy AM'. "
+             "Map unknown headers with --map \"Header=field\" (fields: pupil_id, date, session, mark, ...)."),
+    )
+
+
+def _long_layout(cells: list[str], index: int, user_maps: dict[str, str], source: str | None, file: str) -> Layout:
+    columns = map_columns(cells, user_maps, source)
+    vendor = source or _vendor(cells)
+    fields = columns.fields
+    lesson = any(f in fields for f in ("start_time", "event_id")) or ("period" in fields and "session" not in fields)
+    if "group_code" in fields and not lesson and "form" not in fields:
+        fields["form"] = fields.pop("group_code")  # Progresso roll call: GroupCode is the registration group
+    if lesson and "form" in fields and "group_code" not in fields and normalise(cells[fields["form"]]) == "class":
+        fields["group_code"] = fields.pop("form")  # in a lesson register "Class" is the teaching group
+    shape = "lessons" if lesson else "sessions"
+    missing = [f for f in ("date", "mark") if f not in fields]
+    if not lesson and "session" not in fields:
+        missing.append("session")
+    if not any(f in fields for f in ("pupil_id", "admission_number", "upn")):
+        missing.insert(0, "pupil_id")
+    if missing:
+        raise InputError(
+            f"{file}: the header row (line {index + 1}) has no column for {', '.join(missing)}.",
+            fix=(f"Headers seen: {', '.join(repr(c) for c in cells if c.strip())}. "
+                 f"Map the right columns with --map, e.g. --map \"{_first_unknown(columns)}={missing[0]}\"."),
+        )
+    warehouse = "rawmark" in {normalise(c) for c in cells}
+    name = f"{vendor}-{'warehouse' if warehouse else ('lessons' if lesson else ('rollcall' if vendor == 'progresso' else 'sessions'))}"
+    return Layout(shape, vendor, name, index, 1, cells, columns)
+
+
+def _first_unknown(columns: ColumnMap) -> str:
+    return columns.unknown[0] if columns.unknown else "Header"
+
+
+def _grid_layout(rows: list[list[str]], index: int, user_maps: dict[str, str], source: str | None, file: str) -> Layout:
+    header = rows[index]
+    second = rows[index + 1] if index + 1 < len(rows) else []
+    two_rows = sum(1 for c in second if session_cell(c)) >= 2
+    columns = map_columns([c if not date_header(c) else "" for c in header], user_maps, source)
+    current: str | None = None
+    for col, cell in enumerate(header):
+        parsed = date_header(cell)
+        if two_rows:
+            if parsed:
+                current = parsed[0]
+            sess = session_cell(second[col]) if col < len(second) else None
+            if sess and current:
+                columns.date_columns[col] = (current, sess)
+        elif parsed:
+            if parsed[1] is None:
+                raise InputError(
+                    f"{file}: grid column {cell!r} (line {index + 1}) has a date but no AM/PM.",
+                    fix="Grid headers must read like '03/09/2025 AM' and '03/09/2025 PM', or have a second header row of AM/PM.",
+                )
+            columns.date_columns[col] = parsed
+    if not any(f in columns.fields for f in ("pupil_id", "admission_number", "upn")):
+        raise InputError(
+            f"{file}: the grid's header row (line {index + 1}) has no pupil identifier column.",
+            fix=f"Headers seen: {', '.join(repr(c) for c in header[:8] if c.strip())} ... "
+                "Map the identifier with --map \"Header=pupil_id\".",
+        )
+    vendor = source or _vendor(header)
+    return Layout("grid", vendor, f"{vendor}-grid", index, 2 if two_rows else 1, header, columns)

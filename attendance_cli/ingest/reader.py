@@ -1,0 +1,172 @@
+"""Open one export: encoding, header, layout, and a lazy frame of its rows in canonical form."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from attendance_cli.errors import InputError
+from attendance_cli.ingest.canonical import MarkSlots, canonicalise, enrolment_expr
+from attendance_cli.ingest.dates import detect_formats, parse_date
+from attendance_cli.ingest.encoding import Decoded, open_text
+from attendance_cli.ingest.headers import FURNITURE_WORDS, LESSON_FIELDS, Layout, detect_layout, normalise
+
+
+@dataclass
+class Furniture:
+    """A line that is part of the report around the data, not data."""
+
+    line: int  # 1-based
+    kind: str  # "above header", "blank row", "totals or legend row", "repeated header"
+    text: str
+
+
+@dataclass
+class SourceFile:
+    """One export as opened: what it is, and its rows as a lazy canonical frame."""
+
+    path: Path
+    index: int
+    encoding: str
+    encoding_note: str | None
+    layout: Layout
+    data_start: int  # 0-based physical line of the first data row
+    date_formats: list[str]
+    fields: set[str]  # canonical fields present (after fall-backs)
+    extras: list[str]  # extra pupil attributes (from --map)
+    frame: pl.LazyFrame
+    raw: pl.LazyFrame  # the text columns as read, with `row`, for explaining problems
+    furniture: list[Furniture] = field(default_factory=list)  # found while opening (above header, grid rows)
+    grid_rows: int = 0  # grid exports: data rows read (each holds many marks)
+
+    @property
+    def name(self) -> str:
+        return str(self.path)
+
+    def line_of(self, row: int) -> int:
+        """1-based physical line of a 0-based data row (exports have no line breaks inside cells)."""
+        return self.data_start + row + 1
+
+
+def open_export(path: Path, index: int, *, slots: MarkSlots, maps: dict[str, str], source: str | None,
+                encoding: str | None, blank_means: str | None, extra_date_formats: list[str] = ()) -> SourceFile:
+    """Open one file. Raises InputError if its encoding or layout cannot be told."""
+    if not path.exists():
+        raise InputError(f"{path}: no such file.")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: the file is empty.", fix="Export the register again; the MIS wrote nothing.")
+    decoded = open_text(path, encoding)
+    layout = detect_layout(decoded.head, maps, source, str(path))
+    after_header = layout.header_line + layout.header_rows
+    if after_header < len(decoded.head_lines):
+        data_start = decoded.head_lines[after_header]
+    else:
+        data_start = decoded.head_lines[layout.header_line] + layout.header_rows
+    furniture = [
+        Furniture(decoded.head_lines[i] + 1, "above header", ",".join(c for c in decoded.head[i] if c.strip())[:80])
+        for i in range(layout.header_line)
+    ]
+    columns = layout.columns
+    names = [f"_c{i}" for i in range(len(layout.headers))]
+    sample = decoded.head[after_header:]
+    date_col = columns.fields.get("date", columns.fields.get("start_time"))
+    date_formats = detect_formats([r[date_col] for r in sample if date_col is not None and date_col < len(r)])
+    date_formats += [f for f in extra_date_formats if f not in date_formats]
+
+    if layout.shape == "grid":
+        raw, present, grid_furniture, grid_rows = _read_grid(decoded, layout, data_start, names)
+        furniture += grid_furniture
+        date_formats = ["%Y-%m-%d"]
+    else:
+        raw = pl.scan_csv(
+            decoded.data, has_header=False, skip_lines=data_start, schema={n: pl.String for n in names},
+            row_index_name="row", quote_char='"', encoding="utf8", raise_if_empty=False,
+        )
+        rename = {f"_c{i}": f for f, i in columns.fields.items()} | {f"_c{i}": f for f, i in columns.extras.items()}
+        raw = raw.select("row", *[pl.col(c).alias(f) for c, f in rename.items()])
+        present = set(columns.fields) | set(columns.extras)
+        grid_rows = 0
+    frame = canonicalise(raw, present, file_index=index, slots=slots, date_formats=date_formats,
+                         shape="lessons" if layout.shape == "lessons" else "sessions",
+                         blank_means=blank_means, date_is_parsed=layout.shape == "grid")
+    enrol_formats = {f: detect_formats([r[columns.fields[f]] for r in sample if columns.fields[f] < len(r)])
+                     for f in ("admission_date", "leaving_date") if f in columns.fields}
+    enrolled = enrolment_expr(present, enrol_formats)
+    frame = frame.with_columns((enrolled if enrolled is not None else pl.lit(True)).alias("enrolled"))
+    fields = present | {"pupil_id"}
+    return SourceFile(path, index, decoded.encoding, decoded.note, layout, data_start, date_formats, fields,
+                      list(columns.extras), frame, raw, furniture, grid_rows)
+
+
+def _read_grid(decoded: Decoded, layout: Layout, data_start: int, names: list[str]
+               ) -> tuple[pl.LazyFrame, set[str], list[Furniture], int]:
+    """A wide grid (a column per date and session) read eagerly and turned into one row per mark.
+
+    Grid files hold one row per pupil, so they are small. Rows that are report furniture
+    (blank, totals, legend) are set aside here; every other row is a pupil row.
+    """
+    columns = layout.columns
+    table = pl.read_csv(
+        decoded.data, has_header=False, skip_lines=data_start, schema={n: pl.String for n in names},
+        row_index_name="row", quote_char='"', encoding="utf8", raise_if_empty=False,
+    )
+    header_cells = {normalise(h) for h in layout.headers if h.strip()}
+    id_col = next(columns.fields[f] for f in ("pupil_id", "admission_number", "upn") if f in columns.fields)
+    furniture: list[Furniture] = []
+    keep: list[int] = []
+    for row in table.iter_rows():  # one row per pupil: a few thousand at most
+        index, cells = row[0], [c.strip() if c else "" for c in row[1:]]
+        line = data_start + index + 1
+        filled = [c for c in cells if c]
+        kind = None
+        if not filled:
+            kind = "blank row"
+        elif sum(1 for c in filled if normalise(c) in header_cells) >= 2:
+            kind = "repeated header"
+        elif FURNITURE_WORDS.match(filled[0]) and (not cells[id_col] or cells[id_col] == filled[0]):
+            kind = "totals or legend row"
+        if kind:
+            furniture.append(Furniture(line, kind, ",".join(filled)[:80]))
+        else:
+            keep.append(index)
+    table = table.filter(pl.col("row").is_in(keep))
+    cells = {}
+    for col, (date_text, session) in columns.date_columns.items():
+        parsed = parse_date(date_text)
+        if parsed is None:
+            raise InputError(f"{decoded.path}: grid column {layout.headers[col]!r} has a date that is not a "
+                             f"day-first date ({date_text!r}).", fix="Grid dates must read dd/mm/yyyy.")
+        cells[f"_c{col}"] = (parsed, session)
+    mapping = pl.DataFrame({
+        "_cell": list(cells), "date": [v[0] for v in cells.values()],
+        "session": [v[1] for v in cells.values()],
+        "column": [f"{v[0]:%d/%m/%Y} {v[1]}" for v in cells.values()],
+    })
+    pupil_cols = {f"_c{i}": f for f, i in columns.fields.items() if f not in LESSON_FIELDS}
+    pupil_cols |= {f"_c{i}": f for f, i in columns.extras.items()}
+    long = (
+        table.unpivot(index=["row", *pupil_cols], on=list(cells), variable_name="_cell", value_name="mark")
+        .join(mapping, on="_cell", how="left")
+        .rename(pupil_cols)
+        .drop("_cell")
+        .sort("row", "date", "session")
+    )
+    present = set(pupil_cols.values()) | {"date", "session", "mark", "column"}
+    return long.lazy(), present, furniture, len(keep)
+
+
+def ragged_line(source: SourceFile) -> tuple[int, int] | None:
+    """Find the first data line with more fields than the header (called only after Polars refused
+    the file). Returns (line, fields) or None."""
+    import csv
+
+    encoding = "utf-8-sig" if source.encoding == "utf-8" else source.encoding
+    width = len(source.layout.headers)
+    with source.path.open(encoding=encoding, errors="replace", newline="") as handle:
+        reader = csv.reader(handle)
+        for row in reader:
+            if reader.line_num > source.data_start and len(row) > width:
+                return reader.line_num, len(row)
+    return None

@@ -1,0 +1,692 @@
+"""Check every row and count the marks, in one pass over the data.
+
+The pass is a single streaming group-by over (file, pupil, slot, scope): a row's *slot* says
+which code it holds (read with the meaning the code had on that date) or why it cannot be used
+(`canonical.STATUSES`), and its *scope* says whether it falls inside the requested window and the
+pupil's enrolment. From the groups come, at once:
+
+- the accounting of every row (accepted, rejected with a reason, or report furniture);
+- the mark counts that the statistics are computed from;
+- a proof that no session appears twice: rows of a (file, pupil) that are contiguous and in
+  strictly increasing date/session order cannot contain a duplicate. Only pupils without that
+  proof (unsorted exports, overlapping files, lesson registers) are checked row by row.
+
+Rows with problems are rare; they are read a second time, on their own, to explain them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from attendance_cli.errors import InputError, Problem
+from attendance_cli.ingest.canonical import PROBLEM_STATUSES
+from attendance_cli.ingest.dates import date_format, format_date, parse_date
+from attendance_cli.ingest.exports import Export
+from attendance_cli.ingest.headers import FURNITURE_WORDS, normalise
+from attendance_cli.ingest.reader import SourceFile, ragged_line
+
+SCOPE_COUNTED, SCOPE_OUTSIDE_WINDOW, SCOPE_NOT_ENROLLED = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Window:
+    """A span of dates to count (inclusive). `None` on either side means open."""
+
+    start: dt.date | None
+    end: dt.date | None
+    label: str = "all dates in the data"
+
+    def expr(self, column: str = "date") -> pl.Expr:
+        start = pl.lit(self.start or dt.date.min)
+        end = pl.lit(self.end or dt.date.max)
+        return pl.col(column).is_between(start, end)
+
+    def describe(self) -> str:
+        if self.start is None and self.end is None:
+            return self.label
+        return f"{self.label}: {format_date(self.start)} to {format_date(self.end)}"
+
+
+@dataclass
+class FileReport:
+    """What happened to one file."""
+
+    path: str
+    encoding: str
+    encoding_note: str | None
+    layout: str
+    header_line: int  # 1-based
+    header_rows: int
+    columns: dict[str, str]  # field -> header
+    ignored_columns: list[str]
+    unknown_columns: list[str]
+    rows: int = 0  # data rows read below the header (grid: pupil rows)
+    accepted: int = 0
+    rejected: int = 0
+    furniture: int = 0  # below the header
+    above_header: int = 0
+    marks: int = 0  # marks read (equals rows except for grids)
+    marks_rejected: int = 0
+    duplicates_collapsed: int = 0
+    unmarked: int = 0
+    first_date: dt.date | None = None
+    last_date: dt.date | None = None
+    furniture_lines: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def total_lines(self) -> int:
+        return self.above_header + self.header_rows + self.rows
+
+    @property
+    def balanced(self) -> bool:
+        return self.accepted + self.rejected + self.furniture == self.rows
+
+
+@dataclass
+class ValidationReport:
+    """The validation report of one or more exports."""
+
+    files: list[FileReport]
+    codes_table: str
+    window: str
+    pupils: int = 0
+    marks: int = 0
+    first_date: dt.date | None = None
+    last_date: dt.date | None = None
+    code_counts: pl.DataFrame | None = None  # code, meaning, category, marks
+    unmarked: int = 0
+    unmarked_in_window: int = 0
+    rejects: pl.DataFrame | None = None
+    duplicates_collapsed: int = 0
+    conflicts_resolved: int = 0
+
+    @property
+    def rejected(self) -> int:
+        return sum(f.rejected + f.marks_rejected for f in self.files)
+
+    @property
+    def furniture(self) -> int:
+        return sum(f.furniture + f.above_header for f in self.files)
+
+
+@dataclass
+class Tally:
+    """Result of the pass: report, pupils and mark counts, all consistent with each other."""
+
+    export: Export
+    window: Window | None
+    by_marks: list[str]
+    report: ValidationReport
+    counts: pl.DataFrame  # pupil_id, *by_marks, code, category, late, closure, scope, sessions, minutes_late
+    pupils: pl.DataFrame  # pupil_id, then pupil attributes as text
+    excluded: pl.DataFrame  # file, row: accepted rows that are not used (collapsed duplicates)
+    unmarked: pl.DataFrame  # pupil_id, *by_marks, scope, sessions
+
+    def marks(self) -> pl.LazyFrame:
+        """The accepted, de-duplicated marks with their code and category (lazy)."""
+        lookup = self.export.slots.lookup.filter(pl.col("status") == "ok").select(
+            "slot", "code", "category", "late", "closure").lazy()
+        rows = self.export.rows.join(lookup, on="slot", how="inner")
+        if self.excluded.height:
+            rows = rows.join(self.excluded.select("file", "row").lazy(), on=["file", "row"], how="anti")
+        return rows
+
+
+# -- the pass ------------------------------------------------------------------------------------
+
+
+def tally(export: Export, window: Window | None = None, by: Sequence[str] = ()) -> Tally:
+    """Validate every row of the exports and count marks per pupil (and per `by` mark column)."""
+    retried = False
+    while True:
+        try:
+            return _tally(export, window, by)
+        except _RetryWithFormats as retry:
+            if retried:
+                raise
+            retried = True
+            export = retry.export
+
+
+class _RetryWithFormats(Exception):
+    def __init__(self, export: Export):
+        self.export = export
+
+
+def _scoped(export: Export, window: Window | None) -> pl.LazyFrame:
+    in_window = window.expr() if window else pl.lit(True)
+    scope = (pl.when(~in_window).then(SCOPE_OUTSIDE_WINDOW)
+             .when(~pl.col("enrolled")).then(SCOPE_NOT_ENROLLED)
+             .otherwise(SCOPE_COUNTED).cast(pl.UInt8))
+    return export.rows.with_columns(scope.alias("scope"))
+
+
+def _tally(export: Export, window: Window | None, by: Sequence[str]) -> Tally:
+    slots = export.slots
+    by_marks = [b for b in by if b in export.mark_fields or b == "session"]
+    attrs = export.attributes
+    frame = _scoped(export, window)
+    # a "descent" is a row whose date/session is not after the previous row's
+    descent_row = pl.when(pl.col("key") <= pl.col("key").shift(1)).then(pl.col("row"))
+    groups_plan = frame.with_columns(descent_row.alias("_descent_row")).group_by(
+        "file", "pupil_id", "slot", "scope", *by_marks).agg(
+        pl.len().alias("n"),
+        pl.col("minutes_late").sum().alias("minutes"),
+        pl.col("date").min().alias("first_date"),
+        pl.col("date").max().alias("last_date"),
+        pl.col("key").min().alias("key_min"),
+        pl.col("key").max().alias("key_max"),
+        pl.col("row").min().alias("row_min"),
+        pl.col("row").max().alias("row_max"),
+        pl.col("_descent_row").count().alias("descents"),
+        pl.col("_descent_row").min().alias("descent_row"),
+        *[pl.col(a).first() for a in attrs],
+    )
+    groups = _collect(groups_plan, export)
+    groups = groups.join(slots.lookup.select("slot", "status"), on="slot", how="left")
+
+    # blank rows are furniture, not problems, but are read again so the report can say where they are
+    problem_slots = slots.lookup.filter(
+        pl.col("status").is_in([*PROBLEM_STATUSES, "not_valid_on_date", "blank_row"]))["slot"]
+    problem_rows = _empty_problem_rows()
+    if groups.filter(pl.col("slot").is_in(problem_slots.implode())).height:
+        problem_rows = _problem_rows(export, frame, problem_slots)
+        retry = _formats_to_add(export, problem_rows)
+        if retry is not None:
+            raise _RetryWithFormats(retry)
+
+    excluded, conflicts, conflict_rejects = _duplicates(export, frame, groups, by_marks)
+    rejects = _rejects(export, problem_rows, conflict_rejects)
+    problems = _problems(export, rejects) + conflicts
+    if problems and not export.options.lenient:
+        total = rejects.height + sum(p.count for p in conflicts)
+        raise InputError(
+            f"{total:,} row{'s' if total != 1 else ''} could not be used; nothing was written.",
+            problems=problems,
+            fix="Correct the rows in the MIS and export again, or pass --lenient to set them aside in a "
+                "rejects file and carry on.",
+        )
+
+    if excluded.height:
+        removed = excluded.group_by("file", "pupil_id", "slot", "scope", *by_marks).agg(
+            pl.len().alias("_n"), pl.col("minutes_late").sum().alias("_m"))
+        groups = (groups.join(removed, on=["file", "pupil_id", "slot", "scope", *by_marks], how="left",
+                              nulls_equal=True)
+                  .with_columns((pl.col("n") - pl.col("_n").fill_null(0)).alias("n"),
+                                (pl.col("minutes").fill_null(0) - pl.col("_m").fill_null(0)).alias("minutes"))
+                  .drop("_n", "_m"))
+
+    counts = _counts(groups, export, by_marks)
+    unmarked_slot = slots.status("unmarked")
+    unmarked = (groups.filter(pl.col("slot") == unmarked_slot)
+                .group_by("pupil_id", *by_marks, "scope").agg(pl.col("n").sum().alias("sessions")))
+    pupils = _pupils(groups, attrs, slots)
+    report = _report(export, window, groups, rejects, problem_rows, excluded, counts, unmarked, pupils)
+    return Tally(export, window, by_marks, report, counts, pupils, excluded.select("file", "row"), unmarked)
+
+
+def _collect(plan: pl.LazyFrame, export: Export) -> pl.DataFrame:
+    try:
+        return plan.collect(engine="streaming")
+    except pl.exceptions.ComputeError as exc:
+        raise _explain_read_error(export, exc) from None
+
+
+def _explain_read_error(export: Export, exc: Exception) -> InputError:
+    text = str(exc)
+    for source in export.files:
+        try:
+            source.raw.select(pl.len()).collect(engine="streaming")
+        except pl.exceptions.ComputeError:
+            if "more fields" in text:
+                found = ragged_line(source)
+                where = f"line {found[0]} has {found[1]} fields" if found else "a line has more fields than the header"
+                return InputError(
+                    f"{source.name}: {where}, but the header has {len(source.layout.headers)}.",
+                    fix="A comma inside a name or note must be inside double quotes. Re-export the file, or fix the line.",
+                )
+            if "utf-8" in text.lower():
+                return InputError(
+                    f"{source.name}: the file starts as UTF-8 but later contains bytes that are not UTF-8.",
+                    fix="Re-export it from the MIS, or pass the encoding it was saved with, e.g. --encoding cp1252.",
+                )
+            return InputError(f"{source.name}: could not be read as CSV ({text.splitlines()[0]}).")
+    return InputError(f"The exports could not be read ({text.splitlines()[0]}).")
+
+
+# -- problem rows ----------------------------------------------------------------------------------
+
+_PROBLEM_SCHEMA = {"file": pl.UInt16, "row": pl.UInt32, "slot": pl.UInt16, "status": pl.String, "column": pl.String,
+                   "pupil_id": pl.String, "date_text": pl.String, "session_text": pl.String, "mark": pl.String,
+                   "minutes_text": pl.String, "furniture": pl.String, "first_text": pl.String}
+
+
+def _empty_problem_rows() -> pl.DataFrame:
+    return pl.DataFrame(schema=_PROBLEM_SCHEMA)
+
+
+def _problem_rows(export: Export, frame: pl.LazyFrame, problem_slots: pl.Series) -> pl.DataFrame:
+    """Read the problem rows again with their text, and tell report furniture from rejects."""
+    lookup = export.slots.lookup.select("slot", "status")
+    parts = []
+    for source in export.files:
+        rows = frame.filter((pl.col("file") == source.index) & pl.col("slot").is_in(problem_slots.implode()))
+        if source.layout.shape == "grid":
+            # a grid's problem is one cell, named by its date column; its furniture rows went earlier
+            part = rows.select("file", "row", "slot", "pupil_id", "mark", "column").collect()
+            parts.append(part.join(lookup, on="slot", how="left").with_columns(
+                pl.lit(None, dtype=pl.String).alias("date_text"), pl.lit(None, dtype=pl.String).alias("session_text"),
+                pl.lit(None, dtype=pl.String).alias("minutes_text"), pl.lit(None, dtype=pl.String).alias("furniture"),
+                pl.col("pupil_id").alias("first_text")))
+            continue
+        raw_cols = [c for c in source.raw.collect_schema().names() if c != "row"]
+        part = (rows.select("file", "row", "slot").join(source.raw, on="row", how="left").collect()
+                .join(lookup, on="slot", how="left"))
+        parts.append(_classify(source, part, raw_cols))
+    return pl.concat(parts, how="diagonal_relaxed") if parts else _empty_problem_rows()
+
+
+def _normalised(text: pl.Expr) -> pl.Expr:
+    """`headers.normalise` as an expression."""
+    return text.str.replace_all(r"[\s_\-.\x{feff}]+", "").str.to_lowercase()
+
+
+def _classify(source: SourceFile, rows: pl.DataFrame, raw_cols: list[str]) -> pl.DataFrame:
+    """Decide which problem rows are report furniture (blank, totals, legend, repeated header)."""
+    fields = source.layout.columns.fields | source.layout.columns.extras
+    order = sorted(raw_cols, key=lambda c: fields.get(c, 999))
+    stripped = [pl.col(c).str.strip_chars().replace("", None) for c in order]
+    filled = pl.sum_horizontal([s.is_not_null().cast(pl.UInt16) for s in stripped])
+    first = pl.coalesce(stripped)
+    date_field = "date" if "date" in raw_cols else ("start_time" if "start_time" in raw_cols else None)
+    date_missing = (pl.col(date_field).is_null() | (pl.col("status") == "bad_date")) if date_field else pl.lit(True)
+    header_cells = [normalise(h) for h in source.layout.headers if h.strip()]
+    header_hits = pl.sum_horizontal([_normalised(s).is_in(header_cells).fill_null(False).cast(pl.UInt16)
+                                     for s in stripped])
+    id_field = next((f for f in ("pupil_id", "admission_number", "upn") if f in raw_cols), None)
+    id_text = pl.col(id_field).str.strip_chars().replace("", None) if id_field else pl.lit(None, dtype=pl.String)
+    furniture = (
+        pl.when(filled == 0).then(pl.lit("blank row"))
+        .when(header_hits >= 2).then(pl.lit("repeated header"))
+        .when(first.str.contains("(?i)" + FURNITURE_WORDS.pattern) & date_missing
+              & (id_text.is_null() | (id_text == first)))
+        .then(pl.lit("totals or legend row"))
+        .when((filled == 1) & date_missing & id_text.is_null()).then(pl.lit("note line"))
+    )
+
+    def text(field: str | None) -> pl.Expr:
+        return pl.col(field) if field in raw_cols else pl.lit(None, dtype=pl.String)
+
+    return rows.select(
+        "file", "row", "slot", "status", id_text.alias("pupil_id"), text(date_field).alias("date_text"),
+        text("session").alias("session_text"), text("mark").alias("mark"),
+        text("minutes_late").alias("minutes_text"), furniture.alias("furniture"), first.alias("first_text"),
+    )
+
+
+def _formats_to_add(export: Export, problems: pl.DataFrame) -> Export | None:
+    """If some 'bad' dates are day-first dates in a format the sample did not show, reopen those
+    files with that format too (exports can mix formats)."""
+    bad = problems.filter((pl.col("status") == "bad_date") & pl.col("furniture").is_null() & pl.col("date_text").is_not_null())
+    if not bad.height:
+        return None
+    changed = False
+    files = list(export.files)
+    for (index,), part in bad.group_by("file"):
+        source = files[index]
+        new = {date_format(v) for v in part["date_text"].unique().to_list() if parse_date(v)} - set(source.date_formats)
+        new.discard(None)
+        if new:
+            from attendance_cli.ingest.reader import open_export
+
+            reopened = open_export(source.path, source.index, slots=export.slots, maps=export.options.maps,
+                                   source=export.options.source, encoding=export.options.encoding,
+                                   blank_means=export.options.blank_means, extra_date_formats=sorted(new))
+            files[index] = reopened
+            changed = True
+    if not changed:
+        return None
+    return Export(files, export.options, export.slots, export.shape)
+
+
+_REASONS = {
+    "no_pupil": ("missing pupil id", "a pupil identifier on every mark row",
+                 "Fill in the pupil's identifier in the MIS and export again."),
+    "bad_date": ("not a day-first date", "dd/mm/yyyy (also dd-mm-yyyy, dd/mm/yy or yyyy-mm-dd, optionally with a time)",
+                 "Correct the date. Month-first dates (mm/dd/yyyy) are never accepted: export with UK date settings."),
+    "bad_session": ("not a session", "AM or PM (also Morning/Afternoon, A.M./P.M.)",
+                    "Correct the session, or if this is a lesson register map its period column with --map \"Header=period\"."),
+    "unknown_code": ("unknown code", None,
+                     "Correct the mark in the MIS, or use a code table that defines it (--codes college, or your own "
+                     "table with --codes FILE; 'attendance codes' lists the active table)."),
+    "not_valid_on_date": ("code not valid on this date", None,
+                          "Registers must use the codes in force on the day; correct the mark in the MIS."),
+    "bad_minutes": ("minutes late is not a whole number", "a whole number of minutes, or blank",
+                    "Correct the minutes late, or leave the cell blank."),
+    "conflict": ("conflicting duplicate", "one mark per pupil per session",
+                 "Remove the overlapping export, correct the mark, or pass --duplicates keep-last to let the later row win."),
+}
+
+_REJECT_SCHEMA = {"file": pl.String, "line": pl.Int64, "reason": pl.String, "column": pl.String, "value": pl.String,
+                  "expected": pl.String, "fix": pl.String, "pupil_id": pl.String, "date": pl.String,
+                  "session": pl.String, "mark": pl.String, "_file": pl.UInt16, "_row": pl.UInt32, "_status": pl.String}
+
+
+def _rejects(export: Export, problem_rows: pl.DataFrame, conflict_rejects: pl.DataFrame) -> pl.DataFrame:
+    """One row per rejected row: where, why, the value, what was expected, how to fix it."""
+    rows = []
+    real = problem_rows.filter(pl.col("furniture").is_null())
+    for (index, status), part in real.group_by("file", "status", maintain_order=True):
+        source = export.files[index]
+        reason, expected, fix = _REASONS[status]
+        column, value = _column_and_value(source, status, part)
+        expected = expected or _expected_codes(export, status, part)
+        lines = part["row"].cast(pl.Int64) + source.data_start + 1
+        column_values = column if isinstance(column, pl.Series) else pl.Series([column] * part.height, dtype=pl.String)
+        rows.append(pl.DataFrame({
+            "file": [source.name] * part.height, "line": lines, "reason": [reason] * part.height,
+            "column": column_values, "value": value, "expected": expected, "fix": [fix] * part.height,
+            "pupil_id": part["pupil_id"], "date": part["date_text"], "session": part["session_text"],
+            "mark": part["mark"], "_file": part["file"], "_row": part["row"], "_status": [status] * part.height,
+        }, schema=_REJECT_SCHEMA))
+    if conflict_rejects.height:
+        rows.append(conflict_rejects.select(list(_REJECT_SCHEMA)))
+    if not rows:
+        return pl.DataFrame(schema=_REJECT_SCHEMA)
+    return pl.concat(rows).sort("file", "line")
+
+
+def _column_and_value(source: SourceFile, status: str, part: pl.DataFrame) -> tuple[str | pl.Series, pl.Series]:
+    headers = source.layout.headers
+    fields = source.layout.columns.fields
+
+    def header(field: str) -> str:
+        return headers[fields[field]] if field in fields else field
+
+    if source.layout.shape == "grid" and "column" in part.columns:
+        return part["column"], part["mark"]
+    if status == "no_pupil":
+        return header("pupil_id" if "pupil_id" in fields else "admission_number"), part["pupil_id"]
+    if status == "bad_date":
+        return header("date" if "date" in fields else "start_time"), part["date_text"]
+    if status == "bad_session":
+        return header("session"), part["session_text"]
+    if status == "bad_minutes":
+        return header("minutes_late"), part["minutes_text"]
+    return header("mark"), part["mark"]
+
+
+def _expected_codes(export: Export, status: str, part: pl.DataFrame) -> pl.Series | str:
+    table = export.options.codes
+    if status == "unknown_code":
+        return f"a code in the {table.name!r} table: {table.describe_codes(80)}"
+    notes = []
+    for mark in part["mark"].to_list():
+        code = table.any_code_for((mark or "").strip())
+        if code is None:
+            notes.append("a code valid on that date")
+            continue
+        span = (f"valid until {format_date(code.valid_until)}" if code.valid_until
+                else f"valid from {format_date(code.valid_from)}")
+        notes.append(f"{code.code!r} is {span}." + (f" {code.note}" if code.note else ""))
+    return pl.Series(notes, dtype=pl.String)
+
+
+def _problems(export: Export, rejects: pl.DataFrame) -> list[Problem]:
+    """Group rejects into Problems: one per file, reason and value."""
+    problems = []
+    real = rejects.filter(pl.col("_status") != "conflict")
+    grouped = real.group_by("file", "reason", "column", "value", "expected", "fix", maintain_order=True).agg(
+        pl.col("line").sort().head(5).alias("lines"), pl.len().alias("count"))
+    for row in grouped.iter_rows(named=True):  # one per kind of problem, not per row
+        problems.append(Problem(file=row["file"], reason=row["reason"], lines=row["lines"], column=row["column"],
+                                value=row["value"] if row["value"] is not None else "", expected=row["expected"],
+                                fix=row["fix"], count=row["count"]))
+    return problems
+
+
+# -- duplicates ----------------------------------------------------------------------------------
+
+
+def _duplicates(export: Export, frame: pl.LazyFrame, groups: pl.DataFrame, by_marks: list[str]
+                ) -> tuple[pl.DataFrame, list[Problem], pl.DataFrame]:
+    """Find sessions that appear more than once.
+
+    Returns the rows to leave out (identical copies, unmarked copies of a marked session, and
+    with keep-last the earlier side of a conflict), the conflicts as problems (error mode), and
+    conflicting rows as rejects (error mode with --lenient).
+    """
+    slots = export.slots
+    usable = pl.col("status").is_in(["ok", "unmarked"])
+    per_file = groups.group_by("file", "pupil_id").agg(
+        pl.col("n").sum().alias("rows"), pl.col("row_min").min(), pl.col("row_max").max(),
+        pl.col("descents").sum(), pl.col("descent_row").min(),
+        (~usable).any().alias("has_problem"),
+        pl.col("key_min").filter(usable).min(), pl.col("key_max").filter(usable).max(),
+    )
+    proven = (
+        (pl.col("row_max") - pl.col("row_min") + 1 == pl.col("rows"))
+        & ((pl.col("descents") == 0) | ((pl.col("descents") == 1) & (pl.col("descent_row") == pl.col("row_min"))))
+        & ~pl.col("has_problem")
+    ) if export.shape == "sessions" else pl.lit(False)
+    per_file = per_file.with_columns(proven.alias("proven"))
+    overlapping = (
+        per_file.filter(pl.col("key_min").is_not_null()).sort("pupil_id", "key_min")
+        .with_columns((pl.col("key_min") <= pl.col("key_max").cum_max().shift(1).over("pupil_id")).alias("_overlap"))
+        .group_by("pupil_id").agg(pl.col("_overlap").any())
+        .filter(pl.col("_overlap"))["pupil_id"]
+    ) if export.shape == "sessions" else pl.Series([], dtype=pl.String)
+    suspects = per_file.filter(~pl.col("proven") | pl.col("pupil_id").is_in(overlapping.implode()))["pupil_id"].unique()
+    empty_excluded = pl.DataFrame(schema={"file": pl.UInt16, "row": pl.UInt32, "pupil_id": pl.String,
+                                          "slot": pl.UInt16, "scope": pl.UInt8, "minutes_late": pl.Int32,
+                                          **{b: pl.String for b in by_marks}})
+    if suspects.is_empty():
+        return empty_excluded, [], pl.DataFrame(schema=_REJECT_SCHEMA)
+
+    if export.shape == "sessions":
+        key = ["pupil_id", "date", "session"]
+    elif any("event_id" in f.fields for f in export.files):
+        key = ["pupil_id", "date", "event_id"]
+    else:
+        present = set().union(*(f.fields for f in export.files))
+        key = ["pupil_id", "date", *[c for c in ("start_time", "period", "group_code", "subject") if c in present]]
+    unmarked = slots.status("unmarked")
+    ok_slots = slots.lookup.filter(pl.col("status") == "ok")["slot"]
+    rows = (
+        frame.filter(pl.col("pupil_id").is_in(suspects.implode())
+                     & (pl.col("slot").is_in(ok_slots.implode()) | (pl.col("slot") == unmarked)))
+        .select("file", "row", *list(dict.fromkeys([*key, "slot", "scope", "minutes_late", "mark", *by_marks])))
+        .collect(engine="streaming")
+    )
+    rows = rows.with_columns(
+        (pl.col("file").cast(pl.UInt64) * (1 << 32) + pl.col("row").cast(pl.UInt64)).alias("_order"),
+        (pl.col("slot") != unmarked).alias("_marked"),
+    )
+    dup = rows.filter(pl.len().over(key) > 1)
+    if dup.is_empty():
+        return empty_excluded, [], pl.DataFrame(schema=_REJECT_SCHEMA)
+    keep_last = export.options.duplicates == "keep-last"
+    summary = dup.group_by(key).agg(
+        pl.struct("slot", "minutes_late").filter(pl.col("_marked")).n_unique().alias("_variants"),
+        pl.col("_order").filter(pl.col("_marked")).min().alias("_first_marked"),
+        pl.col("_order").filter(pl.col("_marked")).max().alias("_last_marked"),
+        pl.col("_order").min().alias("_first"),
+    )
+    dup = dup.join(summary, on=key, how="left", nulls_equal=True)
+    conflict = pl.col("_variants") > 1
+    keep = (pl.when(conflict & pl.lit(keep_last)).then(pl.col("_last_marked"))
+            .otherwise(pl.coalesce(pl.col("_first_marked"), pl.col("_first"))))
+    dup = dup.with_columns(keep.alias("_keep"))
+    lenient = export.options.lenient
+    # error mode: a conflict is reported; with --lenient every marked row of it is rejected instead
+    conflicted = dup.filter(conflict & ~pl.lit(keep_last))
+    problems: list[Problem] = []
+    conflict_rejects = pl.DataFrame(schema=_REJECT_SCHEMA)
+    if conflicted.height:
+        if lenient:
+            conflict_rejects = _conflict_rejects(export, conflicted.filter(pl.col("_marked")))
+        else:
+            problems = _conflict_problems(export, conflicted.filter(pl.col("_marked")), key)
+    excluded = dup.filter((pl.col("_order") != pl.col("_keep")) & ~(conflict & ~pl.lit(keep_last)))
+    if lenient and conflicted.height:
+        excluded = pl.concat([excluded, conflicted.filter(pl.col("_marked"))], how="diagonal_relaxed")
+    return excluded.select(empty_excluded.columns).cast(empty_excluded.schema), problems, conflict_rejects
+
+
+def _describe_session(row: dict) -> str:
+    when = format_date(row["date"])
+    if row.get("session"):
+        return f"{when} {row['session']}"
+    extra = " ".join(str(row[c]) for c in ("start_time", "period", "event_id", "group_code", "subject") if row.get(c))
+    return f"{when} {extra}".strip()
+
+
+def _conflict_problems(export: Export, conflicted: pl.DataFrame, key: list[str]) -> list[Problem]:
+    problems = []
+    reason, expected, fix = _REASONS["conflict"]
+    for _, part in conflicted.sort("_order").group_by(key, maintain_order=True):
+        items = part.to_dicts()
+        first = items[0]
+        places = [f"{export.files[r['file']].path.name} line {export.files[r['file']].line_of(r['row'])} "
+                  f"has {r['mark']!r}" for r in items]
+        problems.append(Problem(
+            file=str(export.files[first["file"]].path),
+            reason=f"{reason}: pupil {first['pupil_id']} on {_describe_session(first)}: " + "; ".join(places),
+            lines=[export.files[first["file"]].line_of(first["row"])], expected=expected, fix=fix,
+        ))
+    return problems
+
+
+def _conflict_rejects(export: Export, conflicted: pl.DataFrame) -> pl.DataFrame:
+    reason, expected, fix = _REASONS["conflict"]
+    records = []
+    for r in conflicted.sort("_order").iter_rows(named=True):  # conflicting rows only: few
+        source = export.files[r["file"]]
+        mark_header = source.layout.headers[source.layout.columns.fields["mark"]] if "mark" in source.layout.columns.fields else "mark"
+        records.append({"file": source.name, "line": source.line_of(r["row"]), "reason": reason, "column": mark_header,
+                        "value": r["mark"], "expected": expected, "fix": fix, "pupil_id": r["pupil_id"],
+                        "date": format_date(r["date"]), "session": r.get("session"), "mark": r["mark"],
+                        "_file": r["file"], "_row": r["row"], "_status": "conflict"})
+    return pl.DataFrame(records, schema=_REJECT_SCHEMA)
+
+
+# -- results -------------------------------------------------------------------------------------
+
+
+def _counts(groups: pl.DataFrame, export: Export, by_marks: list[str]) -> pl.DataFrame:
+    lookup = export.slots.lookup.filter(pl.col("status") == "ok").select("slot", "code", "category", "late", "closure")
+    return (groups.join(lookup, on="slot", how="inner")
+            .group_by("pupil_id", *by_marks, "code", "category", "late", "closure", "scope")
+            .agg(pl.col("n").sum().cast(pl.Int64).alias("sessions"),
+                 pl.col("minutes").sum().cast(pl.Int64).alias("minutes_late"))
+            .filter(pl.col("sessions") > 0)
+            .sort("pupil_id", *by_marks, "code", "scope"))
+
+
+def _pupils(groups: pl.DataFrame, attrs: list[str], slots) -> pl.DataFrame:
+    """One row per pupil with an accepted row; attributes from the export with the latest marks."""
+    accepted = groups.filter(pl.col("status").is_in(["ok", "unmarked"]))
+    latest = (accepted.sort("last_date", "file", nulls_last=False)
+              .group_by("pupil_id", maintain_order=True).last()
+              .select("pupil_id", *attrs))
+    return _tidy_pupils(latest).sort("pupil_id")
+
+
+def _tidy_pupils(pupils: pl.DataFrame) -> pl.DataFrame:
+    """Names split from a full-name column, year groups written one way ("Year 10", "Reception")."""
+    out = pupils
+    if "full_name" in out.columns:
+        name = pl.col("full_name").str.strip_chars()
+        comma = name.str.contains(",")
+        surname = pl.when(comma).then(name.str.split(",").list.first().str.strip_chars()).otherwise(name)
+        forename = pl.when(comma).then(name.str.split_exact(",", 1).struct.field("field_1").str.strip_chars())
+        if "surname" not in out.columns:
+            out = out.with_columns(surname.alias("surname"))
+        else:
+            out = out.with_columns(pl.coalesce("surname", surname).alias("surname"))
+        if "forename" not in out.columns:
+            out = out.with_columns(forename.alias("forename"))
+        else:
+            out = out.with_columns(pl.coalesce("forename", forename).alias("forename"))
+        out = out.drop("full_name")
+    for column in ("surname", "forename", "year_group", "form"):
+        if column not in out.columns:
+            out = out.with_columns(pl.lit(None, dtype=pl.String).alias(column))
+    year = pl.col("year_group").str.strip_chars()
+    digits = year.str.extract(r"^(?i:year|yr|y|nc\s*year)?\s*(\d{1,2})$", 1)
+    reception = year.str.contains(r"^(?i:r|yr|rec|reception)$")
+    out = out.with_columns(
+        pl.when(digits.is_not_null()).then(pl.lit("Year ") + digits.cast(pl.Int32).cast(pl.String))
+        .when(reception).then(pl.lit("Reception")).otherwise(year).alias("year_group"))
+    first = ["pupil_id", "upn", "admission_number", "surname", "forename", "year_group", "form"]
+    return out.select([c for c in first if c in out.columns] + [c for c in out.columns if c not in first])
+
+
+def _report(export: Export, window: Window | None, groups: pl.DataFrame, rejects: pl.DataFrame,
+            problem_rows: pl.DataFrame, excluded: pl.DataFrame, counts: pl.DataFrame, unmarked: pl.DataFrame,
+            pupils: pl.DataFrame) -> ValidationReport:
+    files = []
+    furniture_rows = problem_rows.filter(pl.col("furniture").is_not_null())
+    for source in export.files:
+        mine = groups.filter(pl.col("file") == source.index)
+        layout = source.layout
+        columns = {f: layout.headers[i] for f, i in layout.columns.fields.items()}
+        columns |= {f: layout.headers[i] for f, i in layout.columns.extras.items()}
+        report = FileReport(str(source.path), source.encoding, source.encoding_note, layout.name,
+                            layout.header_line + 1 if layout.header_rows else 0, layout.header_rows, columns,
+                            layout.columns.ignored, layout.columns.unknown)
+        marks = int(mine["n"].sum() or 0) + int(excluded.filter(pl.col("file") == source.index).height)
+        furniture = furniture_rows.filter(pl.col("file") == source.index)
+        rejected = rejects.filter(pl.col("_file") == source.index).height
+        report.above_header = sum(1 for f in source.furniture if f.kind == "above header")
+        report.furniture_lines = [(f.line, f.kind) for f in source.furniture if f.kind != "above header"]
+        report.furniture_lines += [(source.line_of(r), k) for r, k in furniture.select("row", "furniture").iter_rows()]
+        report.furniture_lines.sort()
+        report.duplicates_collapsed = excluded.filter(pl.col("file") == source.index).height
+        accepted_groups = mine.filter(pl.col("status").is_in(["ok", "unmarked"]))
+        report.unmarked = int(mine.filter(pl.col("status") == "unmarked")["n"].sum() or 0)
+        if accepted_groups.height:
+            report.first_date = accepted_groups["first_date"].min()
+            report.last_date = accepted_groups["last_date"].max()
+        if layout.shape == "grid":
+            grid_furniture = sum(1 for f in source.furniture if f.kind != "above header")
+            report.rows = source.grid_rows + grid_furniture
+            report.furniture = grid_furniture
+            report.accepted = source.grid_rows
+            report.marks = marks
+            report.marks_rejected = rejected
+        else:
+            report.rows = marks
+            report.marks = marks
+            report.furniture = furniture.height
+            report.rejected = rejected
+            report.accepted = marks - report.furniture - rejected
+        files.append(report)
+    code_counts = (counts.group_by("code", "category").agg(pl.col("sessions").sum().alias("marks"))
+                   .join(_meanings(export), on="code", how="left")
+                   .select("code", "meaning", "category", "marks").sort("marks", "code", descending=[True, False]))
+    accepted = groups.filter(pl.col("status").is_in(["ok", "unmarked"]))
+    return ValidationReport(
+        files=files, codes_table=export.options.codes.name,
+        window=window.describe() if window else "all dates in the data",
+        pupils=pupils.height,
+        marks=int(counts["sessions"].sum() or 0),
+        first_date=accepted["first_date"].min() if accepted.height else None,
+        last_date=accepted["last_date"].max() if accepted.height else None,
+        code_counts=code_counts,
+        unmarked=int(unmarked["sessions"].sum() or 0),
+        unmarked_in_window=int(unmarked.filter(pl.col("scope") == SCOPE_COUNTED)["sessions"].sum() or 0),
+        rejects=rejects.drop("_file", "_row", "_status"),
+        duplicates_collapsed=excluded.height,
+    )
+
+
+def _meanings(export: Export) -> pl.DataFrame:
+    seen: dict[str, str] = {}
+    for code in export.options.codes.codes:
+        seen.setdefault(code.code, code.meaning)
+    return pl.DataFrame({"code": list(seen), "meaning": list(seen.values())})

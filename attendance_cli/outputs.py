@@ -1,0 +1,116 @@
+"""Writing result frames: CSV, JSON, Excel and Parquet, safely and all-or-nothing.
+
+- Text cells that a spreadsheet would run as a formula (starting with `= + - @`, tab, CR or
+  LF) get a leading `'` in CSV and Excel output. Numbers stay numbers.
+- Files are written to a temporary name beside the target and renamed into place, so a failed
+  run never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+import polars as pl
+
+from attendance_cli.errors import UsageError
+
+FORMATS = ("table", "csv", "json", "xlsx", "parquet")
+_BY_SUFFIX = {".csv": "csv", ".json": "json", ".xlsx": "xlsx", ".parquet": "parquet", ".txt": "table"}
+_FORMULA_START = r"^[=+\-@\t\r\n]"
+
+
+def choose_format(requested: str | None, path: Path | None, stdout_is_terminal: bool) -> str:
+    """The format asked for, else the output file's suffix, else a table on a terminal and CSV in a pipe."""
+    if requested:
+        if requested not in FORMATS:
+            raise UsageError(f"Unknown format {requested!r}.", fix=f"Use one of: {', '.join(FORMATS)}.")
+        return requested
+    if path is not None:
+        fmt = _BY_SUFFIX.get(path.suffix.lower())
+        if fmt is None:
+            raise UsageError(f"Cannot tell the format of {path} from its name.",
+                             fix=f"Name it .csv, .json, .xlsx or .parquet, or pass --format ({', '.join(FORMATS[1:])}).")
+        return fmt
+    return "table" if stdout_is_terminal else "csv"
+
+
+def neutralise_formulas(frame: pl.DataFrame) -> pl.DataFrame:
+    """Prefix `'` to text cells that spreadsheets would otherwise evaluate."""
+    text_columns = [name for name, dtype in frame.schema.items() if dtype == pl.String]
+    return frame.with_columns(
+        pl.when(pl.col(c).str.contains(_FORMULA_START)).then(pl.lit("'") + pl.col(c)).otherwise(pl.col(c)).alias(c)
+        for c in text_columns
+    )
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call `write(temp_path)` and move the result to `path` only if it succeeded."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(handle)
+    temp_path = Path(temp)
+    try:
+        write(temp_path)
+        os.replace(temp_path, path)
+    except BaseException:
+        temp_path.unlink(missing_ok=True)
+        raise
+
+
+def to_csv_text(frame: pl.DataFrame) -> str:
+    return neutralise_formulas(frame).write_csv()
+
+
+def write_frame(frame: pl.DataFrame, fmt: str, path: Path | None, stream: IO[str] | None = None,
+                sheet: str = "attendance", metadata: dict[str, str] | None = None) -> None:
+    """Write `frame` as csv, json, xlsx or parquet to `path`, or to `stream` (stdout) if no path."""
+    stream = stream or sys.stdout
+    if fmt == "csv":
+        text = to_csv_text(frame)
+        _text_out(text, path, stream)
+    elif fmt == "json":
+        _text_out(frame.write_json() + "\n", path, stream)
+    elif fmt == "xlsx":
+        _binary_out(lambda target: _write_xlsx(frame, target, sheet), path, stream, "xlsx")
+    elif fmt == "parquet":
+        _binary_out(lambda target: frame.write_parquet(target, metadata=metadata), path, stream, "parquet")
+    else:
+        raise UsageError(f"Format {fmt!r} cannot be written to a file.", fix="Use csv, json, xlsx or parquet.")
+
+
+def _text_out(text: str, path: Path | None, stream: IO[str]) -> None:
+    if path is None:
+        stream.write(text)
+        stream.flush()
+        return
+    atomic_write(path, lambda temp: temp.write_text(text, encoding="utf-8", newline=""))
+
+
+def _binary_out(write: Callable[[Path], None], path: Path | None, stream: IO[str], fmt: str) -> None:
+    if path is not None:
+        atomic_write(path, write)
+        return
+    if stream.isatty():
+        raise UsageError(f"{fmt} output is binary and will not be printed on a terminal.",
+                         fix=f"Write it to a file with -o result.{fmt}, or pipe it.")
+    with tempfile.TemporaryDirectory() as folder:
+        temp = Path(folder) / f"out.{fmt}"
+        write(temp)
+        stream.flush()
+        sys.stdout.buffer.write(temp.read_bytes())
+        sys.stdout.buffer.flush()
+
+
+def _write_xlsx(frame: pl.DataFrame, target: Path, sheet: str) -> None:
+    import xlsxwriter
+
+    # strings are never formulas or links, whatever they start with
+    workbook = xlsxwriter.Workbook(str(target), {"strings_to_formulas": False, "strings_to_urls": False})
+    neutralise_formulas(frame).write_excel(workbook=workbook, worksheet=sheet, float_precision=2, autofit=True)
+    workbook.close()

@@ -1,0 +1,140 @@
+"""DfE attendance statistics from mark counts.
+
+The method (DfE, "Pupil attendance in schools"; reference/rules.md):
+
+- possible sessions = present + approved educational activity + authorised + unauthorised
+  (codes that are "not counted", such as X, D, Y1–Y7, Z and `#`, are not possible sessions);
+- attended = present + approved educational activity; attendance % = attended / possible × 100;
+- overall absence % = (authorised + unauthorised) / possible × 100 = 100 − attendance %;
+- persistent absence (PA): overall absence of 10% or more of the pupil's own possible sessions;
+  severe absence (SA): 50% or more. Both are tested in whole numbers (10 × absences ≥ possible),
+  so a pupil on exactly 90.0% is persistently absent and no rounding can move them;
+- groups are ratios of summed sessions, never averages of pupil percentages; PA rate =
+  PA pupils / pupils; pupils with no possible sessions in the window are left out;
+- only sessions inside the window and between the pupil's admission and leaving dates count;
+- lateness: L (before the register closed, counted as present) and U (after it closed, an
+  unauthorised absence); minutes late are summed over those marks.
+
+Lesson registers give the same figures per lesson ("contact point") instead of per session;
+days missed are only given for session registers (two sessions make a day).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+from attendance_cli.codes import ATTENDED, POSSIBLE
+from attendance_cli.ingest.validate import SCOPE_COUNTED, Tally
+
+PUPIL_COLUMNS = (
+    "pupil_id", "surname", "forename", "year_group", "form", "possible_sessions", "attended_sessions",
+    "authorised_absences", "unauthorised_absences", "late_before_close", "late_after_close", "minutes_late",
+    "attendance_pct", "persistent_absence", "severe_absence", "days_missed",
+)
+SESSION_COUNTS = (
+    "possible_sessions", "attended_sessions", "authorised_absences", "unauthorised_absences",
+    "late_before_close", "late_after_close", "minutes_late",
+)
+GROUP_COLUMNS = (
+    "pupils", *SESSION_COUNTS, "attendance_pct", "overall_absence_pct", "authorised_absence_pct",
+    "unauthorised_absence_pct", "persistent_absence_pupils", "persistent_absence_pct", "severe_absence_pupils",
+    "severe_absence_pct", "days_missed",
+)
+
+PA_SHARE = 10  # absence of 1/10 or more of possible sessions
+SA_SHARE = 2  # absence of 1/2 or more
+
+METHOD = (
+    "DfE method: attendance % = (present + approved educational activity) / possible sessions × 100; "
+    "possible sessions exclude codes that are not counted (X, D, Q, Y1–Y7, Z, #); persistent absence = "
+    "10% or more of possible sessions missed, severe absence = 50% or more; group figures are ratios of "
+    "summed sessions; sessions outside the window or outside the pupil's admission and leaving dates are not counted."
+)
+
+
+def _sum_where(condition: pl.Expr, value: str = "sessions") -> pl.Expr:
+    return pl.col(value).filter(condition).sum()
+
+
+def _session_totals() -> list[pl.Expr]:
+    category, late = pl.col("category"), pl.col("late")
+    return [
+        _sum_where(category.is_in(POSSIBLE)).alias("possible_sessions"),
+        _sum_where(category.is_in(ATTENDED)).alias("attended_sessions"),
+        _sum_where(category == "authorised").alias("authorised_absences"),
+        _sum_where(category == "unauthorised").alias("unauthorised_absences"),
+        _sum_where(late == "before_close").alias("late_before_close"),
+        _sum_where(late == "after_close").alias("late_after_close"),
+        _sum_where(late.is_not_null(), "minutes_late").alias("minutes_late"),
+    ]
+
+
+def _absences() -> pl.Expr:
+    return pl.col("authorised_absences") + pl.col("unauthorised_absences")
+
+
+def _pct(numerator: pl.Expr, denominator: str = "possible_sessions") -> pl.Expr:
+    return pl.when(pl.col(denominator) > 0).then(numerator.cast(pl.Float64) * 100.0 / pl.col(denominator))
+
+
+def pupil_statistics(tally: Tally, keys: Sequence[str] = ()) -> pl.DataFrame:
+    """One row per pupil (per mark-level key, if any) with the DfE figures, in `PUPIL_COLUMNS`
+    order (plus any keys and pupil attributes requested in `keys`)."""
+    mark_keys = [k for k in keys if k in tally.by_marks]
+    counts = tally.counts.filter(pl.col("scope") == SCOPE_COUNTED)
+    per_pupil = (
+        counts.group_by("pupil_id", *mark_keys).agg(_session_totals())
+        .with_columns(pl.col(c).cast(pl.Int64) for c in SESSION_COUNTS)
+        .filter(pl.col("possible_sessions") > 0)
+    )
+    lessons = tally.export.shape == "lessons"
+    per_pupil = per_pupil.with_columns(
+        _pct(pl.col("attended_sessions")).alias("attendance_pct"),
+        (_absences() * PA_SHARE >= pl.col("possible_sessions")).alias("persistent_absence"),
+        (_absences() * SA_SHARE >= pl.col("possible_sessions")).alias("severe_absence"),
+        (pl.lit(None, dtype=pl.Float64) if lessons else _absences().cast(pl.Float64) / 2).alias("days_missed"),
+    )
+    pupils = tally.pupils
+    attribute_keys = [k for k in keys if k not in mark_keys and k not in PUPIL_COLUMNS]
+    wanted = ["pupil_id", "surname", "forename", "year_group", "form", *attribute_keys]
+    for column in wanted:
+        if column not in pupils.columns:
+            pupils = pupils.with_columns(pl.lit(None, dtype=pl.String).alias(column))
+    out = per_pupil.join(pupils.select(list(dict.fromkeys(wanted))), on="pupil_id", how="left")
+    order = [*PUPIL_COLUMNS[:5], *mark_keys, *attribute_keys, *PUPIL_COLUMNS[5:]]
+    return out.select(list(dict.fromkeys(order))).sort("pupil_id", *mark_keys)
+
+
+def group_statistics(pupil_stats: pl.DataFrame, by: Sequence[str]) -> pl.DataFrame:
+    """Figures per group: ratios of summed sessions; PA and SA rates over the group's pupils."""
+    by = list(by)
+    grouped = pupil_stats.group_by(by).agg(
+        pl.col("pupil_id").n_unique().alias("pupils"),
+        *[pl.col(c).sum() for c in SESSION_COUNTS],
+        pl.col("persistent_absence").sum().cast(pl.Int64).alias("persistent_absence_pupils"),
+        pl.col("severe_absence").sum().cast(pl.Int64).alias("severe_absence_pupils"),
+        pl.col("pupil_id").count().alias("_enrolments"),
+        pl.col("days_missed").sum().alias("days_missed") if pupil_stats["days_missed"].dtype != pl.Null
+        else pl.lit(None).alias("days_missed"),
+    )
+    return _with_rates(grouped).select(*by, *GROUP_COLUMNS).sort(by, nulls_last=True)
+
+
+def overall_statistics(pupil_stats: pl.DataFrame) -> pl.DataFrame:
+    """The same figures for everyone in the data, as one row."""
+    return group_statistics(pupil_stats.with_columns(pl.lit("All pupils").alias("group")), ["group"])
+
+
+def _with_rates(grouped: pl.DataFrame) -> pl.DataFrame:
+    lessons = grouped["days_missed"].null_count() == grouped.height
+    return grouped.with_columns(
+        _pct(pl.col("attended_sessions")).alias("attendance_pct"),
+        _pct(_absences()).alias("overall_absence_pct"),
+        _pct(pl.col("authorised_absences")).alias("authorised_absence_pct"),
+        _pct(pl.col("unauthorised_absences")).alias("unauthorised_absence_pct"),
+        _pct(pl.col("persistent_absence_pupils"), "_enrolments").alias("persistent_absence_pct"),
+        _pct(pl.col("severe_absence_pupils"), "_enrolments").alias("severe_absence_pct"),
+        (pl.lit(None, dtype=pl.Float64) if lessons else _absences().cast(pl.Float64) / 2).alias("days_missed"),
+    )
