@@ -107,8 +107,10 @@ def pupil_statistics(tally: Tally, keys: Sequence[str] = ()) -> pl.DataFrame:
     return out.select(list(dict.fromkeys(order))).sort("pupil_id", *mark_keys)
 
 
-def group_statistics(pupil_stats: pl.DataFrame, by: Sequence[str]) -> pl.DataFrame:
-    """Figures per group: ratios of summed sessions; PA and SA rates over the group's pupils."""
+def group_statistics(pupil_stats: pl.DataFrame, by: Sequence[str], lessons: bool = False) -> pl.DataFrame:
+    """Figures per group: ratios of summed sessions; PA and SA rates over the group's pupils.
+
+    `lessons`: the counts are lessons (contact points), so there are no days missed."""
     by = list(by)
     grouped = pupil_stats.group_by(by).agg(
         pl.col("pupil_id").n_unique().alias("pupils"),
@@ -116,19 +118,16 @@ def group_statistics(pupil_stats: pl.DataFrame, by: Sequence[str]) -> pl.DataFra
         pl.col("persistent_absence").sum().cast(pl.Int64).alias("persistent_absence_pupils"),
         pl.col("severe_absence").sum().cast(pl.Int64).alias("severe_absence_pupils"),
         pl.col("pupil_id").count().alias("_enrolments"),
-        pl.col("days_missed").sum().alias("days_missed") if pupil_stats["days_missed"].dtype != pl.Null
-        else pl.lit(None).alias("days_missed"),
     )
-    return _with_rates(grouped).select(*by, *GROUP_COLUMNS).sort(by, nulls_last=True)
+    return _with_rates(grouped, lessons).select(*by, *GROUP_COLUMNS).sort(by, nulls_last=True)
 
 
-def overall_statistics(pupil_stats: pl.DataFrame) -> pl.DataFrame:
+def overall_statistics(pupil_stats: pl.DataFrame, lessons: bool = False) -> pl.DataFrame:
     """The same figures for everyone in the data, as one row."""
-    return group_statistics(pupil_stats.with_columns(pl.lit("All pupils").alias("group")), ["group"])
+    return group_statistics(pupil_stats.with_columns(pl.lit("All pupils").alias("group")), ["group"], lessons)
 
 
-def _with_rates(grouped: pl.DataFrame) -> pl.DataFrame:
-    lessons = grouped["days_missed"].null_count() == grouped.height
+def _with_rates(grouped: pl.DataFrame, lessons: bool) -> pl.DataFrame:
     return grouped.with_columns(
         _pct(pl.col("attended_sessions")).alias("attendance_pct"),
         _pct(_absences()).alias("overall_absence_pct"),

@@ -42,10 +42,12 @@ def codes(
         rows = [{
             "code": code.code, "meaning": code.meaning, "category": code.category,
             "possible_session": code.category in POSSIBLE, "attendance": code.category in ("present", "aea"),
-            "late": code.late or "", "valid_from": format_date(code.valid_from), "valid_until": format_date(code.valid_until),
-            "aliases": " ".join(code.aliases),
+            "late": code.late, "valid_from": format_date(code.valid_from) or None,
+            "valid_until": format_date(code.valid_until) or None, "aliases": " ".join(code.aliases) or None,
         } for code in table.codes]
-        frame = pl.DataFrame(rows)
+        frame = pl.DataFrame(rows, schema={"code": pl.String, "meaning": pl.String, "category": pl.String,
+                                           "possible_session": pl.Boolean, "attendance": pl.Boolean, "late": pl.String,
+                                           "valid_from": pl.String, "valid_until": pl.String, "aliases": pl.String})
         out_format = choose_format(fmt.value if fmt else None, output, c.stdout_is_terminal())
         if out_format == "table":
             from attendance_cli.cli.render import print_table

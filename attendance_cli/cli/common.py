@@ -232,22 +232,24 @@ def reading_summary(tally: Tally, rejects_path: Path | None, quiet: bool) -> Non
         return
     from attendance_cli.ingest.dates import format_date
 
+    from attendance_cli.cli.render import plural
+
     report = tally.report
     layouts = sorted({f.layout for f in report.files})
     lines = [
-        f"Read {len(report.files)} file{'s' if len(report.files) != 1 else ''} ({', '.join(layouts)}): "
-        f"{report.marks:,} marks for {report.pupils:,} pupils, {format_date(report.first_date)} to "
-        f"{format_date(report.last_date)}; counting {report.window}."
+        f"Read {plural(len(report.files), 'file')} ({', '.join(layouts)}): {plural(report.marks, 'mark')} for "
+        f"{plural(report.pupils, 'pupil')}, {format_date(report.first_date)} to {format_date(report.last_date)}; "
+        f"counting {report.window}."
     ]
     extras = []
     if report.unmarked_in_window:
-        extras.append(f"{report.unmarked_in_window:,} unmarked sessions")
+        extras.append(f"{plural(report.unmarked_in_window, 'unmarked session')}")
     if report.duplicates_collapsed:
-        extras.append(f"{report.duplicates_collapsed:,} duplicate marks collapsed")
+        extras.append(f"{plural(report.duplicates_collapsed, 'duplicate mark')} collapsed")
     if report.furniture:
-        extras.append(f"{report.furniture:,} report lines skipped")
+        extras.append(f"{plural(report.furniture, 'report line')} skipped")
     if report.rejected:
-        extras.append(f"{report.rejected:,} rows rejected (see {rejects_path})")
+        extras.append(f"{plural(report.rejected, 'row')} rejected (see {rejects_path})")
     notes = [f"{Path(f.path).name}: {f.encoding_note}" for f in report.files if f.encoding_note]
     if extras:
         lines.append("; ".join(extras).capitalize() + ".")

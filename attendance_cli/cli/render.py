@@ -23,6 +23,11 @@ HEADINGS = {
 }
 
 
+def plural(count: int, word: str) -> str:
+    """`1 pupil`, `2 pupils`, `1,234 marks`."""
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
+
+
 def percentage(value: float | None) -> str:
     """Two decimals, rounded down: a pupil on 89.996% shows 89.99%, never 90.00%, so the table
     and the persistent-absence flag always agree (possible sessions under 1,000)."""
@@ -76,6 +81,7 @@ def validation_text(report: ValidationReport, outputs: list[str]) -> str:
                                         keep_trailing_newline=True)
     env.filters["date"] = format_date
     env.filters["n"] = lambda value: f"{value:,}"
+    env.filters["plural"] = plural
     template = env.get_template("ingest_report.txt.j2")
     codes = report.code_counts.to_dicts() if report.code_counts is not None else []
     rejects = report.rejects.head(20).to_dicts() if report.rejects is not None else []

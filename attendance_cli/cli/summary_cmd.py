@@ -65,7 +65,7 @@ def summary(
             result = tally(export, chosen, keys)
         stats = pupil_statistics(result, keys)
         if keys:
-            stats = group_statistics(stats, keys)
+            stats = group_statistics(stats, keys, lessons=export.shape == "lessons")
         out_format = choose_format(fmt.value if fmt else None, output, c.stdout_is_terminal())
         unit = "contact points (lessons)" if export.shape == "lessons" else "sessions"
         if out_format == "table":

@@ -37,9 +37,12 @@ from attendance_cli.ingest.headers import SESSION_VALUES
 SESSION = pl.Enum(["AM", "PM"])
 
 # Row statuses, in the order they are tested: the first that applies wins.
-STATUSES = ("blank_row", "no_pupil", "bad_date", "bad_session", "unmarked", "unknown_code", "bad_minutes")
+STATUSES = ("blank_row", "extra_fields", "no_pupil", "bad_date", "bad_session", "unmarked", "unknown_code",
+            "bad_minutes")
 #: Statuses that are problems (rows that cannot be used as they are).
-PROBLEM_STATUSES = ("no_pupil", "bad_date", "bad_session", "unknown_code", "bad_minutes")
+PROBLEM_STATUSES = ("extra_fields", "no_pupil", "bad_date", "bad_session", "unknown_code", "bad_minutes")
+#: Spare columns read past the header: a row that fills one has more fields than the header.
+SPARE_COLUMNS = 8
 
 
 def _session_spellings() -> tuple[list[str], int]:
@@ -155,7 +158,7 @@ def canonicalise(
     else:
         cols.append(pl.lit(None, dtype=pl.Int32).alias("minutes_late"))
         cols.append(pl.lit(False).alias("_bad_minutes"))
-    text_cols = sorted(present - {"row"})
+    text_cols = sorted(present - {"row", "_ragged"})
     cols.append(pl.all_horizontal([pl.col(c).is_null() for c in text_cols]).alias("_blank"))
     frame = raw.with_columns(cols)
 
@@ -165,6 +168,7 @@ def canonicalise(
     session_bad = pl.col("session").is_null() if shape != "lessons" else pl.lit(False)
     slot = (
         pl.when(pl.col("_blank")).then(status("blank_row"))
+        .when(pl.col("_ragged") if "_ragged" in present else pl.lit(False)).then(status("extra_fields"))
         .when(pl.col("pupil_id").is_null()).then(status("no_pupil"))
         .when(pl.col("date").is_null()).then(status("bad_date"))
         .when(session_bad).then(status("bad_session"))

@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 
 from attendance_cli.errors import InputError
-from attendance_cli.ingest.canonical import MarkSlots, canonicalise, enrolment_expr
+from attendance_cli.ingest.canonical import SPARE_COLUMNS, MarkSlots, canonicalise, enrolment_expr
 from attendance_cli.ingest.dates import detect_formats, parse_date
 from attendance_cli.ingest.encoding import Decoded, open_text
 from attendance_cli.ingest.headers import FURNITURE_WORDS, LESSON_FIELDS, Layout, detect_layout, normalise
@@ -19,7 +19,7 @@ class Furniture:
     """A line that is part of the report around the data, not data."""
 
     line: int  # 1-based
-    kind: str  # "above header", "blank row", "totals or legend row", "repeated header"
+    kind: str  # "above header", "blank row", "report text", "repeated header"
     text: str
 
 
@@ -69,24 +69,26 @@ def open_export(path: Path, index: int, *, slots: MarkSlots, maps: dict[str, str
         for i in range(layout.header_line)
     ]
     columns = layout.columns
-    names = [f"_c{i}" for i in range(len(layout.headers))]
+    # spare columns past the header catch rows with more fields than the header (an unquoted comma)
+    names = [f"_c{i}" for i in range(len(layout.headers))] + [f"_x{i}" for i in range(SPARE_COLUMNS)]
+    ragged = pl.any_horizontal([pl.col(f"_x{i}").is_not_null() for i in range(SPARE_COLUMNS)]).alias("_ragged")
     sample = decoded.head[after_header:]
     date_col = columns.fields.get("date", columns.fields.get("start_time"))
     date_formats = detect_formats([r[date_col] for r in sample if date_col is not None and date_col < len(r)])
     date_formats += [f for f in extra_date_formats if f not in date_formats]
 
     if layout.shape == "grid":
-        raw, present, grid_furniture, grid_rows = _read_grid(decoded, layout, data_start, names)
+        raw, present, grid_furniture, grid_rows = _read_grid(decoded, layout, data_start, names, ragged)
         furniture += grid_furniture
         date_formats = ["%Y-%m-%d"]
     else:
         raw = pl.scan_csv(
             decoded.data, has_header=False, skip_lines=data_start, schema={n: pl.String for n in names},
-            row_index_name="row", quote_char='"', encoding="utf8", raise_if_empty=False,
+            row_index_name="row", quote_char='"', encoding="utf8", raise_if_empty=False, truncate_ragged_lines=True, missing_columns="insert",
         )
         rename = {f"_c{i}": f for f, i in columns.fields.items()} | {f"_c{i}": f for f, i in columns.extras.items()}
-        raw = raw.select("row", *[pl.col(c).alias(f) for c, f in rename.items()])
-        present = set(columns.fields) | set(columns.extras)
+        raw = raw.select("row", *[pl.col(c).alias(f) for c, f in rename.items()], ragged)
+        present = set(columns.fields) | set(columns.extras) | {"_ragged"}
         grid_rows = 0
     frame = canonicalise(raw, present, file_index=index, slots=slots, date_formats=date_formats,
                          shape="lessons" if layout.shape == "lessons" else "sessions",
@@ -100,7 +102,7 @@ def open_export(path: Path, index: int, *, slots: MarkSlots, maps: dict[str, str
                       list(columns.extras), frame, raw, furniture, grid_rows)
 
 
-def _read_grid(decoded: Decoded, layout: Layout, data_start: int, names: list[str]
+def _read_grid(decoded: Decoded, layout: Layout, data_start: int, names: list[str], ragged: pl.Expr
                ) -> tuple[pl.LazyFrame, set[str], list[Furniture], int]:
     """A wide grid (a column per date and session) read eagerly and turned into one row per mark.
 
@@ -110,14 +112,15 @@ def _read_grid(decoded: Decoded, layout: Layout, data_start: int, names: list[st
     columns = layout.columns
     table = pl.read_csv(
         decoded.data, has_header=False, skip_lines=data_start, schema={n: pl.String for n in names},
-        row_index_name="row", quote_char='"', encoding="utf8", raise_if_empty=False,
-    )
+        row_index_name="row", quote_char='"', encoding="utf8", raise_if_empty=False, truncate_ragged_lines=True, missing_columns="insert",
+    ).with_columns(ragged)
     header_cells = {normalise(h) for h in layout.headers if h.strip()}
     id_col = next(columns.fields[f] for f in ("pupil_id", "admission_number", "upn") if f in columns.fields)
     furniture: list[Furniture] = []
     keep: list[int] = []
+    width = len(layout.headers)
     for row in table.iter_rows():  # one row per pupil: a few thousand at most
-        index, cells = row[0], [c.strip() if c else "" for c in row[1:]]
+        index, cells = row[0], [c.strip() if c else "" for c in row[1:width + 1]]
         line = data_start + index + 1
         filled = [c for c in cells if c]
         kind = None
@@ -126,7 +129,7 @@ def _read_grid(decoded: Decoded, layout: Layout, data_start: int, names: list[st
         elif sum(1 for c in filled if normalise(c) in header_cells) >= 2:
             kind = "repeated header"
         elif FURNITURE_WORDS.match(filled[0]) and (not cells[id_col] or cells[id_col] == filled[0]):
-            kind = "totals or legend row"
+            kind = "report text"
         if kind:
             furniture.append(Furniture(line, kind, ",".join(filled)[:80]))
         else:
@@ -147,13 +150,13 @@ def _read_grid(decoded: Decoded, layout: Layout, data_start: int, names: list[st
     pupil_cols = {f"_c{i}": f for f, i in columns.fields.items() if f not in LESSON_FIELDS}
     pupil_cols |= {f"_c{i}": f for f, i in columns.extras.items()}
     long = (
-        table.unpivot(index=["row", *pupil_cols], on=list(cells), variable_name="_cell", value_name="mark")
+        table.unpivot(index=["row", "_ragged", *pupil_cols], on=list(cells), variable_name="_cell", value_name="mark")
         .join(mapping, on="_cell", how="left")
         .rename(pupil_cols)
         .drop("_cell")
         .sort("row", "date", "session")
     )
-    present = set(pupil_cols.values()) | {"date", "session", "mark", "column"}
+    present = set(pupil_cols.values()) | {"date", "session", "mark", "column", "_ragged"}
     return long.lazy(), present, furniture, len(keep)
 
 

@@ -283,7 +283,7 @@ def _problem_rows(export: Export, frame: pl.LazyFrame, problem_slots: pl.Series)
                 pl.lit(None, dtype=pl.String).alias("minutes_text"), pl.lit(None, dtype=pl.String).alias("furniture"),
                 pl.col("pupil_id").alias("first_text")))
             continue
-        raw_cols = [c for c in source.raw.collect_schema().names() if c != "row"]
+        raw_cols = [c for c in source.raw.collect_schema().names() if not c.startswith("_") and c != "row"]
         part = (rows.select("file", "row", "slot").join(source.raw, on="row", how="left").collect()
                 .join(lookup, on="slot", how="left"))
         parts.append(_classify(source, part, raw_cols))
@@ -314,7 +314,7 @@ def _classify(source: SourceFile, rows: pl.DataFrame, raw_cols: list[str]) -> pl
         .when(header_hits >= 2).then(pl.lit("repeated header"))
         .when(first.str.contains("(?i)" + FURNITURE_WORDS.pattern) & date_missing
               & (id_text.is_null() | (id_text == first)))
-        .then(pl.lit("totals or legend row"))
+        .then(pl.lit("report text"))
         .when((filled == 1) & date_missing & id_text.is_null()).then(pl.lit("note line"))
     )
 
@@ -354,6 +354,8 @@ def _formats_to_add(export: Export, problems: pl.DataFrame) -> Export | None:
 
 
 _REASONS = {
+    "extra_fields": ("more fields than the header", "one field per column of the header",
+                     "A comma inside a name or note must be inside double quotes: re-export the file or fix the line."),
     "no_pupil": ("missing pupil id", "a pupil identifier on every mark row",
                  "Fill in the pupil's identifier in the MIS and export again."),
     "bad_date": ("not a day-first date", "dd/mm/yyyy (also dd-mm-yyyy, dd/mm/yy or yyyy-mm-dd, optionally with a time)",
@@ -409,6 +411,8 @@ def _column_and_value(source: SourceFile, status: str, part: pl.DataFrame) -> tu
 
     if source.layout.shape == "grid" and "column" in part.columns:
         return part["column"], part["mark"]
+    if status == "extra_fields":
+        return "(past the last column)", part["first_text"]
     if status == "no_pupil":
         return header("pupil_id" if "pupil_id" in fields else "admission_number"), part["pupil_id"]
     if status == "bad_date":

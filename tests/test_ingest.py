@@ -1,0 +1,332 @@
+"""Each export layout, header aliases, encodings and the quirks real exports have."""
+
+from __future__ import annotations
+
+import codecs
+import datetime as dt
+
+import polars as pl
+import pytest
+
+from attendance_cli.errors import InputError
+from tests.conftest import ARBOR_HEADER, pupil, read, session_rows, stats
+
+NAMES = [("Zoë", "Nowak"), ("O’Brien", "Siobhán"), ("Kowalczyk", "Łukasz")]
+
+
+def _figures(row: dict) -> tuple:
+    return (row["possible_sessions"], row["attended_sessions"], row["authorised_absences"],
+            row["unauthorised_absences"], row["late_before_close"], row["minutes_late"])
+
+
+# -- the five layouts --------------------------------------------------------------------------
+
+
+def test_arbor_long_sessions_with_every_alias_spelling(write):
+    path = write("arbor.csv", [
+        "student_id,upn,SURNAME,First Name,NC Year,Reg Group,Attendance Date,AM/PM,Attendance Mark,Mins Late",
+        "000869,A123,Nowak,Zoë,10,10B,01/09/2025,Morning,L,12",
+        "000869,A123,Nowak,Zoë,10,10B,01/09/2025,Afternoon,I,",
+    ])
+    result = read([path])
+    assert result.report.files[0].layout == "arbor-sessions"
+    row = pupil(pupil_stats(result), "000869")
+    assert (row["surname"], row["forename"], row["year_group"], row["form"]) == ("Nowak", "Zoë", "Year 10", "10B")
+    assert _figures(row) == (2, 1, 1, 0, 1, 12)
+
+
+def pupil_stats(result):
+    from attendance_cli.statistics import pupil_statistics
+
+    return pupil_statistics(result)
+
+
+def test_arbor_warehouse_layout(write):
+    path = write("warehouse.csv", [
+        "STUDENT_ID,APPLICATION_ID,RAW_MARK,MARK_CODE,MINUTES_LATE,PERIOD,DATE,IS_PRESENT,IS_POSSIBLE_ATTENDANCE",
+        "1001,9,/,PRESENT_AM,,MORNING,2015-10-16,TRUE,TRUE",
+        "1001,9,U,LATE_AFTER_REG,35,AFTERNOON,2015-10-16,FALSE,TRUE",
+    ])
+    result = read([path])
+    report = result.report.files[0]
+    assert report.layout == "arbor-warehouse"
+    # derived flags are recomputed from the marks, never trusted
+    assert report.ignored_columns == ["APPLICATION_ID", "MARK_CODE", "IS_PRESENT", "IS_POSSIBLE_ATTENDANCE"]
+    row = pupil(pupil_stats(result), "1001")
+    assert (row["possible_sessions"], row["attended_sessions"], row["unauthorised_absences"],
+            row["late_after_close"], row["minutes_late"]) == (2, 1, 1, 1, 35)
+
+
+def test_wide_grid_with_date_and_session_in_each_header(write):
+    path = write("grid.csv", [
+        "Student ID,Legal Surname,Legal Forename,Year Group,Registration Form,Mon 01/09/2025 AM,Mon 01/09/2025 PM,02/09/2025 AM,02/09/2025 PM",
+        "000123,Nowak,Zoë,R,Oak,/,\\,N,\\",
+        "000124,O’Brien,Siobhán,Reception,Oak,I,I,/,",
+    ])
+    result = read([path])
+    assert result.report.files[0].layout == "arbor-grid"
+    figures = pupil_stats(result)
+    assert _figures(pupil(figures, "000123")) == (4, 3, 0, 1, 0, 0)
+    assert _figures(pupil(figures, "000124")) == (3, 1, 2, 0, 0, 0)
+    assert result.report.unmarked == 1
+    assert pupil(figures, "000124")["year_group"] == "Reception"
+
+
+def test_wide_grid_with_two_header_rows(write):
+    path = write("grid2.csv", [
+        "Student ID,Name,Form,Mon 01/09/2025,,Tue 02/09/2025,",
+        ",,,AM,PM,AM,PM",
+        '7,"Nowak, Zoë",Oak,/,\\,L,\\',
+        '8,"O’Brien, Siobhán",Oak,/,-,/,\\',
+    ])
+    result = read([path])
+    report = result.report.files[0]
+    assert (report.layout, report.header_rows) == ("arbor-grid", 2)
+    figures = pupil_stats(result)
+    assert (pupil(figures, "7")["surname"], pupil(figures, "7")["forename"]) == ("Nowak", "Zoë")
+    assert _figures(pupil(figures, "7")) == (4, 4, 0, 0, 1, 0)
+    assert _figures(pupil(figures, "8")) == (3, 3, 0, 0, 0, 0)  # "-" is unmarked, not absent
+
+
+def test_progresso_roll_call(write):
+    path = write("rollcall.csv", [
+        "LearnerId,LearnerCode,Date,Session,AttendanceCode,MinutesLate,GroupCode,YearGroup",
+        "12,000869,16-10-2025,AM,/\\,,HOUSE-N,Year 12",
+        "12,000869,16-10-2025,PM,O,,HOUSE-N,Year 12",
+    ])
+    result = read([path])
+    assert result.report.files[0].layout == "progresso-rollcall"
+    row = pupil(pupil_stats(result), "12")
+    assert (row["form"], row["year_group"], row["attendance_pct"]) == ("HOUSE-N", "Year 12", 50.0)
+    assert result.pupils["admission_number"].to_list() == ["000869"]
+
+
+def test_progresso_lessons_count_contact_points(write):
+    path = write("lessons.csv", [
+        "EventId,GroupCode,Date,StartTime,EndTime,LearnerId,LearnerCode,Period,AttendanceCode,MinutesLate,SubjectCode",
+        "1,MATH-A,05-01-2026,09:00,10:00,12,2025-00012,P 1,/\\,,MATH",
+        "2,PHYS-A,05-01-2026,10:15,11:15,12,2025-00012,P 2,A,,PHYS",
+        "3,PHYS-A,05-01-2026,11:30,12:30,12,2025-00012,P 3,L,4,PHYS",
+        "4,MATH-A,06-01-2026,09:00,10:00,12,2025-00012,P 1,I,,MATH",
+    ])
+    result = read([path], codes="college", by=["subject"])
+    assert result.export.shape == "lessons"
+    assert result.report.files[0].layout == "progresso-lessons"
+    from attendance_cli.statistics import group_statistics, pupil_statistics
+
+    per_subject = group_statistics(pupil_statistics(result, ["subject"]), ["subject"], lessons=True)
+    assert per_subject.select("subject", "possible_sessions", "attended_sessions", "unauthorised_absences",
+                              "days_missed").rows() == [("MATH", 2, 1, 0, None), ("PHYS", 2, 1, 1, None)]
+
+
+def test_layout_can_be_forced_and_columns_mapped(write):
+    path = write("odd.csv", ["Pupil Ref,Day,Half,Register Code", "1,01/09/2025,AM,/", "1,01/09/2025,PM,O"])
+    maps = {"pupilref": "pupil_id", "day": "date", "half": "session", "registercode": "mark"}
+    result = read([path], maps=maps, source="progresso")
+    assert result.report.files[0].layout == "progresso-rollcall"
+    assert pupil(pupil_stats(result), "1")["attendance_pct"] == 50.0
+
+
+def test_an_extra_column_mapped_to_a_new_attribute_can_be_grouped_by(write, run):
+    path = write("house.csv", [f"{ARBOR_HEADER},House", "1,A,B,Year 7,7A,01/09/2025,AM,/,,Red",
+                               "2,C,D,Year 7,7A,01/09/2025,AM,O,,Blue"])
+    result = run("summary", path, "--map", "House=house", "--by", "house", "-f", "csv", "-q")
+    assert result.exit_code == 0, result.stderr
+    assert [line.split(",")[:4] for line in result.stdout.splitlines()[1:]] == [["Blue", "1", "1", "0"], ["Red", "1", "1", "1"]]
+
+
+# -- encodings -------------------------------------------------------------------------------
+
+
+def _names_file(write, name: str, encoding: str, bom: bytes = b"", names=NAMES):
+    rows = [ARBOR_HEADER] + [f"{i},{s},{f},Year 3,3A,01/09/2025,AM,/," for i, (s, f) in enumerate(names)]
+    text = "\r\n".join(rows) + "\r\n"
+    path = write(name, "")
+    path.write_bytes(bom + text.encode(encoding))
+    return path
+
+
+@pytest.mark.parametrize(("encoding", "bom"), [
+    ("utf-8", b""), ("utf-8", codecs.BOM_UTF8), ("utf-16-le", codecs.BOM_UTF16_LE),
+    ("utf-16-be", codecs.BOM_UTF16_BE), ("utf-16-le", b""),
+])
+def test_names_survive_every_unicode_encoding(write, encoding, bom):
+    path = _names_file(write, "names.csv", encoding, bom)
+    result = read([path])
+    assert sorted(zip(result.pupils["surname"], result.pupils["forename"])) == sorted(NAMES)
+
+
+def test_windows_1252_from_excel_is_detected(write):
+    names = [("Zoë", "Nowak"), ("O’Brien", "Siobhán"), ("Smith", "Renée")]
+    path = _names_file(write, "excel.csv", "cp1252", names=names)
+    result = read([path])
+    assert sorted(zip(result.pupils["surname"], result.pupils["forename"])) == sorted(names)
+    assert result.report.files[0].encoding_note == "Windows-1252 (Excel 'CSV' save); converted to UTF-8"
+
+
+def test_a_file_that_is_partly_utf8_and_partly_not_is_refused(write):
+    path = write("mixed.csv", "")
+    path.write_bytes((ARBOR_HEADER + "\n1,Zoë,A,3,3A,01/09/2025,AM,/,\n").encode("utf-8")
+                     + "2,Renée,B,3,3A,01/09/2025,AM,/,\n".encode("cp1252"))
+    with pytest.raises(InputError) as raised:
+        read([path])
+    text = raised.value.describe()
+    assert "cannot tell the text encoding. It is mostly UTF-8 but byte" in text
+    assert "(line 3) is not, so names could be corrupted." in text
+    assert "try --encoding cp1252" in text
+
+
+def test_forced_encoding(write):
+    path = _names_file(write, "latin.csv", "latin-1", names=[("Zoë", "Renée")])
+    result = read([path], encoding="latin-1")
+    assert result.pupils["surname"].to_list() == ["Zoë"]
+
+
+# -- quirks ----------------------------------------------------------------------------------
+
+
+def test_identifiers_stay_text_and_marks_are_never_escapes_or_comments(write):
+    path = write("ids.csv", [ARBOR_HEADER, "000869,A,B,3,3A,01/09/2025,AM,/,", "000869,A,B,3,3A,01/09/2025,PM,\\,",
+                             "2013-00001,C,D,3,3A,01/09/2025,AM,#,", "2013-00001,C,D,3,3A,01/09/2025,PM,Y1,",
+                             "2013-00001,C,D,3,3A,02/09/2025,AM,C1,", "2013-00001,C,D,3,3A,02/09/2025,PM,J1,"])
+    figures = stats([path])
+    assert figures["pupil_id"].to_list() == ["000869", "2013-00001"]
+    assert _figures(pupil(figures, "000869")) == (2, 2, 0, 0, 0, 0)
+    assert _figures(pupil(figures, "2013-00001")) == (2, 0, 2, 0, 0, 0)
+
+
+@pytest.mark.parametrize("text", ["01/09/2025", "1/9/2025", "01-09-2025", "01/09/25", "2025-09-01",
+                                  "2025-09-01T08:45:00", "01-09-2025T08:45:00", "01/09/2025 00:00:00", "01.09.2025"])
+def test_day_first_date_formats(write, text):
+    path = write("d.csv", [ARBOR_HEADER, f"1,A,B,3,3A,{text},AM,/,"])
+    assert read([path]).report.first_date == dt.date(2025, 9, 1)
+
+
+def test_a_file_mixing_date_formats_is_read(write):
+    rows = [ARBOR_HEADER] + [f"1,A,B,3,3A,{d:%d/%m/%Y},AM,/," for d in (dt.date(2025, 9, 1) + dt.timedelta(days=i) for i in range(80))]
+    rows += ["1,A,B,3,3A,2025-11-20,AM,O,", "1,A,B,3,3A,21-11-2025T00:00:00,AM,O,"]
+    row = pupil(stats([write("mixed.csv", rows)]), "1")
+    assert (row["possible_sessions"], row["unauthorised_absences"]) == (82, 2)
+
+
+def test_month_first_dates_are_refused(write):
+    path = write("us.csv", [ARBOR_HEADER, "1,A,B,3,3A,09/13/2025,AM,/,"])
+    with pytest.raises(InputError) as raised:
+        read([path])
+    assert "line 2: not a day-first date; column 'Date'; value '09/13/2025'" in raised.value.describe()
+
+
+def test_blank_and_dash_are_unmarked_not_absent(write):
+    path = write("u.csv", [ARBOR_HEADER, "1,A,B,3,3A,01/09/2025,AM,/,", "1,A,B,3,3A,01/09/2025,PM,,",
+                           "1,A,B,3,3A,02/09/2025,AM,-,", "1,A,B,3,3A,02/09/2025,PM, - ,"])
+    result = read([path])
+    assert _figures(pupil(pupil_stats(result), "1")) == (1, 1, 0, 0, 0, 0)
+    assert result.report.unmarked == 3
+
+
+def test_blank_can_be_configured_to_mean_a_code(write):
+    path = write("u.csv", [ARBOR_HEADER, "1,A,B,3,3A,01/09/2025,AM,/,", "1,A,B,3,3A,01/09/2025,PM,,"])
+    assert pupil(stats([path], blank_means="O"), "1")["unauthorised_absences"] == 1
+
+
+def test_report_furniture_is_skipped_and_accounted_for(write):
+    path = write("f.csv", [
+        "Riverside Academy - Attendance",
+        "Date range: 01/09/2025 to 05/09/2025",
+        ARBOR_HEADER,
+        "1,A,B,3,3A,01/09/2025,AM,/,",
+        "",
+        ARBOR_HEADER,
+        "1,A,B,3,3A,01/09/2025,PM,N,",
+        ",,,,,,,,,",
+        "Total,,,,,,,2,",
+        "Key: / present; N no reason yet,,,,,,,,",
+        "Printed 20/11/2026",
+    ])
+    report = read([path]).report.files[0]
+    assert (report.above_header, report.header_line, report.rows, report.accepted, report.rejected, report.furniture) == (
+        2, 3, 8, 2, 0, 6)
+    assert report.balanced and report.total_lines == 11
+    assert report.furniture_lines == [(5, "blank row"), (6, "repeated header"), (8, "blank row"),
+                                      (9, "report text"), (10, "report text"), (11, "report text")]
+
+
+def test_identical_duplicates_across_overlapping_exports_collapse(write):
+    week1 = write("w1.csv", [ARBOR_HEADER, *session_rows("1", dt.date(2025, 9, 1), ["/", "\\", "/", "N"])])
+    week2 = write("w2.csv", [ARBOR_HEADER, *session_rows("1", dt.date(2025, 9, 2), ["/", "N", "/", "\\"])])
+    result = read([week1, week2])
+    assert result.report.duplicates_collapsed == 2
+    assert _figures(pupil(pupil_stats(result), "1")) == (6, 5, 0, 1, 0, 0)
+
+
+def test_an_unmarked_session_marked_in_a_later_export_is_not_a_conflict(write):
+    first = write("a.csv", [ARBOR_HEADER, "1,A,B,3,3A,01/09/2025,AM,/,", "1,A,B,3,3A,01/09/2025,PM,,"])
+    later = write("b.csv", [ARBOR_HEADER, "1,A,B,3,3A,01/09/2025,AM,/,", "1,A,B,3,3A,01/09/2025,PM,O,"])
+    result = read([first, later])
+    assert _figures(pupil(pupil_stats(result), "1")) == (2, 1, 0, 1, 0, 0)
+    assert result.report.unmarked == 0
+
+
+def test_a_conflicting_duplicate_names_both_rows(write):
+    first = write("a.csv", [ARBOR_HEADER, "1,A,B,3,3A,01/09/2025,AM,/,", "1,A,B,3,3A,01/09/2025,PM,N,"])
+    later = write("b.csv", [ARBOR_HEADER, "1,A,B,3,3A,01/09/2025,PM,I,"])
+    with pytest.raises(InputError) as raised:
+        read([first, later])
+    assert ("conflicting duplicate: pupil 1 on 01/09/2025 PM: a.csv line 3 has 'N'; b.csv line 2 has 'I'"
+            in raised.value.describe())
+    kept = read([first, later], duplicates="keep-last")
+    assert _figures(pupil(pupil_stats(kept), "1")) == (2, 1, 1, 0, 0, 0)
+
+
+def test_duplicates_within_an_unsorted_file_are_found(write):
+    rows = session_rows("1", dt.date(2025, 9, 1), ["/", "\\", "/", "\\"]) + session_rows("2", dt.date(2025, 9, 1), ["/", "\\"])
+    rows.append(rows[1])  # the same session again, after another pupil
+    result = read([write("dup.csv", [ARBOR_HEADER, *rows])])
+    assert result.report.duplicates_collapsed == 1
+    assert pupil(pupil_stats(result), "1")["possible_sessions"] == 4
+
+
+def test_lesson_duplicates_by_event(write):
+    header = "EventId,GroupCode,Date,StartTime,EndTime,LearnerId,LearnerCode,Period,AttendanceCode,MinutesLate,SubjectCode"
+    path = write("l.csv", [header, "1,M,05-01-2026,09:00,10:00,12,X,P 1,/,,MATH", "1,M,05-01-2026,09:00,10:00,12,X,P 1,/,,MATH",
+                           "2,M,05-01-2026,10:00,11:00,12,X,P 2,O,,MATH"])
+    result = read([path], codes="college")
+    assert result.report.duplicates_collapsed == 1
+    assert pupil(pupil_stats(result), "12")["possible_sessions"] == 2
+
+
+def test_bromcom_style_subcode_column_gives_the_real_code(write):
+    path = write("sub.csv", ["StudentId,Date,Session,Mark,Subcode", "1,01/09/2025,AM,C,C1", "1,01/09/2025,PM,Y,Y3",
+                             "1,02/09/2025,AM,/,"])
+    row = pupil(stats([path]), "1")
+    assert (row["possible_sessions"], row["authorised_absences"]) == (2, 1)
+
+
+def test_admission_and_leaving_dates_limit_possible_sessions(write):
+    path = write("e.csv", [f"{ARBOR_HEADER},Admission Date,Leaving Date",
+                           *[r + ",02/09/2025,03/09/2025" for r in session_rows("1", dt.date(2025, 9, 1), ["O", "O", "/", "O", "/", "/", "O", "O"])]])
+    row = pupil(stats([path]), "1")
+    # only 2–3 September count: /, O, /, /
+    assert (row["possible_sessions"], row["attended_sessions"], row["unauthorised_absences"]) == (4, 3, 1)
+
+
+def test_every_row_is_accounted_for_in_lenient_mode(write):
+    rows = [ARBOR_HEADER, "1,A,B,3,3A,01/09/2025,AM,/,", "1,A,B,3,3A,01/09/2025,PM,??,", ",A,B,3,3A,02/09/2025,AM,/,",
+            "1,A,B,3,3A,31/09/2025,AM,/,", "", "Total,,,,,,,3,"]
+    result = read([write("mix.csv", rows)], lenient=True)
+    report = result.report.files[0]
+    assert (report.rows, report.accepted, report.rejected, report.furniture) == (6, 1, 3, 2)
+    assert result.report.rejects.select("line", "reason", "column", "value").rows() == [
+        (3, "unknown code", "Mark", "??"), (4, "missing pupil id", "Student ID", None), (5, "not a day-first date", "Date", "31/09/2025")]
+
+
+def test_canonical_parquet_round_trip_gives_the_same_figures(write, run, tmp_path):
+    rows = session_rows("000869", dt.date(2025, 9, 1), ["/", "\\", "L", "N", "I", "#"], minutes={2: 9})
+    path = write("a.csv", [ARBOR_HEADER, *rows])
+    out = tmp_path / "marks.parquet"
+    assert run("ingest", path, "-o", out).exit_code == 0
+    marks = pl.read_parquet(out)
+    assert marks.columns[:8] == ["pupil_id", "date", "session", "code", "minutes_late", "source_file", "source_line", "surname"]
+    assert marks["source_line"].to_list() == [2, 3, 4, 5, 6, 7]
+    direct = run("summary", path, "-f", "csv", "-q").stdout
+    assert run("summary", out, "-f", "csv", "-q").stdout == direct
