@@ -57,16 +57,22 @@ class SchoolCalendar:
         return before[-1] if before else None
 
     def window(self, name: str, as_of: dt.date) -> Window:
-        """A named window, current as of `as_of` (windows never extend past it, except `year`)."""
+        """A named window, current as of `as_of` (windows never extend past it, except `year`).
+
+        week: Monday of as-of's week to as-of. last-week: the latest school week whose Friday is on
+        or before as-of. half-term, term: the one containing as-of (in a holiday, the one just
+        ended), up to as-of. ytd: 1 August to as-of. year: the whole school year, August to July.
+        """
         if name == "week":
             monday = as_of - dt.timedelta(days=as_of.weekday())
             return Window(monday, as_of, f"week of {format_date(monday)}")
         if name == "last-week":
-            this_monday = as_of - dt.timedelta(days=as_of.weekday())
-            earlier = [m for m in self.school_weeks() if m < this_monday]
-            if not earlier:
-                raise UsageError(f"There is no school week before the week of {format_date(this_monday)} in the data.")
-            monday = earlier[-1]
+            # the latest complete school week: its Friday is on or before the as-of date, so a
+            # Monday run on data up to Friday reports the week just finished
+            done = [m for m in self.school_weeks() if m + dt.timedelta(days=4) <= as_of]
+            if not done:
+                raise UsageError(f"There is no complete school week on or before {format_date(as_of)} in the data.")
+            monday = done[-1]
             return Window(monday, monday + dt.timedelta(days=6), f"school week of {format_date(monday)}")
         if name in ("half-term", "term"):
             half = self.half_term_at(as_of)

@@ -119,7 +119,16 @@ def group_statistics(pupil_stats: pl.DataFrame, by: Sequence[str], lessons: bool
         pl.col("severe_absence").sum().cast(pl.Int64).alias("severe_absence_pupils"),
         pl.col("pupil_id").count().alias("_enrolments"),
     )
-    return _with_rates(grouped, lessons).select(*by, *GROUP_COLUMNS).sort(by, nulls_last=True)
+    return _with_rates(grouped, lessons).select(*by, *GROUP_COLUMNS).sort(
+        [natural_order(c) for c in by] + by, nulls_last=True)
+
+
+def natural_order(column: str) -> pl.Expr:
+    """Sort key putting Reception before Year 1 and Year 7 before Year 10 (also 7A before 10A)."""
+    text = pl.col(column).cast(pl.String)
+    number = text.str.extract(r"(\d+)").cast(pl.Int64)
+    return (pl.when(text.str.contains(r"^(?i:nursery)")).then(-1)
+            .when(text.str.contains(r"^(?i:reception)")).then(0).otherwise(number))
 
 
 def overall_statistics(pupil_stats: pl.DataFrame, lessons: bool = False) -> pl.DataFrame:

@@ -12,14 +12,14 @@ if TYPE_CHECKING:
     from attendance_cli.ingest import ValidationReport
 
 HEADINGS = {
-    "pupil_id": "Pupil", "surname": "Surname", "forename": "Forename", "year_group": "Year", "form": "Form",
-    "possible_sessions": "Possible", "attended_sessions": "Attended", "authorised_absences": "Auth",
-    "unauthorised_absences": "Unauth", "late_before_close": "Late (L)", "late_after_close": "Late (U)",
-    "minutes_late": "Mins late", "attendance_pct": "Attendance %", "persistent_absence": "PA",
-    "severe_absence": "SA", "days_missed": "Days missed", "pupils": "Pupils",
-    "overall_absence_pct": "Absence %", "authorised_absence_pct": "Auth %", "unauthorised_absence_pct": "Unauth %",
-    "persistent_absence_pupils": "PA pupils", "persistent_absence_pct": "PA %", "severe_absence_pupils": "SA pupils",
-    "severe_absence_pct": "SA %",
+    "pupil_id": "Pupil", "name": "Name", "surname": "Surname", "forename": "Forename", "year_group": "Year",
+    "form": "Form", "possible_sessions": "Possible", "attended_sessions": "Attended",
+    "authorised_absences": "Auth\nabsent", "unauthorised_absences": "Unauth\nabsent", "late_before_close": "Late\n(L)",
+    "late_after_close": "Late\n(U)", "minutes_late": "Mins\nlate", "attendance_pct": "Attend\n%",
+    "persistent_absence": "PA", "severe_absence": "SA", "days_missed": "Days\nmissed", "pupils": "Pupils",
+    "overall_absence_pct": "Absence\n%", "authorised_absence_pct": "Auth\n%", "unauthorised_absence_pct": "Unauth\n%",
+    "persistent_absence_pupils": "PA\npupils", "persistent_absence_pct": "PA\n%", "severe_absence_pupils": "SA\npupils",
+    "severe_absence_pct": "SA\n%",
 }
 
 
@@ -28,12 +28,20 @@ def plural(count: int, word: str) -> str:
     return f"{count:,} {word}{'' if count == 1 else 's'}"
 
 
-def percentage(value: float | None) -> str:
-    """Two decimals, rounded down: a pupil on 89.996% shows 89.99%, never 90.00%, so the table
-    and the persistent-absence flag always agree (possible sessions under 1,000)."""
+def percentage(value: float | None, direction: str = "nearest") -> str:
+    """Two decimals. Attendance % is rounded down and absence % up, so a pupil on 89.996% shows
+    89.99% (never 90.00%) and the table always agrees with the persistent-absence flag
+    (exact for up to 1,000 possible sessions); the two still add up to 100.00."""
     if value is None:
         return ""
-    return f"{math.floor(value * 100 + 1e-9) / 100:.2f}"
+    scaled = value * 100
+    if direction == "down":
+        scaled = math.floor(scaled + 1e-9)
+    elif direction == "up":
+        scaled = math.ceil(scaled - 1e-9)
+    else:
+        scaled = round(scaled)
+    return f"{scaled / 100:.2f}"
 
 
 def cell(column: str, value: object) -> str:
@@ -42,24 +50,61 @@ def cell(column: str, value: object) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if column.endswith("_pct"):
-        return percentage(value)  # type: ignore[arg-type]
+        direction = {"attendance_pct": "down", "overall_absence_pct": "up"}.get(column, "nearest")
+        return percentage(value, direction)  # type: ignore[arg-type]
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
+
+
+#: Columns a terminal table leaves out when the full set would not fit (CSV and files keep all).
+SECONDARY = ("late_before_close", "late_after_close", "authorised_absence_pct", "unauthorised_absence_pct",
+             "severe_absence_pupils", "persistent_absence_pupils", "attended_sessions", "overall_absence_pct",
+             "minutes_late", "year_group", "severe_absence_pct", "severe_absence", "authorised_absences", "pupils")
 
 
 def print_table(frame: pl.DataFrame, title: str, caption: str | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    import polars as pl
+
+    console = Console(highlight=False)
+    shown = frame
+    if {"surname", "forename"} <= set(frame.columns):  # one column for the name saves room
+        name = pl.concat_str(pl.col("surname"), pl.col("forename"), separator=", ", ignore_nulls=True)
+        shown = frame.with_columns(name.alias("surname")).drop("forename").rename({"surname": "name"})
+    for column in SECONDARY:  # drop the least needed columns until the table fits the terminal
+        if _width(shown) <= console.width:
+            break
+        if column in shown.columns:
+            shown = shown.drop(column)
+    hidden = [c for c in frame.columns if c not in shown.columns and c not in ("surname", "forename")]
+    if hidden:
+        note = f"Not shown here: {', '.join(hidden)} (use -f csv or -o FILE.xlsx)."
+        caption = f"{caption}\n{note}" if caption else note
     table = Table(title=title, caption=caption, caption_justify="left", header_style="bold", show_lines=False)
-    for column, dtype in frame.schema.items():
-        numeric = dtype.is_numeric()
-        table.add_column(HEADINGS.get(column, column), justify="right" if numeric else "left",
-                         no_wrap=column in ("pupil_id",))
-    for row in frame.iter_rows():  # display only: one Rich row per result row
-        table.add_row(*[cell(c, v) for c, v in zip(frame.columns, row)])
-    Console(highlight=False).print(table)
+    for column, dtype in shown.schema.items():
+        heading = HEADINGS.get(column, column)
+        if dtype.is_numeric() or dtype == pl.Boolean or column == "pupil_id":
+            # figures are never cut: Rich narrows the text columns instead
+            widest = max([len(line) for line in heading.split("\n")] + [len(cell(column, v)) for v in shown[column].to_list()])
+            table.add_column(heading, justify="right" if dtype.is_numeric() else "left", no_wrap=True, min_width=widest)
+        else:
+            table.add_column(heading, overflow="fold")
+    for row in shown.iter_rows():  # display only: one Rich row per result row
+        table.add_row(*[cell(c, v) for c, v in zip(shown.columns, row)])
+    console.print(table)
+
+
+def _width(frame: pl.DataFrame) -> int:
+    """Rough width of a table: the widest of heading and cells, plus borders and padding."""
+    total = 1
+    for column in frame.columns:
+        cells = [len(cell(column, v)) for v in frame[column].head(200).to_list()]
+        heading = max(len(line) for line in HEADINGS.get(column, column).split("\n"))
+        total += max([heading, *cells]) + 3
+    return total
 
 
 def template_dir() -> Path:

@@ -62,7 +62,7 @@ def summary(
         keys = _check_by(export, by or [])
         with c.progress(f"Reading {len(files)} export{'s' if len(files) != 1 else ''}"):
             chosen = c.resolve_window(export, window, as_of, start, end, calendar)
-            result = tally(export, chosen, keys)
+            result = tally(export, chosen, keys, attributes=["surname", "forename", "year_group", "form", *keys])
         stats = pupil_statistics(result, keys)
         if keys:
             stats = group_statistics(stats, keys, lessons=export.shape == "lessons")

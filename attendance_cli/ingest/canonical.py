@@ -18,8 +18,8 @@ Canonical rows (one per mark, lazily read):
 
 A *slot* packs "which code, read with the meaning it had on that date" into one small integer,
 so a single group-by can count marks by code and account for every row at the same time. Slots
-`era * len(tokens) + token` are codes; the slots after them are row statuses (unmarked, unknown
-code, bad date, ...). `MarkSlots.lookup` says what each slot means.
+`era * len(tokens) + token` are codes; the two after them mean "unmarked" and "problem" (a row
+that cannot be used as it is; `_reason` says why). `MarkSlots.lookup` says what each slot means.
 """
 
 from __future__ import annotations
@@ -36,13 +36,12 @@ from attendance_cli.ingest.headers import SESSION_VALUES
 
 SESSION = pl.Enum(["AM", "PM"])
 
-# Row statuses, in the order they are tested: the first that applies wins.
-STATUSES = ("blank_row", "extra_fields", "no_pupil", "bad_date", "bad_session", "unmarked", "unknown_code",
-            "bad_minutes")
-#: Statuses that are problems (rows that cannot be used as they are).
-PROBLEM_STATUSES = ("extra_fields", "no_pupil", "bad_date", "bad_session", "unknown_code", "bad_minutes")
+#: Slots that are not codes: a row with no mark, or a row that cannot be read as it is.
+STATUSES = ("unmarked", "problem")
+#: Why a problem row is one (`_reason`), in the order they are tested: the first that applies.
+REASONS = ("extra_fields", "no_pupil", "bad_date", "bad_session", "unknown_code", "bad_minutes")
 #: Spare columns read past the header: a row that fills one has more fields than the header.
-SPARE_COLUMNS = 8
+SPARE_COLUMNS = 2
 
 
 def _session_spellings() -> tuple[list[str], int]:
@@ -53,6 +52,8 @@ def _session_spellings() -> tuple[list[str], int]:
 
 _SPELLINGS, _N_AM = _session_spellings()
 _SESSION_SPELLINGS = pl.Enum(_SPELLINGS)
+# spelling index -> AM/PM, looked up by position (cheaper than building strings per row)
+_SESSION_OF_SPELLING = pl.Series(["AM"] * _N_AM + ["PM"] * (len(_SPELLINGS) - _N_AM), dtype=SESSION)
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,20 @@ class MarkSlots:
         return era
 
 
+@dataclass(frozen=True)
+class Tolerance:
+    """Slower parsing a file is reopened with when its problem rows show it needs it.
+
+    The first pass assumes clean exports (the common case, and the fast one); rows it cannot
+    read are looked at again, and if they are only padded with spaces, have minutes late written
+    as "5.0", or use another day-first date format, the file is read again with these set.
+    """
+
+    strip: bool = False  # marks and sessions padded with spaces
+    decimal_minutes: bool = False  # minutes late written with a decimal point
+    date_formats: tuple[str, ...] = ()  # day-first formats beyond those in the first rows
+
+
 def canonicalise(
     raw: pl.LazyFrame,
     present: set[str],
@@ -123,25 +138,31 @@ def canonicalise(
     shape: str,
     blank_means: str | None = None,
     date_is_parsed: bool = False,
+    tolerance: Tolerance = Tolerance(),
 ) -> pl.LazyFrame:
-    """Add the typed and derived columns to a raw frame of text columns named by field."""
+    """Add the typed and derived columns to a raw frame of text columns named by field.
+
+    Kept to the few per-row operations every row needs: a row is either a code, unmarked, or a
+    *problem*. `_reason` (why a problem row is one) is computed only when it is asked for.
+    """
     cols: list[pl.Expr] = [pl.lit(file_index, dtype=pl.UInt16).alias("file")]
     if "pupil_id" not in present:
         fallback = [f for f in ("admission_number", "upn") if f in present]
         cols.append(pl.col(fallback[0]).alias("pupil_id"))
+    formats = [*date_formats, *[f for f in tolerance.date_formats if f not in date_formats]]
     if date_is_parsed:
         date = pl.col("date")
     elif "date" in present:
-        date = date_expr("date", date_formats)
+        date = date_expr("date", formats)
     else:  # lesson exports that carry the date only inside the start time
-        date = date_expr("start_time", date_formats)
+        date = date_expr("start_time", formats)
     cols.append(date.alias("date"))
     if shape == "lessons":
         cols.append(pl.lit(None, dtype=SESSION).alias("session"))
     else:
-        phys = pl.col("session").str.strip_chars().cast(_SESSION_SPELLINGS, strict=False).to_physical()
-        cols.append(pl.when(phys < _N_AM).then(pl.lit("AM")).when(phys.is_not_null()).then(pl.lit("PM"))
-                    .cast(SESSION).alias("session"))
+        text = pl.col("session").str.strip_chars() if tolerance.strip else pl.col("session")
+        phys = text.cast(_SESSION_SPELLINGS, strict=False).to_physical()
+        cols.append(pl.lit(_SESSION_OF_SPELLING).gather(phys).alias("session"))
         cols.append(pl.col("session").alias("_session_text"))
     mark = pl.col("mark")
     if "subcode" in present:
@@ -150,39 +171,48 @@ def canonicalise(
         mark = mark.fill_null(pl.lit(blank_means))
     cols.append(mark.alias("mark"))
     if "minutes_late" in present:
-        text = pl.col("minutes_late").str.strip_chars()
-        number = text.cast(pl.Float64, strict=False)
-        whole = number.is_not_null() & (number >= 0) & (number == number.floor()) & (number < 24 * 60)
-        cols.append(pl.when(whole).then(number.cast(pl.Int32)).alias("minutes_late"))
-        cols.append((text.is_not_null() & (text != "") & ~whole).alias("_bad_minutes"))
+        raw_minutes = pl.col("minutes_late")
+        if tolerance.decimal_minutes:
+            number = raw_minutes.str.strip_chars().cast(pl.Float64, strict=False)
+            whole = number.is_not_null() & (number == number.floor())
+            minutes = pl.when(whole).then(number.cast(pl.Int32))
+        else:
+            minutes = raw_minutes.cast(pl.Int32, strict=False)
+        minutes = pl.when((minutes >= 0) & (minutes < 24 * 60)).then(minutes)
+        cols.append(minutes.alias("minutes_late"))
+        cols.append(raw_minutes.alias("_minutes_text"))
     else:
         cols.append(pl.lit(None, dtype=pl.Int32).alias("minutes_late"))
-        cols.append(pl.lit(False).alias("_bad_minutes"))
-    text_cols = sorted(present - {"row", "_ragged"})
-    cols.append(pl.all_horizontal([pl.col(c).is_null() for c in text_cols]).alias("_blank"))
+        cols.append(pl.lit(None, dtype=pl.String).alias("_minutes_text"))
     frame = raw.with_columns(cols)
 
-    token = pl.col("mark").str.strip_chars().cast(slots.token_enum, strict=False).to_physical().cast(pl.UInt16)
+    mark_text = pl.col("mark").str.strip_chars() if tolerance.strip else pl.col("mark")
+    token = mark_text.cast(slots.token_enum, strict=False).to_physical().cast(pl.UInt16)
     dash = len(slots.tokens)
-    status = slots.status
+    ragged = pl.col("_ragged") if "_ragged" in present else pl.lit(False)
     session_bad = pl.col("session").is_null() if shape != "lessons" else pl.lit(False)
+    bad_minutes = pl.col("_minutes_text").is_not_null() & pl.col("minutes_late").is_null()
+    unknown = mark_text.is_not_null() & token.is_null()
+    problem = ragged | pl.col("pupil_id").is_null() | pl.col("date").is_null() | session_bad | unknown | bad_minutes
     slot = (
-        pl.when(pl.col("_blank")).then(status("blank_row"))
-        .when(pl.col("_ragged") if "_ragged" in present else pl.lit(False)).then(status("extra_fields"))
-        .when(pl.col("pupil_id").is_null()).then(status("no_pupil"))
-        .when(pl.col("date").is_null()).then(status("bad_date"))
-        .when(session_bad).then(status("bad_session"))
-        .when(pl.col("mark").is_null() | (token == dash)).then(status("unmarked"))
-        .when(token.is_null()).then(status("unknown_code"))
-        .when(pl.col("_bad_minutes")).then(status("bad_minutes"))
+        pl.when(problem).then(slots.status("problem"))
+        .when(mark_text.is_null() | (token == dash)).then(slots.status("unmarked"))
         .otherwise(slots.era_expr(pl.col("date")) * len(slots.tokens) + token)
         .cast(pl.UInt16)
+    )
+    reason = (
+        pl.when(ragged).then(pl.lit("extra_fields"))
+        .when(pl.col("pupil_id").is_null()).then(pl.lit("no_pupil"))
+        .when(pl.col("date").is_null()).then(pl.lit("bad_date"))
+        .when(session_bad).then(pl.lit("bad_session"))
+        .when(unknown).then(pl.lit("unknown_code"))
+        .when(bad_minutes).then(pl.lit("bad_minutes"))
     )
     if shape == "lessons":
         key = pl.lit(None, dtype=pl.Int32)
     else:
         key = pl.col("date").cast(pl.Int32) * 2 + pl.col("session").to_physical().cast(pl.Int32)
-    return frame.with_columns(slot.alias("slot"), key.alias("key")).drop("_blank")
+    return frame.with_columns(slot.alias("slot"), key.alias("key"), reason.alias("_reason"))
 
 
 def enrolment_expr(present: set[str], date_formats: dict[str, list[str]]) -> pl.Expr | None:

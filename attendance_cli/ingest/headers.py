@@ -202,7 +202,7 @@ def detect_layout(rows: list[list[str]], user_maps: dict[str, str], source: str 
             return _grid_layout(rows, index, user_maps, source, file)
         if mapped >= 3 or (mapped >= 2 and any(_ALIAS_INDEX.get(normalise(c)) == "mark" or
                                                  user_maps.get(normalise(c)) == "mark" for c in cells)):
-            return _long_layout(cells, index, user_maps, source, file)
+            return _long_layout(cells, index, user_maps, source, file, rows[index + 1:])
     seen = next((r for r in rows if any(c.strip() for c in r)), [])
     raise InputError(
         f"{file}: cannot tell what kind of export this is.",
@@ -213,10 +213,13 @@ def detect_layout(rows: list[list[str]], user_maps: dict[str, str], source: str 
     )
 
 
-def _long_layout(cells: list[str], index: int, user_maps: dict[str, str], source: str | None, file: str) -> Layout:
+def _long_layout(cells: list[str], index: int, user_maps: dict[str, str], source: str | None, file: str,
+                 sample: list[list[str]]) -> Layout:
     columns = map_columns(cells, user_maps, source)
     vendor = source or _vendor(cells)
     fields = columns.fields
+    if "period" in fields and "session" not in fields and _holds_sessions(sample, fields["period"]):
+        fields["session"] = fields.pop("period")  # Arbor's warehouse PERIOD is MORNING/AFTERNOON
     lesson = any(f in fields for f in ("start_time", "event_id")) or ("period" in fields and "session" not in fields)
     if "group_code" in fields and not lesson and "form" not in fields:
         fields["form"] = fields.pop("group_code")  # Progresso roll call: GroupCode is the registration group
@@ -237,6 +240,12 @@ def _long_layout(cells: list[str], index: int, user_maps: dict[str, str], source
     warehouse = "rawmark" in {normalise(c) for c in cells}
     name = f"{vendor}-{'warehouse' if warehouse else ('lessons' if lesson else ('rollcall' if vendor == 'progresso' else 'sessions'))}"
     return Layout(shape, vendor, name, index, 1, cells, columns)
+
+
+def _holds_sessions(sample: list[list[str]], column: int) -> bool:
+    """True if the column's sample values are AM/PM spellings (not lesson periods)."""
+    values = [row[column].strip() for row in sample if column < len(row) and row[column].strip()]
+    return bool(values) and all(session_cell(v) for v in values)
 
 
 def _first_unknown(columns: ColumnMap) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 
 from attendance_cli.errors import InputError
-from attendance_cli.ingest.canonical import SPARE_COLUMNS, MarkSlots, canonicalise, enrolment_expr
+from attendance_cli.ingest.canonical import SPARE_COLUMNS, MarkSlots, Tolerance, canonicalise, enrolment_expr
 from attendance_cli.ingest.dates import detect_formats, parse_date
 from attendance_cli.ingest.encoding import Decoded, open_text
 from attendance_cli.ingest.headers import FURNITURE_WORDS, LESSON_FIELDS, Layout, detect_layout, normalise
@@ -40,6 +40,8 @@ class SourceFile:
     raw: pl.LazyFrame  # the text columns as read, with `row`, for explaining problems
     furniture: list[Furniture] = field(default_factory=list)  # found while opening (above header, grid rows)
     grid_rows: int = 0  # grid exports: data rows read (each holds many marks)
+    tolerance: Tolerance = Tolerance()
+    enrolment: bool = False  # the rows carry admission or leaving dates
 
     @property
     def name(self) -> str:
@@ -51,7 +53,7 @@ class SourceFile:
 
 
 def open_export(path: Path, index: int, *, slots: MarkSlots, maps: dict[str, str], source: str | None,
-                encoding: str | None, blank_means: str | None, extra_date_formats: list[str] = ()) -> SourceFile:
+                encoding: str | None, blank_means: str | None, tolerance: Tolerance = Tolerance()) -> SourceFile:
     """Open one file. Raises InputError if its encoding or layout cannot be told."""
     if not path.exists():
         raise InputError(f"{path}: no such file.")
@@ -75,7 +77,6 @@ def open_export(path: Path, index: int, *, slots: MarkSlots, maps: dict[str, str
     sample = decoded.head[after_header:]
     date_col = columns.fields.get("date", columns.fields.get("start_time"))
     date_formats = detect_formats([r[date_col] for r in sample if date_col is not None and date_col < len(r)])
-    date_formats += [f for f in extra_date_formats if f not in date_formats]
 
     if layout.shape == "grid":
         raw, present, grid_furniture, grid_rows = _read_grid(decoded, layout, data_start, names, ragged)
@@ -92,14 +93,14 @@ def open_export(path: Path, index: int, *, slots: MarkSlots, maps: dict[str, str
         grid_rows = 0
     frame = canonicalise(raw, present, file_index=index, slots=slots, date_formats=date_formats,
                          shape="lessons" if layout.shape == "lessons" else "sessions",
-                         blank_means=blank_means, date_is_parsed=layout.shape == "grid")
+                         blank_means=blank_means, date_is_parsed=layout.shape == "grid", tolerance=tolerance)
     enrol_formats = {f: detect_formats([r[columns.fields[f]] for r in sample if columns.fields[f] < len(r)])
                      for f in ("admission_date", "leaving_date") if f in columns.fields}
     enrolled = enrolment_expr(present, enrol_formats)
     frame = frame.with_columns((enrolled if enrolled is not None else pl.lit(True)).alias("enrolled"))
-    fields = present | {"pupil_id"}
+    fields = (present - {"_ragged"}) | {"pupil_id"}
     return SourceFile(path, index, decoded.encoding, decoded.note, layout, data_start, date_formats, fields,
-                      list(columns.extras), frame, raw, furniture, grid_rows)
+                      list(columns.extras), frame, raw, furniture, grid_rows, tolerance, enrolled is not None)
 
 
 def _read_grid(decoded: Decoded, layout: Layout, data_start: int, names: list[str], ragged: pl.Expr

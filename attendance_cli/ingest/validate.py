@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from attendance_cli.errors import InputError, Problem
-from attendance_cli.ingest.canonical import PROBLEM_STATUSES
+from attendance_cli.ingest.canonical import Tolerance
 from attendance_cli.ingest.dates import date_format, format_date, parse_date
 from attendance_cli.ingest.exports import Export
 from attendance_cli.ingest.headers import FURNITURE_WORDS, normalise
-from attendance_cli.ingest.reader import SourceFile, ragged_line
+from attendance_cli.ingest.reader import SourceFile, open_export, ragged_line
 
 SCOPE_COUNTED, SCOPE_OUTSIDE_WINDOW, SCOPE_NOT_ENROLLED = 0, 1, 2
 
@@ -139,38 +139,51 @@ class Tally:
 # -- the pass ------------------------------------------------------------------------------------
 
 
-def tally(export: Export, window: Window | None = None, by: Sequence[str] = ()) -> Tally:
-    """Validate every row of the exports and count marks per pupil (and per `by` mark column)."""
-    retried = False
-    while True:
+def tally(export: Export, window: Window | None = None, by: Sequence[str] = (),
+          attributes: Sequence[str] | None = None) -> Tally:
+    """Validate every row of the exports and count marks per pupil (and per `by` mark column).
+
+    `attributes`: the pupil columns to keep (default: every one the exports have).
+    """
+    for _ in range(2):
         try:
-            return _tally(export, window, by)
-        except _RetryWithFormats as retry:
-            if retried:
-                raise
-            retried = True
-            export = retry.export
+            return _tally(export, window, by, attributes)
+        except _Reopened as reopened:
+            export = reopened.export
+    return _tally(export, window, by, attributes)
 
 
-class _RetryWithFormats(Exception):
+class _Reopened(Exception):
+    """Raised when some files must be read again with more tolerant parsing."""
+
     def __init__(self, export: Export):
         self.export = export
 
 
-def _scoped(export: Export, window: Window | None) -> pl.LazyFrame:
-    in_window = window.expr() if window else pl.lit(True)
-    scope = (pl.when(~in_window).then(SCOPE_OUTSIDE_WINDOW)
-             .when(~pl.col("enrolled")).then(SCOPE_NOT_ENROLLED)
-             .otherwise(SCOPE_COUNTED).cast(pl.UInt8))
-    return export.rows.with_columns(scope.alias("scope"))
+def _scoped(export: Export, window: Window | None, files: Sequence[SourceFile] | None = None) -> pl.LazyFrame:
+    files = list(export.files if files is None else files)
+    enrolment = any(f.enrolment for f in files)
+    if window is None and not enrolment:
+        scope = pl.lit(SCOPE_COUNTED, dtype=pl.UInt8)
+    else:
+        in_window = window.expr() if window else pl.lit(True)
+        scope = (pl.when(~in_window).then(SCOPE_OUTSIDE_WINDOW)
+                 .when(~pl.col("enrolled")).then(SCOPE_NOT_ENROLLED)
+                 .otherwise(SCOPE_COUNTED).cast(pl.UInt8))
+    frames = [f.frame for f in files]
+    rows = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
+    return rows.with_columns(scope.alias("scope"))
 
 
-def _tally(export: Export, window: Window | None, by: Sequence[str]) -> Tally:
+def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Sequence[str] | None) -> Tally:
     slots = export.slots
     by_marks = [b for b in by if b in export.mark_fields or b == "session"]
     attrs = export.attributes
+    if wanted is not None:
+        names = {"surname", "forename"} & set(wanted)
+        attrs = [a for a in attrs if a in wanted or (a == "full_name" and names)]
     frame = _scoped(export, window)
-    # a "descent" is a row whose date/session is not after the previous row's
+    # a "descent" is a row whose date and session are not after the previous row's
     descent_row = pl.when(pl.col("key") <= pl.col("key").shift(1)).then(pl.col("row"))
     groups_plan = frame.with_columns(descent_row.alias("_descent_row")).group_by(
         "file", "pupil_id", "slot", "scope", *by_marks).agg(
@@ -178,8 +191,6 @@ def _tally(export: Export, window: Window | None, by: Sequence[str]) -> Tally:
         pl.col("minutes_late").sum().alias("minutes"),
         pl.col("date").min().alias("first_date"),
         pl.col("date").max().alias("last_date"),
-        pl.col("key").min().alias("key_min"),
-        pl.col("key").max().alias("key_max"),
         pl.col("row").min().alias("row_min"),
         pl.col("row").max().alias("row_max"),
         pl.col("_descent_row").count().alias("descents"),
@@ -188,18 +199,17 @@ def _tally(export: Export, window: Window | None, by: Sequence[str]) -> Tally:
     )
     groups = _collect(groups_plan, export)
     groups = groups.join(slots.lookup.select("slot", "status"), on="slot", how="left")
+    per_file = _per_file(groups, attrs)
 
-    # blank rows are furniture, not problems, but are read again so the report can say where they are
-    problem_slots = slots.lookup.filter(
-        pl.col("status").is_in([*PROBLEM_STATUSES, "not_valid_on_date", "blank_row"]))["slot"]
+    problem_slots = slots.lookup.filter(pl.col("status").is_in(["problem", "not_valid_on_date"]))["slot"]
     problem_rows = _empty_problem_rows()
     if groups.filter(pl.col("slot").is_in(problem_slots.implode())).height:
         problem_rows = _problem_rows(export, frame, problem_slots)
-        retry = _formats_to_add(export, problem_rows)
-        if retry is not None:
-            raise _RetryWithFormats(retry)
+        reopened = _reopen_tolerantly(export, problem_rows)
+        if reopened is not None:
+            raise _Reopened(reopened)
 
-    excluded, conflicts, conflict_rejects = _duplicates(export, frame, groups, by_marks)
+    excluded, conflicts, conflict_rejects = _duplicates(export, window, per_file, by_marks)
     rejects = _rejects(export, problem_rows, conflict_rejects)
     problems = _problems(export, rejects) + conflicts
     if problems and not export.options.lenient:
@@ -224,7 +234,7 @@ def _tally(export: Export, window: Window | None, by: Sequence[str]) -> Tally:
     unmarked_slot = slots.status("unmarked")
     unmarked = (groups.filter(pl.col("slot") == unmarked_slot)
                 .group_by("pupil_id", *by_marks, "scope").agg(pl.col("n").sum().alias("sessions")))
-    pupils = _pupils(groups, attrs, slots)
+    pupils = _pupils(per_file, attrs, len(export.files))
     report = _report(export, window, groups, rejects, problem_rows, excluded, counts, unmarked, pupils)
     return Tally(export, window, by_marks, report, counts, pupils, excluded.select("file", "row"), unmarked)
 
@@ -275,17 +285,18 @@ def _problem_rows(export: Export, frame: pl.LazyFrame, problem_slots: pl.Series)
     parts = []
     for source in export.files:
         rows = frame.filter((pl.col("file") == source.index) & pl.col("slot").is_in(problem_slots.implode()))
+        reason = pl.coalesce(pl.col("_reason"), pl.col("status"))
         if source.layout.shape == "grid":
             # a grid's problem is one cell, named by its date column; its furniture rows went earlier
-            part = rows.select("file", "row", "slot", "pupil_id", "mark", "column").collect()
-            parts.append(part.join(lookup, on="slot", how="left").with_columns(
+            part = rows.select("file", "row", "slot", "pupil_id", "mark", "column", "_reason").collect()
+            parts.append(part.join(lookup, on="slot", how="left").with_columns(reason.alias("status")).drop("_reason").with_columns(
                 pl.lit(None, dtype=pl.String).alias("date_text"), pl.lit(None, dtype=pl.String).alias("session_text"),
                 pl.lit(None, dtype=pl.String).alias("minutes_text"), pl.lit(None, dtype=pl.String).alias("furniture"),
                 pl.col("pupil_id").alias("first_text")))
             continue
         raw_cols = [c for c in source.raw.collect_schema().names() if not c.startswith("_") and c != "row"]
-        part = (rows.select("file", "row", "slot").join(source.raw, on="row", how="left").collect()
-                .join(lookup, on="slot", how="left"))
+        part = (rows.select("file", "row", "slot", "_reason").join(source.raw, on="row", how="left").collect()
+                .join(lookup, on="slot", how="left").with_columns(reason.alias("status")).drop("_reason"))
         parts.append(_classify(source, part, raw_cols))
     return pl.concat(parts, how="diagonal_relaxed") if parts else _empty_problem_rows()
 
@@ -328,29 +339,46 @@ def _classify(source: SourceFile, rows: pl.DataFrame, raw_cols: list[str]) -> pl
     )
 
 
-def _formats_to_add(export: Export, problems: pl.DataFrame) -> Export | None:
-    """If some 'bad' dates are day-first dates in a format the sample did not show, reopen those
-    files with that format too (exports can mix formats)."""
-    bad = problems.filter((pl.col("status") == "bad_date") & pl.col("furniture").is_null() & pl.col("date_text").is_not_null())
-    if not bad.height:
+def _reopen_tolerantly(export: Export, problems: pl.DataFrame) -> Export | None:
+    """Reopen files whose problem rows are only padded with spaces, give minutes late as "5.0",
+    or use a day-first date format the first rows did not show (exports can mix formats)."""
+    real = problems.filter(pl.col("furniture").is_null())
+    if not real.height:
         return None
-    changed = False
     files = list(export.files)
-    for (index,), part in bad.group_by("file"):
-        source = files[index]
-        new = {date_format(v) for v in part["date_text"].unique().to_list() if parse_date(v)} - set(source.date_formats)
-        new.discard(None)
-        if new:
-            from attendance_cli.ingest.reader import open_export
+    changed = False
+    tokens = set(export.slots.tokens) | {"-"}
+    from attendance_cli.ingest.headers import session_cell
 
-            reopened = open_export(source.path, source.index, slots=export.slots, maps=export.options.maps,
-                                   source=export.options.source, encoding=export.options.encoding,
-                                   blank_means=export.options.blank_means, extra_date_formats=sorted(new))
-            files[index] = reopened
+    for (index,), part in real.group_by("file"):
+        source = files[index]
+        if source.layout.name == "canonical-parquet":
+            continue
+        old = source.tolerance
+
+        def values(status: str, column: str) -> list[str]:
+            return [v for v in part.filter(pl.col("status") == status)[column].unique().to_list() if v is not None]
+
+        strip = old.strip or any(v.strip() in tokens for v in values("unknown_code", "mark")) or any(
+            session_cell(v) for v in values("bad_session", "session_text"))
+        decimal = old.decimal_minutes or any(_whole_number(v) for v in values("bad_minutes", "minutes_text"))
+        formats = {date_format(v) for v in values("bad_date", "date_text") if parse_date(v)}
+        formats = tuple(sorted(f for f in formats if f and f not in source.date_formats and f not in old.date_formats))
+        new = Tolerance(strip, decimal, old.date_formats + formats)
+        if new != old:
+            files[index] = open_export(source.path, source.index, slots=export.slots, maps=export.options.maps,
+                                       source=export.options.source, encoding=export.options.encoding,
+                                       blank_means=export.options.blank_means, tolerance=new)
             changed = True
-    if not changed:
-        return None
-    return Export(files, export.options, export.slots, export.shape)
+    return Export(files, export.options, export.slots, export.shape) if changed else None
+
+
+def _whole_number(text: str) -> bool:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        return False
+    return value.is_integer() and 0 <= value < 24 * 60
 
 
 _REASONS = {
@@ -427,7 +455,7 @@ def _column_and_value(source: SourceFile, status: str, part: pl.DataFrame) -> tu
 def _expected_codes(export: Export, status: str, part: pl.DataFrame) -> pl.Series | str:
     table = export.options.codes
     if status == "unknown_code":
-        return f"a code in the {table.name!r} table: {table.describe_codes(80)}"
+        return f"a code in the {table.name!r} table: {' '.join(table.tokens)}"
     notes = []
     for mark in part["mark"].to_list():
         code = table.any_code_for((mark or "").strip())
@@ -456,7 +484,19 @@ def _problems(export: Export, rejects: pl.DataFrame) -> list[Problem]:
 # -- duplicates ----------------------------------------------------------------------------------
 
 
-def _duplicates(export: Export, frame: pl.LazyFrame, groups: pl.DataFrame, by_marks: list[str]
+def _per_file(groups: pl.DataFrame, attrs: list[str]) -> pl.DataFrame:
+    """One row per (file, pupil): rows, the uniqueness evidence, dates of usable marks, attributes."""
+    usable = pl.col("status").is_in(["ok", "unmarked"])
+    return groups.with_columns(usable.alias("_usable")).group_by("file", "pupil_id").agg(
+        pl.col("n").sum().alias("rows"), pl.col("row_min").min(), pl.col("row_max").max(),
+        pl.col("descents").sum(), pl.col("descent_row").min(),
+        (~pl.col("_usable")).any().alias("has_problem"), pl.col("_usable").any().alias("accepted"),
+        pl.col("first_date").filter(pl.col("_usable")).min(), pl.col("last_date").filter(pl.col("_usable")).max(),
+        *[pl.col(a).first() for a in attrs],  # the same in every group of a (file, pupil)
+    )
+
+
+def _duplicates(export: Export, window: Window | None, per_file: pl.DataFrame, by_marks: list[str]
                 ) -> tuple[pl.DataFrame, list[Problem], pl.DataFrame]:
     """Find sessions that appear more than once.
 
@@ -465,26 +505,22 @@ def _duplicates(export: Export, frame: pl.LazyFrame, groups: pl.DataFrame, by_ma
     conflicting rows as rejects (error mode with --lenient).
     """
     slots = export.slots
-    usable = pl.col("status").is_in(["ok", "unmarked"])
-    per_file = groups.group_by("file", "pupil_id").agg(
-        pl.col("n").sum().alias("rows"), pl.col("row_min").min(), pl.col("row_max").max(),
-        pl.col("descents").sum(), pl.col("descent_row").min(),
-        (~usable).any().alias("has_problem"),
-        pl.col("key_min").filter(usable).min(), pl.col("key_max").filter(usable).max(),
-    )
     proven = (
         (pl.col("row_max") - pl.col("row_min") + 1 == pl.col("rows"))
         & ((pl.col("descents") == 0) | ((pl.col("descents") == 1) & (pl.col("descent_row") == pl.col("row_min"))))
         & ~pl.col("has_problem")
     ) if export.shape == "sessions" else pl.lit(False)
     per_file = per_file.with_columns(proven.alias("proven"))
-    overlapping = (
-        per_file.filter(pl.col("key_min").is_not_null()).sort("pupil_id", "key_min")
-        .with_columns((pl.col("key_min") <= pl.col("key_max").cum_max().shift(1).over("pupil_id")).alias("_overlap"))
+    # files that share a date for the same pupil may hold the same session twice
+    overlapping = pl.Series([], dtype=pl.String) if len(export.files) == 1 or export.shape != "sessions" else (
+        per_file.filter(pl.col("first_date").is_not_null()).sort("pupil_id", "first_date")
+        .with_columns((pl.col("first_date") <= pl.col("last_date").cum_max().shift(1).over("pupil_id")).alias("_overlap"))
         .group_by("pupil_id").agg(pl.col("_overlap").any())
         .filter(pl.col("_overlap"))["pupil_id"]
-    ) if export.shape == "sessions" else pl.Series([], dtype=pl.String)
-    suspects = per_file.filter(~pl.col("proven") | pl.col("pupil_id").is_in(overlapping.implode()))["pupil_id"].unique()
+    )
+    suspect = per_file.filter(~pl.col("proven") | pl.col("pupil_id").is_in(overlapping.implode()))
+    suspects = suspect["pupil_id"].unique()
+    suspect_files = [export.files[i] for i in sorted(suspect["file"].unique().to_list())]
     empty_excluded = pl.DataFrame(schema={"file": pl.UInt16, "row": pl.UInt32, "pupil_id": pl.String,
                                           "slot": pl.UInt16, "scope": pl.UInt8, "minutes_late": pl.Int32,
                                           **{b: pl.String for b in by_marks}})
@@ -501,7 +537,7 @@ def _duplicates(export: Export, frame: pl.LazyFrame, groups: pl.DataFrame, by_ma
     unmarked = slots.status("unmarked")
     ok_slots = slots.lookup.filter(pl.col("status") == "ok")["slot"]
     rows = (
-        frame.filter(pl.col("pupil_id").is_in(suspects.implode())
+        _scoped(export, window, suspect_files).filter(pl.col("pupil_id").is_in(suspects.implode())
                      & (pl.col("slot").is_in(ok_slots.implode()) | (pl.col("slot") == unmarked)))
         .select("file", "row", *list(dict.fromkeys([*key, "slot", "scope", "minutes_late", "mark", *by_marks])))
         .collect(engine="streaming")
@@ -514,16 +550,21 @@ def _duplicates(export: Export, frame: pl.LazyFrame, groups: pl.DataFrame, by_ma
     if dup.is_empty():
         return empty_excluded, [], pl.DataFrame(schema=_REJECT_SCHEMA)
     keep_last = export.options.duplicates == "keep-last"
+    # copies agree if they hold the same code and do not give different minutes late (a grid has
+    # no minutes, so its copy of an L agrees with a long export's L with minutes)
+    marked = pl.col("_marked")
     summary = dup.group_by(key).agg(
-        pl.struct("slot", "minutes_late").filter(pl.col("_marked")).n_unique().alias("_variants"),
-        pl.col("_order").filter(pl.col("_marked")).min().alias("_first_marked"),
-        pl.col("_order").filter(pl.col("_marked")).max().alias("_last_marked"),
+        (pl.col("slot").filter(marked).n_unique() + (pl.col("minutes_late").filter(marked).drop_nulls().n_unique() > 1)
+         ).alias("_variants"),
+        pl.col("_order").filter(marked).min().alias("_first_marked"),
+        pl.col("_order").filter(marked).max().alias("_last_marked"),
+        pl.col("_order").filter(marked & pl.col("minutes_late").is_not_null()).min().alias("_first_with_minutes"),
         pl.col("_order").min().alias("_first"),
     )
     dup = dup.join(summary, on=key, how="left", nulls_equal=True)
     conflict = pl.col("_variants") > 1
     keep = (pl.when(conflict & pl.lit(keep_last)).then(pl.col("_last_marked"))
-            .otherwise(pl.coalesce(pl.col("_first_marked"), pl.col("_first"))))
+            .otherwise(pl.coalesce(pl.col("_first_with_minutes"), pl.col("_first_marked"), pl.col("_first"))))
     dup = dup.with_columns(keep.alias("_keep"))
     lenient = export.options.lenient
     # error mode: a conflict is reported; with --lenient every marked row of it is rejected instead
@@ -583,21 +624,24 @@ def _conflict_rejects(export: Export, conflicted: pl.DataFrame) -> pl.DataFrame:
 
 def _counts(groups: pl.DataFrame, export: Export, by_marks: list[str]) -> pl.DataFrame:
     lookup = export.slots.lookup.filter(pl.col("status") == "ok").select("slot", "code", "category", "late", "closure")
-    return (groups.join(lookup, on="slot", how="inner")
-            .group_by("pupil_id", *by_marks, "code", "category", "late", "closure", "scope")
-            .agg(pl.col("n").sum().cast(pl.Int64).alias("sessions"),
-                 pl.col("minutes").sum().cast(pl.Int64).alias("minutes_late"))
+    counted = groups.filter(pl.col("status") == "ok")
+    if len(export.files) > 1 or export.slots.n_eras > 1:
+        # one row per pupil and code: several files, or a code's spellings and eras, fold together
+        counted = (counted.join(lookup.select("slot", "code"), on="slot")
+                   .group_by("pupil_id", *by_marks, "code", "scope")
+                   .agg(pl.col("slot").first(), pl.col("n").sum(), pl.col("minutes").sum()))
+    return (counted.select("pupil_id", *by_marks, "slot", "scope", pl.col("n").cast(pl.Int64).alias("sessions"),
+                           pl.col("minutes").cast(pl.Int64).alias("minutes_late"))
             .filter(pl.col("sessions") > 0)
-            .sort("pupil_id", *by_marks, "code", "scope"))
+            .join(lookup, on="slot").drop("slot"))
 
 
-def _pupils(groups: pl.DataFrame, attrs: list[str], slots) -> pl.DataFrame:
+def _pupils(per_file: pl.DataFrame, attrs: list[str], files: int) -> pl.DataFrame:
     """One row per pupil with an accepted row; attributes from the export with the latest marks."""
-    accepted = groups.filter(pl.col("status").is_in(["ok", "unmarked"]))
-    latest = (accepted.sort("last_date", "file", nulls_last=False)
-              .group_by("pupil_id", maintain_order=True).last()
-              .select("pupil_id", *attrs))
-    return _tidy_pupils(latest).sort("pupil_id")
+    accepted = per_file.filter(pl.col("accepted"))
+    if files > 1:
+        accepted = accepted.sort("last_date", "file").group_by("pupil_id", maintain_order=True).last()
+    return _tidy_pupils(accepted.select("pupil_id", *attrs)).sort("pupil_id")
 
 
 def _tidy_pupils(pupils: pl.DataFrame) -> pl.DataFrame:
