@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import random
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -153,10 +154,10 @@ class Profile:
     snow: float  # share of pupils kept at home by the snow (Y2)
 
 
-PRIMARY = Profile(mean=0.036, shape=1.6, severe=0.01, unauth=0.2, holiday=0.11, late_prone=0.05, snow=0.8)
-SECONDARY = Profile(mean=0.056, shape=1.35, severe=0.025, unauth=0.4, holiday=0.06, late_prone=0.07,
+PRIMARY = Profile(mean=0.047, shape=1.2, severe=0.012, unauth=0.17, holiday=0.11, late_prone=0.05, snow=0.8)
+SECONDARY = Profile(mean=0.06, shape=3.5, severe=0.037, unauth=0.28, holiday=0.06, late_prone=0.07,
                     snow=0.85)
-COLLEGE = Profile(mean=0.045, shape=1.5, severe=0.012, unauth=0.45, holiday=0.1, late_prone=0.08, snow=1.0)
+COLLEGE = Profile(mean=0.034, shape=1.5, severe=0.012, unauth=0.45, holiday=0.05, late_prone=0.08, snow=1.0)
 
 
 @dataclass
@@ -210,6 +211,9 @@ class Pupil:
     def on_roll(self, lo: int, hi: int) -> range:
         """The pupil's day indices within [lo, hi)."""
         return range(max(lo, self.first), min(hi, self.last + 1))
+
+
+Label = Callable[["Pupil", int], str]  # a pupil's year group or form on a given day
 
 
 def _propensity(rng: random.Random, prof: Profile, pupil: Pupil, factor: float = 1.0) -> None:
@@ -273,6 +277,7 @@ def _cum(weights: tuple[float, ...]) -> list[float]:
 ILL_LEN, ILL_CUM = (1, 2, 3, 4, 5, 6), _cum((38, 26, 16, 10, 6, 4))
 O_LEN, O_CUM = (1, 2, 3), _cum((70, 20, 10))
 LONG_LEN, LONG_CUM = tuple(range(3, 16)), _cum(tuple(1.0 for _ in range(3, 16)))
+SHORT_LEN, SHORT_CUM = (1, 2, 3, 4), _cum((55, 28, 12, 5))  # sixth-formers' illnesses are shorter
 
 
 def _late_minutes(rng: random.Random, low: int = 1, high: int = 25) -> int:
@@ -397,7 +402,7 @@ def _simulate(rng: random.Random, p: Pupil, school: School) -> None:
         am_min[i] = pm_min[i] = None
 
 
-def _unmarked(rng: random.Random, pupils: list[Pupil], form_of, blank_forms: set[str]) -> None:
+def _unmarked(rng: random.Random, pupils: list[Pupil], form_of: Label, blank_forms: set[str]) -> None:
     """Registers not yet taken: PM of the last day for some forms, a handful of `-` and blanks."""
     for p in pupils:
         if p.last == LAST and form_of(p, LAST) in blank_forms:
@@ -508,7 +513,8 @@ def _primary_school(rng: random.Random) -> School:
     for lo, hi in ((0, END_OF_2025_26 + 1), (SPANS[6][0], len(DAYS))):  # a class trip each year
         for year in range(0, 7):
             for form in (0, 1):
-                school.trips.setdefault(rng.randint(lo, hi - 1), []).append((year, form, 0.95))
+                # not in the first fortnight: new classes settle in first
+                school.trips.setdefault(rng.randint(lo + 10, hi - 1), []).append((year, form, 0.95))
     school.fixtures = frozenset(rng.sample(range(len(DAYS)), 14))
     return school
 
@@ -549,9 +555,8 @@ def _primary_files(rng: random.Random) -> dict[str, bytes]:
     text, _ = long(SPANS[4][0], SPANS[5][1])
     files["primary_arbor_2025-26_summer.csv"] = text.replace("\n", "\r\n").encode("cp1252")
     files["primary_arbor_2026-27_autumn_grid.csv"] = _primary_grid(pupils).encode("utf-8")
-    week = INDEX[date(2026, 11, 16)]
-    text, _ = long(week, LAST + 1)
-    files["primary_arbor_2026-27_week-47.csv"] = text.encode("utf-8")
+    # The weekly export overlaps the grid; its rows carry the minutes late the grid cannot hold.
+    files["primary_arbor_2026-27_week-47.csv"] = long(INDEX[date(2026, 11, 16)], LAST + 1)[0].encode("utf-8")
     return files
 
 
@@ -632,8 +637,7 @@ def _secondary_pupils(rng: random.Random) -> list[Pupil]:
         start = rng.randint(p.first, max(p.first, p.last - length))
         for i in range(start, start + length):
             p.overrides[(i, 0)] = p.overrides[(i, 1)] = "E"
-    events = [("C1", 3, 0.0), ("T", 5, 0.0), ("T", 5, 0.0), ("Q", 4, 0.0)]
-    for code, length, _ in events:
+    for code, length in (("C1", 3), ("T", 5), ("T", 5), ("Q", 4)):
         p = rng.choice(current)
         start = rng.randint(0, LAST - length)
         for i in range(start, start + length):
@@ -706,7 +710,8 @@ def _warehouse(cols: dict[str, list[str | None]]) -> str:
 # Shared writers
 
 
-def _arbor_long(pupils: list[Pupil], lo: int, hi: int, year_of, form_of, *, upn: bool) -> list[list]:
+def _arbor_long(pupils: list[Pupil], lo: int, hi: int, year_of: Label, form_of: Label, *,
+                upn: bool) -> list[list[str | None]]:
     """Columns of an Arbor long export: a row per pupil, day and session, in that order."""
     ids, upns, surnames, forenames, years, forms, dates, sessions, marks, minutes = ([] for _ in range(10))
     for p in pupils:
@@ -814,13 +819,27 @@ def _college_students(rng: random.Random) -> list[Student]:
     return students
 
 
-def _simulate_student(rng: random.Random, st: Student, ctx: dict) -> None:
+@dataclass
+class CollegeEvents:
+    """College-wide events that shape individual lesson codes."""
+
+    trips: dict[str, list[int]]  # teaching group -> days out on a visit (V)
+    cancelled: set[tuple[int, int, str]]  # (day, period, group) lessons cancelled (F)
+    fixtures: frozenset[int]  # days with last-period sports fixtures (P)
+    mocks: tuple[int, int]  # Year 13 mock exams (?), days [a, b)
+    study: tuple[int, int]  # Year 13 study leave (S), days [a, b)
+    work_experience: tuple[int, int]  # Year 12 work experience (W), days [a, b)
+    closed: int  # the enforced closure (Y)
+    forced: dict[str, dict[int, str]] = field(default_factory=dict)  # learner -> day -> code
+
+
+def _simulate_student(rng: random.Random, st: Student, ctx: CollegeEvents) -> None:
     """Each lesson's code for one student, and their whole-day status for the roll call."""
     p = st.pupil
     lo, hi = p.first, p.last + 1
     auth, unauth = p.rate * (1 - p.unauth), p.rate * p.unauth
     days = st.days
-    long_len, long_cum = (LONG_LEN, LONG_CUM) if p.severe else (ILL_LEN, ILL_CUM)
+    long_len, long_cum = (LONG_LEN, LONG_CUM) if p.severe else (SHORT_LEN, SHORT_CUM)
     for start, length in _runs(rng, lo, hi, auth * 0.8, long_len, long_cum, ILL_FACTOR):
         for i in range(start, start + length):
             days[i] = "I"
@@ -832,19 +851,19 @@ def _simulate_student(rng: random.Random, st: Student, ctx: dict) -> None:
         code = "H" if code == "C" or rng.random() < 0.3 else "G"  # some agreed by the college
         for i in range(max(start, lo), min(start + length, hi)):
             days[i] = code
-    for i, code in ctx["forced"].get(p.pid, {}).items():
+    for i, code in ctx.forced.get(p.pid, {}).items():
         if lo <= i < hi:
             days[i] = code
     for block, group in st.groups.items():
-        for i in ctx["trips"].get(group, ()):
+        for i in ctx.trips.get(group, ()):
             if lo <= i < hi and i not in days:
                 days[i] = "V"
-    if rng.random() < 0.06:  # university interview (Year 13) or work experience (Year 12)
+    if rng.random() < 0.06:  # a university interview day in Year 13's autumn
         year13 = [i for i in range(lo, hi) if p.year(i) == 13 and DAYS[i].month in (11, 12)]
         if year13:
             days[rng.choice(year13)] = "J"
     if p.year(lo) == 12 and rng.random() < 0.15:
-        for i in range(ctx["work_experience"][0], ctx["work_experience"][1]):
+        for i in range(ctx.work_experience[0], ctx.work_experience[1]):
             if lo <= i < hi:
                 days[i] = "W"
 
@@ -870,17 +889,17 @@ def _simulate_student(rng: random.Random, st: Student, ctx: dict) -> None:
                     r = rng.random()
                     code = ("A" if r < 0.002 else "C" if r < 0.004 else "B" if r < 0.0045 else
                             "*" if r < 0.005 else "X" if r < 0.0053 else "/\\")
-                if code == "/\\" and year == 13 and ctx["mocks"][0] <= i < ctx["mocks"][1] and rng.random() < 0.4:
+                if code == "/\\" and year == 13 and ctx.mocks[0] <= i < ctx.mocks[1] and rng.random() < 0.4:
                     code = "?"
-                if code == "/\\" and year == 13 and ctx["study"][0] <= i < ctx["study"][1] and rng.random() < 0.6:
+                if code == "/\\" and year == 13 and ctx.study[0] <= i < ctx.study[1] and rng.random() < 0.6:
                     code = "S"
-                if code == "/\\" and period == 4 and i in ctx["fixtures"] and p.sporty and rng.random() < 0.6:
+                if code == "/\\" and period == 4 and i in ctx.fixtures and p.sporty and rng.random() < 0.6:
                     code = "P"
-            if (i, period, group) in ctx["cancelled"]:
+            if (i, period, group) in ctx.cancelled:
                 code, minutes = "F", None
             if i >= RECENT and code in ("I", "O") and rng.random() < 0.6:
                 code = "N"
-            if i == ctx["closed"]:
+            if i == ctx.closed:
                 code, minutes = "Y", None
             st.lessons[(i, period)] = (code, minutes)
 
@@ -890,22 +909,20 @@ def _college_files(rng: random.Random) -> dict[str, bytes]:
     for s in students:
         s.pupil.sporty = rng.random() < 0.12
     groups = sorted({g for s in students for g in s.groups.values()})
-    ctx: dict = {
-        "trips": {g: [rng.randint(0, LAST)] for g in rng.sample(groups, 12)},
-        "cancelled": {(i, period, g) for g in groups for i, period in
-                      ((rng.randint(0, LAST), rng.randint(0, 4)) for _ in range(3))},
-        "fixtures": frozenset(rng.sample(range(len(DAYS)), 20)),
-        "mocks": (_day(date(2026, 1, 12)), _day(date(2026, 1, 16)) + 1),
-        "study": (_day(date(2026, 5, 11)), END_OF_SUMMER1 + 1),
-        "work_experience": (_day(date(2026, 7, 6)), _day(date(2026, 7, 10)) + 1),
-        "closed": INDEX[SNOW_DAY],
-        "forced": {},
-    }
+    ctx = CollegeEvents(
+        trips={g: [rng.randint(0, LAST)] for g in rng.sample(groups, 12)},
+        cancelled={(rng.randint(0, LAST), rng.randint(0, 4), g) for g in groups for _ in range(3)},
+        fixtures=frozenset(rng.sample(range(len(DAYS)), 20)),
+        mocks=(_day(date(2026, 1, 12)), _day(date(2026, 1, 16)) + 1),
+        study=(_day(date(2026, 5, 11)), END_OF_SUMMER1 + 1),
+        work_experience=(_day(date(2026, 7, 6)), _day(date(2026, 7, 10)) + 1),
+        closed=INDEX[SNOW_DAY],  # the snow closed the college too
+    )
     # A few students with a long run of missed lessons (10+ in a row), whatever their propensity.
     for s in rng.sample([s for s in students if s.pupil.year0 == 12], 4):
         start = rng.randint(20, SPANS[5][0])
         code = rng.choice(("I", "O"))
-        ctx["forced"][s.pupil.pid] = {i: code for i in range(start, start + rng.randint(6, 9))}
+        ctx.forced[s.pupil.pid] = {i: code for i in range(start, start + rng.randint(6, 9))}
     for s in students:
         _simulate_student(rng, s, ctx)
 
@@ -917,7 +934,7 @@ def _college_files(rng: random.Random) -> dict[str, bytes]:
         members[g].sort(key=lambda s: int(s.pupil.pid))
     by_block: dict[int, list[str]] = {b: [g for g in groups if g.split("-")[1] in ("ABCDEFGHIJ"[b], "ABCDEFGHIJ"[b + 5])]
                                       for b in range(5)}
-    # Registers not yet taken on the last afternoon... here the last lessons on Friday are P 2.
+    # Registers not yet taken on the last day (Friday's last lessons are in P 2).
     unmarked = set(rng.sample(by_block[1], 2))
 
     files: dict[str, bytes] = {}
