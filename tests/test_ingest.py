@@ -50,6 +50,7 @@ def test_arbor_warehouse_layout(write):
     result = read([path])
     report = result.report.files[0]
     assert report.layout == "arbor-warehouse"
+    assert result.export.shape == "sessions"  # PERIOD holds MORNING/AFTERNOON: sessions, not lessons
     # derived flags are recomputed from the marks, never trusted
     assert report.ignored_columns == ["APPLICATION_ID", "MARK_CODE", "IS_PRESENT", "IS_POSSIBLE_ATTENDANCE"]
     row = pupil(pupil_stats(result), "1001")
@@ -265,6 +266,17 @@ def test_an_unmarked_session_marked_in_a_later_export_is_not_a_conflict(write):
     result = read([first, later])
     assert _figures(pupil(pupil_stats(result), "1")) == (2, 1, 0, 1, 0, 0)
     assert result.report.unmarked == 0
+
+
+def test_a_grid_copy_without_minutes_agrees_with_a_long_copy_with_minutes(write):
+    grid = write("g.csv", ["Student ID,01/09/2025 AM,01/09/2025 PM", "1,L,\\"])
+    long = write("l.csv", ["Student ID,Date,Session,Mark,Minutes Late", "1,01/09/2025,AM,L,12", "1,01/09/2025,PM,\\,"])
+    result = read([grid, long])
+    assert result.report.duplicates_collapsed == 2
+    assert _figures(pupil(pupil_stats(result), "1")) == (2, 2, 0, 0, 1, 12)
+    clash = write("c.csv", ["Student ID,Date,Session,Mark,Minutes Late", "1,01/09/2025,AM,L,15"])
+    with pytest.raises(InputError, match="could not be used"):
+        read([long, clash])
 
 
 def test_a_conflicting_duplicate_names_both_rows(write):

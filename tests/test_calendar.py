@@ -1,0 +1,137 @@
+"""School weeks, half terms, terms and windows, inferred from the data or read from a file."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from attendance_cli.calendar import easter_sunday, infer_calendar, load_calendar, term_of
+from attendance_cli.errors import ConfigError, UsageError
+from tests.conftest import ARBOR_HEADER, csv_frame
+
+D = dt.date
+
+
+def weekdays(start: dt.date, end: dt.date, skip: set[dt.date] = frozenset()) -> list[dt.date]:
+    days, day = [], start
+    while day <= end:
+        if day.weekday() < 5 and day not in skip:
+            days.append(day)
+        day += dt.timedelta(days=1)
+    return days
+
+
+# 2025/26 at a typical English school, with a bank holiday and an INSET Monday inside half terms
+YEAR = (weekdays(D(2025, 9, 3), D(2025, 10, 24)) + weekdays(D(2025, 11, 3), D(2025, 12, 19))
+        + weekdays(D(2026, 1, 5), D(2026, 2, 13)) + weekdays(D(2026, 2, 23), D(2026, 3, 27))
+        + weekdays(D(2026, 4, 13), D(2026, 5, 22), skip={D(2026, 5, 4)}) + weekdays(D(2026, 6, 1), D(2026, 7, 22)))
+
+
+def test_half_terms_are_inferred_from_whole_weeks_without_school():
+    cal = infer_calendar(YEAR)
+    assert [(h.name, h.school_year, h.start, h.end) for h in cal.half_terms] == [
+        ("Autumn 1", "2025/26", D(2025, 9, 3), D(2025, 10, 24)),
+        ("Autumn 2", "2025/26", D(2025, 11, 3), D(2025, 12, 19)),
+        ("Spring 1", "2025/26", D(2026, 1, 5), D(2026, 2, 13)),
+        ("Spring 2", "2025/26", D(2026, 2, 23), D(2026, 3, 27)),
+        ("Summer 1", "2025/26", D(2026, 4, 13), D(2026, 5, 22)),
+        ("Summer 2", "2025/26", D(2026, 6, 1), D(2026, 7, 22)),
+    ]
+    assert cal.school_days == tuple(YEAR) and D(2026, 5, 4) not in cal.school_days
+
+
+def test_a_short_break_does_not_split_a_half_term():
+    days = weekdays(D(2025, 9, 1), D(2025, 9, 12), skip={D(2025, 9, 5), D(2025, 9, 8), D(2025, 9, 9)})
+    assert len(infer_calendar(days).half_terms) == 1
+
+
+def test_a_week_of_closure_splits_a_half_term():
+    days = weekdays(D(2025, 9, 1), D(2025, 9, 5)) + weekdays(D(2025, 9, 15), D(2025, 9, 19))
+    assert [h.name for h in infer_calendar(days).half_terms] == ["Autumn 1", "Autumn 2"]
+
+
+def test_terms_follow_easter_and_the_school_year_starts_in_august():
+    assert easter_sunday(2026) == D(2026, 4, 5) and easter_sunday(2025) == D(2025, 4, 20)
+    assert [term_of(d) for d in (D(2025, 8, 1), D(2026, 1, 5), D(2026, 4, 5), D(2026, 4, 6), D(2026, 7, 31))] == [
+        "autumn", "spring", "spring", "summer", "summer"]
+
+
+@pytest.mark.parametrize(("window", "as_of", "expected"), [
+    ("week", D(2025, 11, 19), (D(2025, 11, 17), D(2025, 11, 19), "week of 17/11/2025")),
+    ("last-week", D(2025, 11, 19), (D(2025, 11, 10), D(2025, 11, 16), "school week of 10/11/2025")),
+    # run on data up to Friday: the week just finished
+    ("last-week", D(2025, 11, 21), (D(2025, 11, 17), D(2025, 11, 23), "school week of 17/11/2025")),
+    # the week after half term: the last complete school week is before the holiday
+    ("last-week", D(2025, 11, 5), (D(2025, 10, 20), D(2025, 10, 26), "school week of 20/10/2025")),
+    ("half-term", D(2025, 11, 19), (D(2025, 11, 3), D(2025, 11, 19), "half term Autumn 2 2025/26")),
+    # during a holiday, the half term that has just ended
+    ("half-term", D(2025, 10, 29), (D(2025, 9, 3), D(2025, 10, 24), "half term Autumn 1 2025/26")),
+    ("term", D(2026, 3, 2), (D(2026, 1, 5), D(2026, 3, 2), "spring term 2025/26")),
+    ("ytd", D(2026, 3, 2), (D(2025, 8, 1), D(2026, 3, 2), "school year 2025/26 to date")),
+    ("year", D(2026, 3, 2), (D(2025, 8, 1), D(2026, 7, 31), "school year 2025/26")),
+])
+def test_named_windows(window, as_of, expected):
+    chosen = infer_calendar(YEAR).window(window, as_of)
+    assert (chosen.start, chosen.end, chosen.label) == expected
+
+
+def test_school_weeks_are_weeks_with_a_session():
+    cal = infer_calendar(YEAR)
+    weeks = cal.school_weeks(D(2025, 10, 13), D(2025, 11, 9))
+    assert weeks == [D(2025, 10, 13), D(2025, 10, 20), D(2025, 11, 3)]
+
+
+def test_calendar_file_toml_and_csv(write):
+    toml = write("cal.toml", '[[half_term]]\nname = "Autumn 1"\nstart = 2025-09-03\nend = 2025-10-24\n'
+                             '[[half_term]]\nname = "Autumn 2"\nstart = 2025-11-03\nend = 2025-12-19\n')
+    csv = write("cal.csv", ["name,start,end", "Autumn 1,03/09/2025,24/10/2025", "Autumn 2,03/11/2025,19/12/2025"])
+    for path in (toml, csv):
+        cal = load_calendar(path, YEAR)
+        assert [(h.name, h.term, h.start, h.end) for h in cal.half_terms] == [
+            ("Autumn 1", "autumn", D(2025, 9, 3), D(2025, 10, 24)), ("Autumn 2", "autumn", D(2025, 11, 3), D(2025, 12, 19))]
+        assert cal.window("term", D(2025, 12, 1)).start == D(2025, 9, 3)
+
+
+def test_calendar_file_errors(write):
+    with pytest.raises(ConfigError, match="half_term 1 has unknown key"):
+        load_calendar(write("bad.toml", '[[half_term]]\nname = "A"\nstart = 2025-09-03\nend = 2025-10-24\nweeks = 7\n'))
+    with pytest.raises(ConfigError, match="needs a start and an end date, end not before start"):
+        load_calendar(write("bad.csv", ["name,start,end", "Autumn 1,24/10/2025,03/09/2025"]))
+    with pytest.raises(ConfigError, match="Autumn 1 and Autumn 2 overlap"):
+        load_calendar(write("o.csv", ["name,start,end", "Autumn 1,03/09/2025,24/10/2025", "Autumn 2,20/10/2025,19/12/2025"]))
+
+
+def test_no_half_term_before_as_of_is_a_usage_error():
+    with pytest.raises(UsageError, match="No half term starts on or before 01/08/2025"):
+        infer_calendar(YEAR).window("half-term", D(2025, 8, 1))
+
+
+def _rows(days: list[dt.date], mark_for) -> list[str]:
+    return [f"1,A,B,3,3A,{d:%d/%m/%Y},{s},{mark_for(d, s)}," for d in days for s in ("AM", "PM")]
+
+
+def test_closure_days_are_not_school_days_and_windows_count_only_their_dates(write, run):
+    days = weekdays(D(2025, 11, 3), D(2025, 11, 21))
+    closed = {D(2025, 11, 14)}
+
+    def mark(day, session):
+        if day in closed:
+            return "#"
+        return "O" if day >= D(2025, 11, 17) else ("/" if session == "AM" else "\\")
+
+    path = write("m.csv", [ARBOR_HEADER, *_rows(days, mark)])
+    result = run("calendar", path, "-f", "csv")
+    assert result.stdout.splitlines() == ["school_year,half_term,start,end,school_days,school_weeks",
+                                          "2025/26,Autumn 1,2025-11-03,2025-11-21,14,3"]
+    week = csv_frame(run("summary", path, "--window", "week", "-f", "csv", "-q").stdout)
+    assert (week["possible_sessions"][0], week["attended_sessions"][0]) == ("10", "0")
+    last = csv_frame(run("summary", path, "--window", "last-week", "--as-of", "19/11/2025", "-f", "csv", "-q").stdout)
+    assert (last["possible_sessions"][0], last["attended_sessions"][0]) == ("8", "8")  # Friday was closed
+    just_done = csv_frame(run("summary", path, "--window", "last-week", "-f", "csv", "-q").stdout)  # data ends Friday
+    assert (just_done["possible_sessions"][0], just_done["attended_sessions"][0]) == ("10", "0")
+    span = csv_frame(run("summary", path, "--from", "13/11/2025", "--to", "17/11/2025", "-f", "csv", "-q").stdout)
+    assert (span["possible_sessions"][0], span["attended_sessions"][0]) == ("4", "2")
+    asof = run("summary", path, "--window", "week", "--as-of", "12/11/2025", "-f", "csv")
+    assert csv_frame(asof.stdout)["possible_sessions"][0] == "6"
+    assert "counting week of 10/11/2025: 10/11/2025 to 12/11/2025." in asof.stderr
