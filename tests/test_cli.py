@@ -224,3 +224,10 @@ def test_broken_pipe_prints_no_traceback(register):
               "stderr=subprocess.PIPE); p.stdout.close(); err = p.stderr.read(); p.wait(); print(err.decode())")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert "Traceback" not in result.stdout
+
+
+def test_terminal_table_keeps_the_grouping_column_and_says_what_it_left_out(run, register):
+    result = run("summary", register, "--by", "year_group", "-f", "table", "-q")
+    assert result.exit_code == 0
+    assert "Year 3" in result.stdout and "Attend" in result.stdout
+    assert "Not shown here:" in result.stdout and "year_group" not in result.stdout.split("Not shown here:")[1]

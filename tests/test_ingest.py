@@ -210,6 +210,19 @@ def test_a_file_mixing_date_formats_is_read(write):
     assert (row["possible_sessions"], row["unauthorised_absences"]) == (82, 2)
 
 
+def test_unpadded_dates_deep_in_a_padded_file_are_read(write):
+    days = [dt.date(2025, 9, 1) + dt.timedelta(days=i) for i in range(90)]
+    rows = [ARBOR_HEADER] + [f"1,A,B,3,3A,{d:%d/%m/%Y},AM,/," for d in days] + ["1,A,B,3,3A,3/1/2026,AM,O,"]
+    row = pupil(stats([write("padded.csv", rows)]), "1")
+    assert (row["possible_sessions"], row["unauthorised_absences"]) == (91, 1)
+
+
+def test_padded_and_tolerant_readings_agree(write):
+    rows = [ARBOR_HEADER, "1,A,B,3,3A,01/09/2025, AM , / ,", "1,A,B,3,3A,01/09/2025,PM,L,5.0", "1,A,B,3,3A,2/9/2025,AM,O,"]
+    row = pupil(stats([write("messy.csv", rows)]), "1")
+    assert (row["possible_sessions"], row["attended_sessions"], row["minutes_late"]) == (3, 2, 5)
+
+
 def test_month_first_dates_are_refused(write):
     path = write("us.csv", [ARBOR_HEADER, "1,A,B,3,3A,09/13/2025,AM,/,"])
     with pytest.raises(InputError) as raised:

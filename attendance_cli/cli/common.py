@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from attendance_cli.errors import EXIT_USAGE, AttendanceError, UsageError
+from attendance_cli.errors import AttendanceError, UsageError
 
 if TYPE_CHECKING:
     from attendance_cli.ingest import Export, IngestOptions, Tally, Window
@@ -266,5 +266,3 @@ def exit_for(tally: Tally) -> None:
     if tally.report.rejected:
         raise typer.Exit(EXIT_REJECTS)
 
-
-__all__ = ["EXIT_USAGE"]

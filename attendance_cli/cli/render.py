@@ -63,7 +63,9 @@ SECONDARY = ("late_before_close", "late_after_close", "authorised_absence_pct", 
              "minutes_late", "year_group", "severe_absence_pct", "severe_absence", "authorised_absences", "pupils")
 
 
-def print_table(frame: pl.DataFrame, title: str, caption: str | None = None) -> None:
+def print_table(frame: pl.DataFrame, title: str, caption: str | None = None, keep: tuple[str, ...] = ()) -> None:
+    """A Rich table on stdout. Columns in SECONDARY are left out, least needed first, until the table
+    fits the terminal; `keep` (e.g. the --by columns) are never left out."""
     from rich.console import Console
     from rich.table import Table
 
@@ -77,7 +79,7 @@ def print_table(frame: pl.DataFrame, title: str, caption: str | None = None) -> 
     for column in SECONDARY:  # drop the least needed columns until the table fits the terminal
         if _width(shown) <= console.width:
             break
-        if column in shown.columns:
+        if column in shown.columns and column not in keep:
             shown = shown.drop(column)
     hidden = [c for c in frame.columns if c not in shown.columns and c not in ("surname", "forename")]
     if hidden:

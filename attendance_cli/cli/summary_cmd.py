@@ -73,7 +73,7 @@ def summary(
 
             what = f"by {', '.join(keys)}" if keys else "per pupil"
             print_table(stats, title=f"Attendance {what}: {result.report.window}",
-                        caption=f"Counted in {unit}. {METHOD}")
+                        caption=f"Counted in {unit}. {METHOD}", keep=tuple(keys))
         else:
             write_frame(stats, out_format, output, sheet="summary",
                         metadata={"window": result.report.window, "method": METHOD, "unit": unit})

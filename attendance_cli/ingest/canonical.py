@@ -139,6 +139,7 @@ def canonicalise(
     blank_means: str | None = None,
     date_is_parsed: bool = False,
     tolerance: Tolerance = Tolerance(),
+    date_lookup: bool = False,
 ) -> pl.LazyFrame:
     """Add the typed and derived columns to a raw frame of text columns named by field.
 
@@ -153,7 +154,7 @@ def canonicalise(
     if date_is_parsed:
         date = pl.col("date")
     elif "date" in present:
-        date = date_expr("date", formats)
+        date = date_expr("date", formats, lookup=date_lookup and not tolerance.date_formats)
     else:  # lesson exports that carry the date only inside the start time
         date = date_expr("start_time", formats)
     cols.append(date.alias("date"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from functools import lru_cache
 
 import polars as pl
 
@@ -75,10 +76,34 @@ def detect_formats(values: list[str]) -> list[str]:
     return sorted(counts, key=lambda f: -counts[f])
 
 
-def date_expr(column: str, formats: list[str]) -> pl.Expr:
-    """Parse a text column to Date with the given day-first formats; anything else is null."""
+#: Formats read by lookup instead of parsing (zero-padded, four-digit year, no time).
+LOOKUP_FORMATS = ("%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%Y-%m-%d")
+LOOKUP_FIRST, LOOKUP_LAST = dt.date(1990, 1, 1), dt.date(2040, 12, 31)
+
+
+@lru_cache(maxsize=8)
+def _date_lookup(fmt: str) -> tuple[pl.Enum, pl.Series]:
+    days = [LOOKUP_FIRST + dt.timedelta(days=i) for i in range((LOOKUP_LAST - LOOKUP_FIRST).days + 1)]
+    return pl.Enum([d.strftime(fmt) for d in days]), pl.Series(days, dtype=pl.Date)
+
+
+def padded(values: list[str], fmt: str) -> bool:
+    """True if every sample value of `fmt` is written in full (03/09/2025, not 3/9/2025)."""
+    return all(len(v.strip()) == 10 for v in values if v and date_format(v) == fmt)
+
+
+def date_expr(column: str, formats: list[str], lookup: bool = False) -> pl.Expr:
+    """Parse a text column to Date with the given day-first formats; anything else is null.
+
+    `lookup`: the first format is zero-padded, so each text is looked up among every date from
+    1990 to 2040 written that way, a hash lookup that is cheaper than parsing 20 million strings.
+    Texts not found (another spelling, a bad date) are null and explained, or re-read, later.
+    """
     if not formats:
         formats = ["%d/%m/%Y"]
+    if lookup and formats[0] in LOOKUP_FORMATS and len(formats) == 1:
+        enum, days = _date_lookup(formats[0])
+        return pl.lit(days).gather(pl.col(column).cast(enum, strict=False).to_physical())
     attempts = []
     for fmt in formats:
         if "%H" in fmt:

@@ -116,7 +116,7 @@ class ColumnMap:
     date_columns: dict[int, tuple[str, str | None]] = field(default_factory=dict)  # grid: col -> (date text, session)
 
 
-def map_columns(headers: list[str], user_maps: dict[str, str], source: str | None = None) -> ColumnMap:
+def map_columns(headers: list[str], user_maps: dict[str, str]) -> ColumnMap:
     """Map header cells to fields. Grid date columns are recognised separately."""
     result = ColumnMap()
     for index, raw in enumerate(headers):
@@ -215,7 +215,7 @@ def detect_layout(rows: list[list[str]], user_maps: dict[str, str], source: str 
 
 def _long_layout(cells: list[str], index: int, user_maps: dict[str, str], source: str | None, file: str,
                  sample: list[list[str]]) -> Layout:
-    columns = map_columns(cells, user_maps, source)
+    columns = map_columns(cells, user_maps)
     vendor = source or _vendor(cells)
     fields = columns.fields
     if "period" in fields and "session" not in fields and _holds_sessions(sample, fields["period"]):
@@ -256,7 +256,7 @@ def _grid_layout(rows: list[list[str]], index: int, user_maps: dict[str, str], s
     header = rows[index]
     second = rows[index + 1] if index + 1 < len(rows) else []
     two_rows = sum(1 for c in second if session_cell(c)) >= 2
-    columns = map_columns([c if not date_header(c) else "" for c in header], user_maps, source)
+    columns = map_columns([c if not date_header(c) else "" for c in header], user_maps)
     current: str | None = None
     for col, cell in enumerate(header):
         parsed = date_header(cell)

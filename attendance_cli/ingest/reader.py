@@ -9,7 +9,7 @@ import polars as pl
 
 from attendance_cli.errors import InputError
 from attendance_cli.ingest.canonical import SPARE_COLUMNS, MarkSlots, Tolerance, canonicalise, enrolment_expr
-from attendance_cli.ingest.dates import detect_formats, parse_date
+from attendance_cli.ingest.dates import detect_formats, padded, parse_date
 from attendance_cli.ingest.encoding import Decoded, open_text
 from attendance_cli.ingest.headers import FURNITURE_WORDS, LESSON_FIELDS, Layout, detect_layout, normalise
 
@@ -76,7 +76,9 @@ def open_export(path: Path, index: int, *, slots: MarkSlots, maps: dict[str, str
     ragged = pl.any_horizontal([pl.col(f"_x{i}").is_not_null() for i in range(SPARE_COLUMNS)]).alias("_ragged")
     sample = decoded.head[after_header:]
     date_col = columns.fields.get("date", columns.fields.get("start_time"))
-    date_formats = detect_formats([r[date_col] for r in sample if date_col is not None and date_col < len(r)])
+    date_values = [r[date_col] for r in sample if date_col is not None and date_col < len(r)]
+    date_formats = detect_formats(date_values)
+    lookup = len(date_formats) == 1 and padded(date_values, date_formats[0])
 
     if layout.shape == "grid":
         raw, present, grid_furniture, grid_rows = _read_grid(decoded, layout, data_start, names, ragged)
@@ -93,7 +95,8 @@ def open_export(path: Path, index: int, *, slots: MarkSlots, maps: dict[str, str
         grid_rows = 0
     frame = canonicalise(raw, present, file_index=index, slots=slots, date_formats=date_formats,
                          shape="lessons" if layout.shape == "lessons" else "sessions",
-                         blank_means=blank_means, date_is_parsed=layout.shape == "grid", tolerance=tolerance)
+                         blank_means=blank_means, date_is_parsed=layout.shape == "grid", tolerance=tolerance,
+                         date_lookup=lookup)
     enrol_formats = {f: detect_formats([r[columns.fields[f]] for r in sample if columns.fields[f] < len(r)])
                      for f in ("admission_date", "leaving_date") if f in columns.fields}
     enrolled = enrolment_expr(present, enrol_formats)
@@ -159,18 +162,3 @@ def _read_grid(decoded: Decoded, layout: Layout, data_start: int, names: list[st
     )
     present = set(pupil_cols.values()) | {"date", "session", "mark", "column", "_ragged"}
     return long.lazy(), present, furniture, len(keep)
-
-
-def ragged_line(source: SourceFile) -> tuple[int, int] | None:
-    """Find the first data line with more fields than the header (called only after Polars refused
-    the file). Returns (line, fields) or None."""
-    import csv
-
-    encoding = "utf-8-sig" if source.encoding == "utf-8" else source.encoding
-    width = len(source.layout.headers)
-    with source.path.open(encoding=encoding, errors="replace", newline="") as handle:
-        reader = csv.reader(handle)
-        for row in reader:
-            if reader.line_num > source.data_start and len(row) > width:
-                return reader.line_num, len(row)
-    return None

@@ -27,7 +27,7 @@ from attendance_cli.ingest.canonical import Tolerance
 from attendance_cli.ingest.dates import date_format, format_date, parse_date
 from attendance_cli.ingest.exports import Export
 from attendance_cli.ingest.headers import FURNITURE_WORDS, normalise
-from attendance_cli.ingest.reader import SourceFile, open_export, ragged_line
+from attendance_cli.ingest.reader import SourceFile, open_export
 
 SCOPE_COUNTED, SCOPE_OUTSIDE_WINDOW, SCOPE_NOT_ENROLLED = 0, 1, 2
 
@@ -239,33 +239,36 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
     return Tally(export, window, by_marks, report, counts, pupils, excluded.select("file", "row"), unmarked)
 
 
+#: Inputs larger than this are streamed (bounded memory); smaller ones run faster in memory.
+STREAMING_BYTES = 64 * 1024 * 1024
+
+
+def _engine(export: Export) -> str:
+    size = sum(f.path.stat().st_size for f in export.files)
+    return "streaming" if size > STREAMING_BYTES else "in-memory"
+
+
 def _collect(plan: pl.LazyFrame, export: Export) -> pl.DataFrame:
     try:
-        return plan.collect(engine="streaming")
+        return plan.collect(engine=_engine(export))
     except pl.exceptions.ComputeError as exc:
         raise _explain_read_error(export, exc) from None
 
 
 def _explain_read_error(export: Export, exc: Exception) -> InputError:
-    text = str(exc)
+    """Polars refused a file outright (only bytes that are not UTF-8 do this): say which file."""
+    first_line = str(exc).splitlines()[0]
     for source in export.files:
         try:
             source.raw.select(pl.len()).collect(engine="streaming")
         except pl.exceptions.ComputeError:
-            if "more fields" in text:
-                found = ragged_line(source)
-                where = f"line {found[0]} has {found[1]} fields" if found else "a line has more fields than the header"
-                return InputError(
-                    f"{source.name}: {where}, but the header has {len(source.layout.headers)}.",
-                    fix="A comma inside a name or note must be inside double quotes. Re-export the file, or fix the line.",
-                )
-            if "utf-8" in text.lower():
+            if "utf-8" in str(exc).lower():
                 return InputError(
                     f"{source.name}: the file starts as UTF-8 but later contains bytes that are not UTF-8.",
                     fix="Re-export it from the MIS, or pass the encoding it was saved with, e.g. --encoding cp1252.",
                 )
-            return InputError(f"{source.name}: could not be read as CSV ({text.splitlines()[0]}).")
-    return InputError(f"The exports could not be read ({text.splitlines()[0]}).")
+            return InputError(f"{source.name}: could not be read as CSV ({first_line}).")
+    return InputError(f"The exports could not be read ({first_line}).")
 
 
 # -- problem rows ----------------------------------------------------------------------------------
@@ -363,7 +366,9 @@ def _reopen_tolerantly(export: Export, problems: pl.DataFrame) -> Export | None:
             session_cell(v) for v in values("bad_session", "session_text"))
         decimal = old.decimal_minutes or any(_whole_number(v) for v in values("bad_minutes", "minutes_text"))
         formats = {date_format(v) for v in values("bad_date", "date_text") if parse_date(v)}
-        formats = tuple(sorted(f for f in formats if f and f not in source.date_formats and f not in old.date_formats))
+        # a format already in use is added too: its dates were looked up, and these spellings
+        # (3/9/2025 in a file of 03/09/2025) need parsing
+        formats = tuple(sorted(f for f in formats if f and f not in old.date_formats))
         new = Tolerance(strip, decimal, old.date_formats + formats)
         if new != old:
             files[index] = open_export(source.path, source.index, slots=export.slots, maps=export.options.maps,
