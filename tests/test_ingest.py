@@ -301,6 +301,13 @@ def test_a_conflicting_duplicate_names_both_rows(write):
             in raised.value.describe())
     kept = read([first, later], duplicates="keep-last")
     assert _figures(pupil(pupil_stats(kept), "1")) == (2, 1, 1, 0, 0, 0)
+    assert kept.report.duplicates_collapsed == 1
+    # with --lenient both sides of the conflict are set aside: the session is not counted
+    lenient = read([first, later], lenient=True)
+    assert _figures(pupil(pupil_stats(lenient), "1")) == (1, 1, 0, 0, 0, 0)
+    assert (lenient.report.duplicates_collapsed, lenient.report.rejected) == (0, 2)
+    assert lenient.report.rejects["reason"].to_list() == ["conflicting duplicate", "conflicting duplicate"]
+    assert all(f.balanced for f in lenient.report.files)
 
 
 def test_duplicates_within_an_unsorted_file_are_found(write):

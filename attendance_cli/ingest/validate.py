@@ -684,6 +684,9 @@ def _report(export: Export, window: Window | None, groups: pl.DataFrame, rejects
             pupils: pl.DataFrame) -> ValidationReport:
     files = []
     furniture_rows = problem_rows.filter(pl.col("furniture").is_not_null())
+    # rows left out because they repeat a session; conflicting rows rejected by --lenient are rejects
+    collapsed = excluded.join(rejects.select(pl.col("_file").alias("file"), pl.col("_row").alias("row")),
+                              on=["file", "row"], how="anti")
     for source in export.files:
         mine = groups.filter(pl.col("file") == source.index)
         layout = source.layout
@@ -699,7 +702,7 @@ def _report(export: Export, window: Window | None, groups: pl.DataFrame, rejects
         report.furniture_lines = [(f.line, f.kind) for f in source.furniture if f.kind != "above header"]
         report.furniture_lines += [(source.line_of(r), k) for r, k in furniture.select("row", "furniture").iter_rows()]
         report.furniture_lines.sort()
-        report.duplicates_collapsed = excluded.filter(pl.col("file") == source.index).height
+        report.duplicates_collapsed = collapsed.filter(pl.col("file") == source.index).height
         accepted_groups = mine.filter(pl.col("status").is_in(["ok", "unmarked"]))
         report.unmarked = int(mine.filter(pl.col("status") == "unmarked")["n"].sum() or 0)
         if accepted_groups.height:
@@ -734,7 +737,7 @@ def _report(export: Export, window: Window | None, groups: pl.DataFrame, rejects
         unmarked=int(unmarked["sessions"].sum() or 0),
         unmarked_in_window=int(unmarked.filter(pl.col("scope") == SCOPE_COUNTED)["sessions"].sum() or 0),
         rejects=rejects.drop("_file", "_row", "_status"),
-        duplicates_collapsed=excluded.height,
+        duplicates_collapsed=collapsed.height,
     )
 
 
