@@ -119,6 +119,17 @@ def test_college_lesson_codes(write, code, possible, attended, authorised, unaut
     assert row["days_missed"] is None  # lessons are contact points, not half days
 
 
+def test_lesson_registers_read_with_session_codes_point_to_the_college_table(write):
+    path = write("lessons.csv", [
+        "EventId,GroupCode,Date,StartTime,EndTime,LearnerId,LearnerCode,Period,AttendanceCode,MinutesLate,SubjectCode",
+        "1,MATH-A,05-01-2026,09:00,10:00,12,2025-00012,P 1,A,,MATH",
+    ])
+    with pytest.raises(InputError) as raised:
+        stats([path])
+    assert raised.value.fix.startswith("These are lesson registers, read with the 'dfe' session codes; lesson codes "
+                                       "are set by each institution: pass --codes college")
+
+
 def test_dfe_q_is_not_counted_but_college_has_no_q(write):
     path = write("lessons.csv", [
         "EventId,GroupCode,Date,StartTime,EndTime,LearnerId,LearnerCode,Period,AttendanceCode,MinutesLate,SubjectCode",

@@ -214,12 +214,14 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
     problems = _problems(export, rejects) + conflicts
     if problems and not export.options.lenient:
         total = rejects.height + sum(p.count for p in conflicts)
-        raise InputError(
-            f"{total:,} row{'s' if total != 1 else ''} could not be used; nothing was written.",
-            problems=problems,
-            fix="Correct the rows in the MIS and export again, or pass --lenient to set them aside in a "
-                "rejects file and carry on.",
-        )
+        fix = ("Correct the rows in the MIS and export again, or pass --lenient to set them aside in a "
+               "rejects file and carry on.")
+        codes = export.options.codes
+        if export.shape == "lessons" and codes.register_type == "session":
+            fix = (f"These are lesson registers, read with the {codes.name!r} session codes; lesson codes are set by "
+                   "each institution: pass --codes college, or your own table with --codes FILE. Otherwise: " + fix)
+        raise InputError(f"{total:,} row{'s' if total != 1 else ''} could not be used; nothing was written.",
+                         problems=problems, fix=fix)
 
     if excluded.height:
         removed = excluded.group_by("file", "pupil_id", "slot", "scope", *by_marks).agg(
