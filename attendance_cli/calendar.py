@@ -177,7 +177,7 @@ def load_calendar(path: Path, school_days: list[dt.date] | None = None) -> Schoo
             entries.append((str(item.get("name", "")), item.get("start"), item.get("end")))
     else:
         with path.open(encoding="utf-8-sig", newline="") as handle:
-            for number, row in enumerate(csv.DictReader(handle), start=2):
+            for row in csv.DictReader(handle):
                 row = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
                 entries.append((row.get("name", ""), row.get("start"), row.get("end")))
     half_terms = []

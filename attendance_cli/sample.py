@@ -609,7 +609,7 @@ def _secondary_pupils(rng: random.Random) -> list[Pupil]:
     settled = [p for p in pupils if 7 <= p.year0 <= 10]
     for p in rng.sample(settled, 22):
         p.last = rng.randint(15, LAST - 10)
-    for k in range(24):
+    for _ in range(24):
         number += rng.randint(1, 4)
         year0 = rng.randint(7, 10)
         first = rng.randint(10, LAST - 15)
@@ -854,7 +854,7 @@ def _simulate_student(rng: random.Random, st: Student, ctx: CollegeEvents) -> No
     for i, code in ctx.forced.get(p.pid, {}).items():
         if lo <= i < hi:
             days[i] = code
-    for block, group in st.groups.items():
+    for group in st.groups.values():
         for i in ctx.trips.get(group, ()):
             if lo <= i < hi and i not in days:
                 days[i] = "V"

@@ -10,7 +10,7 @@ import polars as pl
 
 from attendance_cli.codes import CodeTable
 from attendance_cli.errors import InputError
-from attendance_cli.ingest.canonical import SESSION, MarkSlots
+from attendance_cli.ingest.canonical import MarkSlots
 from attendance_cli.ingest.headers import PUPIL_FIELDS, ColumnMap, Layout
 from attendance_cli.ingest.reader import SourceFile, open_export
 
@@ -113,5 +113,3 @@ def _open_parquet(path: Path, index: int, slots: MarkSlots) -> SourceFile:
     extras = [c for c in info.get("extras", []) if c in present]
     return SourceFile(path, index, "parquet", None, layout, -1, [], fields | set(extras), extras, frame, raw)
 
-
-__all__ = ["SESSION", "Export", "IngestOptions", "open_exports"]

@@ -11,7 +11,8 @@ from attendance_cli.errors import InputError
 from attendance_cli.ingest.canonical import SPARE_COLUMNS, MarkSlots, Tolerance, canonicalise, enrolment_expr
 from attendance_cli.ingest.dates import detect_formats, padded, parse_date
 from attendance_cli.ingest.encoding import Decoded, open_text
-from attendance_cli.ingest.headers import FURNITURE_WORDS, LESSON_FIELDS, Layout, detect_layout, normalise
+from attendance_cli.ingest.furniture import furniture_kind
+from attendance_cli.ingest.headers import LESSON_FIELDS, Layout, detect_layout
 
 
 @dataclass
@@ -19,8 +20,7 @@ class Furniture:
     """A line that is part of the report around the data, not data."""
 
     line: int  # 1-based
-    kind: str  # "above header", "blank row", "report text", "repeated header"
-    text: str
+    kind: str  # "above header", "blank row", "repeated header", "report text", "note line"
 
 
 @dataclass
@@ -67,8 +67,7 @@ def open_export(path: Path, index: int, *, slots: MarkSlots, maps: dict[str, str
     else:
         data_start = decoded.head_lines[layout.header_line] + layout.header_rows
     furniture = [
-        Furniture(decoded.head_lines[i] + 1, "above header", ",".join(c for c in decoded.head[i] if c.strip())[:80])
-        for i in range(layout.header_line)
+        Furniture(decoded.head_lines[i] + 1, "above header") for i in range(layout.header_line)
     ]
     columns = layout.columns
     # spare columns past the header catch rows with more fields than the header (an unquoted comma)
@@ -116,29 +115,16 @@ def _read_grid(decoded: Decoded, layout: Layout, data_start: int, names: list[st
     columns = layout.columns
     table = pl.read_csv(
         decoded.data, has_header=False, skip_lines=data_start, schema={n: pl.String for n in names},
-        row_index_name="row", quote_char='"', encoding="utf8", raise_if_empty=False, truncate_ragged_lines=True, missing_columns="insert",
+        row_index_name="row", quote_char='"', encoding="utf8", raise_if_empty=False, truncate_ragged_lines=True,
+        missing_columns="insert",
     ).with_columns(ragged)
-    header_cells = {normalise(h) for h in layout.headers if h.strip()}
     id_col = next(columns.fields[f] for f in ("pupil_id", "admission_number", "upn") if f in columns.fields)
-    furniture: list[Furniture] = []
-    keep: list[int] = []
-    width = len(layout.headers)
-    for row in table.iter_rows():  # one row per pupil: a few thousand at most
-        index, cells = row[0], [c.strip() if c else "" for c in row[1:width + 1]]
-        line = data_start + index + 1
-        filled = [c for c in cells if c]
-        kind = None
-        if not filled:
-            kind = "blank row"
-        elif sum(1 for c in filled if normalise(c) in header_cells) >= 2:
-            kind = "repeated header"
-        elif FURNITURE_WORDS.match(filled[0]) and (not cells[id_col] or cells[id_col] == filled[0]):
-            kind = "report text"
-        if kind:
-            furniture.append(Furniture(line, kind, ",".join(filled)[:80]))
-        else:
-            keep.append(index)
-    table = table.filter(pl.col("row").is_in(keep))
+    text_columns = [f"_c{i}" for i in range(len(layout.headers))]
+    table = table.with_columns(furniture_kind(text_columns, layout.headers, f"_c{id_col}").alias("_furniture"))
+    furniture = [Furniture(data_start + row + 1, kind) for row, kind in
+                 table.filter(pl.col("_furniture").is_not_null()).select("row", "_furniture").iter_rows()]
+    keep = table.filter(pl.col("_furniture").is_null())["row"]
+    table = table.filter(pl.col("row").is_in(keep.implode()))
     cells = {}
     for col, (date_text, session) in columns.date_columns.items():
         parsed = parse_date(date_text)
@@ -161,4 +147,4 @@ def _read_grid(decoded: Decoded, layout: Layout, data_start: int, names: list[st
         .sort("row", "date", "session")
     )
     present = set(pupil_cols.values()) | {"date", "session", "mark", "column", "_ragged"}
-    return long.lazy(), present, furniture, len(keep)
+    return long.lazy(), present, furniture, keep.len()

@@ -26,7 +26,7 @@ from attendance_cli.errors import InputError, Problem
 from attendance_cli.ingest.canonical import Tolerance
 from attendance_cli.ingest.dates import date_format, format_date, parse_date
 from attendance_cli.ingest.exports import Export
-from attendance_cli.ingest.headers import FURNITURE_WORDS, normalise
+from attendance_cli.ingest.furniture import first_text, furniture_kind
 from attendance_cli.ingest.reader import SourceFile, open_export
 
 SCOPE_COUNTED, SCOPE_OUTSIDE_WINDOW, SCOPE_NOT_ENROLLED = 0, 1, 2
@@ -306,33 +306,15 @@ def _problem_rows(export: Export, frame: pl.LazyFrame, problem_slots: pl.Series)
     return pl.concat(parts, how="diagonal_relaxed") if parts else _empty_problem_rows()
 
 
-def _normalised(text: pl.Expr) -> pl.Expr:
-    """`headers.normalise` as an expression."""
-    return text.str.replace_all(r"[\s_\-.\x{feff}]+", "").str.to_lowercase()
-
-
 def _classify(source: SourceFile, rows: pl.DataFrame, raw_cols: list[str]) -> pl.DataFrame:
     """Decide which problem rows are report furniture (blank, totals, legend, repeated header)."""
     fields = source.layout.columns.fields | source.layout.columns.extras
     order = sorted(raw_cols, key=lambda c: fields.get(c, 999))
-    stripped = [pl.col(c).str.strip_chars().replace("", None) for c in order]
-    filled = pl.sum_horizontal([s.is_not_null().cast(pl.UInt16) for s in stripped])
-    first = pl.coalesce(stripped)
     date_field = "date" if "date" in raw_cols else ("start_time" if "start_time" in raw_cols else None)
     date_missing = (pl.col(date_field).is_null() | (pl.col("status") == "bad_date")) if date_field else pl.lit(True)
-    header_cells = [normalise(h) for h in source.layout.headers if h.strip()]
-    header_hits = pl.sum_horizontal([_normalised(s).is_in(header_cells).fill_null(False).cast(pl.UInt16)
-                                     for s in stripped])
     id_field = next((f for f in ("pupil_id", "admission_number", "upn") if f in raw_cols), None)
     id_text = pl.col(id_field).str.strip_chars().replace("", None) if id_field else pl.lit(None, dtype=pl.String)
-    furniture = (
-        pl.when(filled == 0).then(pl.lit("blank row"))
-        .when(header_hits >= 2).then(pl.lit("repeated header"))
-        .when(first.str.contains("(?i)" + FURNITURE_WORDS.pattern) & date_missing
-              & (id_text.is_null() | (id_text == first)))
-        .then(pl.lit("report text"))
-        .when((filled == 1) & date_missing & id_text.is_null()).then(pl.lit("note line"))
-    )
+    furniture = furniture_kind(order, source.layout.headers, id_field, date_missing)
 
     def text(field: str | None) -> pl.Expr:
         return pl.col(field) if field in raw_cols else pl.lit(None, dtype=pl.String)
@@ -340,7 +322,7 @@ def _classify(source: SourceFile, rows: pl.DataFrame, raw_cols: list[str]) -> pl
     return rows.select(
         "file", "row", "slot", "status", id_text.alias("pupil_id"), text(date_field).alias("date_text"),
         text("session").alias("session_text"), text("mark").alias("mark"),
-        text("minutes_late").alias("minutes_text"), furniture.alias("furniture"), first.alias("first_text"),
+        text("minutes_late").alias("minutes_text"), furniture.alias("furniture"), first_text(order).alias("first_text"),
     )
 
 
@@ -355,19 +337,18 @@ def _reopen_tolerantly(export: Export, problems: pl.DataFrame) -> Export | None:
     tokens = set(export.slots.tokens) | {"-"}
     from attendance_cli.ingest.headers import session_cell
 
+    def values(part: pl.DataFrame, status: str, column: str) -> list[str]:
+        return [v for v in part.filter(pl.col("status") == status)[column].unique().to_list() if v is not None]
+
     for (index,), part in real.group_by("file"):
         source = files[index]
         if source.layout.name == "canonical-parquet":
             continue
         old = source.tolerance
-
-        def values(status: str, column: str) -> list[str]:
-            return [v for v in part.filter(pl.col("status") == status)[column].unique().to_list() if v is not None]
-
-        strip = old.strip or any(v.strip() in tokens for v in values("unknown_code", "mark")) or any(
-            session_cell(v) for v in values("bad_session", "session_text"))
-        decimal = old.decimal_minutes or any(_whole_number(v) for v in values("bad_minutes", "minutes_text"))
-        formats = {date_format(v) for v in values("bad_date", "date_text") if parse_date(v)}
+        strip = old.strip or any(v.strip() in tokens for v in values(part, "unknown_code", "mark")) or any(
+            session_cell(v) for v in values(part, "bad_session", "session_text"))
+        decimal = old.decimal_minutes or any(_whole_number(v) for v in values(part, "bad_minutes", "minutes_text"))
+        formats = {date_format(v) for v in values(part, "bad_date", "date_text") if parse_date(v)}
         # a format already in use is added too: its dates were looked up, and these spellings
         # (3/9/2025 in a file of 03/09/2025) need parsing
         formats = tuple(sorted(f for f in formats if f and f not in old.date_formats))

@@ -1,0 +1,49 @@
+"""Report furniture: the lines around the data in an export (titles, totals, legends, blank rows).
+
+One rule for every layout, as a Polars expression over a row's text cells.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from attendance_cli.ingest.headers import FURNITURE_WORDS, normalise
+
+
+def _normalised(text: pl.Expr) -> pl.Expr:
+    """`headers.normalise` as an expression."""
+    return text.str.replace_all(r"[\s_\-.\x{feff}]+", "").str.to_lowercase()
+
+
+def furniture_kind(cells: list[str], headers: list[str], id_cell: str | None,
+                   date_missing: pl.Expr = pl.lit(True)) -> pl.Expr:
+    """Why a row is report furniture, or null if it is data.
+
+    `cells`: the row's text columns in file order; `id_cell`: the pupil identifier column;
+    `date_missing`: true where the row has no usable date (totals and legends never do).
+    - blank row: every cell empty;
+    - repeated header: two or more cells equal to header names;
+    - report text: the first filled cell starts like a title, total, key or "printed" line and
+      the identifier cell is empty or holds that same text;
+    - note line: a single filled cell that is not an identifier.
+    """
+    stripped = [pl.col(c).str.strip_chars().replace("", None) for c in cells]
+    filled = pl.sum_horizontal([s.is_not_null().cast(pl.UInt16) for s in stripped])
+    first = pl.coalesce(stripped)
+    header_cells = [normalise(h) for h in headers if h.strip()]
+    header_hits = pl.sum_horizontal([_normalised(s).is_in(header_cells).fill_null(False).cast(pl.UInt16)
+                                     for s in stripped])
+    id_text = pl.col(id_cell).str.strip_chars().replace("", None) if id_cell else pl.lit(None, dtype=pl.String)
+    return (
+        pl.when(filled == 0).then(pl.lit("blank row"))
+        .when(header_hits >= 2).then(pl.lit("repeated header"))
+        .when(first.str.contains("(?i)" + FURNITURE_WORDS.pattern) & date_missing
+              & (id_text.is_null() | (id_text == first)))
+        .then(pl.lit("report text"))
+        .when((filled == 1) & date_missing & id_text.is_null()).then(pl.lit("note line"))
+    )
+
+
+def first_text(cells: list[str]) -> pl.Expr:
+    """The first filled cell of a row."""
+    return pl.coalesce([pl.col(c).str.strip_chars().replace("", None) for c in cells])
