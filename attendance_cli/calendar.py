@@ -42,10 +42,6 @@ class SchoolCalendar:
     school_days: tuple[dt.date, ...]
     source: str  # "inferred from the data" or the calendar file's path
 
-    @property
-    def last_day(self) -> dt.date | None:
-        return self.school_days[-1] if self.school_days else (self.half_terms[-1].end if self.half_terms else None)
-
     def school_weeks(self, start: dt.date | None = None, end: dt.date | None = None) -> list[dt.date]:
         """Mondays of the weeks (Monday–Sunday) in which the school met at least once."""
         mondays = sorted({d - dt.timedelta(days=d.weekday()) for d in self.school_days})

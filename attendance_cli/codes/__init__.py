@@ -124,10 +124,6 @@ class CodeTable(BaseModel):
                 return code
         return None
 
-    @property
-    def closure_codes(self) -> tuple[str, ...]:
-        return tuple(c.code for c in self.codes if c.closure)
-
     def describe_codes(self, limit: int = 60) -> str:
         """Short list of valid marks for error messages."""
         text = " ".join(self.tokens)

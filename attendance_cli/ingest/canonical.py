@@ -38,8 +38,6 @@ SESSION = pl.Enum(["AM", "PM"])
 
 #: Slots that are not codes: a row with no mark, or a row that cannot be read as it is.
 STATUSES = ("unmarked", "problem")
-#: Why a problem row is one (`_reason`), in the order they are tested: the first that applies.
-REASONS = ("extra_fields", "no_pupil", "bad_date", "bad_session", "unknown_code", "bad_minutes")
 #: Spare columns read past the header: a row that fills one has more fields than the header.
 SPARE_COLUMNS = 2
 

@@ -10,7 +10,7 @@ import polars as pl
 
 from attendance_cli.codes import CodeTable
 from attendance_cli.errors import InputError
-from attendance_cli.ingest.canonical import MarkSlots
+from attendance_cli.ingest.canonical import MarkSlots, canonicalise
 from attendance_cli.ingest.headers import PUPIL_FIELDS, ColumnMap, Layout
 from attendance_cli.ingest.reader import SourceFile, open_export
 
@@ -40,8 +40,26 @@ class Export:
     @property
     def rows(self) -> pl.LazyFrame:
         """Every file's canonical rows, one after another."""
-        frames = [f.frame for f in self.files]
+        return self.rows_of(self.files)
+
+    @staticmethod
+    def rows_of(files: list[SourceFile]) -> pl.LazyFrame:
+        """The canonical rows of some of the files, one after another."""
+        frames = [f.frame for f in files]
         return frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
+
+    def file_info(self) -> pl.DataFrame:
+        """Per file: index, path, short name, first data line and the mark column's header."""
+        def mark_header(f: SourceFile) -> str:
+            fields = f.layout.columns.fields
+            return f.layout.headers[fields["mark"]] if "mark" in fields else "mark"
+
+        return pl.DataFrame({
+            "file": [f.index for f in self.files], "file_name": [f.name for f in self.files],
+            "short_name": [f.path.name for f in self.files], "data_start": [f.data_start for f in self.files],
+            "mark_header": [mark_header(f) for f in self.files],
+        }, schema={"file": pl.UInt16, "file_name": pl.String, "short_name": pl.String, "data_start": pl.Int64,
+                   "mark_header": pl.String})
 
     @property
     def attributes(self) -> list[str]:
@@ -99,7 +117,6 @@ def _open_parquet(path: Path, index: int, slots: MarkSlots) -> SourceFile:
     raw = pl.scan_parquet(path).with_row_index("row")
     schema = raw.collect_schema()
     present = set(schema.names()) - {"row", "source_file", "source_line", "code"}
-    from attendance_cli.ingest.canonical import canonicalise
 
     raw = raw.with_columns(pl.col("code").alias("mark"), pl.col("session").cast(pl.String),
                            pl.col("minutes_late").cast(pl.String))

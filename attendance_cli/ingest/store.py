@@ -18,12 +18,10 @@ def canonical_marks(result: Tally) -> pl.LazyFrame:
     export = result.export
     present = set().union(*(f.fields for f in export.files))
     lesson = [f for f in LESSON_FIELDS if f in present]
-    names = pl.DataFrame({"file": [f.index for f in export.files], "source_file": [f.path.name for f in export.files],
-                          "_start": [f.data_start + 1 for f in export.files]},
-                         schema={"file": pl.UInt16, "source_file": pl.String, "_start": pl.Int64})
+    names = export.file_info().select("file", pl.col("short_name").alias("source_file"), "data_start")
     marks = (result.marks()
              .join(names.lazy(), on="file", how="left")
-             .with_columns((pl.col("row").cast(pl.Int64) + pl.col("_start")).alias("source_line"))
+             .with_columns((pl.col("row").cast(pl.Int64) + pl.col("data_start") + 1).alias("source_line"))
              .select("pupil_id", "date", "session", *lesson, "code", "minutes_late", "source_file", "source_line"))
     return (marks.join(result.pupils.lazy(), on="pupil_id", how="left")
             .sort("pupil_id", "date", "session", *lesson))

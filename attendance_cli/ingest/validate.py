@@ -170,9 +170,7 @@ def _scoped(export: Export, window: Window | None, files: Sequence[SourceFile] |
         scope = (pl.when(~in_window).then(SCOPE_OUTSIDE_WINDOW)
                  .when(~pl.col("enrolled")).then(SCOPE_NOT_ENROLLED)
                  .otherwise(SCOPE_COUNTED).cast(pl.UInt8))
-    frames = [f.frame for f in files]
-    rows = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
-    return rows.with_columns(scope.alias("scope"))
+    return Export.rows_of(files).with_columns(scope.alias("scope"))
 
 
 def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Sequence[str] | None) -> Tally:
@@ -596,15 +594,14 @@ def _conflict_problems(export: Export, conflicted: pl.DataFrame, key: list[str])
 
 def _conflict_rejects(export: Export, conflicted: pl.DataFrame) -> pl.DataFrame:
     reason, expected, fix = _REASONS["conflict"]
-    records = []
-    for r in conflicted.sort("_order").iter_rows(named=True):  # conflicting rows only: few
-        source = export.files[r["file"]]
-        mark_header = source.layout.headers[source.layout.columns.fields["mark"]] if "mark" in source.layout.columns.fields else "mark"
-        records.append({"file": source.name, "line": source.line_of(r["row"]), "reason": reason, "column": mark_header,
-                        "value": r["mark"], "expected": expected, "fix": fix, "pupil_id": r["pupil_id"],
-                        "date": format_date(r["date"]), "session": r.get("session"), "mark": r["mark"],
-                        "_file": r["file"], "_row": r["row"], "_status": "conflict"})
-    return pl.DataFrame(records, schema=_REJECT_SCHEMA)
+    session = pl.col("session").cast(pl.String) if "session" in conflicted.columns else pl.lit(None, dtype=pl.String)
+    return (conflicted.sort("_order").join(export.file_info(), on="file", how="left").select(
+        pl.col("file_name").alias("file"), (pl.col("row").cast(pl.Int64) + pl.col("data_start") + 1).alias("line"),
+        pl.lit(reason).alias("reason"), pl.col("mark_header").alias("column"), pl.col("mark").alias("value"),
+        pl.lit(expected).alias("expected"), pl.lit(fix).alias("fix"), "pupil_id",
+        pl.col("date").dt.strftime("%d/%m/%Y").alias("date"), session.alias("session"), "mark",
+        pl.col("file").alias("_file"), pl.col("row").alias("_row"), pl.lit("conflict").alias("_status"),
+    ).cast(_REJECT_SCHEMA))
 
 
 # -- results -------------------------------------------------------------------------------------
