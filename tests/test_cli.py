@@ -231,3 +231,22 @@ def test_terminal_table_keeps_the_grouping_column_and_says_what_it_left_out(run,
     assert result.exit_code == 0
     assert "Year 3" in result.stdout and "Attend" in result.stdout
     assert "Not shown here:" in result.stdout and "year_group" not in result.stdout.split("Not shown here:")[1]
+
+
+def test_a_conflict_inside_one_file_counts_both_rows(run, write, tmp_path):
+    path = write("twice.csv", ["Student ID,Date,Session,Mark", "1,01/09/2025,AM,/", "1,01/09/2025,AM,O"])
+    result = run("summary", path)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: 2 rows could not be used; nothing was written.\n"
+                                    f"  - {path}, lines 2, 3: conflicting duplicate: pupil 1 on 01/09/2025 AM: "
+                                    "twice.csv line 2 has '/'; twice.csv line 3 has 'O'\n")
+    lenient = run("summary", path, "--lenient", "--rejects", tmp_path / "r.csv", "-f", "csv")
+    assert lenient.exit_code == 3
+    assert lenient.stderr == f"Read 1 file (arbor-sessions): no marks.\n2 rows rejected (see {tmp_path / 'r.csv'}).\n"
+
+
+def test_a_header_only_export_has_no_marks(run, write):
+    result = run("summary", write("empty.csv", ["Student ID,Date,Session,Mark"]), "-f", "csv")
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == [PUPIL_HEADER]
+    assert result.stderr == "Read 1 file (arbor-sessions): no marks.\n"

@@ -236,11 +236,12 @@ def reading_summary(tally: Tally, rejects_path: Path | None, quiet: bool) -> Non
 
     report = tally.report
     layouts = sorted({f.layout for f in report.files})
-    lines = [
-        f"Read {plural(len(report.files), 'file')} ({', '.join(layouts)}): {plural(report.marks, 'mark')} for "
-        f"{plural(report.pupils, 'pupil')}, {format_date(report.first_date)} to {format_date(report.last_date)}; "
-        f"counting {report.window}."
-    ]
+    read = f"Read {plural(len(report.files), 'file')} ({', '.join(layouts)}): "
+    if report.marks == 0 and report.unmarked == 0:
+        lines = [read + "no marks."]
+    else:
+        lines = [read + f"{plural(report.marks, 'mark')} for {plural(report.pupils, 'pupil')}, "
+                 f"{format_date(report.first_date)} to {format_date(report.last_date)}; counting {report.window}."]
     extras = []
     if report.unmarked_in_window:
         extras.append(f"{plural(report.unmarked_in_window, 'unmarked session')}")

@@ -587,7 +587,8 @@ def _conflict_problems(export: Export, conflicted: pl.DataFrame, key: list[str])
         problems.append(Problem(
             file=str(export.files[first["file"]].path),
             reason=f"{reason}: pupil {first['pupil_id']} on {_describe_session(first)}: " + "; ".join(places),
-            lines=[export.files[first["file"]].line_of(first["row"])], expected=expected, fix=fix,
+            lines=[export.files[r["file"]].line_of(r["row"]) for r in items], expected=expected, fix=fix,
+            count=len(items),
         ))
     return problems
 
@@ -709,7 +710,8 @@ def _report(export: Export, window: Window | None, groups: pl.DataFrame, rejects
     return ValidationReport(
         files=files, codes_table=export.options.codes.name,
         window=window.describe() if window else "all dates in the data",
-        pupils=pupils.height,
+        # pupils with at least one mark still counted (with --lenient all of a pupil's rows may be set aside)
+        pupils=pl.concat([counts["pupil_id"], unmarked.filter(pl.col("sessions") > 0)["pupil_id"]]).n_unique(),
         marks=int(counts["sessions"].sum() or 0),
         first_date=accepted["first_date"].min() if accepted.height else None,
         last_date=accepted["last_date"].max() if accepted.height else None,
