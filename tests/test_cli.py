@@ -207,15 +207,13 @@ def test_readme_documents_every_command():
     assert "make demo" in readme and "make test" in readme
 
 
-def test_module_entry_point_and_help_start_fast():
-    started = dt.datetime.now()
+def test_module_entry_point_works_and_help_does_not_import_polars():
     result = subprocess.run([sys.executable, "-m", "attendance_cli", "--help"], capture_output=True, text=True, check=True)
     assert "Usage: python -m attendance_cli" in result.stdout
     # polars is not imported for --help (measured properly by make bench)
     probe = subprocess.run([sys.executable, "-c", "import sys, attendance_cli.cli; print('polars' in sys.modules)"],
                            capture_output=True, text=True, check=True)
     assert probe.stdout.strip() == "False"
-    assert (dt.datetime.now() - started).total_seconds() < 10
 
 
 def test_broken_pipe_prints_no_traceback(register):
