@@ -362,3 +362,21 @@ def test_canonical_parquet_round_trip_gives_the_same_figures(write, run, tmp_pat
     assert marks["source_line"].to_list() == [2, 3, 4, 5, 6, 7]
     direct = run("summary", path, "-f", "csv", "-q").stdout
     assert run("summary", out, "-f", "csv", "-q").stdout == direct
+
+
+def test_a_grid_overlapping_a_long_export_keeps_every_mark_in_the_canonical_file(write, run, tmp_path):
+    # the long export repeats one of the grid's sessions with its minutes late, so the grid's copy is
+    # the one that collapses, and only that mark (a grid row holds many marks: the copy is named by
+    # its date and session, not its row)
+    grid = write("grid.csv", [
+        "Student ID,Legal Surname,Legal Forename,Year Group,Registration Form,01/09/2025 AM,01/09/2025 PM,02/09/2025 AM,02/09/2025 PM",
+        "000123,Nowak,Zoë,R,Oak,/,\\,N,L",
+    ])
+    week = write("week.csv", [ARBOR_HEADER, "000123,Nowak,Zoë,R,Oak,02/09/2025,PM,L,7", "000123,Nowak,Zoë,R,Oak,03/09/2025,AM,O,"])
+    out = tmp_path / "marks.parquet"
+    assert run("ingest", grid, week, "-o", out).exit_code == 0
+    marks = pl.read_parquet(out)
+    assert marks.select(pl.col("date").dt.strftime("%d/%m"), "session", "code").rows() == [
+        ("01/09", "AM", "/"), ("01/09", "PM", "\\"), ("02/09", "AM", "N"), ("02/09", "PM", "L"), ("03/09", "AM", "O")]
+    assert marks["minutes_late"].to_list() == [None, None, None, 7, None]
+    assert run("summary", out, "-f", "csv", "-q").stdout == run("summary", grid, week, "-f", "csv", "-q").stdout

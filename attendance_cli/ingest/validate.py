@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from attendance_cli.errors import InputError, Problem
-from attendance_cli.ingest.canonical import Tolerance
+from attendance_cli.ingest.canonical import SESSION, Tolerance
 from attendance_cli.ingest.dates import date_format, format_date, parse_date
 from attendance_cli.ingest.exports import Export
 from attendance_cli.ingest.furniture import first_text, furniture_kind
@@ -48,6 +48,10 @@ class Window:
     def describe(self) -> str:
         if self.start is None and self.end is None:
             return self.label
+        if self.start is None:
+            return f"{self.label}: up to {format_date(self.end)}"
+        if self.end is None:
+            return f"{self.label}: from {format_date(self.start)}"
         return f"{self.label}: {format_date(self.start)} to {format_date(self.end)}"
 
 
@@ -123,7 +127,7 @@ class Tally:
     report: ValidationReport
     counts: pl.DataFrame  # pupil_id, *by_marks, code, category, late, closure, scope, sessions, minutes_late
     pupils: pl.DataFrame  # pupil_id, then pupil attributes as text
-    excluded: pl.DataFrame  # file, row: accepted rows that are not used (collapsed duplicates)
+    excluded: pl.DataFrame  # file, row, date, session: accepted marks that are not used (collapsed duplicates)
     unmarked: pl.DataFrame  # pupil_id, *by_marks, scope, sessions
 
     def marks(self) -> pl.LazyFrame:
@@ -132,7 +136,9 @@ class Tally:
             "slot", "code", "category", "late", "closure").lazy()
         rows = self.export.rows.join(lookup, on="slot", how="inner")
         if self.excluded.height:
-            rows = rows.join(self.excluded.select("file", "row").lazy(), on=["file", "row"], how="anti")
+            # a grid's row holds many marks: its date and session say which one
+            keys = ["file", "row", "date", "session"]
+            rows = rows.join(self.excluded.select(keys).lazy(), on=keys, how="anti", nulls_equal=True)
         return rows
 
 
@@ -236,7 +242,8 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
                 .group_by("pupil_id", *by_marks, "scope").agg(pl.col("n").sum().alias("sessions")))
     pupils = _pupils(per_file, attrs, len(export.files))
     report = _report(export, window, groups, rejects, problem_rows, excluded, counts, unmarked, pupils)
-    return Tally(export, window, by_marks, report, counts, pupils, excluded.select("file", "row"), unmarked)
+    return Tally(export, window, by_marks, report, counts, pupils, excluded.select("file", "row", "date", "session"),
+                 unmarked)
 
 
 #: Inputs larger than this are streamed (bounded memory); smaller ones run faster in memory.
@@ -507,7 +514,8 @@ def _duplicates(export: Export, window: Window | None, per_file: pl.DataFrame, b
     suspect = per_file.filter(~pl.col("proven") | pl.col("pupil_id").is_in(overlapping.implode()))
     suspects = suspect["pupil_id"].unique()
     suspect_files = [export.files[i] for i in sorted(suspect["file"].unique().to_list())]
-    empty_excluded = pl.DataFrame(schema={"file": pl.UInt16, "row": pl.UInt32, "pupil_id": pl.String,
+    empty_excluded = pl.DataFrame(schema={"file": pl.UInt16, "row": pl.UInt32, "date": pl.Date, "session": SESSION,
+                                          "pupil_id": pl.String,
                                           "slot": pl.UInt16, "scope": pl.UInt8, "minutes_late": pl.Int32,
                                           **{b: pl.String for b in by_marks}})
     if suspects.is_empty():
@@ -525,7 +533,8 @@ def _duplicates(export: Export, window: Window | None, per_file: pl.DataFrame, b
     rows = (
         _scoped(export, window, suspect_files).filter(pl.col("pupil_id").is_in(suspects.implode())
                      & (pl.col("slot").is_in(ok_slots.implode()) | (pl.col("slot") == unmarked)))
-        .select("file", "row", *list(dict.fromkeys([*key, "slot", "scope", "minutes_late", "mark", *by_marks])))
+        .select("file", "row", *list(dict.fromkeys([*key, "date", "session", "slot", "scope", "minutes_late", "mark",
+                                                    *by_marks])))
         .collect(engine="streaming")
     )
     rows = rows.with_columns(
