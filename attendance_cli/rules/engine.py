@@ -1,0 +1,530 @@
+"""Evaluate a policy's rules over the marks, as of a date, remembering what was recorded before.
+
+Input: the accepted marks (one row per pupil and session or lesson), the school calendar, the
+as-of date and what the ledger already holds. Output: one row per pupil and rule met (count and
+run rules: one per run of evidence), with the sessions behind it.
+
+Two families of rules:
+- *evidence* rules (count, run, age) are made of particular sessions. Sessions already used as the
+  evidence of a recorded event of the same rule, or of the same or a later stage of its ladder, are not
+  counted again, so the same absences never trigger the same letter twice and a lower stage is not
+  sent after a higher one for the same absences.
+- *state* rules (attendance, will-cross, cannot-reach, decline) describe where the pupil is. An
+  event is new when the pupil enters the state with no open event recorded; it stays "recorded"
+  while they remain in it; when they leave it the open event is closed (on --record), so entering
+  it again makes a new event.
+
+All arithmetic on thresholds is exact (integers and fractions), never floating point.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from fractions import Fraction
+
+import polars as pl
+
+from attendance_cli.calendar import SchoolCalendar, school_year_start
+from attendance_cli.ingest.dates import format_date
+from attendance_cli.rules.marks import Marks
+from attendance_cli.rules.policy import (
+    AgeRule, AttendanceRule, CannotReachRule, CountRule, DeclineRule, Policy, Rule, RunRule, Threshold,
+    WillCrossRule,
+)
+
+DAY = dt.timedelta(days=1)
+
+#: The columns of `Evaluation.events`, in output order (pupil names are joined by the caller).
+EVENT_COLUMNS = (
+    "pupil_id", "rule_id", "stage", "ladder", "status", "value", "threshold", "measure", "window_start", "window_end",
+    "first_met_on", "evidence_sessions", "evidence", "letter", "description",
+)
+
+
+@dataclass(frozen=True)
+class LedgerState:
+    """What the ledger already holds for this policy (empty frames when there is no ledger)."""
+
+    events: pl.DataFrame  # event_id, rule_id, ladder, stage, kind, pupil_id, value, threshold, measure, ..., as_of, left_on
+    evidence: pl.DataFrame  # event_id, rule_id, ladder, stage, pupil_id, date, session, code
+
+    @staticmethod
+    def empty() -> LedgerState:
+        events = pl.DataFrame(schema={
+            "event_id": pl.Int64, "rule_id": pl.String, "ladder": pl.String, "stage": pl.Int64, "kind": pl.String,
+            "pupil_id": pl.String, "value": pl.String, "threshold": pl.String, "measure": pl.String,
+            "window_start": pl.Date, "window_end": pl.Date, "first_met_on": pl.Date, "as_of": pl.Date,
+            "letter": pl.String, "left_on": pl.Date})
+        evidence = pl.DataFrame(schema={
+            "event_id": pl.Int64, "rule_id": pl.String, "ladder": pl.String, "stage": pl.Int64, "pupil_id": pl.String,
+            "date": pl.Date, "session": pl.String, "code": pl.String})
+        return LedgerState(events, evidence)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The result of evaluating a policy as of a date."""
+
+    policy: Policy
+    as_of: dt.date
+    events: pl.DataFrame  # EVENT_COLUMNS plus key (Int64) and kind ("count"/"state")
+    evidence: pl.DataFrame  # key, date, session, code: the sessions behind each event
+    left: pl.DataFrame  # rule_id, pupil_id: open state events whose pupil no longer meets the rule
+    stale: pl.DataFrame  # recorded events whose evidence marks have since changed: event_id, rule_id, pupil_id, changes
+
+
+# -- windows ----------------------------------------------------------------------------------------
+
+
+def window_of(rule: Rule, calendar: SchoolCalendar, as_of: dt.date) -> tuple[dt.date, dt.date]:
+    """The dates a rule looks at (inclusive), ending on the as-of date. `since-stage` and `all` start
+    at the beginning of the data (since-stage is narrowed per pupil)."""
+    name = rule.window
+    if name in ("all", "since-stage"):
+        return dt.date.min, as_of
+    if name == "rolling-weeks":
+        return as_of - dt.timedelta(days=7 * rule.weeks - 1), as_of  # type: ignore[operator]
+    if name == "rolling-school-weeks":
+        weeks = calendar.school_weeks(end=as_of)[-rule.weeks:]  # type: ignore[index,operator]
+        return (weeks[0] if weeks else as_of), as_of
+    if name == "year":
+        return school_year_start(as_of), as_of
+    window = calendar.window(name, as_of)
+    return window.start or dt.date.min, min(window.end or as_of, as_of)
+
+
+# -- evaluation ---------------------------------------------------------------------------------------
+
+
+def evaluate(policy: Policy, marks: Marks, calendar: SchoolCalendar, as_of: dt.date,
+             ledger: LedgerState | None = None) -> Evaluation:
+    """Every rule of the policy, as of `as_of` (marks after it are ignored)."""
+    ledger = ledger or LedgerState.empty()
+    marks = marks.up_to(as_of)
+    session_type = marks.frame.schema["session"]
+    used = marks.numbered(ledger.evidence.with_columns(pl.col("session").cast(session_type, strict=False)))
+    parts, left = [], []
+    key_base = 0
+    for rule in policy.rules:
+        eligible = _eligible(rule, marks, ledger, calendar, as_of)
+        hits = _evaluate(rule, marks, calendar, as_of, _used_for(rule, used), eligible)
+        hits = hits.with_row_index("key", offset=key_base).with_columns(pl.col("key").cast(pl.Int64))
+        key_base += hits.height
+        if rule.records_evidence:
+            hits = hits.with_columns(pl.lit("new").alias("status"))
+        else:
+            open_events = marks.numbered(ledger.events.filter((pl.col("rule_id") == rule.id) & pl.col("left_on").is_null())
+                                         .select("pupil_id"))
+            hits = hits.with_columns(pl.when(pl.col("pupil").is_in(open_events["pupil"].implode()))
+                                     .then(pl.lit("recorded")).otherwise(pl.lit("new")).alias("status"))
+            gone = open_events.filter(~pl.col("pupil").is_in(hits["pupil"].implode()))
+            left.append(marks.with_ids(gone).select(pl.lit(rule.id).alias("rule_id"), "pupil_id"))
+        window_start, window_end = window_of(rule, calendar, as_of)
+        rows = hits.with_columns(
+            pl.lit(rule.id).alias("rule_id"), pl.lit(rule.stage, dtype=pl.Int64).alias("stage"),
+            pl.lit(rule.ladder_name).alias("ladder"),
+            pl.lit("count" if rule.records_evidence else "state").alias("kind"),
+            pl.lit(rule.letter, dtype=pl.String).alias("letter"),
+            pl.lit(rule.description or rule.id).alias("description"),
+        )
+        if "window_start" not in rows.columns:
+            # an open window starts where the data does
+            first = window_start if window_start != dt.date.min else (marks.frame["date"].min() or as_of)
+            rows = rows.with_columns(pl.lit(first, dtype=pl.Date).alias("window_start"))
+        if "window_end" not in rows.columns:
+            rows = rows.with_columns(pl.lit(window_end, dtype=pl.Date).alias("window_end"))
+        parts.append(rows)
+    events, evidence = _finish(parts, marks)
+    left_frame = pl.concat(left) if left else pl.DataFrame(schema={"rule_id": pl.String, "pupil_id": pl.String})
+    return Evaluation(policy, as_of, events, evidence, left_frame, _stale(marks, ledger))
+
+
+_EVENT_SCHEMA = {"key": pl.Int64, "pupil": pl.UInt32, "rule_id": pl.String, "stage": pl.Int64, "ladder": pl.String,
+                 "status": pl.String, "value": pl.String, "threshold": pl.String, "measure": pl.String,
+                 "window_start": pl.Date, "window_end": pl.Date, "first_met_on": pl.Date, "kind": pl.String,
+                 "letter": pl.String, "description": pl.String}
+
+
+def _finish(parts: list[pl.DataFrame], marks: Marks) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Events with pupil ids and their evidence as text ("03/11/2025 AM N; 04/11/2025 PM U"), and the
+    evidence as rows (key, date, session, code) for the ledger."""
+    evidence_schema = {"key": pl.Int64, "date": pl.Date, "session": pl.String, "code": pl.String}
+    if not parts:
+        events = pl.DataFrame(schema={**_EVENT_SCHEMA, "evidence_sessions": pl.Int64, "evidence": pl.String})
+        return events.drop("pupil").insert_column(1, pl.Series("pupil_id", [], pl.String)), pl.DataFrame(schema=evidence_schema)
+    events = pl.concat([p.select(*_EVENT_SCHEMA, "sessions") for p in parts], how="vertical_relaxed")
+    flat = events.select("key", "sessions").explode("sessions").unnest("sessions").drop_nulls("date")
+    flat = marks.with_codes(flat).select("key", "date", pl.col("session").cast(pl.String), "code")
+    text = (flat.with_columns(pl.concat_str(pl.col("date").dt.strftime("%d/%m/%Y"), "session", "code", separator=" ")
+                              .alias("_text"))
+            .group_by("key").agg(pl.len().cast(pl.Int64).alias("evidence_sessions"), pl.col("_text").str.join("; ").alias("evidence")))
+    events = (events.drop("sessions").join(text, on="key", how="left")
+              .with_columns(pl.col("evidence_sessions").fill_null(0)))
+    events = marks.with_ids(events).select("key", "pupil_id", *[c for c in events.columns if c not in ("key", "pupil")])
+    return events.sort("pupil_id", "ladder", "stage", "rule_id", "first_met_on"), flat
+
+
+def _used_for(rule: Rule, used: pl.DataFrame) -> pl.DataFrame:
+    """Sessions this rule may not count again: evidence of its own events and of the same or later stages
+    of its ladder."""
+    if not rule.records_evidence:
+        return used.clear().select("pupil", "date", "session")
+    mine = (pl.col("rule_id") == rule.id) | ((pl.col("ladder") == rule.ladder_name) & (pl.col("stage") >= rule.stage))
+    return used.filter(mine).select("pupil", "date", "session").unique()
+
+
+def _eligible(rule: Rule, marks: Marks, ledger: LedgerState, calendar: SchoolCalendar,
+              as_of: dt.date) -> pl.DataFrame | None:
+    """For a rule that follows another: pupil and `since` (the earlier event's as-of date) of the pupils
+    with a recorded event of the earlier rule, long enough ago. None: every pupil."""
+    if not rule.follows:
+        return None
+    earlier = marks.numbered(ledger.events.filter((pl.col("rule_id") == rule.follows) & (pl.col("as_of") <= as_of))
+                             .group_by("pupil_id").agg(pl.col("as_of").max().alias("since")))
+    if rule.wait_school_weeks and earlier.height:
+        weeks = pl.Series(calendar.school_weeks(end=as_of), dtype=pl.Date)
+        this_week = as_of - dt.timedelta(days=as_of.weekday())
+        done = int((weeks <= this_week).sum())
+        # school weeks after the earlier event's week, up to and including this one
+        before = weeks.search_sorted(earlier["since"].dt.truncate("1w"), side="right").cast(pl.Int64)
+        earlier = earlier.filter((done - before) >= rule.wait_school_weeks)
+    return earlier
+
+
+def _evaluate(rule: Rule, marks: Marks, calendar: SchoolCalendar, as_of: dt.date, used: pl.DataFrame,
+              eligible: pl.DataFrame | None) -> pl.DataFrame:
+    start, end = window_of(rule, calendar, as_of)
+    in_window = pl.col("date").is_between(start, end)
+    scope = _Scope(in_window, eligible, rule.window == "since-stage", used)
+    if isinstance(rule, CountRule):
+        hits = _count(rule, marks, scope)
+        if rule.only_when is not None and hits.height:
+            s, e = window_of(rule.model_copy(update={"window": rule.only_when_window, "weeks": None}), calendar, as_of)
+            state = _attendance(rule.only_when, marks, _Scope(pl.col("date").is_between(s, e), None, False, None))
+            hits = hits.join(state.filter(pl.col("met")).select("pupil"), on="pupil", how="semi")
+        if rule.window == "since-stage" and eligible is not None:
+            hits = hits.join(eligible, on="pupil").with_columns((pl.col("since") + DAY).alias("window_start")).drop("since")
+        return hits
+    if isinstance(rule, AttendanceRule):
+        return _attendance_hits(rule, marks, scope)
+    if isinstance(rule, WillCrossRule):
+        return _will_cross(rule, marks, scope, as_of)
+    if isinstance(rule, CannotReachRule):
+        return _cannot_reach(rule, marks, scope, calendar, as_of)
+    if isinstance(rule, DeclineRule):
+        return _decline(rule, marks, scope, calendar, as_of)
+    if isinstance(rule, RunRule):
+        return _runs(rule, marks, scope, as_of)
+    if isinstance(rule, AgeRule):
+        return _age(rule, marks, scope, calendar, as_of)
+    raise TypeError(rule)
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """Which marks a rule may look at: its window, the pupils a follow-up stage applies to (and from
+    when), and the sessions already used by recorded events."""
+
+    window: pl.Expr
+    eligible: pl.DataFrame | None
+    since_stage: bool
+    used: pl.DataFrame | None
+
+    def apply(self, frame: pl.DataFrame, exclude_used: bool = True) -> pl.DataFrame:
+        frame = frame.filter(self.window)
+        if self.eligible is not None:
+            if self.since_stage:
+                frame = frame.join(self.eligible, on="pupil").filter(pl.col("date") > pl.col("since")).drop("since")
+            else:
+                frame = frame.join(self.eligible, on="pupil", how="semi")
+        if exclude_used and self.used is not None and self.used.height:
+            keys = ["pupil", "date", "session"] if "session" in frame.columns else ["pupil", "date"]
+            frame = frame.join(self.used.select(keys).unique(), on=keys, how="anti")
+        return frame
+
+    def used_days(self) -> pl.DataFrame | None:
+        if self.used is None or not self.used.height:
+            return None
+        return self.used.select("pupil", "date").unique()
+
+
+_SESSIONS = pl.struct("date", "session", "slot")
+
+
+def _hits(frame: pl.DataFrame) -> pl.DataFrame:
+    """Give every hit frame the same columns (value and threshold as text, evidence as a list)."""
+    return frame.select("pupil", pl.col("value").cast(pl.String), pl.col("threshold").cast(pl.String), "measure",
+                        *[c for c in ("window_start", "window_end") if c in frame.columns], "first_met_on", "sessions")
+
+
+def _unit(marks: Marks) -> str:
+    return "contact points" if marks.lessons else "sessions"
+
+
+def _count(rule: CountRule, marks: Marks, scope: _Scope) -> pl.DataFrame:
+    slots = marks.slots(rule.codes, rule.categories, rule.late).implode()
+    chosen = scope.apply(marks.frame.filter(pl.col("slot").is_in(slots)))
+    need = rule.minimum
+    grouped = chosen.group_by("pupil").agg(
+        pl.len().alias("value"), pl.col("date").sort().get(need - 1, null_on_oob=True).alias("first_met_on"),
+        _SESSIONS.alias("sessions"))
+    threshold = f"{rule.at_least} or more" if rule.at_least is not None else f"more than {rule.more_than}"
+    return _hits(grouped.filter(pl.col("value") >= need).with_columns(
+        pl.lit(threshold).alias("threshold"), pl.lit(f"{_unit(marks)}: {rule.describe()}").alias("measure")))
+
+
+# -- attendance states ----------------------------------------------------------------------------
+
+
+def _meets(threshold: Threshold, absent: pl.Expr, possible: pl.Expr) -> pl.Expr:
+    """100 × absent ≥ T × possible (or > for 'attendance below'), in integers."""
+    share, strict = threshold.absence_share
+    left = absent.cast(pl.Int64) * (100 * share.denominator)
+    right = possible.cast(pl.Int64) * share.numerator
+    return (left > right) if strict else (left >= right)
+
+
+def _attendance(threshold: Threshold, marks: Marks, scope: _Scope) -> pl.DataFrame:
+    """Per pupil with possible sessions in scope: possible, absent and whether the threshold is met."""
+    daily = scope.apply(marks.daily, exclude_used=False)
+    out = daily.group_by("pupil").agg(pl.col("possible").sum().cast(pl.Int64), pl.col("absent").sum().cast(pl.Int64))
+    return out.filter(pl.col("possible") > 0).with_columns(_meets(threshold, pl.col("absent"), pl.col("possible")).alias("met"))
+
+
+def floor_pct(attended: pl.Expr, possible: pl.Expr) -> pl.Expr:
+    """Attendance % rounded down to two decimals, as text ("89.99"): exact integer arithmetic, so the
+    figure never shows 90.00 for a pupil who is persistently absent (the summary table does the same)."""
+    hundredths = (attended.cast(pl.Int64) * 10000) // possible.cast(pl.Int64)
+    return pl.format("{}.{}", hundredths // 100, (hundredths % 100).cast(pl.String).str.zfill(2))
+
+
+def _absent_sessions(marks: Marks, scope: _Scope, pupils: pl.DataFrame) -> pl.DataFrame:
+    """The absences in scope of these pupils: the evidence of a state."""
+    absent = marks.frame.join(pupils.select("pupil"), on="pupil", how="semi").filter(
+        pl.col("slot").is_in(marks.absent_slots.implode()))
+    return scope.apply(absent, exclude_used=False).group_by("pupil").agg(_SESSIONS.alias("sessions"))
+
+
+def _attendance_hits(rule: AttendanceRule, marks: Marks, scope: _Scope) -> pl.DataFrame:
+    state = _attendance(rule, marks, scope).filter(pl.col("met") & (pl.col("possible") >= max(rule.min_possible, 1)))
+    first = _first_met(rule, marks, scope, state)
+    out = state.join(first, on="pupil", how="left").join(_absent_sessions(marks, scope, state), on="pupil", how="left")
+    return _hits(out.with_columns(
+        floor_pct(pl.col("possible") - pl.col("absent"), pl.col("possible")).alias("value"),
+        pl.lit(rule.label()).alias("threshold"), pl.lit("attendance %").alias("measure")))
+
+
+def _first_met(threshold: Threshold, marks: Marks, scope: _Scope, pupils: pl.DataFrame) -> pl.DataFrame:
+    """The day from which the pupil has met the threshold continuously (cumulative over the window)."""
+    daily = scope.apply(marks.daily.join(pupils.select("pupil"), on="pupil", how="semi"), exclude_used=False)
+    daily = daily.with_columns(pl.col("possible").cast(pl.Int64).cum_sum().over("pupil").alias("cp"),
+                               pl.col("absent").cast(pl.Int64).cum_sum().over("pupil").alias("ca"))
+    daily = daily.with_columns(_meets(threshold, pl.col("ca"), pl.col("cp")).alias("ok"))
+    last_miss = pl.col("date").filter(~pl.col("ok")).max().fill_null(dt.date.min)
+    return daily.group_by("pupil").agg(pl.col("date").filter(pl.col("ok") & (pl.col("date") > last_miss)).min()
+                                       .alias("first_met_on"))
+
+
+def _will_cross(rule: WillCrossRule, marks: Marks, scope: _Scope, as_of: dt.date) -> pl.DataFrame:
+    share, strict = rule.absence_share
+    state = _attendance(rule, marks, scope).filter(~pl.col("met"))
+    # smallest k ≥ 1 with 100(a+k) ≥ T(p+k), i.e. k(100−T) ≥ Tp − 100a (strict: >); T = num/den
+    num, den = share.numerator, share.denominator
+    gap = pl.col("possible") * num - pl.col("absent") * 100 * den
+    step = 100 * den - num
+    to_go = (gap // step + 1) if strict else (-((-gap) // step))
+    state = state.with_columns(pl.max_horizontal(to_go, pl.lit(1)).alias("value")).filter(pl.col("value") <= rule.within)
+    state = state.join(_absent_sessions(marks, scope, state), on="pupil", how="left")
+    return _hits(state.with_columns(
+        pl.lit(f"{rule.label()} within {rule.within} {_unit(marks)}").alias("threshold"),
+        pl.lit(f"{_unit(marks)} of absence until {rule.label()}").alias("measure"),
+        pl.lit(as_of).alias("first_met_on")))
+
+
+def remaining_school_days(calendar: SchoolCalendar, as_of: dt.date, days_per_year: int) -> int:
+    """School days left in the school year after `as_of`: from the calendar file when it reaches the end of
+    the year (weekdays in its half terms), otherwise the year's length less the school days so far."""
+    year_start = school_year_start(as_of)
+    year_end = dt.date(year_start.year + 1, 7, 31)
+    in_year = [h for h in calendar.half_terms if year_start <= h.start <= year_end]
+    if calendar.source != "inferred from the data" and in_year and in_year[-1].end >= dt.date(year_end.year, 7, 1):
+        days = 0
+        for half in in_year:
+            day = max(half.start, as_of + DAY)
+            while day <= half.end:
+                days += day.weekday() < 5
+                day += DAY
+        return days
+    so_far = sum(1 for d in calendar.school_days if year_start <= d <= as_of)
+    return max(0, days_per_year - so_far)
+
+
+def _cannot_reach(rule: CannotReachRule, marks: Marks, scope: _Scope, calendar: SchoolCalendar,
+                  as_of: dt.date) -> pl.DataFrame:
+    days_left = remaining_school_days(calendar, as_of, rule.sessions_per_year // 2)
+    threshold = Threshold(attendance_below=rule.attendance)
+    state = _attendance(threshold, marks, scope)
+    if marks.lessons:
+        # contact points left: the pupil's own timetable so far, carried on for the days that remain
+        so_far = max(1, sum(1 for d in calendar.school_days if school_year_start(as_of) <= d <= as_of))
+        remaining = (pl.col("possible") * days_left) // so_far
+    else:
+        remaining = pl.lit(2 * days_left, dtype=pl.Int64)
+    best_possible = pl.col("possible") + pl.col("remaining")
+    state = state.with_columns(remaining.alias("remaining")).filter(_meets(threshold, pl.col("absent"), best_possible))
+    state = state.join(_absent_sessions(marks, scope, state), on="pupil", how="left")
+    return _hits(state.with_columns(
+        floor_pct(best_possible - pl.col("absent"), best_possible).alias("value"),
+        pl.lit(f"{rule.attendance:g}% by the end of the school year").alias("threshold"),
+        pl.lit(f"best attendance % still possible this year ({days_left} school days left)").alias("measure"),
+        pl.lit(as_of).alias("first_met_on")))
+
+
+def _decline(rule: DeclineRule, marks: Marks, scope: _Scope, calendar: SchoolCalendar, as_of: dt.date) -> pl.DataFrame:
+    weeks = calendar.school_weeks(end=as_of)
+    if len(weeks) < 2 * rule.weeks:
+        return _hits(_empty_hits(marks))
+    earlier_start, later_start = weeks[-2 * rule.weeks], weeks[-rule.weeks]
+    daily = scope.apply(marks.daily, exclude_used=False).filter(pl.col("date") >= earlier_start)
+    later = pl.col("date") >= later_start
+    attended = (pl.col("possible") - pl.col("absent")).cast(pl.Int64)
+    per = daily.group_by("pupil").agg(
+        pl.col("possible").filter(~later).sum().cast(pl.Int64).alias("p1"), attended.filter(~later).sum().alias("t1"),
+        pl.col("possible").filter(later).sum().cast(pl.Int64).alias("p2"), attended.filter(later).sum().alias("t2"))
+    by = Fraction(str(rule.by))
+    # t2/p2 < t1/p1 − by/100  ⇔  100·den·t2·p1 < (100·den·t1 − num·p1)·p2
+    d, n = by.denominator, by.numerator
+    declined = (100 * d * pl.col("t2") * pl.col("p1")) < (100 * d * pl.col("t1") - n * pl.col("p1")) * pl.col("p2")
+    out = per.filter((pl.col("p1") > 0) & (pl.col("p2") > 0) & declined)
+    later_scope = _Scope(pl.col("date").is_between(later_start, as_of), None, False, None)
+    out = out.join(_absent_sessions(marks, later_scope, out), on="pupil", how="left")
+    return _hits(out.with_columns(
+        floor_pct(pl.col("t2"), pl.col("p2")).alias("value"),
+        (pl.lit("below ") + floor_pct(pl.col("t1"), pl.col("p1"))
+         + pl.lit(f" (the {rule.weeks} school weeks before)" + (f" by more than {rule.by:g} points" if rule.by else ""))
+         ).alias("threshold"),
+        pl.lit(f"attendance % over the last {rule.weeks} school weeks").alias("measure"),
+        pl.lit(later_start).alias("window_start"), pl.lit(as_of).alias("first_met_on")))
+
+
+def _empty_hits(marks: Marks) -> pl.DataFrame:
+    return pl.DataFrame(schema={"pupil": pl.UInt32, "value": pl.String, "threshold": pl.String, "measure": pl.String,
+                                "first_met_on": pl.Date, "sessions": pl.List(pl.Struct(
+                                    {"date": pl.Date, "session": marks.frame.schema["session"], "slot": pl.UInt16}))})
+
+
+# -- runs and ages ---------------------------------------------------------------------------------
+
+
+def _islands(frame: pl.DataFrame, index: str) -> pl.Expr:
+    """A run number that changes whenever the pupil changes or `index` is not the previous one + 1
+    (the frame sorted by pupil and index)."""
+    starts = (pl.col("pupil") != pl.col("pupil").shift(1)) | (pl.col(index) != pl.col(index).shift(1) + 1)
+    return starts.fill_null(True).cum_sum()
+
+
+def _runs(rule: RunRule, marks: Marks, scope: _Scope, as_of: dt.date) -> pl.DataFrame:
+    """Continuous runs of possible sessions, school days or weeks, every one in the selection.
+
+    Only the pupil's possible sessions count: days and weeks with none (holidays, closures, codes that
+    are not counted) neither count nor break a run. A day or week holding a session already used by a
+    recorded event of this rule breaks it."""
+    selected = (rule.codes, rule.categories, rule.late)
+    if rule.unit in ("sessions", "contact-points"):
+        units = scope.apply(marks.possible.filter(pl.col("slot").is_in(marks.slots(*selected).implode())))
+        units = units.with_columns(pl.col("idx").alias("unit_idx"), pl.col("date").alias("unit_end"))
+        before = marks.possible.select(pl.col("idx").cast(pl.Int64) + 1, pl.col("pupil").alias("_p"),
+                                       pl.col("slot").is_in(marks.slots(codes=rule.after).implode()).alias("after_leave"))
+    else:
+        table = marks.daily if rule.unit == "school-days" else marks.weekly(as_of)
+        index = "day_idx" if rule.unit == "school-days" else "week_idx"
+        # every possible mark of the day (week) is in the selection
+        table = table.with_columns(marks.count_in(table, marks.slots(*selected)).alias("_chosen"))
+        units = scope.apply(table, exclude_used=False).filter(pl.col("_chosen") == pl.col("possible"))
+        used_days = scope.used_days()
+        if used_days is not None:
+            if index == "week_idx":
+                used_days = used_days.with_columns(pl.col("date").dt.truncate("1w")).unique()
+            units = units.join(used_days, on=["pupil", "date"], how="anti")
+        units = units.with_columns(pl.col(index).alias("unit_idx"))
+        # the last session of the day (week) before the run: the pupil had not come back from leave
+        last_slot = marks.possible["slot"].gather(table["last"])
+        before = table.select(pl.col(index).cast(pl.Int64) + 1, pl.col("pupil").alias("_p")).with_columns(
+            last_slot.is_in(marks.slots(codes=rule.after).implode()).alias("after_leave")).rename({index: "idx"})
+    units = units.sort("pupil", "unit_idx").with_columns(_islands(units, "unit_idx").alias("run"))
+    runs = units.group_by("run").agg(
+        pl.col("pupil").first(), pl.len().alias("value"), pl.col("unit_idx").first().cast(pl.Int64).alias("first_idx"),
+        pl.col("date").first().alias("window_start"), pl.col("unit_end").last().alias("window_end"),
+        pl.col("unit_end").get(rule.length - 1, null_on_oob=True).alias("first_met_on"))
+    runs = runs.filter(pl.col("value") >= rule.length)
+    if rule.after:
+        runs = (runs.join(before, left_on=["pupil", "first_idx"], right_on=["_p", "idx"], how="left")
+                .filter(pl.col("after_leave").fill_null(False)))
+    runs = runs.join(_run_sessions(marks, units, runs, rule.unit), on="run", how="left")
+    unit_name = {"school-days": "school days", "sessions": "sessions", "contact-points": "contact points",
+                 "weeks": "weeks"}[rule.unit]
+    extra = f", straight after {', '.join(rule.after)}" if rule.after else ""
+    return _hits(runs.with_columns(
+        pl.lit(f"{rule.length} or more").alias("threshold"),
+        pl.lit(f"continuous {unit_name}: {rule.describe()}{extra}").alias("measure")))
+
+
+def _run_sessions(marks: Marks, units: pl.DataFrame, runs: pl.DataFrame, unit: str) -> pl.DataFrame:
+    """The sessions of each run (run, sessions)."""
+    if unit in ("sessions", "contact-points"):
+        mine = units.join(runs.select("run"), on="run", how="semi")
+        return mine.group_by("run").agg(_SESSIONS.alias("sessions"))
+    spans = runs.select("run", "pupil", pl.col("window_start").dt.truncate("1w") if unit == "weeks" else "window_start",
+                        "window_end")
+    rows = (marks.possible.join(spans, on="pupil", how="inner")
+            .filter(pl.col("date").is_between(pl.col("window_start"), pl.col("window_end"))))
+    return rows.group_by("run").agg(_SESSIONS.alias("sessions"))
+
+
+def _age(rule: AgeRule, marks: Marks, scope: _Scope, calendar: SchoolCalendar, as_of: dt.date) -> pl.DataFrame:
+    days = pl.Series("days", sorted(d for d in calendar.school_days if d <= as_of), dtype=pl.Date)
+    chosen = scope.apply(marks.frame.filter(pl.col("slot").is_in(marks.slots(codes=rule.codes).implode())))
+    total = len(days)
+    position = days.search_sorted(chosen["date"], side="right").cast(pl.Int64)  # school days up to the mark's date
+    chosen = chosen.with_columns((total - position).alias("age"), position.alias("_pos"))
+    old = chosen.filter(pl.col("age") > rule.older_than_school_days)
+    # it became overdue on the school day `older_than + 1` days after the mark
+    if total:
+        old = old.with_columns(days.gather((old["_pos"] + rule.older_than_school_days).clip(0, total - 1)).alias("_due"))
+    else:
+        old = old.with_columns(pl.lit(None, dtype=pl.Date).alias("_due"))
+    grouped = old.group_by("pupil").agg(pl.len().alias("value"), pl.col("_due").min().alias("first_met_on"),
+                                        _SESSIONS.alias("sessions"))
+    return _hits(grouped.with_columns(
+        pl.lit(f"older than {rule.older_than_school_days} school days").alias("threshold"),
+        pl.lit(f"{_unit(marks)} still coded {', '.join(rule.codes)}").alias("measure")))
+
+
+
+# -- stale events -----------------------------------------------------------------------------------
+
+
+def _stale(marks: Marks, ledger: LedgerState) -> pl.DataFrame:
+    """Recorded events with an evidence session whose mark has changed since (a missing session is not
+    a change: the exports given may simply not cover it)."""
+    schema = {"event_id": pl.Int64, "rule_id": pl.String, "pupil_id": pl.String, "changes": pl.String}
+    if not ledger.evidence.height:
+        return pl.DataFrame(schema=schema)
+    evidence = marks.numbered(ledger.evidence.with_columns(
+        pl.col("session").cast(marks.frame.schema["session"], strict=False)))
+    keys = ["pupil", "date", "session"]
+    now = marks.with_codes(marks.frame.join(evidence.select(keys).unique(), on=keys, how="semi"))
+    changed = (evidence.join(now.select(*keys, pl.col("code").alias("now")), on=keys, how="inner")
+               .filter(pl.col("code") != pl.col("now")))
+    changed = marks.with_ids(changed)
+    if not changed.height:
+        return pl.DataFrame(schema=schema)
+    text = pl.concat_str(pl.col("date").dt.strftime("%d/%m/%Y"), pl.col("session").cast(pl.String),
+                         pl.col("code") + pl.lit(" → ") + pl.col("now"), separator=" ")
+    return (changed.sort("date", "session").group_by("event_id", "rule_id", "pupil_id", maintain_order=True)
+            .agg(text.str.join("; ").alias("changes")).sort("event_id").cast(schema))
+
+
+def describe_window(start: dt.date | None, end: dt.date) -> str:
+    return f"{format_date(start)} to {format_date(end)}" if start else f"up to {format_date(end)}"

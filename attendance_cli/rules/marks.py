@@ -1,0 +1,155 @@
+"""The marks the rules look at, in compact form, with per-day and per-week summaries.
+
+Pupils are numbered (UInt32) and marks are kept sorted by pupil, date and session, so that a whole
+school's year (tens of millions of marks) can be evaluated in seconds without grouping: a pupil's
+days (or weeks) are contiguous spans of rows, and "how many of this day's marks are in these codes"
+is a difference of two prefix sums.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from functools import cached_property
+
+import polars as pl
+
+from attendance_cli.codes import POSSIBLE
+
+ABSENT = ("authorised", "unauthorised")
+
+
+@dataclass
+class Marks:
+    """Accepted marks between admission and leaving: `frame` has pupil (number), date, session
+    (Enum AM/PM, or a lesson's label) and slot, sorted by pupil, date and session."""
+
+    frame: pl.DataFrame
+    pupils: pl.DataFrame  # pupil (UInt32), pupil_id
+    lookup: pl.DataFrame  # slot, code, category, late, closure
+    lessons: bool
+
+    # -- codes -----------------------------------------------------------------------------------
+
+    def chosen(self, codes: tuple[str, ...] = (), categories: tuple[str, ...] = (), late: bool = False) -> pl.DataFrame:
+        """The possible codes selected by code, category or lateness (any of them)."""
+        condition = pl.col("code").is_in(list(codes)) | pl.col("category").is_in(list(categories))
+        if late:
+            condition = condition | pl.col("late").is_not_null()
+        return self.lookup.filter(condition & pl.col("category").is_in(POSSIBLE))
+
+    def slots(self, codes: tuple[str, ...] = (), categories: tuple[str, ...] = (), late: bool = False) -> pl.Series:
+        return self.chosen(codes, categories, late)["slot"]
+
+    @cached_property
+    def possible_slots(self) -> pl.Series:
+        return self.slots(categories=POSSIBLE)
+
+    @cached_property
+    def absent_slots(self) -> pl.Series:
+        return self.slots(categories=ABSENT)
+
+    def with_codes(self, frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.join(self.lookup.select("slot", "code"), on="slot", how="left")
+
+    def with_ids(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """pupil numbers back to pupil ids."""
+        return frame.join(self.pupils, on="pupil", how="left").drop("pupil")
+
+    def numbered(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """pupil ids (from the ledger) to pupil numbers; pupils not in the data are dropped."""
+        return frame.join(self.pupils, on="pupil_id", how="inner").drop("pupil_id")
+
+    # -- views -------------------------------------------------------------------------------------
+
+    def up_to(self, as_of: dt.date) -> Marks:
+        if self.frame.height and self.frame["date"].max() <= as_of:
+            return self
+        return Marks(self.frame.filter(pl.col("date") <= as_of), self.pupils, self.lookup, self.lessons)
+
+    @cached_property
+    def possible(self) -> pl.DataFrame:
+        """Possible marks only, with `idx`: consecutive within a pupil, so a run is consecutive numbers."""
+        frame = self.frame.filter(pl.col("slot").is_in(self.possible_slots.implode()))
+        return frame.with_row_index("idx")
+
+    @cached_property
+    def daily(self) -> pl.DataFrame:
+        """One row per pupil-day with a possible mark: its possible and absent counts, `first` and `last`
+        (the `idx` range of its marks in `possible`), and `day_idx`, consecutive over the pupil's days
+        (holidays and days with nothing possible are skipped)."""
+        return self._spans(pl.col("date")).rename({"span": "date"}).with_row_index("day_idx")
+
+    def weekly(self, as_of: dt.date) -> pl.DataFrame:
+        """The same per pupil and week (Monday), for weeks whose Friday is on or before the as-of date."""
+        week = pl.col("date").dt.truncate("1w")
+        spans = self._spans(week).rename({"span": "date"}).filter(pl.col("date") + dt.timedelta(days=4) <= as_of)
+        return spans.with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).over("pupil").alias("week_idx"))
+
+    def _spans(self, unit: pl.Expr) -> pl.DataFrame:
+        """Contiguous spans of `possible` with the same pupil and unit (the frame is sorted, so no group-by:
+        span ends are found by comparing each row with the next, and counts come from prefix sums)."""
+        frame = self.possible.select("idx", "pupil", "date", unit.alias("span"))
+        last = ((pl.col("pupil") != pl.col("pupil").shift(-1)) | (pl.col("span") != pl.col("span").shift(-1))).fill_null(True)
+        ends = frame.filter(last).select("pupil", "span", pl.col("idx").alias("last"), pl.col("date").alias("unit_end"))
+        ends = ends.with_columns((pl.col("last").shift(1).fill_null(-1).cast(pl.Int64) + 1).cast(pl.UInt32).alias("first"))
+        ends = ends.with_columns((pl.col("last") - pl.col("first") + 1).cast(pl.UInt32).alias("possible"))
+        return ends.with_columns(self.count_in(ends, self.absent_slots).alias("absent"))
+
+    def prefix(self, slots: pl.Series) -> pl.Series:
+        """Prefix counts of marks in `slots` over `possible`: entry i = how many of its first i marks are."""
+        flags = self.possible["slot"].is_in(slots.implode()).cast(pl.UInt32)
+        return pl.concat([pl.Series([0], dtype=pl.UInt32), flags.cum_sum()])
+
+    def count_in(self, spans: pl.DataFrame, slots: pl.Series) -> pl.Series:
+        """For each span (first, last), how many of its marks are in `slots`."""
+        prefix = self.prefix(slots)
+        return prefix.gather(spans["last"] + 1) - prefix.gather(spans["first"])
+
+
+def marks_from(tally) -> Marks:
+    """Every accepted mark of a tally, reduced to what rules need (one more pass over the exports)."""
+    export = tally.export
+    lessons = export.shape == "lessons"
+    lookup = export.slots.lookup.filter(pl.col("status") == "ok").select("slot", "code", "category", "late", "closure")
+    lazy = export.rows.filter(pl.col("slot").is_in(lookup["slot"].implode()))
+    if tally.excluded.height:  # collapsed duplicates
+        keys = ["file", "row", "date", "session"]
+        lazy = lazy.join(tally.excluded.select(keys).lazy(), on=keys, how="anti", nulls_equal=True)
+    if "enrolled" in lazy.collect_schema().names():
+        lazy = lazy.filter(pl.col("enrolled"))
+    if lessons:
+        present = set().union(*(f.fields for f in export.files))
+        parts = [pl.col(c).cast(pl.String) for c in ("start_time", "period", "event_id", "subject") if c in present]
+        session = pl.concat_str(parts, separator=" ", ignore_nulls=True) if parts else pl.lit("lesson")
+    else:
+        session = pl.col("session")
+    frame = lazy.select("pupil_id", "date", session.alias("session"), "slot").collect(engine="streaming")
+    return compact(frame, lookup, lessons)
+
+
+def compact(frame: pl.DataFrame, lookup: pl.DataFrame, lessons: bool) -> Marks:
+    """Sort the marks by pupil, date and session (exports usually are already) and number the pupils
+    in pupil id order."""
+    key = ["pupil_id", "date", "session"]
+    ordered = frame.select(
+        ((pl.col("pupil_id") > pl.col("pupil_id").shift(1))
+         | ((pl.col("pupil_id") == pl.col("pupil_id").shift(1))
+            & ((pl.col("date") > pl.col("date").shift(1))
+               | ((pl.col("date") == pl.col("date").shift(1)) & (pl.col("session") >= pl.col("session").shift(1))))))
+        .fill_null(True).all()).item()
+    if not ordered:
+        frame = frame.sort(key)
+    new_pupil = (pl.col("pupil_id") != pl.col("pupil_id").shift(1)).fill_null(True)
+    frame = frame.with_columns((new_pupil.cum_sum() - 1).cast(pl.UInt32).alias("pupil"))
+    pupils = frame.filter(new_pupil).select("pupil", "pupil_id")
+    return Marks(frame.select("pupil", "date", "session", "slot"), pupils, lookup, lessons)
+
+
+def school_days(marks: Marks) -> tuple[list[dt.date], dt.date | None]:
+    """Days on which the school met (a mark that is not a closure code such as `#`, for any pupil)
+    and the last date with a mark: the calendar without another pass over the exports."""
+    open_slots = marks.lookup.filter(~pl.col("closure"))["slot"].implode()
+    days = marks.frame.group_by("date").agg(pl.col("slot").is_in(open_slots).any().alias("open"))
+    last = days["date"].max() if days.height else None
+    return sorted(days.filter(pl.col("open"))["date"].to_list()), last

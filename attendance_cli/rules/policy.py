@@ -1,0 +1,465 @@
+"""Attendance policies as data: a TOML file of rules, validated before anything runs.
+
+A policy names its code table, where its calendar comes from, an optional preset it extends,
+its rules and (for reports) its attendance bands. Each rule has a *kind* (what it measures),
+a *window* (which dates it looks at), a threshold, a stage in a ladder of escalation, and the
+letter it leads to. See `presets/` for the shipped policies and `docs/policies.md` in the README.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from fractions import Fraction
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from attendance_cli.errors import ConfigError
+
+PRESETS_DIR = Path(__file__).parent / "presets"
+
+WindowName = Literal["week", "half-term", "term", "ytd", "year", "rolling-school-weeks", "rolling-weeks",
+                     "since-stage", "all"]
+RunUnit = Literal["school-days", "sessions", "contact-points", "weeks"]
+#: Kinds whose events are made of particular sessions (never counted twice) ...
+EVIDENCE_KINDS = ("count", "run", "age")
+#: ... and kinds that describe a state the pupil is in (recorded on entering it, again after leaving).
+STATE_KINDS = ("attendance", "will-cross", "cannot-reach", "decline")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Selection(_Model):
+    """Which marks a rule counts: codes, categories, or late marks (any of them)."""
+
+    codes: tuple[str, ...] = ()
+    categories: tuple[Literal["present", "aea", "authorised", "unauthorised"], ...] = ()
+    late: bool = Field(False, description="Late marks (L before the register closed, U after).")
+
+    def describe(self) -> str:
+        parts = []
+        if self.codes:
+            parts.append("codes " + ", ".join(self.codes))
+        if self.categories:
+            parts.append(" or ".join(self.categories) + " marks")
+        if self.late:
+            parts.append("late marks")
+        return " or ".join(parts)
+
+
+class Threshold(_Model):
+    """An attendance threshold: `attendance_below = 95` (attendance under 95%) or
+    `absence_at_least = 10` (10% or more of possible sessions missed)."""
+
+    attendance_below: float | None = Field(None, gt=0, le=100)
+    absence_at_least: float | None = Field(None, gt=0, le=100)
+
+    @model_validator(mode="after")
+    def _one(self) -> Threshold:
+        if (self.attendance_below is None) == (self.absence_at_least is None):
+            raise ValueError("give exactly one of attendance_below or absence_at_least")
+        return self
+
+    @property
+    def absence_share(self) -> tuple[Fraction, bool]:
+        """The absence share T (a fraction of 100) and whether the test is strict: the state holds
+        when 100 × absences ≥ T × possible (or > when strict). Exact: no floating point."""
+        if self.absence_at_least is not None:
+            return Fraction(str(self.absence_at_least)), False
+        return 100 - Fraction(str(self.attendance_below)), True
+
+    def describe(self) -> str:
+        if self.absence_at_least is not None:
+            return f"{_num(self.absence_at_least)}% or more of possible sessions missed"
+        return f"attendance below {_num(self.attendance_below)}%"
+
+    def label(self) -> str:
+        if self.absence_at_least is not None:
+            return f"attendance {_num(100 - self.absence_at_least)}% or less"
+        return f"attendance below {_num(self.attendance_below)}%"
+
+
+def _num(value: float | None) -> str:
+    return f"{value:g}"
+
+
+class RuleBase(_Model):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    description: str = ""
+    source: str = Field("", description="Where the rule comes from (regulation, guidance, the school's policy).")
+    stage: int = Field(1, ge=1)
+    ladder: str | None = Field(None, description="Rules in the same ladder are stages of one escalation; default: the rule id.")
+    follows: str | None = Field(None, description="Only for pupils with a recorded event of this rule (the earlier stage).")
+    wait_school_weeks: int = Field(0, ge=0, description="With follows: at least this many school weeks after the earlier event.")
+    letter: str | None = Field(None, description="The letter this rule leads to (a template name).")
+    window: WindowName = "ytd"
+    weeks: int | None = Field(None, ge=1, le=60, description="For rolling windows: how many weeks.")
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _window(self) -> RuleBase:
+        rolling = self.window in ("rolling-school-weeks", "rolling-weeks")
+        if rolling and self.weeks is None:
+            raise ValueError(f"window {self.window!r} needs weeks = N")
+        if not rolling and self.weeks is not None and self.kind != "decline":
+            raise ValueError(f"weeks is only used with a rolling window (this rule's window is {self.window!r})")
+        if self.window == "since-stage" and not self.follows:
+            raise ValueError("window 'since-stage' needs follows = the earlier rule's id")
+        return self
+
+    @property
+    def ladder_name(self) -> str:
+        return self.ladder or self.id
+
+    @property
+    def records_evidence(self) -> bool:
+        return self.kind in EVIDENCE_KINDS
+
+
+class CountRule(RuleBase, Selection):
+    """Count the selected marks in the window: met at `at_least` N (or `more_than` N)."""
+
+    kind: Literal["count"]
+    at_least: int | None = Field(None, ge=1)
+    more_than: int | None = Field(None, ge=0)
+    only_when: Threshold | None = Field(None, description="Only when the pupil's attendance over only_when_window meets this.")
+    only_when_window: Literal["week", "half-term", "term", "ytd", "year", "all"] = "ytd"
+
+    @model_validator(mode="after")
+    def _threshold(self) -> CountRule:
+        if (self.at_least is None) == (self.more_than is None):
+            raise ValueError("give exactly one of at_least or more_than")
+        if not (self.codes or self.categories or self.late):
+            raise ValueError("say which marks to count: codes, categories or late = true")
+        return self
+
+    @property
+    def minimum(self) -> int:
+        return self.at_least if self.at_least is not None else self.more_than + 1  # type: ignore[operator]
+
+
+class AttendanceRule(RuleBase, Threshold):
+    """The pupil's attendance over the window meets the threshold (a state)."""
+
+    kind: Literal["attendance"]
+    min_possible: int = Field(0, ge=0, description="Ignore pupils with fewer possible sessions than this in the window.")
+
+
+class WillCrossRule(RuleBase, Threshold):
+    """Not past the threshold yet, but `within` more absent sessions would take the pupil past it."""
+
+    kind: Literal["will-cross"]
+    within: int = Field(ge=1)
+
+
+class CannotReachRule(RuleBase):
+    """Even with full attendance for the rest of the school year, attendance stays below `attendance`%."""
+
+    kind: Literal["cannot-reach"]
+    attendance: float = Field(gt=0, le=100)
+    window: WindowName = "year"
+    sessions_per_year: int = Field(380, ge=1, description="Possible sessions in a full school year (DfE: 380).")
+
+
+class DeclineRule(RuleBase):
+    """Attendance over the latest `weeks` school weeks is lower than over the `weeks` before, by more than `by` points."""
+
+    kind: Literal["decline"]
+    weeks: int = Field(ge=1, le=26)
+    by: float = Field(0, ge=0)
+    window: WindowName = "all"
+
+
+class RunRule(RuleBase, Selection):
+    """A continuous run of `length` school days, sessions, contact points or weeks, every one in the selection."""
+
+    kind: Literal["run"]
+    unit: RunUnit
+    length: int = Field(ge=1)
+    after: tuple[str, ...] = Field((), description="The run must start straight after a mark with one of these codes.")
+    window: WindowName = "all"
+
+    @model_validator(mode="after")
+    def _selection(self) -> RunRule:
+        if not (self.codes or self.categories or self.late):
+            raise ValueError("say which marks make the run: codes, categories or late = true")
+        return self
+
+
+class AgeRule(RuleBase):
+    """Marks with these codes still in the register more than `older_than_school_days` school days later."""
+
+    kind: Literal["age"]
+    codes: tuple[str, ...] = Field(min_length=1)
+    older_than_school_days: int = Field(ge=1)
+    window: WindowName = "all"
+
+
+Rule = Annotated[Union[CountRule, AttendanceRule, WillCrossRule, CannotReachRule, DeclineRule, RunRule, AgeRule],
+                 Field(discriminator="kind")]
+KINDS = ("count", "attendance", "will-cross", "cannot-reach", "decline", "run", "age")
+
+
+class Band(_Model):
+    """A named attendance band, from `from` % (inclusive) up to the next band."""
+
+    name: str = Field(min_length=1)
+    from_: float = Field(alias="from", ge=0, le=100)
+    explanation: str = ""
+
+
+class Policy(_Model):
+    name: str = Field(min_length=1)
+    title: str = ""
+    source: str = ""
+    extends: str | None = None
+    codes: str = "dfe"
+    calendar: str = Field("inferred", description="'inferred' from the data, or a calendar file (TOML/CSV) path.")
+    register_type: Literal["session", "lesson"] = Field("session", alias="register")
+    letters: str | None = Field(None, description="A folder of the school's own letter templates.")
+    ledger: str | None = Field(None, description="The ledger file (SQLite) that remembers recorded events.")
+    bands: tuple[Band, ...] = ()
+    rule: tuple[Rule, ...] = ()
+
+    @field_validator("bands")
+    @classmethod
+    def _bands(cls, bands: tuple[Band, ...]) -> tuple[Band, ...]:
+        if not bands:
+            return bands
+        ordered = tuple(sorted(bands, key=lambda b: b.from_))
+        if ordered[0].from_ != 0:
+            raise ValueError("the lowest band must start from 0 so that every pupil has a band")
+        starts = [b.from_ for b in ordered]
+        if len(set(starts)) != len(starts):
+            raise ValueError("two bands start at the same percentage")
+        return ordered
+
+    @model_validator(mode="after")
+    def _references(self) -> Policy:
+        ids = [r.id for r in self.rule]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"rule id(s) used twice: {', '.join(duplicates)}")
+        for rule in self.rule:
+            if rule.follows and rule.follows not in ids:
+                raise ValueError(f"rule {rule.id!r} follows {rule.follows!r}, which is not a rule of this policy "
+                                 f"(rules: {', '.join(ids)})")
+            if rule.follows == rule.id:
+                raise ValueError(f"rule {rule.id!r} cannot follow itself")
+        return self
+
+    @property
+    def rules(self) -> tuple[Rule, ...]:
+        return tuple(r for r in self.rule if r.enabled)
+
+    def band_of(self) -> list[tuple[str, float, float | None]]:
+        """(name, from, to) per band, `to` exclusive (None for the top band, which includes 100)."""
+        out = []
+        for index, band in enumerate(self.bands):
+            upper = self.bands[index + 1].from_ if index + 1 < len(self.bands) else None
+            out.append((band.name, band.from_, upper))
+        return out
+
+
+# -- loading ---------------------------------------------------------------------------------------
+
+
+def list_presets() -> list[str]:
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.toml"))
+
+
+def preset_path(name: str) -> Path:
+    path = PRESETS_DIR / f"{name}.toml"
+    if not path.exists():
+        raise ConfigError(f"There is no policy preset called {name!r}.",
+                          fix=f"Use one of: {', '.join(list_presets())}, or the path of a policy file (.toml).")
+    return path
+
+
+def policy_path(name_or_path: str | Path) -> Path:
+    """A preset name or a file path, resolved to a file."""
+    text = str(name_or_path)
+    if text.endswith(".toml") or "/" in text or "\\" in text:
+        path = Path(text)
+        if not path.exists():
+            raise ConfigError(f"Policy file {path} does not exist.",
+                              fix=f"Give a preset ({', '.join(list_presets())}) or start one with 'attendance policy init NAME {path}'.")
+        return path
+    return preset_path(text)
+
+
+def load_policy(name_or_path: str | Path, _seen: tuple[str, ...] = ()) -> Policy:
+    """Read and validate a policy (a preset name or a TOML file), following `extends`."""
+    path = policy_path(name_or_path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"Policy {path} is not valid TOML: {exc}.") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"Policy {path} is not a UTF-8 text file.") from None
+    parent_name = data.get("extends")
+    if parent_name:
+        parent_name = str(parent_name)
+        if parent_name.endswith(".toml") and not Path(parent_name).is_absolute():
+            parent_name = str(path.parent / parent_name)  # beside this policy, wherever it is run from
+        if parent_name in _seen or str(path) in _seen:
+            raise ConfigError(f"Policy {path}: 'extends' goes round in a circle ({' → '.join((*_seen, parent_name))}).")
+        parent = load_policy(parent_name, (*_seen, str(path)))
+        data = _merge(parent, data)
+    data.setdefault("name", path.stem)
+    try:
+        policy = Policy.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"Policy {path} has problems:\n{describe_errors(exc, data)}",
+                          fix="Compare with a preset: 'attendance policy show dfe-national'.") from None
+    return _check_calendar(policy, path)
+
+
+def _merge(parent: Policy, child: dict) -> dict:
+    """A child policy's rules replace the parent's rules of the same id; others are added after them."""
+    merged = parent.model_dump(by_alias=True, exclude_none=True, exclude={"name", "title", "source", "extends"})
+    own_rules = list(child.get("rule", []))
+    inherited = merged.pop("rule", [])
+    by_id = {r.get("id"): r for r in own_rules if isinstance(r, dict)}
+    rules = []
+    for rule in inherited:
+        own = by_id.pop(rule["id"], None)
+        if own is None:
+            rules.append(rule)
+        elif "kind" in own:
+            rules.append(own)  # a rule of its own, replacing the parent's
+        else:
+            rules.append({**rule, **own})  # changes to the parent's rule, e.g. enabled = false or at_least = 8
+    rules += [r for r in own_rules if not isinstance(r, dict) or r.get("id") in by_id]
+    out = {**merged, **{k: v for k, v in child.items() if k != "rule"}}
+    out["rule"] = rules
+    out.pop("extends", None)
+    return out
+
+
+def _check_calendar(policy: Policy, path: Path) -> Policy:
+    if policy.calendar != "inferred":
+        calendar = Path(policy.calendar)
+        if not calendar.is_absolute():
+            calendar = path.parent / calendar
+        if not calendar.exists():
+            raise ConfigError(f"Policy {path}: calendar {policy.calendar!r} does not exist (looked for {calendar}).",
+                              fix="Set calendar = \"inferred\" to work it out from the data, or give the calendar file's path.")
+        policy = policy.model_copy(update={"calendar": str(calendar)})
+    if policy.ledger is not None and not Path(policy.ledger).is_absolute():
+        policy = policy.model_copy(update={"ledger": str(path.parent / policy.ledger)})
+    if policy.letters is not None:
+        letters = Path(policy.letters)
+        if not letters.is_absolute():
+            policy = policy.model_copy(update={"letters": str(path.parent / letters)})
+    return policy
+
+
+_ALLOWED = {
+    "policy": ["name", "title", "source", "extends", "codes", "calendar", "register", "letters", "ledger", "bands", "rule"],
+    "count": ["id", "kind", "codes", "categories", "late", "window", "weeks", "at_least", "more_than", "only_when",
+              "only_when_window"],
+    "attendance": ["id", "kind", "attendance_below", "absence_at_least", "window", "weeks", "min_possible"],
+    "will-cross": ["id", "kind", "attendance_below", "absence_at_least", "within", "window", "weeks"],
+    "cannot-reach": ["id", "kind", "attendance", "window", "sessions_per_year"],
+    "decline": ["id", "kind", "weeks", "by", "window"],
+    "run": ["id", "kind", "codes", "categories", "late", "unit", "length", "after", "window", "weeks"],
+    "age": ["id", "kind", "codes", "older_than_school_days", "window"],
+}
+_COMMON = ["description", "source", "stage", "ladder", "follows", "wait_school_weeks", "letter", "enabled"]
+
+
+def describe_errors(exc: ValidationError, data: dict) -> str:
+    """Pydantic's errors as `rule 'x' (rule 3): key: problem. Allowed: ...` lines."""
+    lines = []
+    rules = data.get("rule", []) if isinstance(data.get("rule"), list) else []
+    for error in exc.errors():
+        loc = list(error["loc"])
+        where = "policy"
+        allowed = _ALLOWED["policy"]
+        if loc and loc[0] == "rule" and len(loc) > 1 and isinstance(loc[1], int):
+            index = loc[1]
+            rule = rules[index] if index < len(rules) and isinstance(rules[index], dict) else {}
+            kind = rule.get("kind")
+            where = f"rule {rule.get('id', '?')!r} (rule {index + 1})"
+            loc = loc[2:]
+            if loc and loc[0] == kind:
+                loc = loc[1:]
+            allowed = _ALLOWED.get(kind, []) + _COMMON if kind in _ALLOWED else []
+        key = ".".join(str(p) for p in loc)
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "is not a known key" + (f"; allowed: {', '.join(allowed)}" if allowed else "")
+        elif error["type"] == "union_tag_invalid" or error["type"] == "union_tag_not_found":
+            message = f"must be one of: {', '.join(KINDS)}"
+            key = "kind"
+        elif error["type"] == "literal_error":
+            message = error["msg"].replace("Input should be", "must be")
+        lines.append(f"  {where}: {key + ': ' if key else ''}{message}")
+    return "\n".join(lines)
+
+
+def check_codes(policy: Policy, table, origin: str) -> None:
+    """Every code a rule names must be in the code table (in some era): a typo is an error, not a rule
+    that silently never fires."""
+    known = {t for code in table.codes for t in (code.code, *code.aliases)}
+    problems = []
+    for rule in policy.rules:
+        for key in ("codes", "after"):
+            for code in getattr(rule, key, ()) or ():
+                if code not in known:
+                    problems.append(f"  rule {rule.id!r}: {key}: {code!r} is not a code in the {table.name!r} table")
+    if problems:
+        raise ConfigError(f"Policy {origin} names codes its code table does not have:\n" + "\n".join(problems),
+                          fix=f"Use codes from 'attendance codes --codes {table.name}', or set codes = \"...\" in the policy "
+                              "to the table the rules are written for.")
+
+
+def rules_frame(policy: Policy):
+    """The rules as a table: what `attendance policy show` prints."""
+    import polars as pl
+
+    rows = []
+    for rule in policy.rules:
+        rows.append({"rule_id": rule.id, "kind": rule.kind, "ladder": rule.ladder_name, "stage": rule.stage,
+                     "follows": rule.follows, "window": _window_text(rule), "condition": condition_text(rule),
+                     "letter": rule.letter, "description": rule.description, "source": rule.source})
+    schema = {"rule_id": pl.String, "kind": pl.String, "ladder": pl.String, "stage": pl.Int64, "follows": pl.String,
+              "window": pl.String, "condition": pl.String, "letter": pl.String, "description": pl.String,
+              "source": pl.String}
+    return pl.DataFrame(rows, schema=schema)
+
+
+def _window_text(rule: RuleBase) -> str:
+    if rule.window in ("rolling-school-weeks", "rolling-weeks"):
+        return f"last {rule.weeks} {'school ' if rule.window == 'rolling-school-weeks' else ''}weeks"
+    return {"since-stage": f"since the {rule.follows} event", "all": "all dates", "ytd": "school year to date",
+            "year": "school year to date"}.get(rule.window, rule.window)
+
+
+def condition_text(rule: Rule) -> str:
+    """The rule's condition in words."""
+    if isinstance(rule, CountRule):
+        amount = f"{rule.at_least} or more" if rule.at_least is not None else f"more than {rule.more_than}"
+        text = f"{amount} sessions with {rule.describe()}"
+        if rule.only_when is not None:
+            text += f", when {rule.only_when.describe()} ({rule.only_when_window})"
+        return text
+    if isinstance(rule, AttendanceRule):
+        return rule.describe() + (f" (at least {rule.min_possible} possible sessions)" if rule.min_possible else "")
+    if isinstance(rule, WillCrossRule):
+        return f"within {rule.within} sessions of: {rule.describe()}"
+    if isinstance(rule, CannotReachRule):
+        return f"cannot reach {rule.attendance:g}% attendance by the end of the school year"
+    if isinstance(rule, DeclineRule):
+        return (f"attendance over the last {rule.weeks} school weeks below the {rule.weeks} before"
+                + (f" by more than {rule.by:g} points" if rule.by else ""))
+    if isinstance(rule, RunRule):
+        after = f", starting straight after {', '.join(rule.after)}" if rule.after else ""
+        return f"{rule.length} continuous {rule.unit.replace('-', ' ')}, all {rule.describe()}{after}"
+    if isinstance(rule, AgeRule):
+        return f"{', '.join(rule.codes)} still in the register more than {rule.older_than_school_days} school days later"
+    return rule.kind
