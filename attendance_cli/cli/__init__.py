@@ -42,9 +42,11 @@ def _main(
     common.set_debug(debug)
 
 
-from attendance_cli.cli import calendar_cmd, codes_cmd, ingest_cmd, sample_cmd, summary_cmd  # noqa: E402
+from attendance_cli.cli import (  # noqa: E402
+    calendar_cmd, codes_cmd, history_cmd, ingest_cmd, policy_cmd, sample_cmd, summary_cmd, triggers_cmd,
+)
 
-for module in (ingest_cmd, summary_cmd, codes_cmd, calendar_cmd, sample_cmd):
+for module in (ingest_cmd, summary_cmd, triggers_cmd, history_cmd, policy_cmd, codes_cmd, calendar_cmd, sample_cmd):
     module.register(app)
 
 

@@ -108,6 +108,16 @@ FormatOpt = Annotated[Optional[OutputFormat], typer.Option(
 OutOpt = Annotated[Optional[Path], typer.Option(
     "--output", "-o", metavar="FILE", help="Write the result to this file instead of stdout (written whole or not at all).",
     dir_okay=False, rich_help_panel=OUTPUT)]
+PolicyOpt = Annotated[str, typer.Option(
+    "--policy", "-p", metavar="NAME|FILE", help="The attendance policy: a preset (dfe-national, primary-academy, absence-levels, "
+    "college, university) or your own .toml file. See 'attendance policy list'.", show_default=False)]
+LedgerOpt = Annotated[Optional[Path], typer.Option(
+    "--db", metavar="FILE", help="The ledger (SQLite) that remembers recorded events. Default: the policy's 'ledger', "
+    "else $ATTENDANCE_DB, else attendance-ledger.sqlite in the working directory.", dir_okay=False,
+    rich_help_panel="Ledger")]
+WaitOpt = Annotated[float, typer.Option(
+    "--wait", metavar="SECONDS", help="If another run is recording in the ledger, wait this long before giving up.",
+    rich_help_panel="Ledger")]
 QuietOpt = Annotated[bool, typer.Option(
     "--quiet", "-q", help="Do not print the reading summary on stderr.", rich_help_panel=OUTPUT)]
 
@@ -208,7 +218,7 @@ def resolve_window(export: Export, window: WindowName | None, as_of: str | None,
         return Window(start_date, end_date, "chosen dates")
     if window is None:
         if as_of_date:
-            return Window(None, as_of_date, "all dates up to --as-of")
+            return Window(None, as_of_date, "every date")
         return None
     cal, last = calendar_for(export, calendar)
     reference = as_of_date or last
@@ -258,6 +268,41 @@ def reading_summary(tally: Tally, rejects_path: Path | None, quiet: bool) -> Non
     console = stderr_console()
     for line in lines:
         console.print(_escape(line))
+
+
+def format_day(day: dt.date | None) -> str:
+    from attendance_cli.ingest.dates import format_date
+
+    return format_date(day)
+
+
+def trigger_summary(found, recorded, new_only: bool, quiet: bool) -> None:
+    """What the policy found and what was recorded, on stderr."""
+    import polars as pl
+
+    from attendance_cli.cli.render import plural
+
+    console = stderr_console()
+    table = found.table
+    counts = {s: table.filter(pl.col("status") == s).height for s in ("new", "recorded", "stale")}
+    pupils = table.filter(pl.col("status") == "new")["pupil_id"].n_unique()
+    if not quiet:
+        line = f"{plural(counts['new'], 'new event')} for {plural(pupils, 'pupil')}"
+        if counts["recorded"]:
+            line += f"; {plural(counts['recorded'], 'recorded state')} still met"
+        console.print(_escape(line + "."))
+    if counts["stale"]:
+        hint = " (run without --new to list them)" if new_only else ""
+        console.print(_escape(f"Warning: {plural(counts['stale'], 'recorded event')} stale: the marks behind "
+                              f"{'it' if counts['stale'] == 1 else 'them'} have changed since{hint}."))
+    if recorded is not None:
+        line = f"Recorded {plural(recorded.recorded, 'event')} in {recorded.path}"
+        extras = []
+        if recorded.skipped:
+            extras.append(f"{recorded.skipped:,} already recorded by another run")
+        if recorded.closed:
+            extras.append(f"{plural(recorded.closed, 'state')} closed: no longer met")
+        console.print(_escape(line + (f" ({'; '.join(extras)})" if extras else "") + "."))
 
 
 def exit_for(tally: Tally) -> None:

@@ -60,7 +60,9 @@ def cell(column: str, value: object) -> str:
 #: Columns a terminal table leaves out when the full set would not fit (CSV and files keep all).
 SECONDARY = ("late_before_close", "late_after_close", "authorised_absence_pct", "unauthorised_absence_pct",
              "severe_absence_pupils", "persistent_absence_pupils", "attended_sessions", "overall_absence_pct",
-             "minutes_late", "year_group", "severe_absence_pct", "severe_absence", "authorised_absences", "pupils")
+             "minutes_late", "year_group", "severe_absence_pct", "severe_absence", "authorised_absences", "pupils",
+             # attendance triggers
+             "description", "evidence", "measure", "ladder", "letter", "window_end", "window_start", "evidence_sessions")
 
 
 def print_table(frame: pl.DataFrame, title: str, caption: str | None = None, keep: tuple[str, ...] = ()) -> None:
@@ -88,7 +90,7 @@ def print_table(frame: pl.DataFrame, title: str, caption: str | None = None, kee
     table = Table(title=title, caption=caption, caption_justify="left", header_style="bold", show_lines=False)
     for column, dtype in shown.schema.items():
         heading = HEADINGS.get(column, column)
-        if dtype.is_numeric() or dtype == pl.Boolean or column == "pupil_id":
+        if dtype.is_numeric() or dtype == pl.Boolean or column in ("pupil_id", "rule_id"):
             # figures are never cut: Rich narrows the text columns instead
             widest = max([len(line) for line in heading.split("\n")] + [len(cell(column, v)) for v in shown[column].to_list()])
             table.add_column(heading, justify="right" if dtype.is_numeric() else "left", no_wrap=True, min_width=widest)

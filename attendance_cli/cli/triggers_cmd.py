@@ -1,0 +1,112 @@
+"""`attendance triggers`: who has crossed one of the policy's thresholds, and what is new."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from attendance_cli.cli import common as c
+
+
+def register(app: typer.Typer) -> None:
+    app.command(
+        "triggers",
+        short_help="Pupils who have met a rule of the attendance policy (new since last week with --new).",
+        epilog=c.examples(
+            "attendance triggers *.csv --policy dfe-national                 # everything met today",
+            "attendance triggers *.csv --policy primary-academy --new        # only what is new",
+            "attendance triggers *.csv --policy primary-academy --new --record > week.csv",
+            "attendance triggers *.csv --policy my-school.toml --as-of 20/11/2026 --db /srv/attendance/ledger.sqlite",
+            "attendance triggers lessons*.csv --policy college --codes college"),
+    )(triggers)
+
+
+def triggers(
+    files: c.Files,
+    policy: c.PolicyOpt,
+    as_of: c.AsOfOpt = None,
+    new_only: Annotated[bool, typer.Option("--new", help="Only events not yet recorded in the ledger.",
+                                           rich_help_panel="Ledger")] = False,
+    record: Annotated[bool, typer.Option("--record", help="Record the new events in the ledger (one transaction: "
+                                         "all or nothing), so next week's run does not report them again.",
+                                         rich_help_panel="Ledger")] = False,
+    db: c.LedgerOpt = None,
+    wait: c.WaitOpt = 30.0,
+    calendar: c.CalendarOpt = None,
+    fmt: c.FormatOpt = None,
+    output: c.OutOpt = None,
+    codes: Annotated[Optional[str], typer.Option(
+        "--codes", metavar="NAME|FILE", help="Code table, instead of the one the policy names.",
+        rich_help_panel=c.INGEST)] = None,
+    source: c.SourceOpt = None,
+    maps: c.MapOpt = None,
+    encoding: c.EncodingOpt = None,
+    lenient: c.LenientOpt = False,
+    rejects: c.RejectsOpt = Path("attendance-rejects.csv"),
+    duplicates: c.DuplicatesOpt = c.Duplicates.error,
+    blank_means: c.BlankOpt = None,
+    quiet: c.QuietOpt = False,
+) -> None:
+    """Every pupil who meets a rule of the attendance policy as of a date (default: the last date
+    in the data): one row per pupil and rule, with the value, the threshold, the window, the day
+    it was first met and the sessions behind it.
+
+    status: new (not yet in the ledger), recorded (a state such as persistent absence that was
+    recorded and still holds) or stale (recorded, but the marks behind it have changed since).
+    Sessions already behind a recorded event are never counted again for the same rule.
+    """
+    with c.user_errors():
+        import polars as pl
+
+        from attendance_cli.ingest import open_exports
+        from attendance_cli.outputs import choose_format, write_frame
+        from attendance_cli.rules import load_policy
+        from attendance_cli.rules.policy import check_codes
+        from attendance_cli.triggers import find_triggers, ledger_path_for, record_triggers
+
+        chosen = load_policy(policy)
+        options = c.ingest_options(codes or chosen.codes, source, maps, encoding, lenient, duplicates, blank_means)
+        out_format = choose_format(fmt.value if fmt else None, output, c.stdout_is_terminal())
+        check_codes(chosen, options.codes, policy)
+        export = open_exports(files, options)
+        ledger_path = ledger_path_for(chosen, db)
+        with c.progress(f"Evaluating the {chosen.name} policy"):
+            cal_file = calendar or (Path(chosen.calendar) if chosen.calendar != "inferred" else None)
+            found = find_triggers(export, chosen, cal_file, c.parse_cli_date(as_of, "--as-of"), ledger_path)
+        table = found.new if new_only else found.table
+        shown = table.filter(pl.col("status") != "stale") if new_only else table
+        recorded = []
+
+        def do_record() -> None:
+            with c.progress("Recording in the ledger"):
+                recorded.append(record_triggers(found, ledger_path, wait=wait))
+
+        title = f"{chosen.title or chosen.name}: rules met as of {c.format_day(found.evaluation.as_of)}"
+        metadata = {"policy": chosen.name, "as_of": c.format_day(found.evaluation.as_of)}
+        if output is not None and out_format != "table":
+            # the file appears only if recording succeeded, and nothing is recorded if the file cannot be written
+            from attendance_cli.outputs import atomic_write
+
+            def write_then_record(temp: Path) -> None:
+                write_frame(shown, out_format, temp, sheet="triggers", metadata=metadata)
+                if record:
+                    do_record()
+
+            atomic_write(output, write_then_record)
+        else:
+            if record:
+                do_record()
+            if out_format == "table":
+                from attendance_cli.cli.render import print_table
+
+                print_table(shown, title=title, caption=f"Policy {chosen.name}, {len(chosen.rules)} rules. "
+                                                        f"Ledger: {found.ledger_path or 'none yet'}.")
+            else:
+                write_frame(shown, out_format, None, sheet="triggers", metadata=metadata)
+        if found.tally.report.rejected:
+            c.write_rejects(found.tally, rejects)
+        c.reading_summary(found.tally, rejects, quiet)
+        c.trigger_summary(found, recorded[0] if recorded else None, new_only, quiet)
+        c.exit_for(found.tally)

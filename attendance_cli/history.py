@@ -1,0 +1,99 @@
+"""A pupil's timeline: attendance per half term from the exports, and the events in the ledger."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from attendance_cli.codes import ATTENDED, POSSIBLE
+
+TIMELINE = {"date": pl.Date, "entry": pl.String, "policy": pl.String, "rule_id": pl.String, "stage": pl.Int64,
+            "value": pl.String, "threshold": pl.String, "detail": pl.String}
+
+
+@dataclass(frozen=True)
+class History:
+    timeline: pl.DataFrame  # TIMELINE columns, in date order
+    name: str  # ": Surname, Forename (Year 3, 3A)" when the exports give it
+    note: str
+
+
+def pupil_history(pupil_id: str, files: list[Path], options, calendar_file: Path | None, ledger_path: Path,
+                  policy: str | None) -> History:
+    parts = [pl.DataFrame(schema=TIMELINE)]
+    name, note = "", "No exports given: attendance per half term not shown."
+    if files:
+        attendance, name = _attendance(pupil_id, files, options, calendar_file)
+        parts.append(attendance)
+        note = "Attendance % per half term by the DfE method, rounded down."
+    if ledger_path.exists():
+        parts.append(_events(pupil_id, ledger_path, policy))
+    timeline = pl.concat([p.select(list(TIMELINE)) for p in parts], how="vertical_relaxed")
+    order = pl.col("entry").replace_strict({"attendance": 0, "event": 1, "left": 2}, default=3, return_dtype=pl.Int8)
+    return History(timeline.sort(pl.col("date"), order, "policy", "stage", nulls_last=True), name, note)
+
+
+def _attendance(pupil_id: str, files: list[Path], options, calendar_file: Path | None) -> tuple[pl.DataFrame, str]:
+    from attendance_cli.calendar import calendar_for
+    from attendance_cli.ingest import open_exports, tally
+
+    export = open_exports(files, options)
+    calendar, _ = calendar_for(export, calendar_file)
+    result = tally(export, attributes=["surname", "forename", "year_group", "form"])
+    marks = result.marks().filter(pl.col("pupil_id") == pupil_id)
+    if "enrolled" in marks.collect_schema().names():
+        marks = marks.filter(pl.col("enrolled"))
+    marks = marks.select("date", "category", "late").collect().filter(pl.col("category").is_in(POSSIBLE))
+    name = ""
+    who = result.pupils.filter(pl.col("pupil_id") == pupil_id)
+    if who.height:
+        row = who.row(0, named=True)
+        parts = [p for p in (row.get("surname"), row.get("forename")) if p]
+        group = ", ".join(p for p in (row.get("year_group"), row.get("form")) if p)
+        name = ": " + ", ".join(parts) + (f" ({group})" if group else "")
+    if marks.is_empty() or not calendar.half_terms:
+        return pl.DataFrame(schema=TIMELINE), name
+    halves = pl.DataFrame({"start": [h.start for h in calendar.half_terms],
+                           "half_term": [f"{h.name} {h.school_year}" for h in calendar.half_terms]})
+    marks = marks.sort("date").join_asof(halves.sort("start"), left_on="date", right_on="start", strategy="backward")
+    category = pl.col("category")
+    per = marks.group_by("half_term", "start").agg(
+        pl.len().alias("possible"), category.is_in(ATTENDED).sum().alias("attended"),
+        (category == "authorised").sum().alias("authorised"), (category == "unauthorised").sum().alias("unauthorised"),
+        pl.col("late").is_not_null().sum().alias("late"))
+    from attendance_cli.rules.engine import floor_pct
+
+    unit = "contact points" if export.shape == "lessons" else "sessions"
+    out = per.select(
+        pl.col("start").alias("date"), pl.lit("attendance").alias("entry"), pl.lit(None, dtype=pl.String).alias("policy"),
+        pl.col("half_term").alias("rule_id"), pl.lit(None, dtype=pl.Int64).alias("stage"),
+        floor_pct(pl.col("attended"), pl.col("possible")).alias("value"), pl.lit("attendance %").alias("threshold"),
+        pl.format(f"{{}} possible {unit}, {{}} authorised and {{}} unauthorised absences, {{}} late",
+                  "possible", "authorised", "unauthorised", "late").alias("detail"))
+    return out, name
+
+
+def _events(pupil_id: str, ledger_path: Path, policy: str | None) -> pl.DataFrame:
+    from attendance_cli.ledger import Ledger
+
+    with Ledger(ledger_path, create=False) as ledger:
+        events = ledger.events(policy=policy, pupil_id=pupil_id)
+        evidence = ledger.evidence(policy=policy, pupil_id=pupil_id)
+    if events.is_empty():
+        return pl.DataFrame(schema=TIMELINE)
+    text = (evidence.sort("date", "session").with_columns(
+        pl.concat_str(pl.col("date").dt.strftime("%d/%m/%Y"), "session", "code", separator=" ").alias("_t"))
+        .group_by("event_id").agg(pl.col("_t").str.join("; ").alias("sessions")))
+    events = events.join(text, on="event_id", how="left")
+    letter = pl.when(pl.col("letter").is_not_null()).then(pl.lit("letter ") + pl.col("letter") + pl.lit("; ")).otherwise(pl.lit(""))
+    recorded = events.select(
+        pl.col("as_of").alias("date"), pl.lit("event").alias("entry"), "policy", "rule_id", "stage", "value", "threshold",
+        (letter + pl.lit("first met ") + pl.col("first_met_on").dt.strftime("%d/%m/%Y").fill_null("?")
+         + pl.lit("; ") + pl.col("sessions").fill_null("no sessions recorded")).alias("detail"))
+    left = events.filter(pl.col("left_on").is_not_null()).select(
+        pl.col("left_on").alias("date"), pl.lit("left").alias("entry"), "policy", "rule_id", "stage",
+        pl.lit(None, dtype=pl.String).alias("value"), "threshold",
+        (pl.lit("no longer met (recorded ") + pl.col("as_of").dt.strftime("%d/%m/%Y") + pl.lit(")")).alias("detail"))
+    return pl.concat([recorded, left], how="vertical_relaxed")

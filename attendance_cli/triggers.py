@@ -1,0 +1,144 @@
+"""Trigger events: a policy evaluated over the exports, checked against the ledger, recorded once.
+
+This is the events stage of the pipeline: exports → tally → marks → rules (policy) → events
+(ledger). `find_triggers` works out what is met as of a date and what is new since the ledger
+last recorded; `record_triggers` writes the new events and closes states pupils have left, in one
+transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from attendance_cli.calendar import SchoolCalendar, infer_calendar, load_calendar
+from attendance_cli.errors import UsageError
+from attendance_cli.ingest import Export, Tally, tally
+from attendance_cli.ingest.dates import format_date
+from attendance_cli.rules import Evaluation, LedgerState, Policy, evaluate, marks_from, school_days
+
+DEFAULT_LEDGER = Path("attendance-ledger.sqlite")
+PUPIL = ("pupil_id", "surname", "forename", "year_group", "form")
+#: Output columns of `attendance triggers`.
+COLUMNS = (
+    *PUPIL, "rule_id", "stage", "status", "value", "threshold", "measure", "window_start", "window_end", "first_met_on",
+    "evidence_sessions", "evidence", "letter", "ladder", "description",
+)
+
+
+@dataclass(frozen=True)
+class Triggers:
+    """What a policy finds in the exports as of a date."""
+
+    tally: Tally
+    evaluation: Evaluation
+    calendar: SchoolCalendar
+    table: pl.DataFrame  # COLUMNS: new, recorded (open states) and stale events
+    ledger_path: Path | None  # None when no ledger file exists yet
+
+    @property
+    def new(self) -> pl.DataFrame:
+        return self.table.filter(pl.col("status") == "new")
+
+    @property
+    def stale(self) -> pl.DataFrame:
+        return self.table.filter(pl.col("status") == "stale")
+
+
+def ledger_path_for(policy: Policy, db: Path | None) -> Path:
+    """--db, else the policy's `ledger`, else the environment's ATTENDANCE_DB, else the working directory."""
+    import os
+
+    if db is not None:
+        return db
+    if policy.ledger:
+        return Path(policy.ledger)
+    if os.environ.get("ATTENDANCE_DB"):
+        return Path(os.environ["ATTENDANCE_DB"])
+    return DEFAULT_LEDGER
+
+
+def read_ledger(path: Path, policy: Policy) -> LedgerState:
+    """What the ledger holds for this policy; empty when the file does not exist yet (nothing recorded)."""
+    if not path.exists():
+        return LedgerState.empty()
+    from attendance_cli.ledger import Ledger
+
+    with Ledger(path, create=False) as ledger:
+        events = ledger.events(policy=policy.name)
+        evidence = ledger.evidence(policy=policy.name)
+    empty = LedgerState.empty()
+    return LedgerState(events.select(empty.events.columns), evidence.select(empty.evidence.columns))
+
+
+def find_triggers(export: Export, policy: Policy, calendar_file: Path | None, as_of: dt.date | None,
+                  ledger_path: Path | None) -> Triggers:
+    """Evaluate the policy as of `as_of` (default: the last date in the data).
+
+    Two passes over the exports: the tally checks every row (as `summary` does), then the accepted
+    marks are read once more, compactly, for the rules; the calendar comes from those marks."""
+    if policy.register_type == "lesson" and export.shape != "lessons":
+        raise UsageError(f"The {policy.name!r} policy is for lesson registers, but these exports are session (AM/PM) registers.",
+                         fix="Use a school policy such as dfe-national, or give the lesson exports.")
+    result = tally(export, None, attributes=["surname", "forename", "year_group", "form"])
+    marks = marks_from(result)
+    days, last = school_days(marks)
+    calendar = load_calendar(calendar_file, days) if calendar_file is not None else infer_calendar(days)
+    as_of = as_of or last
+    if as_of is None:
+        raise UsageError("The exports hold no marks, so there is nothing to evaluate.")
+    state = read_ledger(ledger_path, policy) if ledger_path is not None else LedgerState.empty()
+    evaluation = evaluate(policy, marks, calendar, as_of, state)
+    table = _table(evaluation, state, result.pupils)
+    return Triggers(result, evaluation, calendar, table,
+                    ledger_path if ledger_path is not None and ledger_path.exists() else None)
+
+
+def _table(evaluation: Evaluation, state: LedgerState, pupils: pl.DataFrame) -> pl.DataFrame:
+    events = evaluation.events
+    stale = evaluation.stale
+    if stale.height:
+        recorded = state.events.join(stale.select("event_id", "changes"), on="event_id")
+        stale_rows = recorded.select(
+            "pupil_id", "rule_id", "stage", pl.lit("stale").alias("status"), "value", "threshold", "measure",
+            "window_start", "window_end", "first_met_on", pl.lit(0, dtype=pl.Int64).alias("evidence_sessions"),
+            (pl.lit("recorded ") + pl.col("as_of").dt.strftime("%d/%m/%Y") + pl.lit("; marks changed since: ")
+             + pl.col("changes")).alias("evidence"),
+            "letter", "ladder", pl.lit("").alias("description"))
+        events = pl.concat([events.select(stale_rows.columns), stale_rows], how="vertical_relaxed")
+    for column in PUPIL[1:]:
+        if column not in pupils.columns:
+            pupils = pupils.with_columns(pl.lit(None, dtype=pl.String).alias(column))
+    table = events.join(pupils.select(PUPIL), on="pupil_id", how="left")
+    return table.select(COLUMNS).sort("pupil_id", "ladder", "stage", "rule_id", "first_met_on", nulls_last=True)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    recorded: int
+    skipped: int
+    closed: int
+    path: Path
+
+
+def record_triggers(triggers: Triggers, path: Path, wait: float = 30.0) -> Recorded:
+    """Record the new events (with their evidence) and close the states pupils have left: one
+    transaction; if anything fails nothing is recorded."""
+    from attendance_cli.ledger import Ledger
+
+    evaluation = triggers.evaluation
+    new = evaluation.events.filter(pl.col("status") == "new")
+    evidence = evaluation.evidence.join(new.select("key"), on="key", how="semi")
+    columns = ["key", "rule_id", "ladder", "stage", "kind", "pupil_id", "value", "threshold", "measure",
+               "window_start", "window_end", "first_met_on", "letter"]
+    with Ledger(path, wait=wait) as ledger:
+        result = ledger.record(evaluation.policy.name, evaluation.as_of, new.select(columns), evidence,
+                               evaluation.left)
+    return Recorded(result.recorded, result.skipped, result.closed, path)
+
+
+def describe_as_of(triggers: Triggers) -> str:
+    return format_date(triggers.evaluation.as_of)
