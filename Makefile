@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 DEMO   := sample_data
 STAMP  := $(VENV)/.installed
 TSTAMP := $(VENV)/.installed-test
+LEDGER := $(VENV)/demo-ledger.sqlite
+PRIMARY = $(wildcard $(DEMO)/primary_arbor_2025-26_*.csv) $(DEMO)/primary_arbor_2026-27_autumn_grid.csv
 
 .PHONY: demo test bench install clean sample help-check
 
@@ -23,14 +25,19 @@ $(TSTAMP): $(STAMP)
 
 install: $(STAMP)
 
-# The weekly job on the sample primary school: check the exports, then last week's figures per
-# form and the school year to date per pupil.
+# The weekly job on the sample primary school: check the exports, last week's figures per form,
+# the school year to date per year group, then the week's new trigger events.
 demo: $(STAMP)
 	$(BIN)/attendance ingest $(DEMO)/primary_arbor_2026-27_autumn_grid.csv $(DEMO)/primary_arbor_2026-27_week-47.csv
 	$(BIN)/attendance summary $(DEMO)/primary_arbor_2026-27_autumn_grid.csv $(DEMO)/primary_arbor_2026-27_week-47.csv \
 		--window last-week --by form --format table
 	$(BIN)/attendance summary $(DEMO)/primary_arbor_2025-26_*.csv $(DEMO)/primary_arbor_2026-27_autumn_grid.csv \
 		--window ytd --by year_group --format table
+	@# the weekly triggers: last week's run recorded in a fresh ledger, then this week's new events only
+	rm -f $(LEDGER)
+	$(BIN)/attendance triggers $(PRIMARY) --policy primary-academy --as-of 13/11/2026 --record --db $(LEDGER) -q > /dev/null
+	$(BIN)/attendance triggers $(PRIMARY) $(DEMO)/primary_arbor_2026-27_week-47.csv --policy primary-academy \
+		--new --db $(LEDGER) --format table
 
 test: $(TSTAMP)
 	$(BIN)/python -m pytest

@@ -4,7 +4,8 @@
    380 sessions each, about 23 million marks, about 1.3 GB, with realistic codes.
 2. Times `attendance summary` on it beside the floor (bench/floor.py, a minimal hand-written
    Polars group-by producing the same table without any checking), interleaved, best of three.
-3. Times `attendance --help`, and a summary of the 1,000-pupil secondary sample's full year.
+3. Times `attendance triggers --policy dfe-national` on the same file (target: at most 2x the summary).
+4. Times `attendance --help`, and a summary of the 1,000-pupil secondary sample's full year.
 
 Peak memory is the maximum resident set size of each process (GNU time's %M).
 """
@@ -127,6 +128,9 @@ def main() -> None:
     floor_s, floor_mb = min(r[0] for r in floor_runs), max(r[1] for r in floor_runs)
     summary_s, summary_mb = min(r[0] for r in summary_runs), max(r[1] for r in summary_runs)
 
+    # the weekly triggers on the same year (no ledger: every event is new)
+    triggers_s, triggers_mb = best([*ATTENDANCE, "triggers", str(BIG), "--policy", "dfe-national", "-f", "csv", "-q",
+                                    "--db", str(DATA / "bench-ledger.sqlite")], runs=2)
     help_s, _ = best([*ATTENDANCE, "--help"], runs=5)
     year = sorted((ROOT / "sample_data").glob("secondary_arbor_2025-26_*.csv"))
     small_s, small_mb = best([*ATTENDANCE, "summary", *map(str, year), "-f", "csv", "-q"], runs=5)
@@ -137,6 +141,9 @@ def main() -> None:
         ("attendance summary (60,000 pupils)", f"{summary_s:.2f} s", f"{summary_mb:.0f} MB",
          "<= 1.3x floor, < 1024 MB", _ok(ratio <= 1.3 and summary_mb < 1024)),
         ("  ratio to the floor", f"{ratio:.2f}x", "", "<= 1.30x", _ok(ratio <= 1.3)),
+        ("attendance triggers --policy dfe-national", f"{triggers_s:.2f} s", f"{triggers_mb:.0f} MB",
+         "<= 2x summary", _ok(triggers_s <= 2 * summary_s)),
+        ("  ratio to summary", f"{triggers_s / summary_s:.2f}x", "", "<= 2.00x", _ok(triggers_s <= 2 * summary_s)),
         ("attendance --help", f"{help_s:.2f} s", "", "< 0.3 s", _ok(help_s < 0.3)),
         (f"summary, 1,000-pupil year ({len(year)} files)", f"{small_s:.2f} s", f"{small_mb:.0f} MB", "< 1 s",
          _ok(small_s < 1.0)),
