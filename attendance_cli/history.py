@@ -32,7 +32,7 @@ def pupil_history(pupil_id: str, files: list[Path], options, calendar_file: Path
         parts.append(_events(pupil_id, ledger_path, policy))
     timeline = pl.concat([p.select(list(TIMELINE)) for p in parts], how="vertical_relaxed")
     order = pl.col("entry").replace_strict({"attendance": 0, "event": 1, "left": 2}, default=3, return_dtype=pl.Int8)
-    return History(timeline.sort(pl.col("date"), order, "policy", "stage", nulls_last=True), name, note)
+    return History(timeline.sort(pl.col("date"), order, "policy", "stage", "rule_id", nulls_last=True), name, note)
 
 
 def _attendance(pupil_id: str, files: list[Path], options, calendar_file: Path | None) -> tuple[pl.DataFrame, str]:

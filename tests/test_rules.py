@@ -837,7 +837,7 @@ def policy_error(tmp_path: Path, text: str) -> tuple[Path, str]:
 def test_unknown_key_names_the_file_the_rule_and_the_allowed_keys(tmp_path):
     path, message = policy_error(tmp_path, '[[rule]]\nid = "x"\nkind = "count"\ncodes = ["O"]\nat_least = 1\ncolour = "red"\n')
     assert message == (
-        f"Policy {path} has problems:\n  rule 'x' (rule 1): colour: is not a known key; allowed: id, kind, codes, "
+        f"Policy {path} has problems:\n  rule 'x': colour: is not a known key; allowed: id, kind, codes, "
         "categories, late, window, weeks, at_least, more_than, only_when, only_when_window, description, source, stage, "
         "ladder, follows, wait_school_weeks, letter, enabled")
     _, message = policy_error(tmp_path, 'colour = "red"\n')
@@ -847,14 +847,14 @@ def test_unknown_key_names_the_file_the_rule_and_the_allowed_keys(tmp_path):
 
 def test_bad_kind_lists_the_kinds(tmp_path):
     path, message = policy_error(tmp_path, '[[rule]]\nid = "x"\nkind = "tally"\ncodes = ["O"]\n')
-    assert message == (f"Policy {path} has problems:\n  rule 'x' (rule 1): kind: must be one of: count, attendance, "
+    assert message == (f"Policy {path} has problems:\n  rule 'x': kind: must be one of: count, attendance, "
                        "will-cross, cannot-reach, decline, run, age")
 
 
 def test_rolling_window_needs_weeks(tmp_path):
     path, message = policy_error(tmp_path, '[[rule]]\nid = "x"\nkind = "count"\ncodes = ["O"]\nat_least = 1\n'
                                            'window = "rolling-weeks"\n')
-    assert message == f"Policy {path} has problems:\n  rule 'x' (rule 1): window 'rolling-weeks' needs weeks = N"
+    assert message == f"Policy {path} has problems:\n  rule 'x': window 'rolling-weeks' needs weeks = N"
 
 
 def test_follows_must_name_a_rule_of_the_policy(tmp_path):
@@ -869,9 +869,9 @@ def test_bands_must_start_at_zero(tmp_path):
 
 def test_count_rule_needs_one_threshold_and_a_selection(tmp_path):
     _, message = policy_error(tmp_path, '[[rule]]\nid = "x"\nkind = "count"\ncodes = ["O"]\nat_least = 1\nmore_than = 2\n')
-    assert message.endswith("rule 'x' (rule 1): give exactly one of at_least or more_than")
+    assert message.endswith("rule 'x': give exactly one of at_least or more_than")
     _, message = policy_error(tmp_path, '[[rule]]\nid = "x"\nkind = "count"\nat_least = 1\n')
-    assert message.endswith("rule 'x' (rule 1): say which marks to count: codes, categories or late = true")
+    assert message.endswith("rule 'x': say which marks to count: codes, categories or late = true")
 
 
 def test_check_codes_rejects_a_code_the_table_does_not_have(tmp_path):

@@ -27,7 +27,7 @@ import polars as pl
 
 from attendance_cli.calendar import SchoolCalendar, school_year_start
 from attendance_cli.ingest.dates import format_date
-from attendance_cli.rules.marks import Marks
+from attendance_cli.rules.marks import ABSENT, Marks
 from attendance_cli.rules.policy import (
     AgeRule, AttendanceRule, CannotReachRule, CountRule, DeclineRule, Policy, Rule, RunRule, Threshold,
     WillCrossRule,
@@ -515,8 +515,13 @@ def _stale(marks: Marks, ledger: LedgerState) -> pl.DataFrame:
         pl.col("session").cast(marks.frame.schema["session"], strict=False)))
     keys = ["pupil", "date", "session"]
     now = marks.with_codes(marks.frame.join(evidence.select(keys).unique(), on=keys, how="semi"))
-    changed = (evidence.join(now.select(*keys, pl.col("code").alias("now")), on=keys, how="inner")
-               .filter(pl.col("code") != pl.col("now")))
+    # a count event is stale when a session behind it has another code now; a state (attendance) event
+    # when an absence behind it is no longer an absence (N amended to I still is)
+    kinds = ledger.events.select("event_id", "kind")
+    now = now.join(marks.lookup.select("slot", pl.col("category").is_in(ABSENT).alias("absent")), on="slot", how="left")
+    changed = (evidence.join(kinds, on="event_id", how="left")
+               .join(now.select(*keys, pl.col("code").alias("now"), "absent"), on=keys, how="inner")
+               .filter(pl.when(pl.col("kind") == "state").then(~pl.col("absent")).otherwise(pl.col("code") != pl.col("now"))))
     changed = marks.with_ids(changed)
     if not changed.height:
         return pl.DataFrame(schema=schema)

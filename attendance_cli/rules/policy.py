@@ -384,7 +384,8 @@ def describe_errors(exc: ValidationError, data: dict) -> str:
             index = loc[1]
             rule = rules[index] if index < len(rules) and isinstance(rules[index], dict) else {}
             kind = rule.get("kind")
-            where = f"rule {rule.get('id', '?')!r} (rule {index + 1})"
+            # by id: after `extends` the position is in the merged list, not the file
+            where = f"rule {rule['id']!r}" if rule.get("id") else f"rule {index + 1} (no id)"
             loc = loc[2:]
             if loc and loc[0] == kind:
                 loc = loc[1:]
