@@ -287,9 +287,18 @@ def _meets(threshold: Threshold, absent: pl.Expr, possible: pl.Expr) -> pl.Expr:
 
 def _attendance(threshold: Threshold, marks: Marks, scope: _Scope) -> pl.DataFrame:
     """Per pupil with possible sessions in scope: possible, absent and whether the threshold is met."""
-    daily = scope.apply(marks.daily, exclude_used=False)
-    out = daily.group_by("pupil").agg(pl.col("possible").sum().cast(pl.Int64), pl.col("absent").sum().cast(pl.Int64))
-    return out.filter(pl.col("possible") > 0).with_columns(_meets(threshold, pl.col("absent"), pl.col("possible")).alias("met"))
+    return _sums(marks, scope).with_columns(_meets(threshold, pl.col("absent"), pl.col("possible")).alias("met"))
+
+
+def _sums(marks: Marks, scope: _Scope) -> pl.DataFrame:
+    """Possible and absent sessions per pupil in scope; rules over the same window share them."""
+    memo = marks.__dict__.setdefault("_sums", {})
+    key = (str(scope.window), None if scope.eligible is None else scope.eligible.hash_rows().sum(), scope.since_stage)
+    if key not in memo:
+        daily = scope.apply(marks.daily, exclude_used=False)
+        out = daily.group_by("pupil").agg(pl.col("possible").sum().cast(pl.Int64), pl.col("absent").sum().cast(pl.Int64))
+        memo[key] = out.filter(pl.col("possible") > 0)
+    return memo[key]
 
 
 def floor_pct(attended: pl.Expr, possible: pl.Expr) -> pl.Expr:
@@ -301,8 +310,8 @@ def floor_pct(attended: pl.Expr, possible: pl.Expr) -> pl.Expr:
 
 def _absent_sessions(marks: Marks, scope: _Scope, pupils: pl.DataFrame) -> pl.DataFrame:
     """The absences in scope of these pupils: the evidence of a state."""
-    absent = marks.frame.join(pupils.select("pupil"), on="pupil", how="semi").filter(
-        pl.col("slot").is_in(marks.absent_slots.implode()))
+    absent = marks.frame.filter(pl.col("slot").is_in(marks.absent_slots.implode())).join(
+        pupils.select("pupil"), on="pupil", how="semi")
     return scope.apply(absent, exclude_used=False).group_by("pupil").agg(_SESSIONS.alias("sessions"))
 
 
@@ -317,7 +326,7 @@ def _attendance_hits(rule: AttendanceRule, marks: Marks, scope: _Scope) -> pl.Da
 
 def _first_met(threshold: Threshold, marks: Marks, scope: _Scope, pupils: pl.DataFrame) -> pl.DataFrame:
     """The day from which the pupil has met the threshold continuously (cumulative over the window)."""
-    daily = scope.apply(marks.daily.join(pupils.select("pupil"), on="pupil", how="semi"), exclude_used=False)
+    daily = scope.apply(marks.daily, exclude_used=False).join(pupils.select("pupil"), on="pupil", how="semi")
     daily = daily.with_columns(pl.col("possible").cast(pl.Int64).cum_sum().over("pupil").alias("cp"),
                                pl.col("absent").cast(pl.Int64).cum_sum().over("pupil").alias("ca"))
     daily = daily.with_columns(_meets(threshold, pl.col("ca"), pl.col("cp")).alias("ok"))

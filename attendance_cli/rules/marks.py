@@ -96,15 +96,12 @@ class Marks:
         ends = ends.with_columns((pl.col("last") - pl.col("first") + 1).cast(pl.UInt32).alias("possible"))
         return ends.with_columns(self.count_in(ends, self.absent_slots).alias("absent"))
 
-    def prefix(self, slots: pl.Series) -> pl.Series:
-        """Prefix counts of marks in `slots` over `possible`: entry i = how many of its first i marks are."""
-        flags = self.possible["slot"].is_in(slots.implode()).cast(pl.UInt32)
-        return pl.concat([pl.Series([0], dtype=pl.UInt32), flags.cum_sum()])
-
     def count_in(self, spans: pl.DataFrame, slots: pl.Series) -> pl.Series:
-        """For each span (first, last), how many of its marks are in `slots`."""
-        prefix = self.prefix(slots)
-        return prefix.gather(spans["last"] + 1) - prefix.gather(spans["first"])
+        """For each span (first, last) of `possible`, how many of its marks are in `slots`: the difference
+        of the running count at its last mark and just before its first."""
+        flags = self.possible["slot"].is_in(slots.implode()).cast(pl.UInt32)
+        running = flags.cum_sum()
+        return running.gather(spans["last"]) - running.gather(spans["first"]) + flags.gather(spans["first"])
 
 
 def marks_from(tally) -> Marks:
@@ -132,16 +129,19 @@ def compact(frame: pl.DataFrame, lookup: pl.DataFrame, lessons: bool) -> Marks:
     """Sort the marks by pupil, date and session (exports usually are already) and number the pupils
     in pupil id order."""
     key = ["pupil_id", "date", "session"]
-    ordered = frame.select(
-        ((pl.col("pupil_id") > pl.col("pupil_id").shift(1))
-         | ((pl.col("pupil_id") == pl.col("pupil_id").shift(1))
-            & ((pl.col("date") > pl.col("date").shift(1))
-               | ((pl.col("date") == pl.col("date").shift(1)) & (pl.col("session") >= pl.col("session").shift(1))))))
-        .fill_null(True).all()).item()
-    if not ordered:
-        frame = frame.sort(key)
     new_pupil = (pl.col("pupil_id") != pl.col("pupil_id").shift(1)).fill_null(True)
-    frame = frame.with_columns((new_pupil.cum_sum() - 1).cast(pl.UInt32).alias("pupil"))
+    frame = frame.with_columns(new_pupil.alias("_new"))
+    # sorted when each new pupil id is greater than the one before (so each pupil's rows are together)
+    # and, within a pupil, date and session never go back; strings are compared only where the pupil changes
+    starts = frame.filter(pl.col("_new"))
+    ids_ascending = starts.select((pl.col("pupil_id") > pl.col("pupil_id").shift(1)).fill_null(True).all()).item()
+    within = ((pl.col("date") > pl.col("date").shift(1))
+              | ((pl.col("date") == pl.col("date").shift(1)) & (pl.col("session") >= pl.col("session").shift(1))))
+    ordered = ids_ascending and frame.select((pl.col("_new") | within.fill_null(True)).all()).item()
+    if not ordered:
+        frame = frame.sort(key).with_columns(new_pupil.alias("_new"))
+    frame = frame.with_columns((pl.col("_new").cum_sum() - 1).cast(pl.UInt32).alias("pupil"))
+    new_pupil = pl.col("_new")
     pupils = frame.filter(new_pupil).select("pupil", "pupil_id")
     return Marks(frame.select("pupil", "date", "session", "slot"), pupils, lookup, lessons)
 
@@ -150,6 +150,5 @@ def school_days(marks: Marks) -> tuple[list[dt.date], dt.date | None]:
     """Days on which the school met (a mark that is not a closure code such as `#`, for any pupil)
     and the last date with a mark: the calendar without another pass over the exports."""
     open_slots = marks.lookup.filter(~pl.col("closure"))["slot"].implode()
-    days = marks.frame.group_by("date").agg(pl.col("slot").is_in(open_slots).any().alias("open"))
-    last = days["date"].max() if days.height else None
-    return sorted(days.filter(pl.col("open"))["date"].to_list()), last
+    days = marks.frame.filter(pl.col("slot").is_in(open_slots))["date"].unique()
+    return sorted(days.to_list()), marks.frame["date"].max() if marks.frame.height else None
