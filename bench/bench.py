@@ -130,7 +130,7 @@ def main() -> None:
 
     # the weekly triggers on the same year (no ledger: every event is new)
     triggers_s, triggers_mb = best([*ATTENDANCE, "triggers", str(BIG), "--policy", "dfe-national", "-f", "csv", "-q",
-                                    "--db", str(DATA / "bench-ledger.sqlite")], runs=2)
+                                    "--db", str(DATA / "bench-ledger.sqlite")], runs=RUNS)
     help_s, _ = best([*ATTENDANCE, "--help"], runs=5)
     year = sorted((ROOT / "sample_data").glob("secondary_arbor_2025-26_*.csv"))
     small_s, small_mb = best([*ATTENDANCE, "summary", *map(str, year), "-f", "csv", "-q"], runs=5)

@@ -325,11 +325,18 @@ def _attendance_hits(rule: AttendanceRule, marks: Marks, scope: _Scope) -> pl.Da
 
 
 def _first_met(threshold: Threshold, marks: Marks, scope: _Scope, pupils: pl.DataFrame) -> pl.DataFrame:
-    """The day from which the pupil has met the threshold continuously (cumulative over the window)."""
+    """The day from which the pupil has met the threshold continuously (cumulative over the window).
+
+    The days are sorted by pupil and date, so each pupil's running totals are the running totals over
+    all rows less those before the pupil's first row: no per-group cumulative sum is needed."""
     daily = scope.apply(marks.daily, exclude_used=False).join(pupils.select("pupil"), on="pupil", how="semi")
-    daily = daily.with_columns(pl.col("possible").cast(pl.Int64).cum_sum().over("pupil").alias("cp"),
-                               pl.col("absent").cast(pl.Int64).cum_sum().over("pupil").alias("ca"))
-    daily = daily.with_columns(_meets(threshold, pl.col("ca"), pl.col("cp")).alias("ok"))
+    daily = daily.select("pupil", "date", pl.col("possible").cast(pl.Int64).cum_sum().alias("cp"),
+                         pl.col("absent").cast(pl.Int64).cum_sum().alias("ca"),
+                         (pl.col("possible").cast(pl.Int64).cum_sum() - pl.col("possible")).alias("p0"),
+                         (pl.col("absent").cast(pl.Int64).cum_sum() - pl.col("absent")).alias("a0"))
+    starts = daily.filter((pl.col("pupil") != pl.col("pupil").shift(1)).fill_null(True)).select("pupil", "p0", "a0")
+    daily = daily.drop("p0", "a0").join(starts, on="pupil", how="left", maintain_order="left")
+    daily = daily.with_columns(_meets(threshold, pl.col("ca") - pl.col("a0"), pl.col("cp") - pl.col("p0")).alias("ok"))
     last_miss = pl.col("date").filter(~pl.col("ok")).max().fill_null(dt.date.min)
     return daily.group_by("pupil").agg(pl.col("date").filter(pl.col("ok") & (pl.col("date") > last_miss)).min()
                                        .alias("first_met_on"))
@@ -443,24 +450,19 @@ def _runs(rule: RunRule, marks: Marks, scope: _Scope, as_of: dt.date) -> pl.Data
     if rule.unit in ("sessions", "contact-points"):
         units = scope.apply(marks.possible.filter(pl.col("slot").is_in(marks.slots(*selected).implode())))
         units = units.with_columns(pl.col("idx").alias("unit_idx"), pl.col("date").alias("unit_end"))
-        before = marks.possible.select(pl.col("idx").cast(pl.Int64) + 1, pl.col("pupil").alias("_p"),
-                                       pl.col("slot").is_in(marks.slots(codes=rule.after).implode()).alias("after_leave"))
+        table, index = marks.possible, "idx"
     else:
         table = marks.daily if rule.unit == "school-days" else marks.weekly(as_of)
         index = "day_idx" if rule.unit == "school-days" else "week_idx"
-        # every possible mark of the day (week) is in the selection
-        table = table.with_columns(marks.count_in(table, marks.slots(*selected)).alias("_chosen"))
-        units = scope.apply(table, exclude_used=False).filter(pl.col("_chosen") == pl.col("possible"))
+        # every possible mark of the day (week) is in the selection (filtered before anything else is done)
+        units = scope.apply(table.filter(marks.count_in(table, marks.slots(*selected)) == table["possible"]),
+                            exclude_used=False)
         used_days = scope.used_days()
         if used_days is not None:
             if index == "week_idx":
                 used_days = used_days.with_columns(pl.col("date").dt.truncate("1w")).unique()
             units = units.join(used_days, on=["pupil", "date"], how="anti")
         units = units.with_columns(pl.col(index).alias("unit_idx"))
-        # the last session of the day (week) before the run: the pupil had not come back from leave
-        last_slot = marks.possible["slot"].gather(table["last"])
-        before = table.select(pl.col(index).cast(pl.Int64) + 1, pl.col("pupil").alias("_p")).with_columns(
-            last_slot.is_in(marks.slots(codes=rule.after).implode()).alias("after_leave")).rename({index: "idx"})
     units = units.sort("pupil", "unit_idx").with_columns(_islands(units, "unit_idx").alias("run"))
     runs = units.group_by("run").agg(
         pl.col("pupil").first(), pl.len().alias("value"), pl.col("unit_idx").first().cast(pl.Int64).alias("first_idx"),
@@ -468,8 +470,13 @@ def _runs(rule: RunRule, marks: Marks, scope: _Scope, as_of: dt.date) -> pl.Data
         pl.col("unit_end").get(rule.length - 1, null_on_oob=True).alias("first_met_on"))
     runs = runs.filter(pl.col("value") >= rule.length)
     if rule.after:
-        runs = (runs.join(before, left_on=["pupil", "first_idx"], right_on=["_p", "idx"], how="left")
-                .filter(pl.col("after_leave").fill_null(False)))
+        # the session (or the last session of the day or week) just before the run: still on leave
+        before = runs.select("run", "pupil", (pl.col("first_idx") - 1).alias("_i")).join(
+            table.select(pl.col("pupil"), pl.col(index).cast(pl.Int64).alias("_i"),
+                         pl.col("idx" if index == "idx" else "last").alias("_last")), on=["pupil", "_i"], how="inner")
+        after_slots = marks.slots(codes=rule.after)
+        leave = before.filter(marks.possible["slot"].gather(before["_last"]).is_in(after_slots.implode()))
+        runs = runs.join(leave.select("run"), on="run", how="semi")
     runs = runs.join(_run_sessions(marks, units, runs, rule.unit), on="run", how="left")
     unit_name = {"school-days": "school days", "sessions": "sessions", "contact-points": "contact points",
                  "weeks": "weeks"}[rule.unit]

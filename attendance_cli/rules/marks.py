@@ -129,6 +129,7 @@ def compact(frame: pl.DataFrame, lookup: pl.DataFrame, lessons: bool) -> Marks:
     """Sort the marks by pupil, date and session (exports usually are already) and number the pupils
     in pupil id order."""
     key = ["pupil_id", "date", "session"]
+    frame = frame.rechunk()  # a streamed read arrives in many small chunks; every step below is faster on one
     new_pupil = (pl.col("pupil_id") != pl.col("pupil_id").shift(1)).fill_null(True)
     frame = frame.with_columns(new_pupil.alias("_new"))
     # sorted when each new pupil id is greater than the one before (so each pupil's rows are together)
