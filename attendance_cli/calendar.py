@@ -219,6 +219,9 @@ def dates_in_data(export) -> tuple[list[dt.date], dt.date | None]:
 def calendar_for(export, calendar_file: Path | None = None) -> tuple[SchoolCalendar, dt.date | None]:
     """The calendar (from a file, else inferred) and the last date in the data."""
     days, last = dates_in_data(export)
-    if calendar_file is not None:
-        return load_calendar(calendar_file, days), last
-    return infer_calendar(days), last
+    return calendar_from(days, calendar_file), last
+
+
+def calendar_from(school_days: list[dt.date], calendar_file: Path | None = None) -> SchoolCalendar:
+    """The school's calendar file with these school days, or the calendar inferred from them."""
+    return load_calendar(calendar_file, school_days) if calendar_file is not None else infer_calendar(school_days)

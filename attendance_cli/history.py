@@ -36,16 +36,17 @@ def pupil_history(pupil_id: str, files: list[Path], options, calendar_file: Path
 
 
 def _attendance(pupil_id: str, files: list[Path], options, calendar_file: Path | None) -> tuple[pl.DataFrame, str]:
-    from attendance_cli.calendar import calendar_for
+    from attendance_cli.calendar import calendar_from
     from attendance_cli.ingest import open_exports, tally
+    from attendance_cli.rules.marks import marks_from, school_days
 
     export = open_exports(files, options)
-    calendar, _ = calendar_for(export, calendar_file)
     result = tally(export, attributes=["surname", "forename", "year_group", "form"])
-    marks = result.marks().filter(pl.col("pupil_id") == pupil_id)
-    if "enrolled" in marks.collect_schema().names():
-        marks = marks.filter(pl.col("enrolled"))
-    marks = marks.select("date", "category", "late").collect().filter(pl.col("category").is_in(POSSIBLE))
+    everyone = marks_from(result)  # the same accepted marks the rules see; the calendar comes from them
+    calendar = calendar_from(school_days(everyone)[0], calendar_file)
+    marks = (everyone.frame.join(everyone.numbered(pl.DataFrame({"pupil_id": [pupil_id]})), on="pupil", how="semi")
+             .join(everyone.lookup.select("slot", "category", "late"), on="slot")
+             .filter(pl.col("category").is_in(POSSIBLE)).select("date", "category", "late"))
     name = ""
     who = result.pupils.filter(pl.col("pupil_id") == pupil_id)
     if who.height:

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import polars as pl
 
-from attendance_cli.calendar import SchoolCalendar, infer_calendar, load_calendar
+from attendance_cli.calendar import SchoolCalendar, calendar_from
 from attendance_cli.errors import UsageError
 from attendance_cli.ingest import Export, Tally, tally
-from attendance_cli.ingest.dates import format_date
 from attendance_cli.rules import Evaluation, LedgerState, Policy, evaluate, marks_from, school_days
 
 DEFAULT_LEDGER = Path("attendance-ledger.sqlite")
@@ -43,9 +42,6 @@ class Triggers:
     def new(self) -> pl.DataFrame:
         return self.table.filter(pl.col("status") == "new")
 
-    @property
-    def stale(self) -> pl.DataFrame:
-        return self.table.filter(pl.col("status") == "stale")
 
 
 def ledger_path_for(policy: Policy, db: Path | None) -> Path:
@@ -86,7 +82,7 @@ def find_triggers(export: Export, policy: Policy, calendar_file: Path | None, as
     result = tally(export, None, attributes=["surname", "forename", "year_group", "form"])
     marks = marks_from(result)
     days, last = school_days(marks)
-    calendar = load_calendar(calendar_file, days) if calendar_file is not None else infer_calendar(days)
+    calendar = calendar_from(days, calendar_file)
     as_of = as_of or last
     if as_of is None:
         raise UsageError("The exports hold no marks, so there is nothing to evaluate.")
@@ -139,6 +135,3 @@ def record_triggers(triggers: Triggers, path: Path, wait: float = 30.0) -> Recor
                                evaluation.left)
     return Recorded(result.recorded, result.skipped, result.closed, path)
 
-
-def describe_as_of(triggers: Triggers) -> str:
-    return format_date(triggers.evaluation.as_of)

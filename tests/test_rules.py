@@ -595,7 +595,7 @@ def test_recorded_evidence_whose_mark_changed_is_stale(school, find):
     evidence = used(changed, [(MONDAY, "AM", "N")]) + used(kept, [(MONDAY, "AM", "N")])
     found = find(path, "dfe-national", ledger=ledger_state([changed, kept], evidence))
     assert found.evaluation.stale.rows() == [(4, "unresolved-n", "P", "01/09/2025 AM N → I")]
-    stale = found.stale.to_dicts()
+    stale = found.table.filter(pl.col("status") == "stale").to_dicts()
     assert [pick(r, "pupil_id", "rule_id", "status", "evidence_sessions", "evidence") for r in stale] == [
         ("P", "unresolved-n", "stale", 0, "recorded 09/09/2025; marks changed since: 01/09/2025 AM N → I")]
     # SAME's N is still the recorded one: not counted again, not stale; P's row is the stale one only
@@ -838,8 +838,8 @@ def test_unknown_key_names_the_file_the_rule_and_the_allowed_keys(tmp_path):
     path, message = policy_error(tmp_path, '[[rule]]\nid = "x"\nkind = "count"\ncodes = ["O"]\nat_least = 1\ncolour = "red"\n')
     assert message == (
         f"Policy {path} has problems:\n  rule 'x': colour: is not a known key; allowed: id, kind, codes, "
-        "categories, late, window, weeks, at_least, more_than, only_when, only_when_window, description, source, stage, "
-        "ladder, follows, wait_school_weeks, letter, enabled")
+        "categories, late, at_least, more_than, only_when, only_when_window, description, source, stage, "
+        "ladder, follows, wait_school_weeks, letter, window, weeks, enabled")
     _, message = policy_error(tmp_path, 'colour = "red"\n')
     assert message.endswith("policy: colour: is not a known key; allowed: name, title, source, extends, codes, calendar, "
                             "register, letters, ledger, bands, rule")

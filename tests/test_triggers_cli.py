@@ -190,3 +190,13 @@ def test_history_of_an_unknown_pupil(run, tmp_path):
     result = run("history", "NOPE", "--db", tmp_path / "missing.sqlite")
     assert result.exit_code == 2
     assert result.stderr.startswith("Error: Nothing is known about pupil 'NOPE' (no ledger at ")
+
+
+def test_history_with_exports_gives_attendance_per_half_term_then_events(run, week_one, tmp_path):
+    db = tmp_path / "ledger.sqlite"
+    assert run("triggers", week_one, "--policy", "dfe-national", "--db", db, "--record", "-q").exit_code == 0
+    result = run("history", "P1", week_one, "--db", db, "-f", "csv")
+    timeline = csv_frame(result.stdout)
+    assert timeline.row(0) == ("2025-09-01", "attendance", None, "Autumn 1 2025/26", None, "0.00", "attendance %",
+                               "10 possible sessions, 0 authorised and 10 unauthorised absences, 1 late")
+    assert timeline["entry"].to_list() == ["attendance", "event", "event", "event"]

@@ -30,8 +30,9 @@ def history(
                                                   help="Only this policy's events (default: every policy in the ledger). "
                                                        "Its ledger, code table and calendar are used.")] = None,
     db: c.LedgerOpt = None,
-    codes: Annotated[str, typer.Option("--codes", metavar="NAME|FILE", help="Code table for the exports.",
-                                       rich_help_panel=c.INGEST)] = "dfe",
+    codes: Annotated[Optional[str], typer.Option(
+        "--codes", metavar="NAME|FILE", help="Code table for the exports (default: the policy's, else dfe).",
+        rich_help_panel=c.INGEST)] = None,
     calendar: c.CalendarOpt = None,
     fmt: c.FormatOpt = None,
     output: c.OutOpt = None,
@@ -47,8 +48,7 @@ def history(
         from attendance_cli.triggers import DEFAULT_LEDGER, ledger_path_for
 
         chosen = load_policy(policy) if policy else None
-        if chosen is not None and codes == "dfe":
-            codes = chosen.codes
+        codes = codes or (chosen.codes if chosen else "dfe")
         ledger_path = ledger_path_for(chosen, db) if chosen else (db or _env_ledger() or DEFAULT_LEDGER)
         options = c.ingest_options(codes, None, None, None, False, c.Duplicates.error, None) if files else None
         cal_file = calendar or (Path(chosen.calendar) if chosen and chosen.calendar != "inferred" else None)

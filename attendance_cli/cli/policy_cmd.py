@@ -30,7 +30,8 @@ def list_policies() -> None:
 
         for name in list_presets():
             policy = load_policy(name)
-            based = f" (extends {load_policy_extends(name)})" if load_policy_extends(name) else ""
+            parent = load_policy_extends(name)
+            based = f" (extends {parent})" if parent else ""
             typer.echo(f"{name:17} {len(policy.rules):2} rules  {policy.title}{based}")
 
 

@@ -58,8 +58,6 @@ def triggers(
     Sessions already behind a recorded event are never counted again for the same rule.
     """
     with c.user_errors():
-        import polars as pl
-
         from attendance_cli.ingest import open_exports
         from attendance_cli.outputs import choose_format, write_frame
         from attendance_cli.rules import load_policy
@@ -75,8 +73,7 @@ def triggers(
         with c.progress(f"Evaluating the {chosen.name} policy"):
             cal_file = calendar or (Path(chosen.calendar) if chosen.calendar != "inferred" else None)
             found = find_triggers(export, chosen, cal_file, c.parse_cli_date(as_of, "--as-of"), ledger_path)
-        table = found.new if new_only else found.table
-        shown = table.filter(pl.col("status") != "stale") if new_only else table
+        shown = found.new if new_only else found.table
         recorded = []
 
         def do_record() -> None:

@@ -26,7 +26,6 @@ from fractions import Fraction
 import polars as pl
 
 from attendance_cli.calendar import SchoolCalendar, school_year_start
-from attendance_cli.ingest.dates import format_date
 from attendance_cli.rules.marks import ABSENT, Marks
 from attendance_cli.rules.policy import (
     AgeRule, AttendanceRule, CannotReachRule, CountRule, DeclineRule, Policy, Rule, RunRule, Threshold,
@@ -34,13 +33,6 @@ from attendance_cli.rules.policy import (
 )
 
 DAY = dt.timedelta(days=1)
-
-#: The columns of `Evaluation.events`, in output order (pupil names are joined by the caller).
-EVENT_COLUMNS = (
-    "pupil_id", "rule_id", "stage", "ladder", "status", "value", "threshold", "measure", "window_start", "window_end",
-    "first_met_on", "evidence_sessions", "evidence", "letter", "description",
-)
-
 
 @dataclass(frozen=True)
 class LedgerState:
@@ -68,7 +60,8 @@ class Evaluation:
 
     policy: Policy
     as_of: dt.date
-    events: pl.DataFrame  # EVENT_COLUMNS plus key (Int64) and kind ("count"/"state")
+    events: pl.DataFrame  # key, pupil_id, rule_id, stage, ladder, status, value, threshold, measure, window_start,
+    #                       window_end, first_met_on, kind ("count"/"state"), letter, description, evidence_sessions, evidence
     evidence: pl.DataFrame  # key, date, session, code: the sessions behind each event
     left: pl.DataFrame  # rule_id, pupil_id: open state events whose pupil no longer meets the rule
     stale: pl.DataFrame  # recorded events whose evidence marks have since changed: event_id, rule_id, pupil_id, changes
@@ -292,13 +285,15 @@ def _attendance(threshold: Threshold, marks: Marks, scope: _Scope) -> pl.DataFra
 
 def _sums(marks: Marks, scope: _Scope) -> pl.DataFrame:
     """Possible and absent sessions per pupil in scope; rules over the same window share them."""
-    memo = marks.__dict__.setdefault("_sums", {})
-    key = (str(scope.window), None if scope.eligible is None else scope.eligible.hash_rows().sum(), scope.since_stage)
-    if key not in memo:
+    # only plain windows are shared: a follow-up stage's pupils and dates are its own
+    key = str(scope.window) if scope.eligible is None else None
+    if key is None or key not in marks.sums:
         daily = scope.apply(marks.daily, exclude_used=False)
         out = daily.group_by("pupil").agg(pl.col("possible").sum().cast(pl.Int64), pl.col("absent").sum().cast(pl.Int64))
-        memo[key] = out.filter(pl.col("possible") > 0)
-    return memo[key]
+        if key is None:
+            return out.filter(pl.col("possible") > 0)
+        marks.sums[key] = out.filter(pl.col("possible") > 0)
+    return marks.sums[key]
 
 
 def floor_pct(attended: pl.Expr, possible: pl.Expr) -> pl.Expr:
@@ -546,6 +541,3 @@ def _stale(marks: Marks, ledger: LedgerState) -> pl.DataFrame:
     return (changed.sort("date", "session").group_by("event_id", "rule_id", "pupil_id", maintain_order=True)
             .agg(text.str.join("; ").alias("changes")).sort("event_id").cast(schema))
 
-
-def describe_window(start: dt.date | None, end: dt.date) -> str:
-    return f"{format_date(start)} to {format_date(end)}" if start else f"up to {format_date(end)}"

@@ -9,7 +9,7 @@ is a difference of two prefix sums.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import polars as pl
@@ -28,6 +28,7 @@ class Marks:
     pupils: pl.DataFrame  # pupil (UInt32), pupil_id
     lookup: pl.DataFrame  # slot, code, category, late, closure
     lessons: bool
+    sums: dict[str, pl.DataFrame] = field(default_factory=dict)  # per-pupil totals by window, shared by rules
 
     # -- codes -----------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import tomllib
 from fractions import Fraction
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -358,18 +358,17 @@ def _check_calendar(policy: Policy, path: Path) -> Policy:
     return policy
 
 
-_ALLOWED = {
-    "policy": ["name", "title", "source", "extends", "codes", "calendar", "register", "letters", "ledger", "bands", "rule"],
-    "count": ["id", "kind", "codes", "categories", "late", "window", "weeks", "at_least", "more_than", "only_when",
-              "only_when_window"],
-    "attendance": ["id", "kind", "attendance_below", "absence_at_least", "window", "weeks", "min_possible"],
-    "will-cross": ["id", "kind", "attendance_below", "absence_at_least", "within", "window", "weeks"],
-    "cannot-reach": ["id", "kind", "attendance", "window", "sessions_per_year"],
-    "decline": ["id", "kind", "weeks", "by", "window"],
-    "run": ["id", "kind", "codes", "categories", "late", "unit", "length", "after", "window", "weeks"],
-    "age": ["id", "kind", "codes", "older_than_school_days", "window"],
+def _keys(model: type[BaseModel]) -> list[str]:
+    return [field.alias or name for name, field in model.model_fields.items()]
+
+
+#: The keys each part of a policy file may have, for error messages: derived from the models, so they
+#: cannot drift apart. A rule's own keys come first, then those every rule shares.
+_COMMON = [k for k in _keys(RuleBase) if k != "id"]
+_ALLOWED = {"policy": _keys(Policy)} | {
+    get_args(model.model_fields["kind"].annotation)[0]: ["id", "kind"] + [k for k in _keys(model) if k not in ("id", "kind", *_COMMON)]
+    for model in get_args(get_args(Rule)[0])
 }
-_COMMON = ["description", "source", "stage", "ladder", "follows", "wait_school_weeks", "letter", "enabled"]
 
 
 def describe_errors(exc: ValidationError, data: dict) -> str:
@@ -389,7 +388,7 @@ def describe_errors(exc: ValidationError, data: dict) -> str:
             loc = loc[2:]
             if loc and loc[0] == kind:
                 loc = loc[1:]
-            allowed = _ALLOWED.get(kind, []) + _COMMON if kind in _ALLOWED else []
+            allowed = _ALLOWED[kind] + _COMMON if kind in _ALLOWED else []
         key = ".".join(str(p) for p in loc)
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
