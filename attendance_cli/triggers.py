@@ -17,6 +17,7 @@ import polars as pl
 from attendance_cli.calendar import SchoolCalendar, calendar_from
 from attendance_cli.errors import UsageError
 from attendance_cli.ingest import Export, Tally, tally
+from attendance_cli.ingest.dates import format_date
 from attendance_cli.rules import Evaluation, LedgerState, Policy, evaluate, marks_from, school_days
 
 DEFAULT_LEDGER = Path("attendance-ledger.sqlite")
@@ -86,6 +87,12 @@ def find_triggers(export: Export, policy: Policy, calendar_file: Path | None, as
     as_of = as_of or last
     if as_of is None:
         raise UsageError("The exports hold no marks, so there is nothing to evaluate.")
+    first = marks.frame["date"].min()
+    if as_of < first:
+        # a mistyped year would otherwise give an empty list, which reads as "nothing to do"
+        raise UsageError(f"--as-of {format_date(as_of)} is before the first mark in the exports ({format_date(first)}).",
+                         fix=f"Give a date from {format_date(first)} to {format_date(last)}, or leave --as-of out "
+                             "to evaluate as of the last date in the data.")
     state = read_ledger(ledger_path, policy) if ledger_path is not None else LedgerState.empty()
     evaluation = evaluate(policy, marks, calendar, as_of, state)
     table = _table(evaluation, state, result.pupils)

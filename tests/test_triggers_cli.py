@@ -200,3 +200,11 @@ def test_history_with_exports_gives_attendance_per_half_term_then_events(run, we
     assert timeline.row(0) == ("2025-09-01", "attendance", None, "Autumn 1 2025/26", None, "0.00", "attendance %",
                                "10 possible sessions, 0 authorised and 10 unauthorised absences, 1 late")
     assert timeline["entry"].to_list() == ["attendance", "event", "event", "event"]
+
+
+def test_an_as_of_date_before_the_data_is_refused_not_answered_with_an_empty_list(run, week_one, tmp_path):
+    result = run("triggers", week_one, "--policy", "dfe-national", "--as-of", "01/09/2024", "--db", tmp_path / "l.sqlite")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == ("Error: --as-of 01/09/2024 is before the first mark in the exports (01/09/2025).\n"
+                             "  Fix: Give a date from 01/09/2025 to 05/09/2025, or leave --as-of out to evaluate as of "
+                             "the last date in the data.\n")
