@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -29,8 +29,8 @@ import polars as pl
 
 from attendance_cli.errors import AttendanceError, ConfigError
 
-#: Version of the tables below, kept in the file's `PRAGMA user_version`.
-SCHEMA_VERSION = 1
+#: Version of the tables below, kept in the file's `PRAGMA user_version`. Version 2 added letters.
+SCHEMA_VERSION = 2
 #: Kept in `PRAGMA application_id`, so another program's SQLite file is not taken for a ledger.
 APPLICATION_ID = 0x41545444  # "ATTD"
 
@@ -82,6 +82,36 @@ _SCHEMA = (
     ) WITHOUT ROWID""",
 )
 
+# Letters (version 2). A letter run's files are written to a hidden staging folder first; the run is
+# recorded as 'moving' in the same transaction as its events and letters, and marked 'done' once
+# every file is in place. A run left 'moving' (the process was killed) is finished by the next one.
+_LETTER_SCHEMA = (
+    """CREATE TABLE letter_runs (
+        letter_run_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id        INTEGER NOT NULL REFERENCES runs ON DELETE CASCADE,
+        folder        TEXT NOT NULL,
+        staging       TEXT NOT NULL UNIQUE,
+        state         TEXT NOT NULL CHECK (state IN ('moving', 'done')),
+        written_at    TEXT NOT NULL,
+        letters       INTEGER NOT NULL
+    )""",
+    """CREATE TABLE letters (
+        letter_id     INTEGER PRIMARY KEY AUTOINCREMENT,
+        letter_run_id INTEGER NOT NULL REFERENCES letter_runs ON DELETE CASCADE,
+        event_id      INTEGER NOT NULL REFERENCES events ON DELETE CASCADE,
+        pupil_id      TEXT NOT NULL,
+        letter        TEXT NOT NULL,
+        guardian      INTEGER NOT NULL,
+        recipient     TEXT NOT NULL,
+        channel       TEXT NOT NULL CHECK (channel IN ('post', 'email')),
+        email         TEXT,
+        file          TEXT NOT NULL,
+        letter_date   TEXT NOT NULL,
+        UNIQUE (event_id, guardian)
+    )""",
+    "CREATE INDEX letters_by_pupil ON letters (pupil_id)",
+)
+
 # Temporary tables filled from the frames given to record(). No NOT NULL here on purpose: a
 # missing value is caught by the ledger's own tables, with the column named.
 _STAGING = (
@@ -95,6 +125,28 @@ _STAGING = (
     "CREATE TEMP TABLE new_ids (key INTEGER PRIMARY KEY, event_id INTEGER NOT NULL)",
 )
 _STAGING_TABLES = ("new_events", "new_evidence", "new_left", "new_ids")
+
+#: Columns of `Ledger.letters()`, in order.
+LETTER_SCHEMA: dict[str, pl.DataType] = {
+    "letter_id": pl.Int64(), "event_id": pl.Int64(), "policy": pl.String(), "rule_id": pl.String(),
+    "ladder": pl.String(), "stage": pl.Int64(), "pupil_id": pl.String(), "letter": pl.String(),
+    "guardian": pl.Int64(), "recipient": pl.String(), "channel": pl.String(), "email": pl.String(),
+    "file": pl.String(), "letter_date": pl.Date(), "folder": pl.String(),
+}
+#: Columns record() needs in its `letters` frame: one row per letter, `key` naming its event.
+LETTERS_IN: dict[str, pl.DataType] = {
+    "key": pl.Int64(), "pupil_id": pl.String(), "letter": pl.String(), "guardian": pl.Int64(),
+    "recipient": pl.String(), "channel": pl.String(), "email": pl.String(), "file": pl.String(),
+    "letter_date": pl.Date(),
+}
+
+
+@dataclass(frozen=True)
+class LetterRun:
+    """Where a run's letter files go: written to `staging` (inside `folder`), moved into `folder`."""
+
+    folder: str
+    staging: str
 
 #: Columns of `Ledger.events()`, in order.
 EVENT_SCHEMA: dict[str, pl.DataType] = {
@@ -142,6 +194,9 @@ class RecordResult:
     skipped: int  # events another run had already recorded
     closed: int  # open state events closed because the pupil left the state
     event_ids: dict[int, int] = field(default_factory=dict)  # input key -> event_id, recorded events only
+    run_id: int | None = None
+    letters: int = 0  # letters recorded (only when letters were given)
+    letter_run_id: int | None = None
 
 
 class Ledger:
@@ -193,6 +248,8 @@ class Ledger:
                     fix="Upgrade attendance on this computer (pip install --upgrade attendance) before using this ledger.")
             if self._db.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
                 raise self._not_a_ledger()
+            if version < SCHEMA_VERSION:
+                self._upgrade()
         except sqlite3.Error as error:
             raise self._translate(error, "open") from error
 
@@ -202,9 +259,22 @@ class Ledger:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             if self._db.execute("PRAGMA user_version").fetchone()[0] == 0:
-                for statement in _SCHEMA:
+                for statement in (*_SCHEMA, *_LETTER_SCHEMA):
                     self._db.execute(statement)
                 self._db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _upgrade(self) -> None:
+        """Version 1 (events only) to 2 (letters): new tables, nothing existing changes."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            if self._db.execute("PRAGMA user_version").fetchone()[0] == 1:
+                for statement in _LETTER_SCHEMA:
+                    self._db.execute(statement)
                 self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             self._db.execute("COMMIT")
         except BaseException:
@@ -296,7 +366,8 @@ class Ledger:
     # -- recording -----------------------------------------------------------------------
 
     def record(self, policy: str, as_of: dt.date, events: pl.DataFrame, evidence: pl.DataFrame,
-               left: pl.DataFrame) -> RecordResult:
+               left: pl.DataFrame, letters: pl.DataFrame | None = None, letter_run: LetterRun | None = None,
+               before_commit: Callable[[RecordResult], None] | None = None) -> RecordResult:
         """Record one run's trigger events, all or nothing.
 
         `events` (one row per event, `key` linking to `evidence`), `evidence` (the sessions behind
@@ -305,9 +376,17 @@ class Ledger:
         count event sharing a session with a recorded event of the same rule and pupil, a state
         event while the pupil's state event for that rule is still open.
 
+        `letters` (LETTERS_IN, with `letter_run`): the letters written for the events; a letter is
+        recorded only with its event, so an event another run recorded meanwhile gets no letter here.
+        `before_commit(result)` runs inside the transaction, holding the lock: if it raises, nothing
+        is recorded.
+
         Raises LedgerBusy if another run holds the ledger longer than `wait`, ValueError if the
         frames do not fit together (evidence for a missing key, a missing value, ...).
         """
+        if (letters is None) != (letter_run is None):
+            raise ValueError("Letters are recorded with their letter run: give both or neither.")
+        letters = None if letters is None else _conform(letters, LETTERS_IN, "letters")
         events = _conform(events, _EVENTS_IN, "events")
         evidence = _conform(evidence, _EVIDENCE_IN, "evidence")
         left = _conform(left, _LEFT_IN, "left")
@@ -329,8 +408,12 @@ class Ledger:
                 # indexed after loading: quicker than keeping the index up to date row by row
                 db.execute("CREATE INDEX temp.new_evidence_by_key ON new_evidence (key)")
                 result = self._write(policy, day, recorded_at)
+                if letters is not None and letter_run is not None:
+                    result = self._write_letters(result, letters, letter_run, recorded_at)
                 for table in _STAGING_TABLES:
                     db.execute(f"DROP TABLE temp.{table}")
+                if before_commit is not None:
+                    before_commit(result)
                 db.execute("COMMIT")
             except BaseException:
                 self._rollback()
@@ -387,7 +470,53 @@ class Ledger:
                SELECT i.event_id, v.date, v.session, v.code
                FROM new_evidence v JOIN new_ids i ON i.key = v.key ORDER BY v.rowid""")
         event_ids = dict(db.execute("SELECT key, event_id FROM new_ids").fetchall())
-        return RecordResult(recorded=recorded, skipped=skipped, closed=closed, event_ids=event_ids)
+        return RecordResult(recorded=recorded, skipped=skipped, closed=closed, event_ids=event_ids, run_id=run_id)
+
+    def _write_letters(self, result: RecordResult, letters: pl.DataFrame, run: LetterRun, recorded_at: str) -> RecordResult:
+        """Inside record's transaction: the letter run, and the letters of the events just recorded."""
+        db = self._db
+        keep = letters.filter(pl.col("key").is_in(list(result.event_ids)))
+        letter_run_id = db.execute(
+            "INSERT INTO letter_runs (run_id, folder, staging, state, written_at, letters) VALUES (?, ?, ?, 'moving', ?, ?)",
+            (result.run_id, run.folder, run.staging, recorded_at, keep.height)).lastrowid
+        rows = keep.with_columns(pl.col("key").replace_strict(result.event_ids, return_dtype=pl.Int64).alias("event_id"))
+        db.executemany(
+            """INSERT INTO letters (letter_run_id, event_id, pupil_id, letter, guardian, recipient, channel, email, file,
+                                    letter_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            ((letter_run_id, *row) for row in _tuples(rows.select(
+                "event_id", "pupil_id", "letter", "guardian", "recipient", "channel", "email", "file", "letter_date"))))
+        return replace(result, letters=keep.height, letter_run_id=letter_run_id)
+
+    # -- letter runs ---------------------------------------------------------------------------
+
+    def unfinished_letter_runs(self) -> list[tuple[int, str, str]]:
+        """(letter_run_id, folder, staging) of runs recorded but whose files were not all moved into place."""
+        try:
+            return self._db.execute("SELECT letter_run_id, folder, staging FROM letter_runs WHERE state = 'moving' "
+                                    "ORDER BY letter_run_id").fetchall()
+        except sqlite3.Error as error:
+            raise self._translate(error, "read") from error
+
+    def known_staging(self) -> set[str]:
+        try:
+            return {row[0] for row in self._db.execute("SELECT staging FROM letter_runs")}
+        except sqlite3.Error as error:
+            raise self._translate(error, "read") from error
+
+    def finish_letter_run(self, letter_run_id: int) -> None:
+        try:
+            self._db.execute("UPDATE letter_runs SET state = 'done' WHERE letter_run_id = ?", (letter_run_id,))
+        except sqlite3.Error as error:
+            raise self._translate(error, "record in") from error
+
+    def letters(self, policy: str | None = None, pupil_id: str | None = None) -> pl.DataFrame:
+        """Letters written, by pupil and then in the order they were written."""
+        where, params = _filters({"e.policy": policy, "l.pupil_id": pupil_id})
+        sql = ("SELECT l.letter_id, l.event_id, e.policy, e.rule_id, e.ladder, e.stage, l.pupil_id, l.letter, l.guardian, "
+               "l.recipient, l.channel, l.email, l.file, l.letter_date, r.folder FROM letters l "
+               "JOIN events e ON e.event_id = l.event_id JOIN letter_runs r ON r.letter_run_id = l.letter_run_id "
+               f"{where} ORDER BY l.pupil_id, l.letter_id")
+        return self._frame(sql, params, LETTER_SCHEMA)
 
     def _rollback(self) -> None:
         if self._db.in_transaction:

@@ -10,7 +10,7 @@ import contextlib
 import datetime as dt
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
@@ -172,6 +172,20 @@ def progress(message: str) -> Iterator[None]:
                   console=stderr_console(), transient=True) as bar:
         bar.add_task(message, total=None)
         yield
+
+
+@contextlib.contextmanager
+def progress_bar(message: str, total: int) -> Iterator[Callable[[], None]]:
+    """A progress bar on stderr for work done item by item; yields the function to call per item."""
+    if not sys.stderr.isatty() or os.environ.get("ATTENDANCE_NO_PROGRESS") or total < 20:
+        yield lambda: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=stderr_console(), transient=True) as bar:
+        task = bar.add_task(message, total=total)
+        yield lambda: bar.advance(task)
 
 
 # -- options to core objects --------------------------------------------------------------------

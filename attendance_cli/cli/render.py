@@ -111,21 +111,15 @@ def _width(frame: pl.DataFrame) -> int:
     return total
 
 
-def template_dir() -> Path:
-    """Templates ship inside the wheel; in a source checkout they are at the top level."""
-    here = Path(__file__).resolve().parent.parent
-    packaged = here / "templates"
-    return packaged if packaged.is_dir() else here.parent / "templates"
-
-
 def validation_text(report: ValidationReport, outputs: list[str]) -> str:
     """The validation report as plain text, from templates/ingest_report.txt.j2."""
     from jinja2 import FileSystemLoader, StrictUndefined
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
     from attendance_cli.ingest.dates import format_date
+    from attendance_cli.resources import templates_folder
 
-    env = ImmutableSandboxedEnvironment(loader=FileSystemLoader(template_dir()), undefined=StrictUndefined,
+    env = ImmutableSandboxedEnvironment(loader=FileSystemLoader(templates_folder()), undefined=StrictUndefined,
                                         autoescape=False, trim_blocks=True, lstrip_blocks=True,
                                         keep_trailing_newline=True)
     env.filters["date"] = format_date

@@ -220,6 +220,7 @@ class Policy(_Model):
     calendar: str = Field("inferred", description="'inferred' from the data, or a calendar file (TOML/CSV) path.")
     register_type: Literal["session", "lesson"] = Field("session", alias="register")
     letters: str | None = Field(None, description="A folder of the school's own letter templates.")
+    school: str | None = Field(None, description="The school settings file (TOML) letters take the school's details from.")
     ledger: str | None = Field(None, description="The ledger file (SQLite) that remembers recorded events.")
     bands: tuple[Band, ...] = ()
     rule: tuple[Rule, ...] = ()
@@ -349,12 +350,10 @@ def _check_calendar(policy: Policy, path: Path) -> Policy:
             raise ConfigError(f"Policy {path}: calendar {policy.calendar!r} does not exist (looked for {calendar}).",
                               fix="Set calendar = \"inferred\" to work it out from the data, or give the calendar file's path.")
         policy = policy.model_copy(update={"calendar": str(calendar)})
-    if policy.ledger is not None and not Path(policy.ledger).is_absolute():
-        policy = policy.model_copy(update={"ledger": str(path.parent / policy.ledger)})
-    if policy.letters is not None:
-        letters = Path(policy.letters)
-        if not letters.is_absolute():
-            policy = policy.model_copy(update={"letters": str(path.parent / letters)})
+    for key in ("ledger", "letters", "school"):  # paths in a policy are relative to the policy file
+        value = getattr(policy, key)
+        if value is not None and not Path(value).is_absolute():
+            policy = policy.model_copy(update={key: str(path.parent / value)})
     return policy
 
 

@@ -1,0 +1,248 @@
+"""`attendance letters` and `attendance templates`: the week's letters to families, written and recorded once."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from attendance_cli.cli import common as c
+
+LETTERS = "Letters"
+
+
+class LetterFormat(str, Enum):
+    pdf = "pdf"
+    html = "html"
+    txt = "txt"
+    eml = "eml"
+
+
+def register(app: typer.Typer) -> None:
+    app.command(
+        "letters",
+        short_help="Write the letters for new trigger events (PDF, HTML, text or e-mail) and record them once.",
+        epilog=c.examples(
+            "attendance letters *.csv --policy primary-academy --out letters/ --dry-run     # review first",
+            "attendance letters *.csv --policy primary-academy --out letters/ --contacts guardians.csv",
+            "attendance letters *.csv --policy primary-academy --out letters/ --exclude S1042 --exclude S2210",
+            "attendance letters *.csv --policy my-school.toml --out letters/ --format eml --contacts guardians.csv",
+            "attendance templates copy my-letters/      # then set letters = \"my-letters\" in the policy"),
+    )(letters)
+    templates_app = typer.Typer(help="The letter templates: list them, show one, copy them to edit.",
+                                no_args_is_help=True, rich_markup_mode=None)
+    templates_app.command("list", help="The letter types and layouts, and where each comes from.")(templates_list)
+    templates_app.command("show", help="Print a template (the school's copy if its folder has one).")(templates_show)
+    templates_app.command("copy", help="Copy the default templates into a folder for the school to edit.")(templates_copy)
+    app.add_typer(templates_app, name="templates")
+
+
+def letters(
+    files: c.Files,
+    policy: c.PolicyOpt,
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", metavar="DIR", help="Folder for the letters, the merged print file and the manifest.",
+        rich_help_panel=LETTERS, file_okay=False)] = None,
+    fmt: Annotated[LetterFormat, typer.Option(
+        "--format", "-f", help="pdf (default), html, txt, or eml (an e-mail per guardian with an address; "
+        "the others are printed as PDF).", rich_help_panel=LETTERS)] = LetterFormat.pdf,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="List the letters that would be written; write and record nothing.",
+        rich_help_panel=LETTERS)] = False,
+    only: Annotated[Optional[list[str]], typer.Option(
+        "--only", metavar="PUPIL_ID", help="Only this pupil's letters (repeatable).", rich_help_panel=LETTERS)] = None,
+    exclude: Annotated[Optional[list[str]], typer.Option(
+        "--exclude", metavar="PUPIL_ID", help="Not this pupil's letters; their events stay new for next time "
+        "(repeatable).", rich_help_panel=LETTERS)] = None,
+    contacts: Annotated[Optional[Path], typer.Option(
+        "--contacts", metavar="FILE", help="Guardians CSV: pupil_id, guardian_name, relationship, "
+        "parental_responsibility, salutation, email, address. One letter per guardian with parental responsibility.",
+        rich_help_panel=LETTERS, exists=True, dir_okay=False)] = None,
+    school: Annotated[Optional[Path], typer.Option(
+        "--school", metavar="FILE", help="School settings (name, address, telephone, signatory); default: the "
+        "policy's `school`, else ./school.toml.", rich_help_panel=LETTERS)] = None,
+    templates: Annotated[Optional[Path], typer.Option(
+        "--templates", metavar="DIR", help="The school's letter templates, in front of the defaults "
+        "(default: the policy's `letters`).", rich_help_panel=LETTERS, file_okay=False)] = None,
+    letter_date: Annotated[Optional[str], typer.Option(
+        "--date", metavar="DATE", help="The date printed on the letters (default: today).",
+        rich_help_panel=LETTERS)] = None,
+    as_of: c.AsOfOpt = None,
+    db: c.LedgerOpt = None,
+    wait: c.WaitOpt = 30.0,
+    calendar: c.CalendarOpt = None,
+    codes: Annotated[Optional[str], typer.Option(
+        "--codes", metavar="NAME|FILE", help="Code table, instead of the one the policy names.",
+        rich_help_panel=c.INGEST)] = None,
+    source: c.SourceOpt = None,
+    maps: c.MapOpt = None,
+    encoding: c.EncodingOpt = None,
+    quiet: c.QuietOpt = False,
+) -> None:
+    """For every new trigger event whose rule names a letter: render the letter for each guardian,
+    write it to --out, and record the event and the letter in the ledger, all in one go. A second
+    run on the same data writes nothing; next week, only the new letters.
+
+    Written to DIR: one file per letter (named from the date, pupil id and letter type, never from
+    names), print-DATE.pdf (every printed letter, in pupil order) and manifest-DATE.csv (pupil,
+    letter, rule, recipient, address, e-mail, file: ready for a mail merge). The manifest is also
+    printed. If anything fails, nothing is recorded and no letter is left in DIR.
+    """
+    import datetime as dt
+
+    with c.user_errors():
+        from attendance_cli.errors import UsageError
+        from attendance_cli.ingest import open_exports
+        from attendance_cli.letters import Templates, load_school, school_path
+        from attendance_cli.outputs import choose_format, write_frame
+        from attendance_cli.rules import load_policy
+        from attendance_cli.rules.policy import check_codes
+        from attendance_cli.triggers import find_triggers, ledger_path_for
+
+        if out is None and not dry_run:
+            raise UsageError("Say where the letters go with --out DIR (or list them with --dry-run).")
+        chosen = load_policy(policy)
+        settings = load_school(school_path(school, chosen.school))
+        if fmt is LetterFormat.eml and not settings.email:
+            raise UsageError("E-mailed letters need the school's e-mail address (the From: of each message).",
+                             fix="Add email = \"...\" to the school settings file.")
+        folder = templates or (Path(chosen.letters) if chosen.letters else None)
+        library = Templates(folder)
+        needed = sorted({rule.letter for rule in chosen.rules if rule.letter})
+        # every template the run could need, before any data is read: a broken one stops the run here
+        library.check(needed, ["html", "txt", "pdf"] if fmt is LetterFormat.eml else [fmt.value])
+        guardians = None
+        if contacts is not None:
+            from attendance_cli.letters.contacts import read_contacts
+
+            guardians = read_contacts(contacts)
+        options = c.ingest_options(codes or chosen.codes, source, maps, encoding, False, c.Duplicates.error, None)
+        check_codes(chosen, options.codes, policy)
+        export = open_exports(files, options)
+        ledger_path = ledger_path_for(chosen, db)
+        console = c.stderr_console()
+        if out is not None and not dry_run:
+            from attendance_cli.letters.deliver import recover
+
+            for note in recover(out, ledger_path, wait):
+                console.print(c._escape(note))
+        with c.progress(f"Evaluating the {chosen.name} policy"):
+            cal_file = calendar or (Path(chosen.calendar) if chosen.calendar != "inferred" else None)
+            found = find_triggers(export, chosen, cal_file, c.parse_cli_date(as_of, "--as-of"), ledger_path)
+        from attendance_cli.letters import gather, new_letter_events, read_letters, render_letters
+
+        events = new_letter_events(found.evaluation.events, only or (), exclude or ())
+        for pupil in (only or []):
+            if pupil not in set(events["pupil_id"].to_list()):
+                console.print(c._escape(f"Warning: --only {pupil}: no new letter for this pupil."))
+        when = c.parse_cli_date(letter_date, "--date") or dt.date.today()
+        with c.progress("Gathering the figures"):
+            items = gather(found, export, chosen, events, when, fmt.value, guardians,
+                           read_letters(found.ledger_path, chosen.name), settings.model_dump())
+        with c.progress_bar("Rendering letters", len(items)) as tick:
+            rendered = render_letters(items, library, fmt.value, settings.email, tick)
+        from attendance_cli.letters.deliver import manifest_frame, write_letters
+
+        out_format = choose_format(None, None, c.stdout_is_terminal())
+        if dry_run:
+            _show(manifest_frame(rendered), out_format, f"Letters that would be written as of {c.format_day(found.evaluation.as_of)}")
+            _summary(console, rendered, None, quiet, dry_run=True)
+            return
+        assert out is not None
+        if not rendered:
+            _summary(console, rendered, None, quiet)
+            return
+        with c.progress_bar("Writing letters", len(rendered) + 1) as tick:
+            written = write_letters(rendered, library, out, found.evaluation, events, ledger_path, wait, when, tick)
+        files = set(written.files)
+        shown = [r for r in rendered if r.filename in files] if written.skipped else rendered
+        if written.manifest:
+            import polars as pl
+
+            manifest = pl.read_csv(out / written.manifest, infer_schema=False)
+            if out_format == "table":
+                _show(manifest.drop("address", "email"), out_format, f"Letters written to {out}")
+            else:
+                write_frame(manifest, out_format, None)
+        _summary(console, shown, written, quiet)
+
+
+def _show(frame, out_format: str, title: str) -> None:
+    from attendance_cli.outputs import write_frame
+
+    if out_format == "table":
+        from attendance_cli.cli.render import print_table
+
+        print_table(frame.drop("address", "email", strict=False), title=title)
+    else:
+        write_frame(frame, out_format, None)
+
+
+def _summary(console, rendered, written, quiet: bool, dry_run: bool = False) -> None:
+    from attendance_cli.cli.render import plural
+
+    unaddressed = {r.letter.pupil_id for r in rendered if not r.letter.guardian}
+    printed = sum(1 for r in rendered if r.letter.channel == "post")
+    if unaddressed:
+        console.print(c._escape(f"Warning: {plural(len(unaddressed), 'pupil')} with no guardian on file (or none with "
+                                "parental responsibility): their letters are addressed to the parent or carer, for print."))
+    if quiet:
+        return
+    pupils = len({r.letter.pupil_id for r in rendered})
+    if dry_run:
+        console.print(c._escape(f"Dry run: {plural(len(rendered), 'letter')} for {plural(pupils, 'pupil')} would be "
+                                f"written ({printed} for print). Nothing was written or recorded."))
+        return
+    if written is None:
+        console.print("No new letters.")
+        return
+    line = f"Wrote {plural(written.letters, 'letter')} for {plural(pupils, 'pupil')} to {written.folder}"
+    parts = [p for p in (written.merged and f"print file {written.merged}", written.manifest and f"manifest {written.manifest}") if p]
+    console.print(c._escape(line + (f" ({'; '.join(parts)})" if parts else "") + f"; recorded {plural(written.events, 'event')}."))
+    if written.skipped:
+        console.print(c._escape(f"{plural(written.skipped, 'event')} had been recorded by another run meanwhile: "
+                                "no letter written for them."))
+
+
+# -- templates --------------------------------------------------------------------------------
+
+
+FolderOpt = Annotated[Optional[Path], typer.Option("--folder", metavar="DIR", help="The school's templates folder, "
+                                                   "searched before the defaults.", file_okay=False)]
+
+
+def templates_list(folder: FolderOpt = None) -> None:
+    with c.user_errors():
+        from attendance_cli.letters import Templates
+
+        library = Templates(folder)
+        for name in library.names():
+            path = library.path_of(f"{name}.j2")
+            origin = "school" if folder is not None and path is not None and path.parent == folder else "default"
+            typer.echo(f"{name}\t{origin}")
+        for layout in ("letter.typ.j2", "letter.html.j2", "letter.txt.j2"):
+            typer.echo(f"_layout/{layout}\tlayout")
+
+
+def templates_show(name: Annotated[str, typer.Argument(help="A letter type (e.g. punctuality-1) or a layout "
+                                                       "(letter.typ.j2).")],
+                   folder: FolderOpt = None,
+                   names: Annotated[bool, typer.Option("--names", help="List the names a template may use instead.")] = False,
+                   ) -> None:
+    with c.user_errors():
+        from attendance_cli.letters.templates import NAMES_HELP, show
+
+        typer.echo(NAMES_HELP if names else show(name, folder), nl=False)
+
+
+def templates_copy(target: Annotated[Path, typer.Argument(help="A new folder.", file_okay=False)],
+                   force: Annotated[bool, typer.Option("--force", help="Overwrite templates already there.")] = False
+                   ) -> None:
+    with c.user_errors():
+        from attendance_cli.letters.templates import copy_defaults
+
+        written = copy_defaults(target, force)
+        c.stderr_console().print(c._escape(f"Copied {len(written)} templates to {target}. Point the policy at it with "
+                                           f"letters = \"{target}\", or pass --templates {target}."))

@@ -1,0 +1,228 @@
+"""Letters written and recorded together: never twice, never half.
+
+1. Every letter is rendered (any template error stops the run here; nothing is written).
+2. Files go to a hidden staging folder inside the output folder (`.attendance-staging-<token>`).
+3. One ledger transaction records the new trigger events, the letters and the letter run (state
+   'moving'). An event another run recorded meanwhile is skipped with its letters; the merged
+   print file and the manifest are made inside the transaction from the letters recorded.
+4. The files are moved from staging into the folder and the run is marked 'done'.
+
+A run killed before step 3 commits leaves nothing recorded and only a staging folder, which the
+next run removes. A run killed during step 4 is finished by the next run (its letters are
+recorded, so their files are moved into place). So every file in the folder is recorded, and
+every recorded letter's file is in the folder once any later run has started.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from attendance_cli.errors import UsageError
+from attendance_cli.letters.render import Rendered, typst_document
+from attendance_cli.letters.templates import TemplateError, Templates
+
+STAGING_PREFIX = ".attendance-staging-"
+#: Columns of the manifest CSV (and of --dry-run), in order.
+MANIFEST = ("pupil_id", "surname", "forename", "year_group", "form", "letter", "rule_id", "stage", "first_met_on",
+            "letter_date", "channel", "recipient", "relationship", "address", "email", "file", "event_id")
+
+
+@dataclass(frozen=True)
+class Written:
+    folder: Path
+    letters: int
+    events: int
+    skipped: int  # events (and their letters) another run had recorded meanwhile
+    files: list[str]
+    merged: str | None
+    manifest: str | None
+
+
+def manifest_frame(rendered: Sequence[Rendered], event_ids: dict[int, int] | None = None) -> pl.DataFrame:
+    rows = []
+    for item in rendered:
+        c = item.letter.context
+        rows.append({
+            "pupil_id": item.letter.pupil_id, "surname": c["pupil"]["surname"], "forename": c["pupil"]["forename"],
+            "year_group": c["pupil"]["year_group"], "form": c["pupil"]["form"], "letter": item.letter.letter,
+            "rule_id": item.letter.rule_id, "stage": item.letter.stage, "first_met_on": c["event"]["first_met_on"],
+            "letter_date": c["date"], "channel": item.letter.channel, "recipient": item.letter.recipient,
+            "relationship": c["recipient"]["relationship"], "address": ", ".join(item.letter.address),
+            "email": item.letter.email or "", "file": item.filename,
+            "event_id": (event_ids or {}).get(item.letter.key)})
+    schema = {"pupil_id": pl.String, "surname": pl.String, "forename": pl.String, "year_group": pl.String,
+              "form": pl.String, "letter": pl.String, "rule_id": pl.String, "stage": pl.Int64, "first_met_on": pl.Date,
+              "letter_date": pl.Date, "channel": pl.String, "recipient": pl.String, "relationship": pl.String,
+              "address": pl.String, "email": pl.String, "file": pl.String, "event_id": pl.Int64}
+    return pl.DataFrame(rows, schema=schema, orient="row").select(MANIFEST)
+
+
+def recover(folder: Path, ledger_path: Path, wait: float) -> list[str]:
+    """Finish runs a killed process left half-moved, and remove staging folders nothing recorded.
+    Returns notes for the user."""
+    notes: list[str] = []
+    stagings = sorted(folder.glob(STAGING_PREFIX + "*")) if folder.is_dir() else []
+    if not ledger_path.exists():
+        for staging in stagings:
+            shutil.rmtree(staging, ignore_errors=True)
+            notes.append(f"Removed {staging.name}: letters from a run that was stopped before recording anything.")
+        return notes
+    from attendance_cli.ledger import Ledger
+
+    with Ledger(ledger_path, wait=wait) as ledger:
+        for letter_run_id, run_folder, staging_name in ledger.unfinished_letter_runs():
+            staging = Path(run_folder) / staging_name
+            moved = _move_all(staging, Path(run_folder)) if staging.is_dir() else 0
+            shutil.rmtree(staging, ignore_errors=True)
+            ledger.finish_letter_run(letter_run_id)
+            notes.append(f"Finished an interrupted letters run: moved {moved} recorded files into {run_folder}.")
+        known = ledger.known_staging()
+    for staging in stagings:
+        if staging.name not in known and staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+            notes.append(f"Removed {staging.name}: letters from a run that was stopped before recording anything.")
+    return notes
+
+
+def _move_all(staging: Path, folder: Path) -> int:
+    moved = 0
+    for path in sorted(staging.iterdir()):
+        os.replace(path, folder / path.name)
+        moved += 1
+    return moved
+
+
+def _unique(folder: Path, name: str, taken: set[str]) -> str:
+    """`name`, or name-2, name-3 ... if a file of that name is already in the folder."""
+    stem, dot, ext = name.rpartition(".")
+    candidate, number = name, 2
+    while candidate in taken or (folder / candidate).exists():
+        candidate = f"{stem}-{number}{dot}{ext}"
+        number += 1
+    taken.add(candidate)
+    return candidate
+
+
+def write_letters(rendered: list[Rendered], templates: Templates, folder: Path, evaluation, events: pl.DataFrame,
+                  ledger_path: Path, wait: float, letter_date: dt.date, tick: Callable[[], None] | None = None,
+                  fail_at: str | None = None) -> Written:
+    """Stage the files, record the events and letters in one transaction, move the files into place.
+
+    `events`: the evaluation's new events the letters are for (only these are recorded, so an
+    excluded pupil's event stays new). `fail_at` ("staged", "recorded", "moving"): stop the process
+    there as a kill would, for tests of what a kill leaves behind.
+    """
+    from attendance_cli.ledger import LETTERS_IN, Ledger, LetterRun
+
+    as_of = evaluation.as_of
+    folder.mkdir(parents=True, exist_ok=True)
+    token = f"{STAGING_PREFIX}{dt.datetime.now():%Y%m%d%H%M%S}-{secrets.token_hex(4)}"
+    staging = folder / token
+    staging.mkdir()
+    taken: set[str] = set()
+    names = {id(item): _unique(folder, item.filename, taken) for item in rendered}
+    extras: dict[str, str | None] = {"merged": None, "manifest": None}
+    try:
+        printed = [item for item in rendered if item.format == "pdf"]
+        pdfs = _pdfs(printed, templates, letter_date, tick)
+        for item in rendered:
+            target = staging / names[id(item)]
+            if item.format == "pdf":
+                target.write_bytes(pdfs[id(item)])
+            else:
+                target.write_text(item.content, encoding="utf-8", newline="" if item.format == "eml" else None)
+                if tick:
+                    tick()
+        _maybe_fail(fail_at, "staged")
+        rows = [{"key": item.letter.key, "pupil_id": item.letter.pupil_id, "letter": item.letter.letter,
+                 "guardian": item.letter.guardian, "recipient": item.letter.recipient, "channel": item.letter.channel,
+                 "email": item.letter.email, "file": names[id(item)], "letter_date": letter_date} for item in rendered]
+        letters = pl.DataFrame(rows, schema=LETTERS_IN, orient="row")
+
+        def before_commit(result) -> None:
+            recorded = [item for item in rendered if item.letter.key in result.event_ids]
+            for item in rendered:
+                if item.letter.key not in result.event_ids:  # another run recorded the event meanwhile
+                    (staging / names[id(item)]).unlink(missing_ok=True)
+            kept = [item for item in printed if item.letter.key in result.event_ids]
+            if kept:
+                from attendance_cli.letters.pdf import concatenate
+
+                name = _unique(folder, f"print-{as_of:%Y-%m-%d}.pdf", taken)
+                (staging / name).write_bytes(concatenate([pdfs[id(item)] for item in kept]))
+                extras["merged"] = name
+            if recorded:
+                from attendance_cli.outputs import write_frame
+
+                name = _unique(folder, f"manifest-{as_of:%Y-%m-%d}.csv", taken)
+                frame = manifest_frame(recorded, result.event_ids).with_columns(
+                    pl.Series("file", [names[id(i)] for i in recorded], dtype=pl.String))
+                write_frame(frame, "csv", staging / name)
+                extras["manifest"] = name
+            _maybe_fail(fail_at, "recorded")
+
+        columns = ["key", "rule_id", "ladder", "stage", "kind", "pupil_id", "value", "threshold", "measure",
+                   "window_start", "window_end", "first_met_on", "letter"]
+        evidence = evaluation.evidence.join(events.select("key"), on="key", how="semi")
+        with Ledger(ledger_path, wait=wait) as ledger:
+            result = ledger.record(evaluation.policy.name, as_of, events.select(columns), evidence, evaluation.left,
+                                   letters, LetterRun(str(folder), token), before_commit)
+            # recorded: from here on the files belong in the folder (a later run finishes this if we are stopped)
+            for number, path in enumerate(sorted(staging.iterdir())):
+                if number == 1:
+                    _maybe_fail(fail_at, "moving")
+                os.replace(path, folder / path.name)
+            staging.rmdir()
+            ledger.finish_letter_run(result.letter_run_id)
+    except BaseException:
+        if staging.exists() and not _recorded(ledger_path, token):
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
+    files = [names[id(i)] for i in rendered if i.letter.key in result.event_ids]
+    return Written(folder, result.letters, result.recorded, result.skipped, files, extras["merged"], extras["manifest"])
+
+
+def _pdfs(printed: list[Rendered], templates: Templates, letter_date: dt.date,
+          tick: Callable[[], None] | None = None) -> dict:
+    """Each printed letter's PDF, by id of the item."""
+    from attendance_cli.letters.pdf import compile_all
+
+    if not printed:
+        return {}
+    school = printed[0].letter.context["school"]
+    jobs = [(typst_document(templates, school, item.subject, [item.content]), False) for item in printed]
+    results = compile_all(jobs, letter_date, tick)
+    failed = next((message for _, message in results if message), None)
+    if failed:
+        raise TemplateError(f"Letter layout letter.typ.j2 (or preamble.typ.j2) does not compile: {failed}.",
+                            fix="Correct the layout template; nothing was written.")
+    return {id(item): pdf for item, (pdf, _) in zip(printed, results)}
+
+
+def _recorded(ledger_path: Path, token: str) -> bool:
+    """Whether a staging folder's run was recorded (then its files must be kept for the next run to move)."""
+    from attendance_cli.ledger import Ledger
+
+    try:
+        with Ledger(ledger_path, wait=1.0, create=False) as ledger:
+            return token in ledger.known_staging()
+    except Exception:  # cannot tell: keep the files, the next run decides
+        return True
+
+
+def _maybe_fail(fail_at: str | None, step: str) -> None:
+    if fail_at == step:
+        os._exit(137)  # as if killed: no clean-up, no exception handlers
+
+
+def check_folder(folder: Path) -> None:
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--out {folder} is a file, not a folder.", fix="Give a folder for the letters.")

@@ -1,0 +1,248 @@
+"""Letter templates: where they are, the sandbox they run in, and their errors.
+
+Two kinds of template, both Jinja run in the sandbox with undefined names as errors:
+
+- **wording**, one per letter type (`templates/letters/<name>.j2`): blocks `subject` and `body`
+  in the wording format of `markup.py`. Every `{{ value }}` is passed through `markup.literal`.
+- **layout**, one per output (`templates/letters/_layout/letter.{html,typ,txt}.j2`): the
+  letterhead, address and date around the wording. Every `{{ value }}` is escaped for that output
+  (HTML entities, a Typst string literal, nothing for text), except the rendered wording itself.
+
+A school's own folder (the policy's `letters`, or --templates) is searched first, so it can
+replace one letter or the layout and keep the rest.
+"""
+
+from __future__ import annotations
+
+import html
+import shutil
+from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from attendance_cli.errors import ConfigError, UsageError
+from attendance_cli.letters import markup
+from attendance_cli.resources import templates_folder
+
+LAYOUT_DIR = "_layout"
+FORMATS = ("pdf", "html", "txt", "eml")
+_LAYOUT_OF = {"pdf": "letter.typ.j2", "html": "letter.html.j2", "txt": "letter.txt.j2"}
+
+
+class Safe(str):
+    """Text already in its output's form (the rendered wording): not escaped again."""
+
+
+def letters_folder() -> Path:
+    return templates_folder() / "letters"
+
+
+class TemplateError(ConfigError):
+    """A letter template that cannot be used: it names the template and the line."""
+
+
+def _escaper(fmt: str) -> Callable[[Any], str]:
+    if fmt == "wording":
+        return markup.literal
+    if fmt == "html":
+        return lambda value: value if isinstance(value, Safe) else html.escape("" if value is None else str(value))
+    if fmt == "typ":
+        return lambda value: value if isinstance(value, Safe) else "#" + markup.typst_string("" if value is None else str(value))
+    return lambda value: value if isinstance(value, Safe) else ("" if value is None else str(value))
+
+
+class Templates:
+    """The templates for one run: the school's folder (if any) in front of the defaults."""
+
+    def __init__(self, school_folder: Path | None = None) -> None:
+        if school_folder is not None and not school_folder.is_dir():
+            raise ConfigError(f"The letter templates folder {school_folder} does not exist.",
+                              fix="Create it with `attendance templates copy FOLDER`, or correct the policy's `letters`.")
+        self.folders = [f for f in (school_folder, letters_folder()) if f is not None]
+        self._envs: dict[str, Any] = {}
+
+    def env(self, fmt: str):
+        """The sandboxed environment for "wording", "html", "typ" or "txt"."""
+        if fmt not in self._envs:
+            from jinja2 import FileSystemLoader, StrictUndefined
+            from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+            env = ImmutableSandboxedEnvironment(
+                loader=FileSystemLoader([str(f) for f in self.folders]), undefined=StrictUndefined,
+                autoescape=False, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+                finalize=_escaper(fmt))
+            env.filters.update(FILTERS)
+            self._envs[fmt] = env
+        return self._envs[fmt]
+
+    def names(self) -> list[str]:
+        """Letter types available (wording templates), school folder and defaults together."""
+        found = {p.stem for folder in self.folders for p in folder.glob("*.j2") if not p.name.startswith("_")}
+        return sorted(found)
+
+    def path_of(self, name: str) -> Path | None:
+        for folder in self.folders:
+            if (folder / name).is_file():
+                return folder / name
+        return None
+
+    def wording(self, letter: str):
+        return self._load("wording", f"{letter}.j2")
+
+    def layout(self, fmt: str):
+        return self._load("html" if fmt == "eml" else {"pdf": "typ"}.get(fmt, fmt),
+                          f"{LAYOUT_DIR}/{_LAYOUT_OF['html' if fmt == 'eml' else fmt]}")
+
+    def preamble(self):
+        return self._load("typ", f"{LAYOUT_DIR}/preamble.typ.j2")
+
+    def _load(self, env_name: str, name: str):
+        from jinja2 import TemplateNotFound, TemplateSyntaxError
+
+        try:
+            template = self.env(env_name).get_template(name)
+        except TemplateNotFound as error:
+            where = " or ".join(str(f) for f in self.folders)
+            raise TemplateError(f"There is no letter template {name!r} (looked in {where}).",
+                                fix="Check the rule's `letter` in the policy, or add the template to the school's "
+                                    "folder (`attendance templates list` shows the defaults).") from error
+        except TemplateSyntaxError as error:
+            raise TemplateError(f"Letter template {error.filename or name}, line {error.lineno}: {error.message}.",
+                                fix="Correct the template; `attendance templates show NAME` prints the default to "
+                                    "compare with.") from error
+        if env_name == "wording":
+            missing = [b for b in ("subject", "body") if b not in template.blocks]
+            if missing:
+                raise TemplateError(f"Letter template {template.filename}: no {{% block {missing[0]} %}}.",
+                                    fix="A letter template defines {% block subject %} and {% block body %}.")
+        return template
+
+    def check(self, letters: list[str], formats: list[str]) -> None:
+        """Load every template a run needs, so a broken one fails before anything is written."""
+        for letter in letters:
+            self.wording(letter)
+        for fmt in formats:
+            self.layout(fmt)
+        if "pdf" in formats:
+            self.preamble()
+
+
+def render_block(template, block: str, context: dict[str, Any]) -> str:
+    """One block of a template, with errors naming the template and the line."""
+    try:
+        return "".join(template.blocks[block](template.new_context(context)))
+    except Exception as error:  # jinja's UndefinedError, SecurityError, TypeError from a filter...
+        raise template_error(template, error) from error
+
+
+def render(template, context: dict[str, Any]) -> str:
+    try:
+        return template.render(context)
+    except Exception as error:
+        raise template_error(template, error) from error
+
+
+def template_error(template, error: Exception) -> TemplateError:
+    """The template's file and line where rendering failed (Jinja rewrites tracebacks to point there)."""
+    line = None
+    trace = error.__traceback__
+    filename = template.filename or template.name
+    while trace is not None:
+        code = trace.tb_frame.f_code
+        if code.co_filename == filename or code.co_filename.endswith(str(template.name)):
+            line = trace.tb_lineno
+        trace = trace.tb_next
+    where = f"Letter template {filename}" + (f", line {line}" if line else "")
+    message = getattr(error, "message", None) or str(error)
+    return TemplateError(f"{where}: {message}.", fix="Correct the template (the names it may use are listed by "
+                                                      "`attendance templates show --names`); nothing was written.")
+
+
+# -- filters available in templates -------------------------------------------------------------
+
+
+def _date(value: Any, style: str = "long") -> str:
+    import datetime as dt
+
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        value = dt.date.fromisoformat(value)
+    if style == "short":
+        return f"{value:%d/%m/%Y}"
+    return f"{value:%A} {value.day} {value:%B %Y}" if style == "day" else f"{value.day} {value:%B %Y}"
+
+
+def _days(value: Any) -> str:
+    """Days as words a family reads: 1 day, 4½ days, 0 days."""
+    if value is None:
+        return ""
+    whole, half = divmod(round(float(value) * 2), 2)
+    text = (f"{whole:,}" if whole or not half else "") + ("½" if half else "")
+    return f"{text} day" + ("" if whole == 1 and not half else "s")
+
+
+def _count(value: int, noun: str, plural: str | None = None) -> str:
+    return f"{value:,} {noun if value == 1 else (plural or noun + 's')}"
+
+
+def _typst_str(value: Any) -> Safe:
+    """A value as a Typst string literal, for arguments in a Typst layout (`title: {{ subject | typst_str }}`)."""
+    return Safe(markup.typst_string("" if value is None else str(value)))
+
+
+FILTERS: dict[str, Callable[..., str]] = {"date": _date, "days": _days, "count": _count, "typst_str": _typst_str}
+
+
+# -- `attendance templates` ---------------------------------------------------------------------
+
+
+def copy_defaults(target: Path, force: bool = False) -> list[Path]:
+    """Copy the default letter templates (and layouts) into `target` for a school to edit."""
+    source = letters_folder()
+    if target.exists() and any(target.iterdir()) and not force:
+        raise UsageError(f"{target} is not empty.", fix="Choose a new folder, or pass --force to overwrite the templates in it.")
+    written = []
+    for path in sorted(source.rglob("*.j2")):
+        destination = target / path.relative_to(source)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, destination)
+        written.append(destination)
+    return written
+
+
+def show(name: str, folder: Path | None = None) -> str:
+    templates = Templates(folder)
+    candidates = [f"{name}.j2", name, f"{LAYOUT_DIR}/{name}", f"{LAYOUT_DIR}/{name}.j2"]
+    for candidate in candidates:
+        path = templates.path_of(candidate)
+        if path is not None:
+            return path.read_text(encoding="utf-8")
+    raise UsageError(f"There is no letter template {name!r}.",
+                     fix=f"Use one of: {', '.join(templates.names())} (or a layout: letter.typ.j2, letter.html.j2, letter.txt.j2).")
+
+
+#: What `attendance templates show --names` prints: the names a letter template may use.
+NAMES_HELP = """Names a letter template may use (undefined names are errors):
+
+school      name, address (list of lines), telephone, email, website, signatory, signatory_role, headteacher
+policy      name, title
+date        the date printed on the letter;  as_of: the date the triggers were evaluated
+pupil       id, forename, surname, name, year_group, form
+recipient   name, salutation (for "Dear ..."), relationship, address (list), email, channel (post/email), on_file
+attendance  school year to date: percent (text, rounded down, as `attendance summary` shows it; none if no
+            sessions), possible, attended, absences, authorised, unauthorised, days_missed (none for lesson
+            registers), lessons (true for lesson registers), lates, minutes_late, from, to,
+            persistent_absence, severe_absence, band (name, explanation; none without bands)
+event       the trigger: rule_id, letter, ladder, stage, description, value, threshold, measure,
+            window_start (none when open), window_end, first_met_on, count, sessions (list of date,
+            session, code, meaning, minutes_late)
+window      the rule's window: from, to, possible, absences, unauthorised, days_missed, lates, minutes_late
+earlier     the latest earlier letter of the same ladder (letter, date), or none
+
+Filters: date ("4 November 2026"; date("day") adds the weekday; date("short") 04/11/2026),
+days (5.5 -> "5½ days"), count (3 | count("time") -> "3 times").
+Wording format: paragraphs split by blank lines, "- " bullets, **bold**, and the lines ::sessions
+(the sessions behind the trigger) and ::figures (the pupil's figures this school year).
+"""
