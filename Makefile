@@ -6,6 +6,10 @@ DEMO   := sample_data
 STAMP  := $(VENV)/.installed
 TSTAMP := $(VENV)/.installed-test
 LEDGER := $(VENV)/demo-ledger.sqlite
+LETTERS := $(VENV)/demo-letters
+WEEK47  := $(DEMO)/primary_arbor_2026-27_week-47.csv
+LETTER_OPTS = --policy primary-academy --school $(DEMO)/primary_school.toml --contacts $(DEMO)/primary_contacts.csv \
+	--db $(LEDGER) --out $(LETTERS)
 PRIMARY = $(wildcard $(DEMO)/primary_arbor_2025-26_*.csv) $(DEMO)/primary_arbor_2026-27_autumn_grid.csv
 
 .PHONY: demo test bench install clean sample help-check
@@ -33,11 +37,13 @@ demo: $(STAMP)
 		--window last-week --by form --format table
 	$(BIN)/attendance summary $(DEMO)/primary_arbor_2025-26_*.csv $(DEMO)/primary_arbor_2026-27_autumn_grid.csv \
 		--window ytd --by year_group --format table
-	@# the weekly triggers: last week's run recorded in a fresh ledger, then this week's new events only
-	rm -f $(LEDGER)
-	$(BIN)/attendance triggers $(PRIMARY) --policy primary-academy --as-of 13/11/2026 --record --db $(LEDGER) -q > /dev/null
-	$(BIN)/attendance triggers $(PRIMARY) $(DEMO)/primary_arbor_2026-27_week-47.csv --policy primary-academy \
-		--new --db $(LEDGER) --format table
+	@# the weekly triggers and letters: last week's letters written and recorded in a fresh ledger,
+	@# then this week's new events, and this week's letters (each family written to once)
+	rm -rf $(LEDGER) $(LETTERS)
+	$(BIN)/attendance letters $(PRIMARY) $(LETTER_OPTS) --as-of 13/11/2026 --date 16/11/2026 -q > /dev/null
+	$(BIN)/attendance triggers $(PRIMARY) $(WEEK47) --policy primary-academy --new --db $(LEDGER) --format table
+	$(BIN)/attendance letters $(PRIMARY) $(WEEK47) $(LETTER_OPTS) --date 23/11/2026
+	@echo "Letters: $(LETTERS)/ (one PDF or e-mail per guardian, print-2026-11-20.pdf to print, manifest-2026-11-20.csv)"
 
 test: $(TSTAMP)
 	$(BIN)/python -m pytest

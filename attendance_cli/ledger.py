@@ -194,9 +194,9 @@ class RecordResult:
     skipped: int  # events another run had already recorded
     closed: int  # open state events closed because the pupil left the state
     event_ids: dict[int, int] = field(default_factory=dict)  # input key -> event_id, recorded events only
-    run_id: int | None = None
+    run_id: int | None = field(default=None, compare=False)
     letters: int = 0  # letters recorded (only when letters were given)
-    letter_run_id: int | None = None
+    letter_run_id: int | None = field(default=None, compare=False)
 
 
 class Ledger:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import random
+import unicodedata
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -557,7 +558,50 @@ def _primary_files(rng: random.Random) -> dict[str, bytes]:
     files["primary_arbor_2026-27_autumn_grid.csv"] = _primary_grid(pupils).encode("utf-8")
     # The weekly export overlaps the grid; its rows carry the minutes late the grid cannot hold.
     files["primary_arbor_2026-27_week-47.csv"] = long(INDEX[date(2026, 11, 16)], LAST + 1)[0].encode("utf-8")
+    # guardians and the school's details, for letters (their own generator: the exports stay as they were)
+    files["primary_contacts.csv"] = _contacts(random.Random("contacts/primary"), pupils).encode("utf-8")
+    files["primary_school.toml"] = PRIMARY_SCHOOL.encode("utf-8")
     return files
+
+
+PRIMARY_SCHOOL = """# The sample primary school's details, printed on its letters (synthetic).
+name = "Oakfield Primary Academy"
+address = ["Oakfield Lane", "Brookmere", "ZZ99 1AA"]
+telephone = "01632 960100"
+email = "attendance@oakfield.example.org"
+signatory = "Mrs R. Okafor"
+signatory_role = "Attendance Lead"
+headteacher = "Mr D. Ellison"
+"""
+STREETS = ("Mill Road", "Church Lane", "Station Road", "Orchard Close", "Victoria Street", "Meadow View",
+           "Elm Grove", "Park Avenue", "Brook Street", "Willow Way")
+TITLES = (("Mrs", "Mother"), ("Ms", "Mother"), ("Mr", "Father"), ("Mx", "Parent"))
+
+
+def _contacts(rng: random.Random, pupils: list[Pupil]) -> str:
+    """Guardians for the pupils on roll this year: most have two (one now and then without parental
+    responsibility, or living apart at another address), a few have none on file, many have e-mail."""
+    header = ["Student ID", "Contact Name", "Relationship", "Parental Responsibility", "Salutation", "Email",
+              "Address 1", "Town", "Postcode"]
+    lines = [_csv_line(header)]
+    for p in sorted((p for p in pupils if p.last >= SPANS[6][0]), key=lambda p: p.pid):
+        roll = rng.random()
+        if roll < 0.05:
+            continue  # no contact on file
+        home = (f"{rng.randint(1, 180)} {rng.choice(STREETS)}", "Brookmere", f"ZZ99 {rng.randint(1, 9)}{rng.choice('ABDEFG')}{rng.choice('HJLNPQ')}")
+        count = 1 if roll < 0.45 else 2
+        for number in range(count):
+            title, relationship = TITLES[rng.randrange(2)] if number == 0 else TITLES[2 + (rng.random() < 0.1)]
+            surname = p.surname if rng.random() < 0.85 else rng.choice(SURNAMES_CP1252)
+            forename = rng.choice(FORENAMES_CP1252)
+            apart = number == 1 and rng.random() < 0.2
+            address = (f"{rng.randint(1, 180)} {rng.choice(STREETS)}", "Brookmere", "ZZ99 3CD") if apart else home
+            plain = unicodedata.normalize("NFKD", forename).encode("ascii", "ignore").decode().lower() or "parent"
+            email = f"{plain}.{number + 1}{p.pid[-3:]}@example.org" if rng.random() < 0.7 else ""
+            pr = "No" if number == 1 and rng.random() < 0.1 else "Yes"
+            lines.append(_csv_line([p.pid, f"{title} {forename} {surname}", relationship, pr, f"{title} {surname}",
+                                    email, *address]))
+    return "".join(line + "\n" if not line.endswith("\n") else line for line in lines)
 
 
 def _primary_grid(pupils: list[Pupil]) -> str:

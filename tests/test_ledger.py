@@ -86,7 +86,7 @@ def test_new_ledger_file_is_created_and_reads_back_empty_with_documented_columns
     assert events.height == 0 and dict(events.schema) == EVENT_DTYPES
     assert evidence.height == 0 and dict(evidence.schema) == EVIDENCE_DTYPES
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 1
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
     tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"events", "evidence", "runs"} <= tables
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
@@ -356,3 +356,26 @@ def test_twenty_thousand_events_with_ten_sessions_each_are_recorded(tmp_path: Pa
         assert ledger.events().height == count and ledger.evidence().height == count * 10
         again = ledger.record(POLICY, MONDAY, events, evidence, left_frame())
         assert (again.recorded, again.skipped) == (0, count)
+
+
+def test_a_version_1_ledger_is_upgraded_in_place_keeping_its_events(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    from attendance_cli.ledger import _SCHEMA
+
+    for statement in _SCHEMA:
+        db.execute(statement)
+    db.execute("PRAGMA application_id = 1096045636")
+    db.execute("PRAGMA user_version = 1")
+    db.execute("INSERT INTO runs (policy, as_of, recorded_at, recorded, skipped, closed) VALUES ('p', '2026-11-13', 'x', 1, 0, 0)")
+    db.execute("""INSERT INTO events (run_id, policy, rule_id, ladder, stage, kind, pupil_id, value, threshold, measure,
+                  window_start, window_end, first_met_on, as_of, recorded_at) VALUES
+                  (1, 'p', 'r', 'l', 1, 'state', 'S1', '1', '1', 'm', '2026-11-01', '2026-11-13', '2026-11-13', '2026-11-13', 'x')""")
+    db.commit()
+    db.close()
+    with Ledger(path) as ledger:
+        assert ledger.events()["pupil_id"].to_list() == ["S1"]
+        assert ledger.letters().height == 0
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    db.close()

@@ -122,6 +122,7 @@ def write_letters(rendered: list[Rendered], templates: Templates, folder: Path, 
     """
     from attendance_cli.ledger import LETTERS_IN, Ledger, LetterRun
 
+    fail_at = fail_at or os.environ.get("ATTENDANCE_TEST_KILL_AT")  # the kill tests set it in a child process
     as_of = evaluation.as_of
     folder.mkdir(parents=True, exist_ok=True)
     token = f"{STAGING_PREFIX}{dt.datetime.now():%Y%m%d%H%M%S}-{secrets.token_hex(4)}"

@@ -166,7 +166,7 @@ def to_text(document: Document, width: int = 72) -> str:
                                  for line in block.lines))
         else:
             out.append(_text_table(document.tables[block.kind]))
-    return "\n\n".join(part for part in out if part) + "\n"
+    return "\n\n".join(part for part in out if part)
 
 
 def _plain(line: Line) -> str:

@@ -144,19 +144,36 @@ def render(template, context: dict[str, Any]) -> str:
 
 
 def template_error(template, error: Exception) -> TemplateError:
-    """The template's file and line where rendering failed (Jinja rewrites tracebacks to point there)."""
-    line = None
+    """The template file and line where rendering failed (the innermost template frame, mapped from
+    the compiled Python line back to the template's own line)."""
+    from jinja2.exceptions import TemplateSyntaxError
+
+    filename, line = template.filename or template.name, None
+    if isinstance(error, TemplateSyntaxError):
+        filename, line = error.filename or filename, error.lineno
     trace = error.__traceback__
-    filename = template.filename or template.name
     while trace is not None:
         code = trace.tb_frame.f_code
-        if code.co_filename == filename or code.co_filename.endswith(str(template.name)):
-            line = trace.tb_lineno
+        if code.co_filename.endswith(".j2"):
+            source = template if code.co_filename == template.filename else _template_at(template, code.co_filename)
+            filename = code.co_filename
+            line = source.get_corresponding_lineno(trace.tb_lineno) if source is not None else None
         trace = trace.tb_next
     where = f"Letter template {filename}" + (f", line {line}" if line else "")
     message = getattr(error, "message", None) or str(error)
     return TemplateError(f"{where}: {message}.", fix="Correct the template (the names it may use are listed by "
-                                                      "`attendance templates show --names`); nothing was written.")
+                                                      "`attendance templates show x --names`); nothing was written.")
+
+
+def _template_at(template, filename: str):
+    """The loaded template whose file is `filename` (an included one), if it can be found."""
+    for folder in template.environment.loader.searchpath:
+        if filename.startswith(folder):
+            try:
+                return template.environment.get_template(Path(filename).relative_to(folder).as_posix())
+            except Exception:  # pragma: no cover - only used to find a line number
+                return None
+    return None
 
 
 # -- filters available in templates -------------------------------------------------------------
@@ -180,7 +197,7 @@ def _days(value: Any) -> str:
         return ""
     whole, half = divmod(round(float(value) * 2), 2)
     text = (f"{whole:,}" if whole or not half else "") + ("½" if half else "")
-    return f"{text} day" + ("" if whole == 1 and not half else "s")
+    return f"{text} day" + ("" if (whole, half) in ((1, 0), (0, 1)) else "s")
 
 
 def _count(value: int, noun: str, plural: str | None = None) -> str:
