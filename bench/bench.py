@@ -6,6 +6,7 @@
    Polars group-by producing the same table without any checking), interleaved, best of three.
 3. Times `attendance triggers --policy dfe-national` on the same file (target: at most 2x the summary).
 4. Times `attendance --help`, and a summary of the 1,000-pupil secondary sample's full year.
+5. Times 1,000 letters to PDF, one file each and the merged print file (bench/letters.py).
 
 Peak memory is the maximum resident set size of each process (GNU time's %M).
 """
@@ -135,6 +136,17 @@ def main() -> None:
     year = sorted((ROOT / "sample_data").glob("secondary_arbor_2025-26_*.csv"))
     small_s, small_mb = best([*ATTENDANCE, "summary", *map(str, year), "-f", "csv", "-q"], runs=5)
 
+    # 1,000 letters to PDF, one file each and the print file (bench/letters.py times that stage)
+    letter_runs = []
+    for _ in range(RUNS):
+        out = subprocess.run([sys.executable, str(HERE / "letters.py")], capture_output=True, text=True,
+                             env={**os.environ, "ATTENDANCE_NO_PROGRESS": "1"})
+        if out.returncode != 0:
+            raise SystemExit(f"failed: bench/letters.py\n{out.stderr}")
+        count, seconds, pages = out.stdout.split()[:3]
+        letter_runs.append((float(seconds), int(count), int(pages)))
+    letters_s, letters_n, letters_pages = min(letter_runs)
+
     ratio = summary_s / floor_s
     rows = [
         ("floor: hand-written Polars group-by", f"{floor_s:.2f} s", f"{floor_mb:.0f} MB", "", ""),
@@ -147,6 +159,8 @@ def main() -> None:
         ("attendance --help", f"{help_s:.2f} s", "", "< 0.3 s", _ok(help_s < 0.3)),
         (f"summary, 1,000-pupil year ({len(year)} files)", f"{small_s:.2f} s", f"{small_mb:.0f} MB", "< 1 s",
          _ok(small_s < 1.0)),
+        (f"{letters_n:,} letters to PDF, one file each + print file ({letters_pages:,} pages)", f"{letters_s:.2f} s", "",
+         "< 5 s", _ok(letters_s < 5.0)),
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for row in rows:

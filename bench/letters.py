@@ -2,10 +2,11 @@
 
 The letters are the first 1,000 the primary-academy policy finds in the 1,000-pupil secondary
 sample's 2025/26 year on a fresh ledger (all kinds: punctuality, unauthorised, medical, penalty,
-persistent absence). Timed: rendering every letter, compiling the PDFs, joining the print file,
+persistent absence). Timed: rendering every letter, typesetting the PDFs, joining the print file,
 writing the manifest, recording events and letters in the ledger, and moving the files into
-place: everything `attendance letters` does after the triggers are found.
-Usage: python bench/letters.py  -> prints "letters seconds pages"
+place: everything `attendance letters` does after the triggers are found. The worker processes
+are started before the figures are gathered, as `attendance letters` starts them.
+Usage: python bench/letters.py  -> prints "letters seconds pages parent-cpu-seconds"
 """
 
 from __future__ import annotations
@@ -28,11 +29,15 @@ def main() -> None:
 
     from attendance_cli.cli.common import Duplicates, ingest_options
     from attendance_cli.ingest import open_exports
-    from attendance_cli.letters import Templates, gather, load_school, new_letter_events, read_letters, render_letters
+    from attendance_cli.letters.facts import gather, new_letter_events, read_letters
+    from attendance_cli.letters.school import load_school
     from attendance_cli.letters.deliver import write_letters
     from attendance_cli.rules import load_policy
     from attendance_cli.triggers import find_triggers
 
+    from attendance_cli.letters.pdf import Workers
+
+    workers = Workers()
     files = sorted((ROOT / "sample_data").glob("secondary_arbor_2025-26_*.csv"))
     policy = load_policy("primary-academy")
     export = open_exports(files, ingest_options("dfe", None, None, None, False, Duplicates.error, None))
@@ -40,20 +45,25 @@ def main() -> None:
         ledger = Path(folder) / "ledger.sqlite"
         found = find_triggers(export, policy, None, None, ledger)
         events = new_letter_events(found.evaluation.events)
+        workers.start()  # as `attendance letters` does: before the figures are gathered
         school = load_school(ROOT / "sample_data" / "primary_school.toml")
         letters = gather(found, export, policy, events, dt.date(2026, 7, 20), "pdf", None,
                          read_letters(None, policy.name), school.model_dump())[:COUNT]
         events = events.filter(pl.col("key").is_in([letter.key for letter in letters]))
-        templates = Templates()
+        import os
+
+        cpu_before = os.times()
         started = time.perf_counter()
-        rendered = render_letters(letters, templates, "pdf")
-        written = write_letters(rendered, templates, Path(folder) / "out", found.evaluation, events, ledger, 30.0,
-                                dt.date(2026, 7, 20))
+        written = write_letters(letters, "pdf", Path(folder) / "out", found.evaluation, events, ledger, 30.0,
+                                workers=workers)
         elapsed = time.perf_counter() - started
+        cpu_after = os.times()
+        cpu = sum(after - before for after, before in zip(cpu_after[:4], cpu_before[:4]))
         from pypdf import PdfReader
 
         pages = len(PdfReader(Path(folder) / "out" / written.merged).pages)
-    print(f"{written.letters} {elapsed:.2f} {pages}")
+    workers.close()
+    print(f"{written.letters} {elapsed:.2f} {pages} {cpu:.2f}")  # letters, seconds, pages, parent CPU seconds
 
 
 if __name__ == "__main__":

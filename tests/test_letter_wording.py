@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from attendance_cli.letters import markup
-from attendance_cli.letters.facts import Letter
+from attendance_cli.letters.model import Letter
 from attendance_cli.letters.render import wording
 from attendance_cli.letters.templates import Templates, letters_folder
 from attendance_cli.rules import load_policy

@@ -287,8 +287,7 @@ def test_a_broken_template_fails_before_anything_is_written(run, setup):
     result = letters(run, tmp_path, export, "--out", tmp_path / "out", "--templates", mine)
     assert result.exit_code == 1
     assert f"Letter template {mine / 'punctuality-1.j2'}, line 5: 'dict object' has no attribute 'nickname'" in result.stderr
-    assert not any((tmp_path / "out").iterdir()) if (tmp_path / "out").exists() else True
-    assert not (tmp_path / "ledger.sqlite").exists()
+    assert not (tmp_path / "out").exists() and not (tmp_path / "ledger.sqlite").exists()
 
 
 def test_the_sandbox_refuses_unsafe_templates(run, setup):
@@ -298,8 +297,9 @@ def test_the_sandbox_refuses_unsafe_templates(run, setup):
     (mine / "punctuality-1.j2").write_text("{% block subject %}Hi{% endblock %}\n{% block body %}\n"
                                            "{{ pupil.__class__.__mro__ }}\n{% endblock %}\n")
     result = letters(run, tmp_path, export, "--out", tmp_path / "out", "--templates", mine)
-    assert result.exit_code == 1 and "unsafe" in result.stderr.lower() or "__class__" in result.stderr
-    assert not (tmp_path / "ledger.sqlite").exists()
+    assert result.exit_code == 1
+    assert "access to attribute '__class__' of 'dict' object is unsafe" in result.stderr
+    assert not (tmp_path / "ledger.sqlite").exists() and not (tmp_path / "out").exists()
 
 
 def _kill_run(tmp_path: Path, export: Path, step: str) -> subprocess.CompletedProcess:

@@ -175,17 +175,18 @@ def progress(message: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def progress_bar(message: str, total: int) -> Iterator[Callable[[], None]]:
-    """A progress bar on stderr for work done item by item; yields the function to call per item."""
+def progress_bar(message: str, total: int) -> Iterator[Callable[..., None]]:
+    """A progress bar on stderr for work done item by item; yields the function to call with the
+    number of items done (default 1)."""
     if not sys.stderr.isatty() or os.environ.get("ATTENDANCE_NO_PROGRESS") or total < 20:
-        yield lambda: None
+        yield lambda done=1: None
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=stderr_console(), transient=True) as bar:
         task = bar.add_task(message, total=total)
-        yield lambda: bar.advance(task)
+        yield lambda done=1: bar.advance(task, done)
 
 
 # -- options to core objects --------------------------------------------------------------------

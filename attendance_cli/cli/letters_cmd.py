@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -11,6 +12,8 @@ import typer
 from attendance_cli.cli import common as c
 
 LETTERS = "Letters"
+#: From this many letters, worker processes typeset them on every core.
+MANY = 100
 
 
 class LetterFormat(str, Enum):
@@ -92,10 +95,11 @@ def letters(
     """
     import datetime as dt
 
-    with c.user_errors():
+    with c.user_errors(), contextlib.ExitStack() as stack:
         from attendance_cli.errors import UsageError
         from attendance_cli.ingest import open_exports
-        from attendance_cli.letters import Templates, load_school, school_path
+        from attendance_cli.letters.school import load_school, school_path
+        from attendance_cli.letters.templates import Templates
         from attendance_cli.outputs import choose_format, write_frame
         from attendance_cli.rules import load_policy
         from attendance_cli.rules.policy import check_codes
@@ -113,6 +117,9 @@ def letters(
         needed = sorted({rule.letter for rule in chosen.rules if rule.letter})
         # every template the run could need, before any data is read: a broken one stops the run here
         library.check(needed, ["html", "txt", "pdf"] if fmt is LetterFormat.eml else [fmt.value])
+        from attendance_cli.letters.pdf import Workers
+
+        workers = stack.enter_context(Workers())
         guardians = None
         if contacts is not None:
             from attendance_cli.letters.contacts import read_contacts
@@ -131,33 +138,37 @@ def letters(
         with c.progress(f"Evaluating the {chosen.name} policy"):
             cal_file = calendar or (Path(chosen.calendar) if chosen.calendar != "inferred" else None)
             found = find_triggers(export, chosen, cal_file, c.parse_cli_date(as_of, "--as-of"), ledger_path)
-        from attendance_cli.letters import gather, new_letter_events, read_letters, render_letters
+        from attendance_cli.letters.facts import gather, new_letter_events, read_letters
+        from attendance_cli.letters.render import render_letters
 
         events = new_letter_events(found.evaluation.events, only or (), exclude or ())
         for pupil in (only or []):
             if pupil not in set(events["pupil_id"].to_list()):
                 console.print(c._escape(f"Warning: --only {pupil}: no new letter for this pupil."))
+        if not dry_run and events.height >= MANY:
+            workers.start()  # they load Typst while the figures are gathered
         when = c.parse_cli_date(letter_date, "--date") or dt.date.today()
         with c.progress("Gathering the figures"):
             items = gather(found, export, chosen, events, when, fmt.value, guardians,
                            read_letters(found.ledger_path, chosen.name), settings.model_dump())
-        with c.progress_bar("Rendering letters", len(items)) as tick:
-            rendered = render_letters(items, library, fmt.value, settings.email, tick)
         from attendance_cli.letters.deliver import manifest_frame, write_letters
 
         out_format = choose_format(None, None, c.stdout_is_terminal())
         if dry_run:
+            with c.progress_bar("Rendering letters", len(items)) as tick:
+                rendered = render_letters(items, library, fmt.value, settings.email, tick)
             _show(manifest_frame(rendered), out_format, f"Letters that would be written as of {c.format_day(found.evaluation.as_of)}")
             _summary(console, rendered, None, quiet, dry_run=True)
             return
         assert out is not None
-        if not rendered:
-            _summary(console, rendered, None, quiet)
+        if not items:
+            _summary(console, [], None, quiet)
             return
-        with c.progress_bar("Writing letters", len(rendered) + 1) as tick:
-            written = write_letters(rendered, library, out, found.evaluation, events, ledger_path, wait, when, tick)
-        files = set(written.files)
-        shown = [r for r in rendered if r.filename in files] if written.skipped else rendered
+        with c.progress_bar("Writing letters", len(items)) as tick:
+            written = write_letters(items, fmt.value, out, found.evaluation, events, ledger_path, wait,
+                                    templates=str(folder) if folder else None, school_email=settings.email,
+                                    workers=workers, tick=tick)
+        shown = written.rendered
         if written.manifest:
             import polars as pl
 
@@ -215,7 +226,7 @@ FolderOpt = Annotated[Optional[Path], typer.Option("--folder", metavar="DIR", he
 
 def templates_list(folder: FolderOpt = None) -> None:
     with c.user_errors():
-        from attendance_cli.letters import Templates
+        from attendance_cli.letters.templates import Templates
 
         library = Templates(folder)
         for name in library.names():

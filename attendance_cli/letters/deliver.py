@@ -26,8 +26,8 @@ from pathlib import Path
 import polars as pl
 
 from attendance_cli.errors import UsageError
-from attendance_cli.letters.render import Rendered, typst_document
-from attendance_cli.letters.templates import TemplateError, Templates
+from attendance_cli.letters.model import Letter
+from attendance_cli.letters.render import EXTENSION, Rendered, file_format, produce
 
 STAGING_PREFIX = ".attendance-staging-"
 #: Columns of the manifest CSV (and of --dry-run), in order.
@@ -44,6 +44,7 @@ class Written:
     files: list[str]
     merged: str | None
     manifest: str | None
+    rendered: list[Rendered]  # the letters written (recorded)
 
 
 def manifest_frame(rendered: Sequence[Rendered], event_ids: dict[int, int] | None = None) -> pl.DataFrame:
@@ -111,41 +112,48 @@ def _unique(folder: Path, name: str, taken: set[str]) -> str:
     return candidate
 
 
-def write_letters(rendered: list[Rendered], templates: Templates, folder: Path, evaluation, events: pl.DataFrame,
-                  ledger_path: Path, wait: float, letter_date: dt.date, tick: Callable[[], None] | None = None,
-                  fail_at: str | None = None) -> Written:
+def write_letters(letters: Sequence[Letter], fmt: str, folder: Path, evaluation, events: pl.DataFrame,
+                  ledger_path: Path, wait: float, *, templates: str | None = None, school_email: str = "",
+                  workers=None, tick: Callable[[int], None] | None = None, fail_at: str | None = None) -> Written:
     """Stage the files, record the events and letters in one transaction, move the files into place.
 
+    `letters`: in pupil order, rendered (on `workers`, with the `templates` folder) as they are staged.
     `events`: the evaluation's new events the letters are for (only these are recorded, so an
     excluded pupil's event stays new). `fail_at` ("staged", "recorded", "moving"): stop the process
     there as a kill would, for tests of what a kill leaves behind.
     """
     from attendance_cli.ledger import LETTERS_IN, Ledger, LetterRun
+    from attendance_cli.letters.pdf import PrintFile
 
     fail_at = fail_at or os.environ.get("ATTENDANCE_TEST_KILL_AT")  # the kill tests set it in a child process
     as_of = evaluation.as_of
+    created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     token = f"{STAGING_PREFIX}{dt.datetime.now():%Y%m%d%H%M%S}-{secrets.token_hex(4)}"
     staging = folder / token
     staging.mkdir()
     taken: set[str] = set()
-    names = {id(item): _unique(folder, item.filename, taken) for item in rendered}
+    rendered: list[Rendered] = []
+    file_names = [_unique(folder, f"{letter.stem}.{EXTENSION[file_format(fmt, letter.channel)]}", taken) for letter in letters]
+    names: dict[int, str] = {}
     extras: dict[str, str | None] = {"merged": None, "manifest": None}
     try:
-        printed = [item for item in rendered if item.format == "pdf"]
-        pdfs = _pdfs(printed, templates, letter_date, tick)
-        for item in rendered:
-            target = staging / names[id(item)]
-            if item.format == "pdf":
-                target.write_bytes(pdfs[id(item)])
-            else:
-                target.write_text(item.content, encoding="utf-8", newline="" if item.format == "eml" else None)
-                if tick:
-                    tick()
+        printed = None
+        # the workers write each letter into staging; the print file grows here as batches arrive
+        for batch in produce(letters, file_names, staging, templates, fmt, school_email, workers):
+            for item in batch.items:
+                names[id(item)] = file_names[len(rendered)]
+                rendered.append(item)
+            if batch.printed is not None:
+                printed = printed or PrintFile()
+                printed.add(batch.printed, batch.pdfs)
+            if tick:
+                tick(len(batch.items))
         _maybe_fail(fail_at, "staged")
         rows = [{"key": item.letter.key, "pupil_id": item.letter.pupil_id, "letter": item.letter.letter,
                  "guardian": item.letter.guardian, "recipient": item.letter.recipient, "channel": item.letter.channel,
-                 "email": item.letter.email, "file": names[id(item)], "letter_date": letter_date} for item in rendered]
+                 "email": item.letter.email, "file": names[id(item)], "letter_date": item.letter.context["date"]}
+                for item in rendered]
         letters = pl.DataFrame(rows, schema=LETTERS_IN, orient="row")
 
         def before_commit(result) -> None:
@@ -153,12 +161,15 @@ def write_letters(rendered: list[Rendered], templates: Templates, folder: Path, 
             for item in rendered:
                 if item.letter.key not in result.event_ids:  # another run recorded the event meanwhile
                     (staging / names[id(item)]).unlink(missing_ok=True)
-            kept = [item for item in printed if item.letter.key in result.event_ids]
+            kept = [staging / names[id(item)] for item in recorded if item.format == "pdf"]
             if kept:
                 from attendance_cli.letters.pdf import concatenate
 
                 name = _unique(folder, f"print-{as_of:%Y-%m-%d}.pdf", taken)
-                (staging / name).write_bytes(concatenate([pdfs[id(item)] for item in kept]))
+                if printed is not None and len(kept) == printed.letters:
+                    printed.save(staging / name)
+                else:  # some letters' events were recorded by another run meanwhile: join the rest
+                    concatenate([path.read_bytes() for path in kept], staging / name)
                 extras["merged"] = name
             if recorded:
                 from attendance_cli.outputs import write_frame
@@ -186,32 +197,20 @@ def write_letters(rendered: list[Rendered], templates: Templates, folder: Path, 
     except BaseException:
         if staging.exists() and not _recorded(ledger_path, token):
             shutil.rmtree(staging, ignore_errors=True)
+            if created and not any(folder.iterdir()):
+                folder.rmdir()
         raise
-    files = [names[id(i)] for i in rendered if i.letter.key in result.event_ids]
-    return Written(folder, result.letters, result.recorded, result.skipped, files, extras["merged"], extras["manifest"])
-
-
-def _pdfs(printed: list[Rendered], templates: Templates, letter_date: dt.date,
-          tick: Callable[[], None] | None = None) -> dict:
-    """Each printed letter's PDF, by id of the item."""
-    from attendance_cli.letters.pdf import compile_all
-
-    if not printed:
-        return {}
-    school = printed[0].letter.context["school"]
-    jobs = [(typst_document(templates, school, item.subject, [item.content]), False) for item in printed]
-    results = compile_all(jobs, letter_date, tick)
-    failed = next((message for _, message in results if message), None)
-    if failed:
-        raise TemplateError(f"Letter layout letter.typ.j2 (or preamble.typ.j2) does not compile: {failed}.",
-                            fix="Correct the layout template; nothing was written.")
-    return {id(item): pdf for item, (pdf, _) in zip(printed, results)}
+    kept_items = [i for i in rendered if i.letter.key in result.event_ids]
+    return Written(folder, result.letters, result.recorded, result.skipped, [names[id(i)] for i in kept_items],
+                   extras["merged"], extras["manifest"], kept_items)
 
 
 def _recorded(ledger_path: Path, token: str) -> bool:
     """Whether a staging folder's run was recorded (then its files must be kept for the next run to move)."""
     from attendance_cli.ledger import Ledger
 
+    if not ledger_path.exists():
+        return False
     try:
         with Ledger(ledger_path, wait=1.0, create=False) as ledger:
             return token in ledger.known_staging()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
@@ -19,27 +18,12 @@ import polars as pl
 from attendance_cli.codes import POSSIBLE
 from attendance_cli.calendar import school_year_label, school_year_start
 from attendance_cli.ingest import Export, Window, tally
+from attendance_cli.letters.model import Letter
 from attendance_cli.rules import Policy
 from attendance_cli.rules.marks import ABSENT
 from attendance_cli.statistics import pupil_statistics
 
 NO_CONTACT = "Parent or Carer"
-
-
-@dataclass(frozen=True)
-class Letter:
-    key: int  # the trigger event's key in this run's evaluation
-    pupil_id: str
-    letter: str
-    rule_id: str
-    stage: int
-    guardian: int  # 1, 2, ... per pupil; 0 when the pupil has no contact on file
-    recipient: str
-    channel: str  # "post" or "email"
-    email: str | None
-    address: tuple[str, ...]
-    stem: str  # file name without extension
-    context: dict[str, Any]
 
 
 def safe_name(text: str) -> str:
@@ -232,3 +216,13 @@ def _context(row: dict[str, Any], found, policy: Policy, letter_date: dt.date, s
 def _real(day: dt.date | None) -> dt.date | None:
     """Windows open at the start ('all', 'since-stage') carry date.min: no date for a letter."""
     return None if day is None or day.year < 1900 else day
+
+
+def read_letters(ledger_path, policy: str) -> pl.DataFrame:
+    """Letters already written under this policy (empty when there is no ledger yet)."""
+    from attendance_cli.ledger import LETTER_SCHEMA, Ledger
+
+    if ledger_path is None or not ledger_path.exists():
+        return pl.DataFrame(schema=LETTER_SCHEMA)
+    with Ledger(ledger_path, create=False) as ledger:
+        return ledger.letters(policy=policy)

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
 
 from attendance_cli.resources import fonts_folder
 
-_compiler = {}
-#: Below this many documents a pool costs more than it saves.
-PARALLEL_FROM = 40
+T = TypeVar("T")
+R = TypeVar("R")
+_compiler: dict = {}
+#: Below this many jobs a pool of processes costs more than it saves.
+PARALLEL_FROM = 2
 
 
 def _typst():
@@ -41,43 +44,161 @@ def compile_one(job: tuple[str, bool, str]) -> tuple[bytes | None, str | None]:
         return None, str(getattr(error, "message", error))
 
 
-def compile_all(jobs: Sequence[tuple[str, bool]], when: dt.date, tick: Callable[[], None] | None = None
-                ) -> list[tuple[bytes | None, str | None]]:
-    """Every document, in order; on several processes when there are many."""
-    day = when.isoformat()
-    full = [(source, tagged, day) for source, tagged in jobs]
-    workers = min(os.cpu_count() or 1, 8)
-    if len(full) < PARALLEL_FROM or workers < 2:
-        results = []
-        for job in full:
-            results.append(compile_one(job))
-            if tick:
-                tick()
-        return results
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+def typeset(preamble: str, pages: Sequence[str], titles: Sequence[str], when: dt.date
+            ) -> tuple[list[bytes], bytes | None, str | None]:
+    """Letters typeset as one document, then split into one PDF per letter at their bookmarks (each
+    letter's subject is a bookmarked heading). Returns (the letters' PDFs, the whole, an error).
 
-    # spawn, not fork: the parent runs Polars' thread pool, which must not be forked mid-flight
-    context = multiprocessing.get_context("spawn")
-    results: list[tuple[bytes | None, str | None]] = []
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        for result in pool.map(compile_one, full, chunksize=16):
-            results.append(result)
-            if tick:
-                tick()
-    return results
-
-
-def concatenate(pdfs: Sequence[bytes]) -> bytes:
-    """One PDF of every page of `pdfs`, in order: the print file. (qpdf, through pikepdf: copying
-    finished pages is several times quicker than having Typst lay out every letter again.)"""
+    A layout without exactly one bookmark per letter (a school's own) is typeset letter by letter."""
     import io
 
     import pikepdf
 
-    merged = pikepdf.Pdf.new()
+    day = when.isoformat()
+    whole, message = compile_one((preamble + "\n" + "\n".join(pages), False, day))
+    if message or whole is None:
+        return [], None, message
+    document = pikepdf.Pdf.open(io.BytesIO(whole))
+    all_pages = list(document.pages)
+    starts = _bookmarked_pages(document, all_pages)
+    if len(starts) != len(pages) or starts != sorted(starts) or (starts and starts[0] != 0):
+        singles = []
+        for page in pages:
+            data, message = compile_one((preamble + "\n" + page, False, day))
+            if message or data is None:
+                return [], None, message
+            singles.append(data)
+        return singles, whole, None
+    out = []
+    for title, start, end in zip(titles, starts, [*starts[1:], len(all_pages)]):
+        single = pikepdf.Pdf.new()
+        single.pages.extend(all_pages[start:end])
+        single.docinfo["/Title"] = title
+        buffer = io.BytesIO()
+        # no object streams: half the time to write, and the same size for a one-page letter
+        single.save(buffer, deterministic_id=True, object_stream_mode=pikepdf.ObjectStreamMode.disable,
+                    stream_decode_level=pikepdf.StreamDecodeLevel.none)
+        out.append(buffer.getvalue())
+    return out, whole, None
+
+
+def _bookmarked_pages(document, pages: list) -> list[int]:
+    """The page index each top-level bookmark points at."""
+    index = {page.objgen: number for number, page in enumerate(pages)}
+    found = []
+    with document.open_outline() as outline:
+        for item in outline.root:
+            destination = item.destination
+            if destination is None and item.action is not None:
+                destination = item.action.get("/D")
+            try:
+                found.append(index[destination[0].objgen])
+            except (KeyError, TypeError, IndexError):
+                return []
+    return found
+
+
+class Workers:
+    """Worker processes for typesetting, one per core (none on a single core), started by `start()`
+    before the letters are gathered, so they load Typst and Jinja meanwhile.
+
+    Started with spawn, not fork: the parent runs Polars' thread pool, which must not be forked
+    mid-flight. The functions they run live in modules that import nothing heavy. Each worker
+    exits as soon as the parent does, even if the parent is killed."""
+
+    def __init__(self) -> None:
+        self.count = min(os.cpu_count() or 1, 8)
+        self._pool = None
+
+    def start(self) -> Workers:
+        if self._pool is None and self.count > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self._pool = ProcessPoolExecutor(self.count, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_watch_parent)
+            # one thread each: Typst would otherwise start a thread per core in every worker
+            saved = os.environ.get("RAYON_NUM_THREADS")
+            os.environ["RAYON_NUM_THREADS"] = "1"
+            try:
+                for _ in range(self.count):
+                    self._pool.submit(_warm)
+            finally:
+                if saved is None:
+                    del os.environ["RAYON_NUM_THREADS"]
+                else:
+                    os.environ["RAYON_NUM_THREADS"] = saved
+        return self
+
+    def map(self, function: Callable[[T], R], jobs: Sequence[T]) -> Iterator[R]:
+        """`function` over `jobs`, results in order as they come (here, if the workers were not started)."""
+        if self._pool is None or len(jobs) < PARALLEL_FROM:
+            return map(function, jobs)
+        return self._pool.map(function, jobs)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _watch_parent() -> None:
+    """In a worker: exit the moment the parent process ends (a killed run leaves no workers behind)."""
+    import multiprocessing
+    import threading
+    from multiprocessing.connection import wait
+
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _warm() -> None:
+    import jinja2.sandbox  # noqa: F401
+    import pikepdf  # noqa: F401
+
+    _typst()
+
+
+class PrintFile:
+    """The merged print file, built page by page as letters arrive. (qpdf, through pikepdf: copying
+    finished pages is several times quicker than having Typst lay out every letter again.)"""
+
+    def __init__(self) -> None:
+        import pikepdf
+
+        self._pikepdf = pikepdf
+        self._merged = pikepdf.Pdf.new()
+        self._sources: list = []  # kept open until saved: the copied pages refer to them
+        self.letters = 0
+
+    def add(self, data: bytes, letters: int = 1) -> None:
+        """Append every page of `data`, a PDF of `letters` letters."""
+        import io
+
+        source = self._pikepdf.Pdf.open(io.BytesIO(data))
+        self._sources.append(source)
+        self._merged.pages.extend(source.pages)
+        self.letters += letters
+
+    def save(self, path) -> None:
+        self._merged.save(path, deterministic_id=True)
+
+
+def concatenate(pdfs: Sequence[bytes], path) -> None:
+    merged = PrintFile()
     for data in pdfs:
-        merged.pages.extend(pikepdf.Pdf.open(io.BytesIO(data)).pages)
-    out = io.BytesIO()
-    merged.save(out, deterministic_id=True)
-    return out.getvalue()
+        merged.add(data)
+    merged.save(path)

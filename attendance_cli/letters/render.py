@@ -4,14 +4,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+from pathlib import Path
 from typing import Any
 
 from attendance_cli.letters import markup
-from attendance_cli.letters.facts import Letter
+from attendance_cli.letters.model import Letter
 from attendance_cli.letters.templates import Safe, TemplateError, Templates, render, render_block
 
 #: What a letter's file is, by the format asked for and how the letter is delivered.
@@ -131,7 +132,75 @@ def _email(letter: Letter, context: dict[str, Any], document: markup.Document, t
 # -- PDF ----------------------------------------------------------------------------------------
 
 
-def typst_document(templates: Templates, school: dict[str, Any], title: str, pages: Sequence[str]) -> str:
-    """A whole Typst document: the preamble once, then each letter's pages."""
-    preamble = render(templates.preamble(), {"school": school, "title": title})
-    return preamble + "\n" + "\n".join(pages)
+# -- rendering and compiling, on every core ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class Batch:
+    """Letters rendered, typeset and written to the staging folder together, and the printed ones'
+    pages as one PDF (`printed`), ready to join to the print file."""
+
+    items: list[Rendered]  # with their content dropped once written: less to send back
+    printed: bytes | None
+    pdfs: int  # letters in `printed`
+
+
+#: Letters typeset as one Typst document, then split by their bookmarks: several times quicker
+#: than one document per letter (most of a small document's time is fixed cost).
+BATCH = 40
+_libraries: dict[str, Templates] = {}
+
+
+def produce_batch(job: tuple[list[Letter], list[str], str, str | None, str, str]
+                  ) -> tuple[Batch | None, tuple[str, str | None] | None]:
+    """Render some letters, typeset the printed ones, and write each to the staging folder under its
+    name. Runs in a worker process, so errors come back as (message, fix), not as exceptions."""
+    from pathlib import Path
+
+    from attendance_cli.errors import AttendanceError
+    from attendance_cli.letters.pdf import typeset
+
+    letters, names, staging, folder, fmt, school_email = job
+    key = folder or ""
+    if key not in _libraries:
+        _libraries[key] = Templates(Path(folder) if folder else None)
+    templates = _libraries[key]
+    try:
+        rendered = [render_one(letter, templates, file_format(fmt, letter.channel), school_email) for letter in letters]
+        printed = [item for item in rendered if item.format == "pdf"]
+        whole, pdfs = None, []
+        if printed:
+            school = printed[0].letter.context["school"]
+            preamble = render(templates.preamble(), {"school": school, "title": f"Letters from {school['name']}"})
+            pdfs, whole, message = typeset(preamble, [item.content for item in printed],
+                                           [item.subject for item in printed], printed[0].letter.context["date"])
+            if message:
+                return None, (f"Letter layout letter.typ.j2 (or preamble.typ.j2) does not compile: {message}.",
+                              "Correct the layout template; nothing was written.")
+    except AttendanceError as error:
+        return None, (error.message, error.fix)
+    by_item = dict(zip(map(id, printed), pdfs))
+    for item, name in zip(rendered, names):
+        target = Path(staging) / name
+        if id(item) in by_item:
+            target.write_bytes(by_item[id(item)])
+        else:
+            target.write_text(item.content, encoding="utf-8", newline="" if item.format == "eml" else None)
+    return Batch([replace(item, content="") for item in rendered], whole, len(printed)), None
+
+
+def produce(letters: Sequence[Letter], names: Sequence[str], staging: Path, folder: str | None, fmt: str,
+            school_email: str = "", workers=None) -> Iterator[Batch]:
+    """Every letter rendered, typeset if printed, and written into `staging` under its name, in
+    order, in batches; on the `workers` processes (a `pdf.Workers`) when given. The first error
+    stops the run with a TemplateError."""
+    # a few batches per worker: big enough that Typst's fixed cost is shared, small enough to keep
+    # every core busy to the end
+    size = max(BATCH, -(-len(letters) // (3 * (workers.count if workers is not None else 1))))
+    jobs = [(list(letters[i:i + size]), list(names[i:i + size]), str(staging), folder, fmt, school_email)
+            for i in range(0, len(letters), size)]
+    results = workers.map(produce_batch, jobs) if workers is not None else map(produce_batch, jobs)
+    for batch, error in results:
+        if error is not None:
+            raise TemplateError(error[0], fix=error[1])
+        assert batch is not None
+        yield batch

@@ -17,7 +17,6 @@ from __future__ import annotations
 import html
 import shutil
 from collections.abc import Callable
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
