@@ -1,4 +1,4 @@
-"""A pupil's timeline: attendance per half term from the exports, and the events in the ledger."""
+"""A pupil's timeline: attendance per half term from the exports, and the events and letters in the ledger."""
 
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ def pupil_history(pupil_id: str, files: list[Path], options, calendar_file: Path
     if ledger_path.exists():
         parts.append(_events(pupil_id, ledger_path, policy))
     timeline = pl.concat([p.select(list(TIMELINE)) for p in parts], how="vertical_relaxed")
-    order = pl.col("entry").replace_strict({"attendance": 0, "event": 1, "left": 2}, default=3, return_dtype=pl.Int8)
+    order = pl.col("entry").replace_strict({"attendance": 0, "event": 1, "letter": 2, "left": 3}, default=4,
+                                           return_dtype=pl.Int8)
     return History(timeline.sort(pl.col("date"), order, "policy", "stage", "rule_id", nulls_last=True), name, note)
 
 
@@ -82,6 +83,7 @@ def _events(pupil_id: str, ledger_path: Path, policy: str | None) -> pl.DataFram
     with Ledger(ledger_path, create=False) as ledger:
         events = ledger.events(policy=policy, pupil_id=pupil_id)
         evidence = ledger.evidence(policy=policy, pupil_id=pupil_id)
+        letters = ledger.letters(policy=policy, pupil_id=pupil_id)
     if events.is_empty():
         return pl.DataFrame(schema=TIMELINE)
     text = (evidence.sort("date", "session").with_columns(
@@ -97,4 +99,8 @@ def _events(pupil_id: str, ledger_path: Path, policy: str | None) -> pl.DataFram
         pl.col("left_on").alias("date"), pl.lit("left").alias("entry"), "policy", "rule_id", "stage",
         pl.lit(None, dtype=pl.String).alias("value"), "threshold",
         (pl.lit("no longer met (recorded ") + pl.col("as_of").dt.strftime("%d/%m/%Y") + pl.lit(")")).alias("detail"))
-    return pl.concat([recorded, left], how="vertical_relaxed")
+    sent = letters.select(
+        pl.col("letter_date").alias("date"), pl.lit("letter").alias("entry"), "policy", "rule_id", "stage",
+        pl.col("letter").alias("value"), pl.lit(None, dtype=pl.String).alias("threshold"),
+        (pl.lit("to ") + pl.col("recipient") + pl.lit(" by ") + pl.col("channel") + pl.lit(": ") + pl.col("file")).alias("detail"))
+    return pl.concat([recorded, left, sent], how="vertical_relaxed")

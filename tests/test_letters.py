@@ -164,6 +164,21 @@ def test_a_name_full_of_markup_comes_out_literally_in_every_format(run, setup):
     assert "The Parent or Carer of <script>" in manifest
 
 
+def test_a_name_full_of_markup_comes_out_literally_in_an_email(run, setup):
+    tmp_path, export = setup
+    contacts = tmp_path / "contacts.csv"
+    contacts.write_text(f'pupil_id,guardian_name,salutation,email\nS2,"{NASTY}","{NASTY}",parent@example.org\n',
+                        encoding="utf-8")
+    result = letters(run, tmp_path, export, "--out", tmp_path / "out", "-f", "eml", "--only", "S2", "--contacts", contacts)
+    assert result.exit_code == 0, result.stderr
+    message = email.message_from_bytes((tmp_path / "out" / "2026-11-13_S2_punctuality-1_g1.eml").read_bytes(),
+                                       policy=email.policy.default)
+    assert f"Dear {NASTY}," in message.get_body(("plain",)).get_content()
+    page = message.get_body(("html",)).get_content()
+    assert "<script>" not in page and "Dear &lt;script&gt;alert(1)&lt;/script&gt; {{ x }} #set *bold*" in page
+    assert message["Subject"] == f"{NASTY}'s punctuality"
+
+
 def test_formula_in_a_guardian_name_is_neutralised_in_the_manifest(run, setup):
     tmp_path, export = setup
     contacts = tmp_path / "contacts.csv"
@@ -190,6 +205,9 @@ def test_written_once_and_recorded_with_the_events(run, setup):
         ("S1", "punctuality-1", 0, "post", "2026-11-13_S1_punctuality-1.pdf"),
         ("S2", "punctuality-1", 0, "post", "2026-11-13_S2_punctuality-1.pdf")]
     assert ledger_rows(db, "select count(*) from events") == [(2,)]
+    history = csv_frame(run("history", "S1", "--db", db, "-f", "csv").stdout)
+    assert history.filter(history["entry"] == "letter").select("date", "value", "detail").rows() == [
+        ("2026-11-16", "punctuality-1", "to The Parent or Carer of Amy Smith by post: 2026-11-13_S1_punctuality-1.pdf")]
     again = letters(run, tmp_path, export, "--out", out)
     assert again.exit_code == 0 and "No new letters." in again.stderr
     assert sorted(p.name for p in out.iterdir()) == files
