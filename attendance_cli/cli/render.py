@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
+
+from attendance_cli.formatting import cell, percentage, plural  # noqa: F401  (plural is used by the commands)
 
 if TYPE_CHECKING:
     import polars as pl
@@ -20,40 +21,6 @@ HEADINGS = {
     "persistent_absence_pupils": "PA\npupils", "persistent_absence_pct": "PA\n%", "severe_absence_pupils": "SA\npupils",
     "severe_absence_pct": "SA\n%",
 }
-
-
-def plural(count: int, word: str) -> str:
-    """`1 pupil`, `2 pupils`, `1,234 marks`."""
-    return f"{count:,} {word}{'' if count == 1 else 's'}"
-
-
-def percentage(value: float | None, direction: str = "nearest") -> str:
-    """Two decimals. Attendance % is rounded down and absence % up, so a pupil on 89.996% shows
-    89.99% (never 90.00%) and the table always agrees with the persistent-absence flag
-    (exact for up to 1,000 possible sessions); the two still add up to 100.00."""
-    if value is None:
-        return ""
-    scaled = value * 100
-    if direction == "down":
-        scaled = math.floor(scaled + 1e-9)
-    elif direction == "up":
-        scaled = math.ceil(scaled - 1e-9)
-    else:
-        scaled = round(scaled)
-    return f"{scaled / 100:.2f}"
-
-
-def cell(column: str, value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if column.endswith("_pct"):
-        direction = {"attendance_pct": "down", "overall_absence_pct": "up"}.get(column, "nearest")
-        return percentage(value, direction)  # type: ignore[arg-type]
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
 
 
 #: Columns a terminal table leaves out when the full set would not fit (CSV and files keep all).

@@ -1,0 +1,311 @@
+"""`attendance report`: the half-termly attendance pack for leaders, governors and the trust."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from attendance_cli.cli import common as c
+
+REPORT = "Report"
+
+
+def register(app: typer.Typer) -> None:
+    app.command(
+        "report",
+        short_help="The half-termly attendance report (HTML or PDF): headline, benchmarks, breakdowns, charts, patterns.",
+        epilog=c.examples(
+            "attendance report *.csv --out report.html                     # this half term",
+            "attendance report *.csv --window ytd --out report.pdf --school school.toml",
+            "attendance report *.csv --pupils pupils.csv --out report.html # breakdowns by SEN, FSM, ...",
+            "attendance report *.csv --policy primary-academy --out report.html  # with letters and their effect",
+            "attendance report *.csv --anonymous --suppress-below 10 --out governors.pdf"),
+    )(report)
+    register_more(app)
+
+
+def report(
+    files: c.Files,
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="FILE", help="report.html or report.pdf (written whole or "
+                                      "not at all).", dir_okay=False, rich_help_panel=REPORT)],
+    window: c.WindowOpt = None,
+    as_of: c.AsOfOpt = None,
+    start: c.FromOpt = None,
+    end: c.ToOpt = None,
+    calendar: c.CalendarOpt = None,
+    title: Annotated[Optional[str], typer.Option("--title", help="The report's title.", rich_help_panel=REPORT)] = None,
+    school: Annotated[Optional[Path], typer.Option(
+        "--school", metavar="FILE", help="School settings (its name goes on the report).", exists=True, dir_okay=False,
+        rich_help_panel=REPORT)] = None,
+    pupils: Annotated[Optional[Path], typer.Option(
+        "--pupils", metavar="FILE", help="Pupil attributes CSV (pupil_id, then sen, fsm, pupil_premium, gender, ethnicity, ...): "
+        "one breakdown per column.", exists=True, dir_okay=False, rich_help_panel=REPORT)] = None,
+    suppress_below: Annotated[int, typer.Option(
+        "--suppress-below", metavar="N", min=1, help="Groups of fewer than N pupils are shown as 'fewer than N'.",
+        rich_help_panel=REPORT)] = 5,
+    anonymous: Annotated[bool, typer.Option(
+        "--anonymous", help="Counts only: no pupil names or ids (for governors and the trust).",
+        rich_help_panel=REPORT)] = False,
+    policy: Annotated[Optional[str], typer.Option(
+        "--policy", "-p", metavar="NAME|FILE", help="With the ledger: attendance before and after the letters sent "
+        "under this policy.", rich_help_panel=REPORT)] = None,
+    db: c.LedgerOpt = None,
+    codes: c.CodesOpt = "dfe",
+    source: c.SourceOpt = None,
+    maps: c.MapOpt = None,
+    encoding: c.EncodingOpt = None,
+    quiet: c.QuietOpt = False,
+) -> None:
+    """A standalone report for a window (default: the current half term): attendance, absence, PA
+    and SA against the national figures for the phase and against the same window last year;
+    breakdowns by year group, form and pupil attributes with small groups suppressed; charts of the
+    weekly trend, day and session, reasons and lateness; patterns; the effect of letters; the method.
+    The figures are those `attendance summary` gives for the same window.
+    """
+    import datetime as dt
+
+    with c.user_errors():
+        from attendance_cli.calendar import calendar_for
+        from attendance_cli.errors import UsageError
+        from attendance_cli.ingest import open_exports
+        from attendance_cli.outputs import atomic_write
+        from attendance_cli.reports.figures import build
+        from attendance_cli.reports.render import charts, context, to_html, to_pdf
+
+        kind = out.suffix.lower().lstrip(".")
+        if kind not in ("html", "pdf"):
+            raise UsageError(f"Cannot tell the report's format from {out.name}.", fix="Name it .html or .pdf.")
+        school_settings = None
+        if school is not None:
+            from attendance_cli.letters.school import load_school
+
+            school_settings = load_school(school).model_dump()
+        pupil_file = _pupil_file(pupils) if pupils is not None else None
+        ledger_path = None
+        chosen_policy = None
+        if policy is not None:
+            from attendance_cli.rules import load_policy
+            from attendance_cli.triggers import ledger_path_for
+
+            chosen_policy = load_policy(policy)
+            ledger_path = ledger_path_for(chosen_policy, db)
+            ledger_path = ledger_path if ledger_path.exists() else None
+        options = c.ingest_options(codes, source, maps, encoding, False, c.Duplicates.error, None)
+        export = open_exports(files, options)
+        with c.progress("Working out the figures"):
+            cal, last = calendar_for(export, calendar)
+            from attendance_cli.cli.common import WindowName
+
+            chosen = c.resolve_window(export, window or (None if start or end else WindowName.half_term), as_of,
+                                      start, end, calendar)
+            assert chosen is not None
+            figures = build(export, chosen, cal, title=title or f"Attendance report: {chosen.label}",
+                            suppress_below=suppress_below, pupil_file=pupil_file, ledger_path=ledger_path,
+                            policy_name=chosen_policy.name if chosen_policy else None)
+        with c.progress("Drawing the charts"):
+            svgs = charts(figures)
+            data = context(figures, school_settings, anonymous)
+        if kind == "html":
+            text = to_html(data, svgs)
+            atomic_write(out, lambda temp: temp.write_text(text, encoding="utf-8"))
+        else:
+            pdf = to_pdf(data, svgs, dt.date.today())
+            atomic_write(out, lambda temp: temp.write_bytes(pdf))
+        if not quiet:
+            c.stderr_console().print(c._escape(f"Wrote {out}: {chosen.describe()}, {figures.headline.get('pupils', 0):,} pupils."))
+
+
+def _pupil_file(path: Path):
+    import polars as pl
+
+    from attendance_cli.errors import ConfigError
+    from attendance_cli.ingest.encoding import open_text
+
+    table = pl.read_csv(open_text(path).data, infer_schema=False)
+    renamed = {c: c.strip().lower().replace(" ", "_") for c in table.columns}
+    table = table.rename(renamed)
+    for alias in ("student_id", "learner_id", "learnerid", "upn_id"):
+        if alias in table.columns and "pupil_id" not in table.columns:
+            table = table.rename({alias: "pupil_id"})
+    if "pupil_id" not in table.columns:
+        raise ConfigError(f"{path}: no pupil_id column (headers: {', '.join(table.columns)}).",
+                          fix="Name the first column pupil_id (or Student ID), as in the register exports.")
+    repeated = table.filter(pl.col("pupil_id").is_duplicated())["pupil_id"]
+    if repeated.len():
+        raise ConfigError(f"{path}: pupil {repeated[0]} is listed twice.", fix="Give one row per pupil.")
+    return table
+
+
+def register_more(app: typer.Typer) -> None:
+    app.command(
+        "slips",
+        short_help="The half-termly attendance report for each family: one page per pupil, in form order (PDF).",
+        epilog=c.examples(
+            "attendance slips *.csv --policy primary-academy --out slips.pdf",
+            "attendance slips *.csv --policy primary-academy --out slips.pdf --per-pupil slips/ --school school.toml"),
+    )(slips)
+    app.command(
+        "digest",
+        short_help="The weekly list for each tutor or head of year: one file per form or year group.",
+        epilog=c.examples(
+            "attendance digest *.csv --by form --out digests/                 # an HTML page per form",
+            "attendance digest *.csv --by year_group --out digests/ -f csv",
+            "attendance digest *.csv --by form --out digests/ --policy primary-academy   # with new triggers"),
+    )(digest)
+
+
+def slips(
+    files: c.Files,
+    policy: c.PolicyOpt,
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="FILE", help="The merged PDF, in form order.",
+                                      dir_okay=False, rich_help_panel=REPORT)],
+    per_pupil: Annotated[Optional[Path], typer.Option(
+        "--per-pupil", metavar="DIR", help="Also one PDF per pupil in this folder (named by pupil id).",
+        file_okay=False, rich_help_panel=REPORT)] = None,
+    school: Annotated[Optional[Path], typer.Option(
+        "--school", metavar="FILE", help="School settings (its name goes on each slip).", exists=True, dir_okay=False,
+        rich_help_panel=REPORT)] = None,
+    as_of: c.AsOfOpt = None,
+    calendar: c.CalendarOpt = None,
+    codes: Annotated[Optional[str], typer.Option("--codes", metavar="NAME|FILE", help="Code table, instead of the "
+                                                 "policy's.", rich_help_panel=c.INGEST)] = None,
+    source: c.SourceOpt = None,
+    maps: c.MapOpt = None,
+    encoding: c.EncodingOpt = None,
+    letter_date: Annotated[Optional[str], typer.Option("--date", metavar="DATE", help="The date printed on the slips "
+                                                       "(default: today).", rich_help_panel=REPORT)] = None,
+    quiet: c.QuietOpt = False,
+) -> None:
+    """Per pupil: attendance this school year to date, days missed, times late, and the policy's
+    band (e.g. inadequate, requires improvement, good, outstanding) with its explanation. The
+    figures are those of `attendance summary --window ytd`."""
+    import datetime as dt
+
+    with c.user_errors():
+        from attendance_cli.calendar import calendar_for
+        from attendance_cli.ingest import open_exports
+        from attendance_cli.outputs import atomic_write
+        from attendance_cli.reports.slips import slips as make, slips_pdf
+        from attendance_cli.rules import load_policy
+
+        chosen = load_policy(policy)
+        settings = None
+        if school is not None:
+            from attendance_cli.letters.school import load_school
+
+            settings = load_school(school).model_dump()
+        export = open_exports(files, c.ingest_options(codes or chosen.codes, source, maps, encoding, False,
+                                                      c.Duplicates.error, None))
+        with c.progress("Working out each pupil's figures"):
+            cal, last = calendar_for(export, calendar)
+            reference = c.parse_cli_date(as_of, "--as-of") or last
+            window = cal.window("ytd", reference)
+            rows = make(export, window, chosen)
+        when = c.parse_cli_date(letter_date, "--date") or dt.date.today()
+        with c.progress(f"Typesetting {len(rows):,} slips"):
+            pdfs, whole = slips_pdf(rows, settings, window, when, [(b.name, b.explanation) for b in chosen.bands])
+        atomic_write(out, lambda temp: temp.write_bytes(whole))
+        if per_pupil is not None:
+            from attendance_cli.letters.facts import safe_name
+
+            per_pupil.mkdir(parents=True, exist_ok=True)
+            for row, data in zip(rows, pdfs):
+                target = per_pupil / f"{safe_name(row['pupil_id'])}.pdf"
+                atomic_write(target, lambda temp, data=data: temp.write_bytes(data))
+        if not quiet:
+            extra = f" and one per pupil in {per_pupil}" if per_pupil else ""
+            c.stderr_console().print(c._escape(f"Wrote {len(rows):,} slips to {out}{extra}: {window.describe()}."))
+
+
+class DigestFormat(str, Enum):
+    html = "html"
+    csv = "csv"
+    pdf = "pdf"
+
+
+def digest(
+    files: c.Files,
+    by: Annotated[str, typer.Option("--by", metavar="form|year_group", help="One file per form or per year group.",
+                                    rich_help_panel=REPORT)],
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Folder for the files (digest-GROUP.EXT).",
+                                      file_okay=False, rich_help_panel=REPORT)],
+    fmt: Annotated[DigestFormat, typer.Option("--format", "-f", help="html (default), csv or pdf.",
+                                              rich_help_panel=REPORT)] = DigestFormat.html,
+    policy: Annotated[Optional[str], typer.Option(
+        "--policy", "-p", metavar="NAME|FILE", help="List each pupil's new trigger events under this policy "
+        "(not yet in the ledger).", rich_help_panel=REPORT)] = None,
+    db: c.LedgerOpt = None,
+    as_of: c.AsOfOpt = None,
+    calendar: c.CalendarOpt = None,
+    codes: c.CodesOpt = "dfe",
+    source: c.SourceOpt = None,
+    maps: c.MapOpt = None,
+    encoding: c.EncodingOpt = None,
+    quiet: c.QuietOpt = False,
+) -> None:
+    """For each form (or year group): every pupil's attendance this week and this school year, days
+    missed, sessions left unmarked this week, and, with --policy, the trigger events new this
+    week. Written whole or not at all; a cron job can mail the folder's files."""
+    with c.user_errors():
+        import shutil
+        import tempfile
+
+        from attendance_cli.calendar import calendar_for
+        from attendance_cli.errors import UsageError
+        from attendance_cli.ingest import open_exports
+        from attendance_cli.letters.facts import safe_name
+        from attendance_cli.outputs import write_frame
+        from attendance_cli.reports.digest import digest as make
+        from attendance_cli.reports.render import _env
+
+        if by not in ("form", "year_group"):
+            raise UsageError(f"--by {by!r}: a digest is per form or per year_group.", fix="Use --by form or --by year_group.")
+        export = open_exports(files, c.ingest_options(codes, source, maps, encoding, False, c.Duplicates.error, None))
+        with c.progress("Working out the week"):
+            cal, last = calendar_for(export, calendar)
+            reference = c.parse_cli_date(as_of, "--as-of") or last
+            new_events = None
+            if policy is not None:
+                from attendance_cli.rules import load_policy
+                from attendance_cli.triggers import find_triggers, ledger_path_for
+
+                chosen = load_policy(policy)
+                found = find_triggers(export, chosen, calendar, reference, ledger_path_for(chosen, db))
+                new_events = found.new
+            groups, week, year = make(export, cal, reference, by, new_events)
+        out.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".digest-", dir=out))
+        try:
+            written = []
+            for group, rows in groups.items():
+                label = {"form": "Form", "year_group": ""}[by]
+                title = f"Attendance this week: {label + ' ' if label else ''}{group}"
+                name = f"digest-{safe_name(group)}.{fmt.value}"
+                if fmt is DigestFormat.csv:
+                    write_frame(rows, "csv", staging / name)
+                elif fmt is DigestFormat.html:
+                    page = _env("html").get_template("digest.html.j2").render(title=title, week=week, year=year,
+                                                                               rows=rows.to_dicts())
+                    (staging / name).write_text(page, encoding="utf-8")
+                else:
+                    from attendance_cli.letters.pdf import compile_one
+                    from attendance_cli.letters.templates import FILTERS
+
+                    env = _env("typ")
+                    env.filters.update(FILTERS)
+                    source_text = env.get_template("digest.typ.j2").render(title=title, week=week, year=year,
+                                                                             rows=rows.to_dicts())
+                    data, message = compile_one((source_text, True, reference.isoformat()))
+                    if message or data is None:
+                        raise UsageError(f"The digest template digest.typ.j2 does not compile: {message}.")
+                    (staging / name).write_bytes(data)
+                written.append(name)
+            for name in written:
+                (staging / name).replace(out / name)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        if not quiet:
+            c.stderr_console().print(c._escape(f"Wrote {len(written)} digests to {out}: {week}."))

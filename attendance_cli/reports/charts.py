@@ -1,0 +1,115 @@
+"""The report's charts as SVG text (matplotlib, imported only when a report is made).
+
+Every chart is self-contained SVG (text as paths, so no font is fetched), carries a <title> for
+screen readers, and is byte-for-byte the same for the same figures (fixed hash salt, no date).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Sequence
+
+BLUE, GREY, RED, AMBER = "#1f5fa8", "#8a8a8a", "#b3261e", "#c77c02"
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    matplotlib.rcParams.update({
+        "svg.hashsalt": "attendance", "svg.fonttype": "path", "font.family": "DejaVu Sans", "font.size": 9,
+        "axes.spines.top": False, "axes.spines.right": False, "figure.dpi": 100,
+    })
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _svg(figure, title: str) -> str:
+    plt = _pyplot()
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None, "Title": title})
+    plt.close(figure)
+    text = buffer.getvalue()
+    # drop the XML prolog and DOCTYPE: the SVG is placed inside an HTML page
+    start = text.index("<svg")
+    svg = text[start:]
+    return svg.replace(">", f' role="img" aria-label="{_attr(title)}"><title>{_text(title)}</title>', 1)
+
+
+def _attr(text: str) -> str:
+    return text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
+
+
+def _text(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _dates(axes) -> None:
+    import matplotlib.dates as mdates
+
+    axes.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
+    for label in axes.get_xticklabels():
+        label.set_rotation(30)
+        label.set_horizontalalignment("right")
+
+
+def weekly_trend(weeks: Sequence[dt.date], attendance: Sequence[float | None], benchmark: float | None,
+                 benchmark_label: str) -> str:
+    """Attendance % per school week, with the national figure as a dashed line."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(7.0, 2.6))
+    axes.plot(list(weeks), [a if a is not None else float("nan") for a in attendance], color=BLUE, marker="o",
+              markersize=3, linewidth=1.5, label="This school")
+    if benchmark is not None:
+        axes.axhline(benchmark, color=GREY, linestyle="--", linewidth=1, label=benchmark_label)
+    values = [a for a in attendance if a is not None] + ([benchmark] if benchmark is not None else [])
+    low = min(values, default=90.0)
+    axes.set_ylim(max(0.0, min(90.0, low - 2)), 100.5)
+    axes.set_ylabel("Attendance %")
+    axes.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2, frameon=False, fontsize=8)
+    _dates(axes)
+    return _svg(figure, "Attendance by school week")
+
+
+def heatmap(values: Sequence[Sequence[float | None]], days: Sequence[str], sessions: Sequence[str]) -> str:
+    """Attendance % by day of the week (rows) and session (columns)."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(3.6, 2.6))
+    grid = [[v if v is not None else float("nan") for v in row] for row in values]
+    finite = [v for row in values for v in row if v is not None]
+    image = axes.imshow(grid, cmap="RdYlGn", vmin=min(finite, default=80.0), vmax=100.0, aspect="auto")
+    axes.set_xticks(range(len(sessions)), list(sessions))
+    axes.set_yticks(range(len(days)), list(days))
+    for y, row in enumerate(values):
+        for x, value in enumerate(row):
+            if value is not None:
+                axes.text(x, y, f"{value:.1f}", ha="center", va="center", fontsize=8)
+    figure.colorbar(image, ax=axes, fraction=0.05)
+    axes.spines[:].set_visible(False)
+    return _svg(figure, "Attendance by day of the week and session")
+
+
+def reasons(labels: Sequence[str], sessions: Sequence[int]) -> str:
+    """Absence sessions by reason code, largest first (horizontal bars)."""
+    plt = _pyplot()
+    height = max(1.6, 0.28 * len(labels) + 0.6)
+    figure, axes = plt.subplots(figsize=(7.0, height))
+    positions = list(range(len(labels)))[::-1]
+    axes.barh(positions, list(sessions), color=BLUE)
+    axes.set_yticks(positions, list(labels))
+    axes.set_xlabel("Sessions")
+    for y, value in zip(positions, sessions):
+        axes.text(value, y, f" {value:,}", va="center", fontsize=8)
+    return _svg(figure, "Absence by reason")
+
+
+def lateness(weeks: Sequence[dt.date], minutes: Sequence[int]) -> str:
+    """Minutes lost to lateness per school week."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(7.0, 2.4))
+    axes.bar(list(weeks), list(minutes), width=4, color=AMBER)
+    axes.set_ylabel("Minutes late")
+    _dates(axes)
+    return _svg(figure, "Minutes lost to lateness by school week")
