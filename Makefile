@@ -44,6 +44,12 @@ demo: $(STAMP)
 	$(BIN)/attendance triggers $(PRIMARY) $(WEEK47) --policy primary-academy --new --db $(LEDGER) --format table
 	$(BIN)/attendance letters $(PRIMARY) $(WEEK47) $(LETTER_OPTS) --date 23/11/2026
 	@echo "Letters: $(LETTERS)/ (one PDF or e-mail per guardian, print-2026-11-20.pdf to print, manifest-2026-11-20.csv)"
+	@# the half-termly pack: the report for leaders and governors, and a slip for every family
+	$(BIN)/attendance report $(PRIMARY) $(WEEK47) --school $(DEMO)/primary_school.toml --policy primary-academy \
+		--db $(LEDGER) --out $(VENV)/demo-report.html -q
+	$(BIN)/attendance slips $(PRIMARY) $(WEEK47) --policy primary-academy --school $(DEMO)/primary_school.toml \
+		--out $(VENV)/demo-slips.pdf --date 23/11/2026 -q
+	@echo "Report: $(VENV)/demo-report.html   Slips: $(VENV)/demo-slips.pdf"
 
 test: $(TSTAMP)
 	$(BIN)/python -m pytest

@@ -7,6 +7,7 @@
 3. Times `attendance triggers --policy dfe-national` on the same file (target: at most 2x the summary).
 4. Times `attendance --help`, and a summary of the 1,000-pupil secondary sample's full year.
 5. Times 1,000 letters to PDF, one file each and the merged print file (bench/letters.py).
+6. Times the half-termly report (HTML) for the 1,000-pupil sample and for the 60,000-pupil year.
 
 Peak memory is the maximum resident set size of each process (GNU time's %M).
 """
@@ -147,6 +148,12 @@ def main() -> None:
         letter_runs.append((float(seconds), int(count), int(pages)))
     letters_s, letters_n, letters_pages = min(letter_runs)
 
+    # the half-termly report: the 1,000-pupil sample (both years) and the 60,000-pupil year
+    secondary = sorted((ROOT / "sample_data").glob("secondary_arbor_*.csv"))
+    report_small_s, report_small_mb = best([*ATTENDANCE, "report", *map(str, secondary), "--out",
+                                            str(DATA / "report-1000.html"), "-q"], runs=RUNS)
+    report_big_s, report_big_mb = timed([*ATTENDANCE, "report", str(BIG), "--out", str(DATA / "report-60000.html"), "-q"])
+
     ratio = summary_s / floor_s
     rows = [
         ("floor: hand-written Polars group-by", f"{floor_s:.2f} s", f"{floor_mb:.0f} MB", "", ""),
@@ -161,6 +168,10 @@ def main() -> None:
          _ok(small_s < 1.0)),
         (f"{letters_n:,} letters to PDF, one file each + print file ({letters_pages:,} pages)", f"{letters_s:.2f} s", "",
          "< 5 s", _ok(letters_s < 5.0)),
+        (f"report, 1,000 pupils, half term ({len(secondary)} files)", f"{report_small_s:.2f} s", f"{report_small_mb:.0f} MB",
+         "< 5 s", _ok(report_small_s < 5.0)),
+        ("report, 60,000 pupils, half term", f"{report_big_s:.2f} s", f"{report_big_mb:.0f} MB", "< 60 s",
+         _ok(report_big_s < 60.0)),
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for row in rows:

@@ -107,10 +107,11 @@ def build(export: Export, window: Window, calendar: SchoolCalendar, *, title: st
         breakdowns.append((column, rows))
 
     marks = marks_from(counted)
-    weekly, heat, reasons = _series(marks, window, export, counted)
-    patterns = _patterns(marks, window, calendar, pupils, at_risk_within, lessons)
-    last_year = _last_year(marks, window)
-    interventions = _interventions(marks, ledger_path, policy_name, weeks_around_letters) if ledger_path else []
+    possible = _possible(marks)  # every possible mark with its code and category, once
+    weekly, heat, reasons = _series(possible, window, export, counted)
+    patterns = _patterns(marks, possible, window, calendar, pupils, at_risk_within, lessons)
+    last_year = _last_year(possible, window)
+    interventions = _interventions(marks, possible, ledger_path, policy_name, weeks_around_letters) if ledger_path else []
     report = counted.report
     method = {
         "text": METHOD, "codes": export.options.codes.name, "window": window.describe(),
@@ -127,13 +128,15 @@ def _in(window: Window) -> pl.Expr:
     return pl.col("date").is_between(window.start or dt.date.min, window.end or dt.date.max)
 
 
-def _with_categories(marks: Marks) -> pl.DataFrame:
-    return marks.frame.join(marks.lookup.select("slot", "code", "category", "late"), on="slot", how="left")
+def _possible(marks: Marks) -> pl.DataFrame:
+    """The possible marks (pupil, date, session) with their code, category and lateness."""
+    lookup = marks.lookup.filter(pl.col("category").is_in(POSSIBLE)).select("slot", "code", "category", "late")
+    return marks.frame.join(lookup, on="slot", how="inner")
 
 
-def _series(marks: Marks, window: Window, export: Export, counted) -> tuple[pl.DataFrame, list[list[float | None]], pl.DataFrame]:
+def _series(possible: pl.DataFrame, window: Window, export: Export, counted) -> tuple[pl.DataFrame, list[list[float | None]], pl.DataFrame]:
     """Attendance and minutes late per school week; attendance by weekday and session; absence by code."""
-    frame = _with_categories(marks).filter(_in(window) & pl.col("category").is_in(POSSIBLE))
+    frame = possible.filter(_in(window))
     attended = pl.col("category").is_in(ATTENDED)
     weekly = (frame.group_by(pl.col("date").dt.truncate("1w").alias("week")).agg(
         pl.len().alias("possible"), attended.sum().alias("attended"))
@@ -167,11 +170,11 @@ def _per_pupil(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.group_by("pupil").agg(pl.len().alias("possible"), pl.col("category").is_in(list(ABSENT)).sum().alias("absent"))
 
 
-def _patterns(marks: Marks, window: Window, calendar: SchoolCalendar, pupils: pl.DataFrame, within: int,
-              lessons: bool) -> dict[str, Any]:
+def _patterns(marks: Marks, possible: pl.DataFrame, window: Window, calendar: SchoolCalendar, pupils: pl.DataFrame,
+              within: int, lessons: bool) -> dict[str, Any]:
     """Absence next to breaks and bank holidays, term-time holidays (G), runs of absence, pupils newly
     persistently or severely absent in the window, and pupils within `within` sessions of it."""
-    frame = _with_categories(marks).filter(pl.col("category").is_in(POSSIBLE))
+    frame = possible
     inside = frame.filter(_in(window))
     absent = pl.col("category").is_in(list(ABSENT))
     # days next to a break: the last school day before and the first after a gap of more than a weekend,
@@ -250,15 +253,15 @@ def bank_holidays(year: int) -> set[dt.date]:
             last_monday(8)}
 
 
-def _last_year(marks: Marks, window: Window) -> dict[str, Any] | None:
+def _last_year(possible: pl.DataFrame, window: Window) -> dict[str, Any] | None:
     """The same window a year earlier (52 weeks, so weekdays line up), when the data covers it."""
     if window.start is None or window.end is None:
         return None
     start, end = window.start - dt.timedelta(weeks=52), window.end - dt.timedelta(weeks=52)
-    first = marks.frame["date"].min()
+    first = possible["date"].min()
     if first is None or first > start + dt.timedelta(days=14):
         return None
-    frame = _with_categories(marks).filter(pl.col("date").is_between(start, end) & pl.col("category").is_in(POSSIBLE))
+    frame = possible.filter(pl.col("date").is_between(start, end))
     if frame.height == 0:
         return None
     per = _per_pupil(frame)
@@ -268,7 +271,8 @@ def _last_year(marks: Marks, window: Window) -> dict[str, Any] | None:
             "persistent_absence_pct": float((per["absent"] * 10 >= per["possible"]).mean() * 100.0)}
 
 
-def _interventions(marks: Marks, ledger_path, policy: str | None, weeks: int) -> list[dict[str, Any]]:
+def _interventions(marks: Marks, possible: pl.DataFrame, ledger_path, policy: str | None, weeks: int
+                   ) -> list[dict[str, Any]]:
     """For each letter type sent: attendance of its pupils over `weeks` weeks before and after the letter."""
     from attendance_cli.letters.facts import read_letters
 
@@ -278,7 +282,7 @@ def _interventions(marks: Marks, ledger_path, policy: str | None, weeks: int) ->
     sent = marks.numbered(letters.select("pupil_id", "letter", "letter_date").unique())
     if sent.is_empty():
         return []
-    frame = _with_categories(marks).filter(pl.col("category").is_in(POSSIBLE)).select("pupil", "date", "category")
+    frame = possible.select("pupil", "date", "category")
     span = dt.timedelta(weeks=weeks)
     joined = sent.join(frame, on="pupil").with_columns(
         pl.when(pl.col("date").is_between(pl.col("letter_date") - span, pl.col("letter_date") - dt.timedelta(days=1)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from attendance_cli.formatting import percentage
+from attendance_cli.formatting import percentage, plural
 from attendance_cli.reports.figures import BENCHMARK_SOURCE, Report
 
 NAMES = {"year_group": "Year group", "form": "Form", "sen": "Special educational needs", "fsm": "Free school meals",
@@ -45,10 +45,10 @@ def context(report: Report, school: dict[str, Any] | None, anonymous: bool) -> d
         ("Authorised absence", _pct(h.get("authorised_absence_pct")) + "%", f"{bench['authorised']:.2f}%", ""),
         ("Unauthorised absence", _pct(h.get("unauthorised_absence_pct")) + "%", f"{bench['unauthorised']:.2f}%", ""),
         ("Persistent absence (10% or more missed)",
-         f"{_pct(h.get('persistent_absence_pct'))}% ({h.get('persistent_absence_pupils', 0):,} pupils)",
+         f"{_pct(h.get('persistent_absence_pct'))}% ({plural(h.get('persistent_absence_pupils', 0) or 0, 'pupil')})",
          f"{bench['pa']:.2f}%", _pct(last["persistent_absence_pct"]) + "%" if last else ""),
         ("Severe absence (50% or more missed)",
-         f"{_pct(h.get('severe_absence_pct'))}% ({h.get('severe_absence_pupils', 0):,} pupils)", "", ""),
+         f"{_pct(h.get('severe_absence_pct'))}% ({plural(h.get('severe_absence_pupils', 0) or 0, 'pupil')})", "", ""),
         ("Days lost to absence" if report.method["unit"] == "sessions" else "Lessons missed",
          f"{h.get('days_missed', 0) or 0:,.1f}" if report.method["unit"] == "sessions"
          else f"{(h.get('authorised_absences', 0) or 0) + (h.get('unauthorised_absences', 0) or 0):,}", "", ""),

@@ -1,0 +1,157 @@
+"""`attendance report`, `slips` and `digest` as a school uses them: the report's figures are the
+summary's, small groups are suppressed, the HTML stands alone with every chart, the PDF has its
+pages, slips put each pupil in exactly one band, digests have one file per group."""
+
+from __future__ import annotations
+
+import datetime as dt
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+
+from tests.conftest import ARBOR_HEADER, csv_frame
+from tests.test_letters import school_days
+
+BANDS_POLICY = """name = "banded"
+extends = "dfe-national"
+[[bands]]
+name = "Requires improvement"
+from = 0
+explanation = "Below 96%."
+[[bands]]
+name = "Good"
+from = 96
+explanation = "96% up to 100%."
+[[bands]]
+name = "Outstanding"
+from = 100
+explanation = "Every session."
+"""
+
+
+def register(path: Path, pupils: dict[str, tuple[str, str, str, list[str]]], start=dt.date(2026, 11, 2)) -> Path:
+    """Arbor long export: pupil -> (year group, form, surname, marks session by session from `start`)."""
+    rows = [ARBOR_HEADER]
+    for pupil_id, (year, form, surname, marks) in pupils.items():
+        days = school_days(start, (len(marks) + 1) // 2)
+        slots = [(d, s) for d in days for s in ("AM", "PM")]
+        rows += [f"{pupil_id},{surname},Pat,{year},{form},{d:%d/%m/%Y},{s},{m}," for (d, s), m in zip(slots, marks)]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def school(tmp_path):
+    # Year 3: six pupils in 3A; Year 4: two pupils in 4A (a group too small to show)
+    pupils = {f"P{i}": ("Year 3", "3A", f"Pupil{i}", ["/"] * 20) for i in range(5)}
+    pupils["P5"] = ("Year 3", "3A", "Absent", ["O"] * 4 + ["/"] * 16)   # 80%: persistently absent
+    pupils["Q1"] = ("Year 4", "4A", "Small", ["I"] * 2 + ["/"] * 18)
+    pupils["Q2"] = ("Year 4", "4A", "Group", ["/"] * 20)
+    return register(tmp_path / "marks.csv", pupils)
+
+
+class _Page(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.figures: list[str] = []
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        attrs = dict(attrs)
+        if tag == "figure":
+            self.figures.append(attrs.get("id", ""))
+        for name in ("src", "href"):
+            if attrs.get(name):
+                self.links.append(attrs[name])
+
+
+def test_report_html_stands_alone_has_every_chart_and_the_summary_figures(run, school, tmp_path):
+    out = tmp_path / "report.html"
+    result = run("report", school, "--out", out, "--window", "half-term")
+    assert result.exit_code == 0, result.stderr
+    page = out.read_text(encoding="utf-8")
+    parser = _Page()
+    parser.feed(page)
+    assert parser.figures == ["chart-trend", "chart-heatmap", "chart-reasons", "chart-lateness"]
+    assert page.count("<svg") == 4 and parser.links == []  # nothing fetched from the network
+    # the headline and breakdowns are the summary's: 154 of 160 sessions; Year 3 116 of 120
+    summary = csv_frame(run("summary", school, "--window", "half-term", "--by", "year_group", "-f", "csv", "-q").stdout)
+    assert summary["attendance_pct"].to_list() == ["96.66666666666667", "95.0"]
+    assert "<tr><td>Attendance</td><td>96.25%</td>" in page
+    assert "<tr><td>Year 3</td><td>6</td><td>96.66</td><td>3.34</td>" in page  # rounded down, absence up
+    # Year 4 has two pupils: suppressed, its figures absent
+    assert '<tr class="suppressed"><td>Year 4</td><td colspan="6">fewer than 5 pupils: not shown</td></tr>' in page
+    # P5 missed 4 of 20 sessions, Q1 exactly 2 of 20: both persistently absent (10% or more)
+    assert "Persistent absence (10% or more missed)</td><td>25.00% (2 pupils)</td><td>13.77%</td>" in page
+    assert "National figures: DfE, Pupil attendance in schools" in page and "primary" in page
+    assert "DfE method: attendance %" in page
+
+
+def test_report_pdf_has_its_pages_and_figures(run, school, tmp_path):
+    out = tmp_path / "report.pdf"
+    result = run("report", school, "--out", out, "--anonymous")
+    assert result.exit_code == 0, result.stderr
+    reader = PdfReader(out)
+    text = " ".join(" ".join(page.extract_text().split()) for page in reader.pages)
+    assert len(reader.pages) >= 2
+    assert "96.25%" in text and "Breakdowns" in text and "Method" in text
+    assert "Absent" not in text.split("Patterns")[1]  # anonymous: no pupil names in the lists
+
+
+def test_report_names_newly_persistently_absent_pupils(run, school, tmp_path):
+    out = tmp_path / "report.html"
+    assert run("report", school, "--out", out).exit_code == 0
+    page = out.read_text(encoding="utf-8")
+    assert "<h3>Newly persistently absent</h3>" in page and "<td>P5</td><td>Pat Absent</td>" in page
+
+
+def test_report_refuses_an_unknown_suffix(run, school, tmp_path):
+    result = run("report", school, "--out", tmp_path / "report.docx")
+    assert result.exit_code == 2 and "Name it .html or .pdf." in result.stderr
+
+
+def test_slips_one_page_per_pupil_in_form_order_with_exact_bands(run, tmp_path):
+    # 96.00% exactly is Good; 95.83% is Requires improvement; 100% Outstanding
+    marks = register(tmp_path / "m.csv", {
+        "B2": ("Year 2", "2B", "Zed", ["/"] * 24 + ["O"]),          # 24 / 25 = 96.00%
+        "A1": ("Year 1", "1A", "Able", ["/"] * 23 + ["I"]),          # 23 / 24 = 95.83%
+        "A2": ("Year 1", "1A", "Best", ["/"] * 24),                  # 100%
+    })
+    (tmp_path / "policy.toml").write_text(BANDS_POLICY, encoding="utf-8")
+    out = tmp_path / "slips.pdf"
+    result = run("slips", marks, "--policy", tmp_path / "policy.toml", "--out", out, "--per-pupil", tmp_path / "each",
+                 "--date", "23/11/2026")
+    assert result.exit_code == 0, result.stderr
+    pages = [" ".join(page.extract_text().split()) for page in PdfReader(out).pages]
+    assert len(pages) == 3
+    assert ["Able" in pages[0], "Best" in pages[1], "Zed" in pages[2]] == [True, True, True]
+    assert "95.83%" in pages[0] and "Requires improvement Below 96%." in pages[0]
+    assert "100.00%" in pages[1] and "Outstanding Every session." in pages[1]
+    assert "96.00%" in pages[2] and "Good 96% up to 100%." in pages[2] and "½ day" in pages[2]
+    assert sorted(p.name for p in (tmp_path / "each").iterdir()) == ["A1.pdf", "A2.pdf", "B2.pdf"]
+    assert "Best" in PdfReader(tmp_path / "each" / "A2.pdf").pages[0].extract_text()
+
+
+def test_slips_need_a_policy_with_bands(run, school):
+    result = run("slips", school, "--policy", "dfe-national", "--out", school.parent / "s.pdf")
+    assert result.exit_code == 1 and "has no attendance bands" in result.stderr
+
+
+def test_digest_one_file_per_form_with_the_week_and_the_year(run, school, tmp_path):
+    out = tmp_path / "digests"
+    result = run("digest", school, "--by", "form", "--out", out, "-f", "csv", "--policy", "dfe-national",
+                 "--db", tmp_path / "none.sqlite")
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["digest-3A.csv", "digest-4A.csv"]
+    rows = csv_frame((out / "digest-3A.csv").read_text(encoding="utf-8"))
+    absent = rows.filter(rows["pupil_id"] == "P5").row(0, named=True)
+    assert (absent["week_possible"], absent["week_absences"], absent["week_attendance_pct"]) == ("10", "0", "100.00")
+    assert (absent["ytd_attendance_pct"], absent["ytd_days_missed"], absent["persistent_absence"]) == ("80.00", "2.0", "true")
+    assert "persistent-absence" in absent["new_triggers"]
+    html = run("digest", school, "--by", "year_group", "--out", tmp_path / "h")
+    assert html.exit_code == 0 and (tmp_path / "h" / "digest-Year-3.html").exists()
+    assert run("digest", school, "--by", "house", "--out", tmp_path / "x").exit_code == 2
