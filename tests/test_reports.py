@@ -5,6 +5,8 @@ pages, slips put each pupil in exactly one band, digests have one file per group
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -155,3 +157,43 @@ def test_digest_one_file_per_form_with_the_week_and_the_year(run, school, tmp_pa
     html = run("digest", school, "--by", "year_group", "--out", tmp_path / "h")
     assert html.exit_code == 0 and (tmp_path / "h" / "digest-Year-3.html").exists()
     assert run("digest", school, "--by", "house", "--out", tmp_path / "x").exit_code == 2
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine (.ci/run installs Debian's chromium)")
+def test_report_opens_in_a_headless_browser_with_every_chart(run, school, tmp_path):
+    out = tmp_path / "report.html"
+    assert run("report", school, "--out", out).exit_code == 0
+    browser = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0", "--dump-dom", out.as_uri()],
+        capture_output=True, text=True, timeout=180)
+    assert browser.returncode == 0, browser.stderr[-2000:]
+    dom = browser.stdout
+    for chart in ("chart-trend", "chart-heatmap", "chart-reasons", "chart-lateness"):
+        figure = dom.split(f'id="{chart}"', 1)[1].split("</figure>", 1)[0]
+        assert "<svg" in figure and "<path" in figure, chart
+    assert "Uncaught" not in browser.stderr and "Failed to load resource" not in browser.stderr
+    assert "<h2>Method</h2>" in dom
+
+
+def test_report_shows_attendance_before_and_after_the_letters(run, tmp_path):
+    from tests.test_letters import POLICY, SCHOOL, register as lettered
+
+    (tmp_path / "school.toml").write_text(SCHOOL, encoding="utf-8")
+    (tmp_path / "policy.toml").write_text('school = "school.toml"\n' + POLICY, encoding="utf-8")
+    # three lates in the first week, then absent two mornings after the letter on 09/11/2026
+    marks = lettered(tmp_path / "m.csv", {"S1": ("Smith", "Amy", {0: ("L", 5), 1: ("L", 5), 2: ("L", 5),
+                                                                    6: ("O", 0), 7: ("O", 0)})}, days=15)
+    db = tmp_path / "ledger.sqlite"
+    assert run("letters", marks, "--policy", tmp_path / "policy.toml", "--db", db, "--out", tmp_path / "out",
+               "-f", "txt", "--as-of", "06/11/2026", "--date", "09/11/2026").exit_code == 0
+    out = tmp_path / "report.html"
+    result = run("report", marks, "--out", out, "--window", "ytd", "--policy", tmp_path / "policy.toml", "--db", db)
+    assert result.exit_code == 0, result.stderr
+    page = out.read_text(encoding="utf-8")
+    # before: 2-6 Nov, 10 of 10 sessions (lates are present); after: 9-20 Nov, 18 of 20
+    assert "<tr><td>punctuality-1</td><td>1</td><td>100.00</td><td>90.00</td><td>-10.00</td></tr>" in page
