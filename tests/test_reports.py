@@ -157,6 +157,24 @@ def test_digest_one_file_per_form_with_the_week_and_the_year(run, school, tmp_pa
     html = run("digest", school, "--by", "year_group", "--out", tmp_path / "h")
     assert html.exit_code == 0 and (tmp_path / "h" / "digest-Year-3.html").exists()
     assert run("digest", school, "--by", "house", "--out", tmp_path / "x").exit_code == 2
+    pdf = run("digest", school, "--by", "form", "--out", tmp_path / "p", "-f", "pdf")
+    assert pdf.exit_code == 0, pdf.stderr
+    text = " ".join(PdfReader(tmp_path / "p" / "digest-4A.pdf").pages[0].extract_text().split())
+    assert "Attendance this week: Form 4A" in text and "Small" in text and "Pupil0" not in text
+
+
+def test_breakdowns_by_attributes_from_a_pupil_file_with_small_groups_suppressed(run, school, tmp_path):
+    pupils = tmp_path / "pupils.csv"
+    pupils.write_text("Student ID,SEN,Gender\n" + "".join(f"P{i},{'K' if i < 2 else 'N'},{'F' if i % 2 else 'M'}\n"
+                                                           for i in range(6)) + "Q1,N,F\nQ2,N,M\n", encoding="utf-8")
+    out = tmp_path / "report.html"
+    result = run("report", school, "--out", out, "--pupils", pupils, "--suppress-below", "3")
+    assert result.exit_code == 0, result.stderr
+    page = out.read_text(encoding="utf-8")
+    assert "<h3>Sen</h3>" in page or "<h3>Special educational needs</h3>" in page
+    # SEN K: two pupils, fewer than 3: suppressed; SEN N: six pupils, shown
+    assert '<tr class="suppressed"><td>K</td><td colspan="6">fewer than 3 pupils: not shown</td></tr>' in page
+    assert "<tr><td>N</td><td>6</td>" in page and "<h3>Gender</h3>" in page
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -102,9 +102,11 @@ def report(
             chosen = c.resolve_window(export, window or (None if start or end else WindowName.half_term), as_of,
                                       start, end, calendar)
             assert chosen is not None
+            within = next((rule.within for rule in (chosen_policy.rules if chosen_policy else ())
+                           if rule.kind == "will-cross"), 4)  # the policy's own "will cross" margin, if it has one
             figures = build(export, chosen, cal, title=title or f"Attendance report: {chosen.label}",
                             suppress_below=suppress_below, pupil_file=pupil_file, ledger_path=ledger_path,
-                            policy_name=chosen_policy.name if chosen_policy else None)
+                            policy_name=chosen_policy.name if chosen_policy else None, at_risk_within=within)
         with c.progress("Drawing the charts"):
             svgs = charts(figures)
             data = context(figures, school_settings, anonymous)
