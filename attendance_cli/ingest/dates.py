@@ -83,8 +83,9 @@ LOOKUP_FIRST, LOOKUP_LAST = dt.date(1990, 1, 1), dt.date(2040, 12, 31)
 
 @lru_cache(maxsize=8)
 def _date_lookup(fmt: str) -> tuple[pl.Enum, pl.Series]:
-    days = [LOOKUP_FIRST + dt.timedelta(days=i) for i in range((LOOKUP_LAST - LOOKUP_FIRST).days + 1)]
-    return pl.Enum([d.strftime(fmt) for d in days]), pl.Series(days, dtype=pl.Date)
+    # built by Polars, not day by day in Python: 18,000 strftime calls were a quarter of a second
+    days = pl.date_range(LOOKUP_FIRST, LOOKUP_LAST, interval="1d", eager=True)
+    return pl.Enum(days.dt.strftime(fmt)), days
 
 
 def padded(values: list[str], fmt: str) -> bool:
