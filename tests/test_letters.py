@@ -383,3 +383,40 @@ def test_no_school_settings_is_an_error_with_an_example(run, setup):
     assert result.exit_code == 1
     assert f"There is no school settings file at {tmp_path / 'none.toml'}" in result.stderr
     assert 'signatory = "Ms J. Rivers"' in result.stderr
+
+
+def _processes_with(marker: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker.encode() in (entry / "environ").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc to find the worker processes")
+def test_a_killed_run_with_many_letters_leaves_no_worker_processes_and_nothing_recorded(tmp_path):
+    import time
+    import uuid
+
+    samples = Path(__file__).parent.parent / "sample_data"
+    files = [str(p) for p in sorted(samples.glob("primary_arbor_2025-26_*.csv"))]
+    marker = f"ATTENDANCE_TEST_MARKER={uuid.uuid4().hex}"
+    name, value = marker.split("=")
+    env = {**os.environ, "ATTENDANCE_TEST_KILL_AT": "staged", "ATTENDANCE_NO_PROGRESS": "1", name: value}
+    killed = subprocess.run([sys.executable, "-m", "attendance_cli", "letters", *files, "--policy", "primary-academy",
+                             "--school", str(samples / "primary_school.toml"), "--db", str(tmp_path / "ledger.sqlite"),
+                             "--out", str(tmp_path / "out"), "-q"], capture_output=True, text=True, env=env, timeout=120)
+    assert killed.returncode == 137, killed.stderr[-2000:]
+    staged = list((tmp_path / "out").glob(".attendance-staging-*/*.pdf"))
+    assert len(staged) > 100  # enough letters for the worker processes to have typeset them
+    deadline = time.monotonic() + 10
+    while _processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_with(marker) == []  # the workers went with their parent
+    assert not [p for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")]
+    assert not (tmp_path / "ledger.sqlite").exists() or ledger_rows(tmp_path / "ledger.sqlite",
+                                                                     "select count(*) from letters") == [(0,)]

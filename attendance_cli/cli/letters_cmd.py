@@ -100,7 +100,7 @@ def letters(
         from attendance_cli.ingest import open_exports
         from attendance_cli.letters.school import load_school, school_path
         from attendance_cli.letters.templates import Templates
-        from attendance_cli.outputs import choose_format, write_frame
+        from attendance_cli.outputs import choose_format
         from attendance_cli.rules import load_policy
         from attendance_cli.rules.policy import check_codes
         from attendance_cli.triggers import find_triggers, ledger_path_for
@@ -168,16 +168,11 @@ def letters(
             written = write_letters(items, fmt.value, out, found.evaluation, events, ledger_path, wait,
                                     templates=str(folder) if folder else None, school_email=settings.email,
                                     workers=workers, tick=tick)
-        shown = written.rendered
         if written.manifest:
             import polars as pl
 
-            manifest = pl.read_csv(out / written.manifest, infer_schema=False)
-            if out_format == "table":
-                _show(manifest.drop("address", "email"), out_format, f"Letters written to {out}")
-            else:
-                write_frame(manifest, out_format, None)
-        _summary(console, shown, written, quiet)
+            _show(pl.read_csv(out / written.manifest, infer_schema=False), out_format, f"Letters written to {out}")
+        _summary(console, written.rendered, written, quiet)
 
 
 def _show(frame, out_format: str, title: str) -> None:
