@@ -130,7 +130,9 @@ def _in(window: Window) -> pl.Expr:
 
 def _possible(marks: Marks) -> pl.DataFrame:
     """The possible marks (pupil, date, session) with their code, category and lateness."""
-    lookup = marks.lookup.filter(pl.col("category").is_in(POSSIBLE)).select("slot", "code", "category", "late")
+    # categoricals: three short strings on every one of millions of marks would cost gigabytes
+    lookup = marks.lookup.filter(pl.col("category").is_in(POSSIBLE)).select(
+        "slot", pl.col("code", "category", "late").cast(pl.Categorical))
     return marks.frame.join(lookup, on="slot", how="inner")
 
 
@@ -151,6 +153,7 @@ def _series(possible: pl.DataFrame, window: Window, export: Export, counted) -> 
     for code in export.options.codes.codes:
         meanings.setdefault(code.code, code.meaning)
     reasons = (frame.filter(pl.col("category").is_in(list(ABSENT))).group_by("code", "category").agg(pl.len().alias("sessions"))
+               .with_columns(pl.col("code", "category").cast(pl.String))
                .with_columns(pl.col("code").replace_strict(meanings, default="", return_dtype=pl.String).alias("meaning"))
                .sort("sessions", "code", descending=[True, False]))
     return weekly, heat, reasons
