@@ -218,8 +218,9 @@ def parse_cli_date(text: str | None, option: str) -> dt.date | None:
 
 
 def resolve_window(export: Export, window: WindowName | None, as_of: str | None, start: str | None,
-                   end: str | None, calendar: Path | None) -> Window | None:
-    """The window the user asked for (None: every date in the data)."""
+                   end: str | None, calendar: Path | None, known=None) -> Window | None:
+    """The window the user asked for (None: every date in the data). `known`: (calendar, last date)
+    when the command has already worked them out (each costs a pass over the exports)."""
     from attendance_cli.calendar import calendar_for
     from attendance_cli.ingest import Window
 
@@ -235,7 +236,7 @@ def resolve_window(export: Export, window: WindowName | None, as_of: str | None,
         if as_of_date:
             return Window(None, as_of_date, "every date")
         return None
-    cal, last = calendar_for(export, calendar)
+    cal, last = known if known is not None else calendar_for(export, calendar)
     reference = as_of_date or last
     if reference is None:
         raise UsageError("The exports hold no marks, so there is no date to count from.")

@@ -100,7 +100,7 @@ def report(
             from attendance_cli.cli.common import WindowName
 
             chosen = c.resolve_window(export, window or (None if start or end else WindowName.half_term), as_of,
-                                      start, end, calendar)
+                                      start, end, calendar, known=(cal, last))
             assert chosen is not None
             within = next((rule.within for rule in (chosen_policy.rules if chosen_policy else ())
                            if rule.kind == "will-cross"), 4)  # the policy's own "will cross" margin, if it has one
