@@ -19,6 +19,16 @@ from attendance_cli.statistics import pupil_statistics
 ARBOR_HEADER = "Student ID,Legal Surname,Legal Forename,Year Group,Registration Form,Date,Session,Mark,Minutes Late"
 
 
+def weekdays(start: dt.date, count: int) -> list[dt.date]:
+    """`count` weekdays from `start` (inclusive): the school days of a hand-built register."""
+    out, day = [], start
+    while len(out) < count:
+        if day.weekday() < 5:
+            out.append(day)
+        day += dt.timedelta(days=1)
+    return out
+
+
 def session_rows(pupil: str, start: dt.date, marks: Iterable[str], surname: str = "Smith", forename: str = "Amy",
                  year: str = "Year 3", form: str = "3A", minutes: dict[int, int] | None = None) -> list[str]:
     """Arbor long rows for one pupil: consecutive weekday sessions (AM, PM) from `start`."""

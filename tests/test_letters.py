@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from tests.conftest import ARBOR_HEADER, csv_frame
+from tests.conftest import ARBOR_HEADER, csv_frame, weekdays
 
 NASTY = "<script>alert(1)</script> {{ x }} #set *bold* =cmd|' /C calc'!A0"
 SCHOOL = """name = "Brook Lane Primary Academy"
@@ -41,22 +41,13 @@ description = "3 late sessions this half term"
 """
 
 
-def school_days(start: dt.date, count: int) -> list[dt.date]:
-    out, day = [], start
-    while len(out) < count:
-        if day.weekday() < 5:
-            out.append(day)
-        day += dt.timedelta(days=1)
-    return out
-
-
 def register(path: Path, pupils: dict[str, tuple[str, str, dict[int, tuple[str, int]]]], days: int = 10,
              start: dt.date = dt.date(2026, 11, 2)) -> Path:
     """Arbor long export: every pupil present every session except the morning marks given
     (day index -> (code, minutes late))."""
     rows = [ARBOR_HEADER]
     for pupil_id, (surname, forename, mornings) in pupils.items():
-        for index, day in enumerate(school_days(start, days)):
+        for index, day in enumerate(weekdays(start, days)):
             code, minutes = mornings.get(index, ("/", 0))
             name = [f'"{n}"' if "," in n or '"' in n else n for n in (surname, forename)]
             rows.append(f"{pupil_id},{name[0]},{name[1]},Year 4,4R,{day:%d/%m/%Y},AM,{code},{minutes or ''}")

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from tests.conftest import ARBOR_HEADER, csv_frame
-from tests.test_letters import school_days
+from tests.conftest import ARBOR_HEADER, csv_frame, weekdays
 
 BANDS_POLICY = """name = "banded"
 extends = "dfe-national"
@@ -37,7 +36,7 @@ def register(path: Path, pupils: dict[str, tuple[str, str, str, list[str]]], sta
     """Arbor long export: pupil -> (year group, form, surname, marks session by session from `start`)."""
     rows = [ARBOR_HEADER]
     for pupil_id, (year, form, surname, marks) in pupils.items():
-        days = school_days(start, (len(marks) + 1) // 2)
+        days = weekdays(start, (len(marks) + 1) // 2)
         slots = [(d, s) for d in days for s in ("AM", "PM")]
         rows += [f"{pupil_id},{surname},Pat,{year},{form},{d:%d/%m/%Y},{s},{m}," for (d, s), m in zip(slots, marks)]
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")

@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.conftest import ARBOR_HEADER, csv_frame
+from tests.conftest import ARBOR_HEADER, csv_frame, weekdays
 
 MONDAY = dt.date(2025, 9, 1)
 TRIGGER_HEADER = ("pupil_id,surname,forename,year_group,form,rule_id,stage,status,value,threshold,measure,window_start,"
@@ -18,12 +18,7 @@ TRIGGER_HEADER = ("pupil_id,surname,forename,year_group,form,rule_id,stage,statu
 
 
 def days(count: int, start: dt.date = MONDAY) -> list[dt.date]:
-    out, day = [], start
-    while len(out) < count:
-        if day.weekday() < 5:
-            out.append(day)
-        day += dt.timedelta(days=1)
-    return out
+    return weekdays(start, count)
 
 
 def export(path: Path, marks: dict[str, list[str]], start: dt.date = MONDAY) -> Path:

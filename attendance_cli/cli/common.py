@@ -77,6 +77,8 @@ EncodingOpt = Annotated[Optional[str], typer.Option(
 CodesOpt = Annotated[str, typer.Option(
     "--codes", metavar="NAME|FILE", help="Code table: a preset (dfe, college) or a .toml/.csv file. See 'attendance codes'.",
     rich_help_panel=INGEST)]
+PolicyCodesOpt = Annotated[Optional[str], typer.Option(
+    "--codes", metavar="NAME|FILE", help="Code table, instead of the one the policy names.", rich_help_panel=INGEST)]
 LenientOpt = Annotated[bool, typer.Option(
     "--lenient", help="Set unusable rows aside in a rejects file and carry on (exit code 3) instead of stopping.",
     rich_help_panel=INGEST)]

@@ -76,9 +76,7 @@ def letters(
     db: c.LedgerOpt = None,
     wait: c.WaitOpt = 30.0,
     calendar: c.CalendarOpt = None,
-    codes: Annotated[Optional[str], typer.Option(
-        "--codes", metavar="NAME|FILE", help="Code table, instead of the one the policy names.",
-        rich_help_panel=c.INGEST)] = None,
+    codes: c.PolicyCodesOpt = None,
     source: c.SourceOpt = None,
     maps: c.MapOpt = None,
     encoding: c.EncodingOpt = None,

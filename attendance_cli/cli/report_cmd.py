@@ -72,7 +72,7 @@ def report(
         from attendance_cli.errors import UsageError
         from attendance_cli.ingest import open_exports
         from attendance_cli.outputs import atomic_write
-        from attendance_cli.reports.figures import build
+        from attendance_cli.reports.figures import build, read_pupil_file
         from attendance_cli.reports.render import charts, context, to_html, to_pdf
 
         kind = out.suffix.lower().lstrip(".")
@@ -83,7 +83,7 @@ def report(
             from attendance_cli.letters.school import load_school
 
             school_settings = load_school(school).model_dump()
-        pupil_file = _pupil_file(pupils) if pupils is not None else None
+        pupil_file = read_pupil_file(pupils) if pupils is not None else None
         ledger_path = None
         chosen_policy = None
         if policy is not None:
@@ -120,27 +120,6 @@ def report(
             c.stderr_console().print(c._escape(f"Wrote {out}: {chosen.describe()}, {figures.headline.get('pupils', 0):,} pupils."))
 
 
-def _pupil_file(path: Path):
-    import polars as pl
-
-    from attendance_cli.errors import ConfigError
-    from attendance_cli.ingest.encoding import open_text
-
-    table = pl.read_csv(open_text(path).data, infer_schema=False)
-    renamed = {c: c.strip().lower().replace(" ", "_") for c in table.columns}
-    table = table.rename(renamed)
-    for alias in ("student_id", "learner_id", "learnerid", "upn_id"):
-        if alias in table.columns and "pupil_id" not in table.columns:
-            table = table.rename({alias: "pupil_id"})
-    if "pupil_id" not in table.columns:
-        raise ConfigError(f"{path}: no pupil_id column (headers: {', '.join(table.columns)}).",
-                          fix="Name the first column pupil_id (or Student ID), as in the register exports.")
-    repeated = table.filter(pl.col("pupil_id").is_duplicated())["pupil_id"]
-    if repeated.len():
-        raise ConfigError(f"{path}: pupil {repeated[0]} is listed twice.", fix="Give one row per pupil.")
-    return table
-
-
 def register_more(app: typer.Typer) -> None:
     app.command(
         "slips",
@@ -172,8 +151,7 @@ def slips(
         rich_help_panel=REPORT)] = None,
     as_of: c.AsOfOpt = None,
     calendar: c.CalendarOpt = None,
-    codes: Annotated[Optional[str], typer.Option("--codes", metavar="NAME|FILE", help="Code table, instead of the "
-                                                 "policy's.", rich_help_panel=c.INGEST)] = None,
+    codes: c.PolicyCodesOpt = None,
     source: c.SourceOpt = None,
     maps: c.MapOpt = None,
     encoding: c.EncodingOpt = None,

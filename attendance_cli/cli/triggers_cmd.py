@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -37,9 +37,7 @@ def triggers(
     calendar: c.CalendarOpt = None,
     fmt: c.FormatOpt = None,
     output: c.OutOpt = None,
-    codes: Annotated[Optional[str], typer.Option(
-        "--codes", metavar="NAME|FILE", help="Code table, instead of the one the policy names.",
-        rich_help_panel=c.INGEST)] = None,
+    codes: c.PolicyCodesOpt = None,
     source: c.SourceOpt = None,
     maps: c.MapOpt = None,
     encoding: c.EncodingOpt = None,

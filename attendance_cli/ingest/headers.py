@@ -85,6 +85,12 @@ _ALIAS_INDEX: dict[str, str] = {normalise(a): f for f, names in ALIASES.items() 
 _IGNORED_INDEX = {normalise(h) for h in IGNORED_DERIVED}
 
 
+def is_pupil_id(header: str) -> bool:
+    """A header the exports use for the pupil's id (Student ID, LearnerId, Pupil ID, pupil_id, ...):
+    also how contacts and pupil files are matched to the exports."""
+    return _ALIAS_INDEX.get(normalise(header)) == "pupil_id"
+
+
 def known_fields() -> list[str]:
     return list(ALIASES)
 

@@ -18,9 +18,9 @@ from pathlib import Path
 import polars as pl
 
 from attendance_cli.errors import ConfigError, InputError, Problem
+from attendance_cli.ingest.headers import is_pupil_id
 
 FIELDS = {
-    "pupil_id": ("pupil_id", "pupil id", "student id", "learner id", "learnerid", "mis id", "pupil"),
     "guardian_name": ("guardian_name", "guardian", "contact name", "contact", "name", "parent name", "carer name",
                       "guardian name"),
     "relationship": ("relationship", "relation"),
@@ -54,6 +54,9 @@ def read_contacts(path: Path) -> pl.DataFrame:
     table = table.with_row_index("line", offset=2).with_columns(pl.col("line").cast(pl.Int64))
     seen = {_key(h): h for h in table.columns if h != "line"}
     columns: dict[str, str] = {}
+    ids = [h for h in table.columns if h != "line" and is_pupil_id(h)]  # named as the exports name it
+    if ids:
+        columns["pupil_id"] = ids[0]
     for field, aliases in FIELDS.items():
         for alias in aliases:
             key = _key(alias)

@@ -25,7 +25,6 @@ from pathlib import Path
 
 import polars as pl
 
-from attendance_cli.errors import UsageError
 from attendance_cli.letters.model import Letter
 from attendance_cli.letters.render import EXTENSION, Rendered, file_format, produce
 
@@ -221,8 +220,3 @@ def _recorded(ledger_path: Path, token: str) -> bool:
 def _maybe_fail(fail_at: str | None, step: str) -> None:
     if fail_at == step:
         os._exit(137)  # as if killed: no clean-up, no exception handlers
-
-
-def check_folder(folder: Path) -> None:
-    if folder.exists() and not folder.is_dir():
-        raise UsageError(f"--out {folder} is a file, not a folder.", fix="Give a folder for the letters.")

@@ -26,7 +26,10 @@ from attendance_cli.resources import templates_folder
 
 LAYOUT_DIR = "_layout"
 FORMATS = ("pdf", "html", "txt", "eml")
-_LAYOUT_OF = {"pdf": "letter.typ.j2", "html": "letter.html.j2", "txt": "letter.txt.j2"}
+#: Each output's layout: the environment (how values are escaped) and the template. An e-mail's
+#: parts are the HTML and text layouts.
+_LAYOUT_OF = {"pdf": ("typ", "letter.typ.j2"), "html": ("html", "letter.html.j2"), "eml": ("html", "letter.html.j2"),
+              "txt": ("txt", "letter.txt.j2")}
 
 
 class Safe(str):
@@ -90,8 +93,8 @@ class Templates:
         return self._load("wording", f"{letter}.j2")
 
     def layout(self, fmt: str):
-        return self._load("html" if fmt == "eml" else {"pdf": "typ"}.get(fmt, fmt),
-                          f"{LAYOUT_DIR}/{_LAYOUT_OF['html' if fmt == 'eml' else fmt]}")
+        env_name, name = _LAYOUT_OF[fmt]
+        return self._load(env_name, f"{LAYOUT_DIR}/{name}")
 
     def preamble(self):
         return self._load("typ", f"{LAYOUT_DIR}/preamble.typ.j2")

@@ -8,9 +8,9 @@ import datetime as dt
 import polars as pl
 
 from attendance_cli.calendar import SchoolCalendar
-from attendance_cli.formatting import percentage
 from attendance_cli.ingest import Export, tally
 from attendance_cli.ingest.validate import SCOPE_COUNTED
+from attendance_cli.rules.engine import floor_pct
 from attendance_cli.statistics import natural_order, pupil_statistics
 
 COLUMNS = ("pupil_id", "surname", "forename", "year_group", "form", "week_possible", "week_absences", "week_lates",
@@ -26,20 +26,19 @@ def digest(export: Export, calendar: SchoolCalendar, as_of: dt.date, by: str,
     names = ["surname", "forename", "year_group", "form"]
     week = tally(export, week_window, attributes=names)
     year = tally(export, year_window, attributes=names)
+    # attendance % rounded down to two decimals in integers, as every other output shows it
     w = pupil_statistics(week).select(
         "pupil_id", pl.col("possible_sessions").alias("week_possible"),
         (pl.col("authorised_absences") + pl.col("unauthorised_absences")).alias("week_absences"),
         (pl.col("late_before_close") + pl.col("late_after_close")).alias("week_lates"),
-        pl.col("attendance_pct").alias("_week_pct"))
+        floor_pct(pl.col("attended_sessions"), pl.col("possible_sessions")).alias("week_attendance_pct"))
     y = pupil_statistics(year).select(
-        *["pupil_id", *names], pl.col("attendance_pct").alias("_ytd_pct"), pl.col("days_missed").alias("ytd_days_missed"),
-        "persistent_absence")
+        *["pupil_id", *names], floor_pct(pl.col("attended_sessions"), pl.col("possible_sessions")).alias("ytd_attendance_pct"),
+        pl.col("days_missed").alias("ytd_days_missed"), "persistent_absence")
     unmarked = (week.unmarked.filter(pl.col("scope") == SCOPE_COUNTED).group_by("pupil_id")
                 .agg(pl.col("sessions").sum().cast(pl.Int64).alias("unmarked_this_week")))
     table = y.join(w, on="pupil_id", how="left").join(unmarked, on="pupil_id", how="left").with_columns(
-        pl.col("unmarked_this_week").fill_null(0),
-        pl.col("_week_pct").map_elements(lambda v: percentage(v, "down"), return_dtype=pl.String).alias("week_attendance_pct"),
-        pl.col("_ytd_pct").map_elements(lambda v: percentage(v, "down"), return_dtype=pl.String).alias("ytd_attendance_pct"))
+        pl.col("unmarked_this_week").fill_null(0))
     if new_events is not None and new_events.height:
         events = new_events.group_by("pupil_id").agg(
             pl.concat_str("rule_id", pl.lit(" ("), "value", pl.lit(")")).sort().str.join("; ").alias("new_triggers"))

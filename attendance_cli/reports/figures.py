@@ -9,7 +9,7 @@ marks (the compact `Marks` the rules use).
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
@@ -49,7 +49,25 @@ class Report:
     interventions: list[dict[str, Any]]
     method: dict[str, Any]
     suppress_below: int
-    pupils: pl.DataFrame = field(default_factory=pl.DataFrame)  # per-pupil figures for the window
+
+
+def read_pupil_file(path) -> pl.DataFrame:
+    """Pupil attributes for breakdowns: a pupil id column (named as in the exports), then one column
+    per attribute, named in lower case with underscores (`Pupil Premium` -> pupil_premium)."""
+    from attendance_cli.errors import ConfigError
+    from attendance_cli.ingest.encoding import open_text
+    from attendance_cli.ingest.headers import is_pupil_id
+
+    table = pl.read_csv(open_text(path).data, infer_schema=False)
+    ids = [c for c in table.columns if is_pupil_id(c)]
+    if not ids:
+        raise ConfigError(f"{path}: no pupil id column (headers: {', '.join(table.columns)}).",
+                          fix="Name the first column pupil_id (or Student ID), as in the register exports.")
+    table = table.rename({c: "pupil_id" if c == ids[0] else "_".join(c.strip().lower().split()) for c in table.columns})
+    repeated = table.filter(pl.col("pupil_id").is_duplicated())["pupil_id"]
+    if repeated.len():
+        raise ConfigError(f"{path}: pupil {repeated[0]} is listed twice.", fix="Give one row per pupil.")
+    return table
 
 
 def phase_of(year_groups: list[str]) -> str:
@@ -106,9 +124,9 @@ def build(export: Export, window: Window, calendar: SchoolCalendar, *, title: st
             rows.append(shown)
         breakdowns.append((column, rows))
 
-    marks = marks_from(counted)
+    marks = marks_from(counted, minutes=True)
     possible = _possible(marks)  # every possible mark with its code and category, once
-    weekly, heat, reasons = _series(possible, window, export, counted)
+    weekly, heat, reasons = _series(possible, window, export)
     patterns = _patterns(marks, possible, window, calendar, pupils, at_risk_within, lessons)
     last_year = _last_year(possible, window)
     interventions = _interventions(marks, possible, ledger_path, policy_name, weeks_around_letters) if ledger_path else []
@@ -121,7 +139,7 @@ def build(export: Export, window: Window, calendar: SchoolCalendar, *, title: st
                        and h.end >= (window.start or dt.date.min)],
     }
     return Report(title, window, phase, headline, last_year, BENCHMARKS[phase], breakdowns, weekly, heat, reasons,
-                  patterns, interventions, method, suppress_below, pupils)
+                  patterns, interventions, method, suppress_below)
 
 
 def _in(window: Window) -> pl.Expr:
@@ -136,15 +154,14 @@ def _possible(marks: Marks) -> pl.DataFrame:
     return marks.frame.join(lookup, on="slot", how="inner")
 
 
-def _series(possible: pl.DataFrame, window: Window, export: Export, counted) -> tuple[pl.DataFrame, list[list[float | None]], pl.DataFrame]:
+def _series(possible: pl.DataFrame, window: Window, export: Export) -> tuple[pl.DataFrame, list[list[float | None]], pl.DataFrame]:
     """Attendance and minutes late per school week; attendance by weekday and session; absence by code."""
     frame = possible.filter(_in(window))
     attended = pl.col("category").is_in(ATTENDED)
     weekly = (frame.group_by(pl.col("date").dt.truncate("1w").alias("week")).agg(
-        pl.len().alias("possible"), attended.sum().alias("attended"))
+        pl.len().alias("possible"), attended.sum().alias("attended"),
+        pl.col("minutes_late").filter(pl.col("late").is_not_null()).sum().cast(pl.Int64).alias("minutes_late"))
         .with_columns((pl.col("attended") * 100.0 / pl.col("possible")).alias("attendance_pct")).sort("week"))
-    minutes = _minutes_by_week(counted, window)
-    weekly = weekly.join(minutes, on="week", how="left").with_columns(pl.col("minutes_late").fill_null(0))
     heat_frame = frame.group_by(pl.col("date").dt.weekday().alias("day"), pl.col("session").cast(pl.String)).agg(
         pl.len().alias("possible"), attended.sum().alias("attended"))
     cells = {(r["day"], r["session"]): r["attended"] * 100.0 / r["possible"] for r in heat_frame.iter_rows(named=True)}
@@ -157,16 +174,6 @@ def _series(possible: pl.DataFrame, window: Window, export: Export, counted) -> 
                .with_columns(pl.col("code").replace_strict(meanings, default="", return_dtype=pl.String).alias("meaning"))
                .sort("sessions", "code", descending=[True, False]))
     return weekly, heat, reasons
-
-
-def _minutes_by_week(counted, window: Window) -> pl.DataFrame:
-    """Minutes late per school week: the one figure the compact marks do not carry (a small lazy pass
-    over the accepted marks, duplicates collapsed)."""
-    late = counted.marks().filter(pl.col("late").is_not_null() & _in(window))
-    if "enrolled" in late.collect_schema().names():
-        late = late.filter(pl.col("enrolled"))
-    return (late.group_by(pl.col("date").dt.truncate("1w").alias("week"))
-            .agg(pl.col("minutes_late").sum().cast(pl.Int64).alias("minutes_late")).collect(engine="streaming"))
 
 
 def _per_pupil(frame: pl.DataFrame) -> pl.DataFrame:

@@ -105,8 +105,9 @@ class Marks:
         return running.gather(spans["last"]) - running.gather(spans["first"]) + flags.gather(spans["first"])
 
 
-def marks_from(tally) -> Marks:
-    """Every accepted mark of a tally, reduced to what rules need (one more pass over the exports)."""
+def marks_from(tally, minutes: bool = False) -> Marks:
+    """Every accepted mark of a tally, reduced to what rules need (one more pass over the exports).
+    `minutes`: also keep each mark's minutes late (reports chart them; rules do not need them)."""
     export = tally.export
     lessons = export.shape == "lessons"
     lookup = export.slots.lookup.filter(pl.col("status") == "ok").select("slot", "code", "category", "late", "closure")
@@ -122,7 +123,8 @@ def marks_from(tally) -> Marks:
         session = pl.concat_str(parts, separator=" ", ignore_nulls=True) if parts else pl.lit("lesson")
     else:
         session = pl.col("session")
-    frame = lazy.select("pupil_id", "date", session.alias("session"), "slot").collect(engine="streaming")
+    extra = [pl.col("minutes_late").cast(pl.Int16)] if minutes else []
+    frame = lazy.select("pupil_id", "date", session.alias("session"), "slot", *extra).collect(engine="streaming")
     return compact(frame, lookup, lessons)
 
 
@@ -145,7 +147,8 @@ def compact(frame: pl.DataFrame, lookup: pl.DataFrame, lessons: bool) -> Marks:
     frame = frame.with_columns((pl.col("_new").cum_sum() - 1).cast(pl.UInt32).alias("pupil"))
     new_pupil = pl.col("_new")
     pupils = frame.filter(new_pupil).select("pupil", "pupil_id")
-    return Marks(frame.select("pupil", "date", "session", "slot"), pupils, lookup, lessons)
+    extra = [c for c in frame.columns if c not in (*key, "slot", "pupil", "_new")]
+    return Marks(frame.select("pupil", "date", "session", "slot", *extra), pupils, lookup, lessons)
 
 
 def school_days(marks: Marks) -> tuple[list[dt.date], dt.date | None]:
