@@ -411,3 +411,13 @@ def test_a_killed_run_with_many_letters_leaves_no_worker_processes_and_nothing_r
     assert not [p for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")]
     assert not (tmp_path / "ledger.sqlite").exists() or ledger_rows(tmp_path / "ledger.sqlite",
                                                                      "select count(*) from letters") == [(0,)]
+
+
+def test_school_settings_name_every_problem_at_once(run, setup):
+    tmp_path, export = setup
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "X"\ncolour = "red"\ntelephone = 7\n', encoding="utf-8")
+    result = run("letters", export, "--policy", tmp_path / "policy.toml", "--out", tmp_path / "out", "--school", bad)
+    assert result.exit_code == 1
+    assert (f"{bad}: the setting 'address' is missing; setting 'telephone': Input should be a valid string; "
+            "the setting 'signatory' is missing; unknown setting 'colour'.") in " ".join(result.stderr.split())

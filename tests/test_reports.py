@@ -110,6 +110,18 @@ def test_report_names_newly_persistently_absent_pupils(run, school, tmp_path):
     assert "<h3>Newly persistently absent</h3>" in page and "<td>P5</td><td>Pat Absent</td>" in page
 
 
+def test_a_window_with_no_school_days_is_refused_not_reported_empty(run, school, tmp_path):
+    expected = ("holds no school day of the exports, which run from 02/11/2026 to 13/11/2026.")
+    report = run("report", school, "--out", tmp_path / "r.html", "--window", "week", "--as-of", "01/01/2020")
+    assert report.exit_code == 2 and "The window week of 30/12/2019: 30/12/2019 to 01/01/2020 " + expected in report.stderr
+    assert not (tmp_path / "r.html").exists()
+    digest = run("digest", school, "--by", "form", "--out", tmp_path / "d", "--as-of", "01/01/2020")
+    assert digest.exit_code == 2 and expected in digest.stderr and not (tmp_path / "d").exists()
+    (tmp_path / "policy.toml").write_text(BANDS_POLICY, encoding="utf-8")
+    slips = run("slips", school, "--policy", tmp_path / "policy.toml", "--out", tmp_path / "s.pdf", "--as-of", "01/01/2020")
+    assert slips.exit_code == 2 and expected in slips.stderr
+
+
 def test_report_refuses_an_unknown_suffix(run, school, tmp_path):
     result = run("report", school, "--out", tmp_path / "report.docx")
     assert result.exit_code == 2 and "Name it .html or .pdf." in result.stderr

@@ -245,6 +245,22 @@ def resolve_window(export: Export, window: WindowName | None, as_of: str | None,
     return cal.window(window.value, reference)
 
 
+def require_marks(window: Window, school_days) -> None:
+    """Refuse a window that holds no school day of the data: a mistyped date would otherwise give an
+    empty report, slip run or digest that reads as 'nothing to report'."""
+    from attendance_cli.ingest.dates import format_date
+
+    days = sorted(school_days)
+    if not days:
+        raise UsageError("The exports hold no marks, so there is nothing to report.")
+    start, end = window.start or days[0], window.end or days[-1]
+    if not any(start <= day <= end for day in days):
+        raise UsageError(f"The window {window.describe()} holds no school day of the exports, which run from "
+                         f"{format_date(days[0])} to {format_date(days[-1])}.",
+                         fix="Check --as-of, --from and --to (dates are day first), or leave them out to use the "
+                             "last date in the data.")
+
+
 def write_rejects(tally: Tally, path: Path) -> None:
     """Write the --lenient rejects file (only when there are rejects)."""
     from attendance_cli.outputs import write_frame

@@ -102,6 +102,7 @@ def report(
             chosen = c.resolve_window(export, window or (None if start or end else WindowName.half_term), as_of,
                                       start, end, calendar, known=(cal, last))
             assert chosen is not None
+            c.require_marks(chosen, cal.school_days)
             within = next((rule.within for rule in (chosen_policy.rules if chosen_policy else ())
                            if rule.kind == "will-cross"), 4)  # the policy's own "will cross" margin, if it has one
             figures = build(export, chosen, cal, title=title or f"Attendance report: {chosen.label}",
@@ -183,6 +184,7 @@ def slips(
             cal, last = calendar_for(export, calendar)
             reference = c.parse_cli_date(as_of, "--as-of") or last
             window = cal.window("ytd", reference)
+            c.require_marks(window, cal.school_days)
             rows = make(export, window, chosen)
         when = c.parse_cli_date(letter_date, "--date") or dt.date.today()
         with c.progress(f"Typesetting {len(rows):,} slips"):
@@ -247,6 +249,7 @@ def digest(
         with c.progress("Working out the week"):
             cal, last = calendar_for(export, calendar)
             reference = c.parse_cli_date(as_of, "--as-of") or last
+            c.require_marks(cal.window("week", reference), cal.school_days)
             new_events = None
             if policy is not None:
                 from attendance_cli.rules import load_policy

@@ -62,16 +62,17 @@ def load_school(path: Path) -> School:
     try:
         return School.model_validate(data)
     except ValidationError as error:
-        first = error.errors()[0]
-        key = ".".join(str(p) for p in first["loc"]) or "(file)"
-        allowed = ", ".join(School.model_fields)
-        if first["type"] == "extra_forbidden":
-            message = f"{path}: unknown setting {key!r}"
-        elif first["type"] == "missing":
-            message = f"{path}: the setting {key!r} is missing"
-        else:
-            message = f"{path}: setting {key!r}: {first['msg']}"
-        raise ConfigError(message + ".", fix=f"Settings are: {allowed}. For example:\n" + _indent(EXAMPLE)) from error
+        problems = []
+        for item in error.errors():  # every problem at once, not one per attempt
+            key = ".".join(str(p) for p in item["loc"]) or "(file)"
+            if item["type"] == "extra_forbidden":
+                problems.append(f"unknown setting {key!r}")
+            elif item["type"] == "missing":
+                problems.append(f"the setting {key!r} is missing")
+            else:
+                problems.append(f"setting {key!r}: {item['msg']}")
+        raise ConfigError(f"{path}: " + "; ".join(problems) + ".",
+                          fix=f"Settings are: {', '.join(School.model_fields)}. For example:\n" + _indent(EXAMPLE)) from error
 
 
 def _indent(text: str) -> str:
