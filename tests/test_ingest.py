@@ -223,6 +223,23 @@ def test_padded_and_tolerant_readings_agree(write):
     assert (row["possible_sessions"], row["attended_sessions"], row["minutes_late"]) == (3, 2, 5)
 
 
+def test_pupil_ids_padded_with_spaces_are_the_same_pupil(write):
+    # Excel and some MIS reports pad identifiers; " 1001" in one export and "1001" in the next is one pupil
+    autumn = write("autumn.csv", [ARBOR_HEADER, " 1001 ,A,B,3,3A,01/09/2025,AM,/,", " 1001 ,A,B,3,3A,01/09/2025,PM,O,"])
+    spring = write("spring.csv", [ARBOR_HEADER, "1001,A,B,3,3A,05/01/2026,AM,/,", "1002,C,D,3,3A,05/01/2026,AM,/,"])
+    result = stats([autumn, spring])
+    assert result["pupil_id"].to_list() == ["1001", "1002"]
+    row = pupil(result, "1001")
+    assert (row["possible_sessions"], row["unauthorised_absences"]) == (3, 1)
+
+
+def test_a_pupil_id_of_spaces_is_a_missing_pupil_id(write):
+    path = write("blank_id.csv", [ARBOR_HEADER, " 1001,A,B,3,3A,01/09/2025,AM,/,", "   ,A,B,3,3A,01/09/2025,PM,/,"])
+    with pytest.raises(InputError) as raised:
+        read([path])
+    assert "line 3: missing pupil id; column 'Student ID'; value ''" in raised.value.describe()
+
+
 def test_month_first_dates_are_refused(write):
     path = write("us.csv", [ARBOR_HEADER, "1,A,B,3,3A,09/13/2025,AM,/,"])
     with pytest.raises(InputError) as raised:

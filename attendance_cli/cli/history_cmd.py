@@ -47,6 +47,7 @@ def history(
         from attendance_cli.rules import load_policy
         from attendance_cli.triggers import DEFAULT_LEDGER, ledger_path_for
 
+        pupil_id = pupil_id.strip()  # ids are read from the exports without surrounding spaces
         chosen = load_policy(policy) if policy else None
         codes = codes or (chosen.codes if chosen else "dfe")
         ledger_path = ledger_path_for(chosen, db) if chosen else (db or _env_ledger() or DEFAULT_LEDGER)

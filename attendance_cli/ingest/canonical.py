@@ -114,14 +114,14 @@ class MarkSlots:
 
 @dataclass(frozen=True)
 class Tolerance:
-    """Slower parsing a file is reopened with when its problem rows show it needs it.
+    """Slower parsing a file is reopened with when its problem rows (or padded pupil ids) show it needs it.
 
     The first pass assumes clean exports (the common case, and the fast one); rows it cannot
     read are looked at again, and if they are only padded with spaces, have minutes late written
     as "5.0", or use another day-first date format, the file is read again with these set.
     """
 
-    strip: bool = False  # marks and sessions padded with spaces
+    strip: bool = False  # pupil ids, marks and sessions padded with spaces
     decimal_minutes: bool = False  # minutes late written with a decimal point
     date_formats: tuple[str, ...] = ()  # day-first formats beyond those in the first rows
 
@@ -145,9 +145,12 @@ def canonicalise(
     *problem*. `_reason` (why a problem row is one) is computed only when it is asked for.
     """
     cols: list[pl.Expr] = [pl.lit(file_index, dtype=pl.UInt16).alias("file")]
-    if "pupil_id" not in present:
-        fallback = [f for f in ("admission_number", "upn") if f in present]
-        cols.append(pl.col(fallback[0]).alias("pupil_id"))
+    id_field = "pupil_id" if "pupil_id" in present else next(f for f in ("admission_number", "upn") if f in present)
+    pupil_id = pl.col(id_field)
+    if tolerance.strip:
+        pupil_id = pupil_id.str.strip_chars().replace("", None)
+    if id_field != "pupil_id" or tolerance.strip:
+        cols.append(pupil_id.alias("pupil_id"))
     formats = [*date_formats, *[f for f in tolerance.date_formats if f not in date_formats]]
     if date_is_parsed:
         date = pl.col("date")

@@ -207,9 +207,13 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
 
     problem_slots = slots.lookup.filter(pl.col("status").is_in(["problem", "not_valid_on_date"]))["slot"]
     problem_rows = _empty_problem_rows()
-    if groups.filter(pl.col("slot").is_in(problem_slots.implode())).height:
+    # pupil ids padded with spaces (" 1001") would make another pupil than "1001" in the next export
+    padded_ids = set(per_file.filter(pl.col("pupil_id") != pl.col("pupil_id").str.strip_chars())["file"].to_list())
+    has_problems = groups.filter(pl.col("slot").is_in(problem_slots.implode())).height > 0
+    if has_problems:
         problem_rows = _problem_rows(export, frame, problem_slots)
-        reopened = _reopen_tolerantly(export, problem_rows)
+    if has_problems or padded_ids:
+        reopened = _reopen_tolerantly(export, problem_rows, padded_ids)
         if reopened is not None:
             raise _Reopened(reopened)
 
@@ -331,11 +335,13 @@ def _classify(source: SourceFile, rows: pl.DataFrame, raw_cols: list[str]) -> pl
     )
 
 
-def _reopen_tolerantly(export: Export, problems: pl.DataFrame) -> Export | None:
+def _reopen_tolerantly(export: Export, problems: pl.DataFrame, padded_ids: set[int] | None = None) -> Export | None:
     """Reopen files whose problem rows are only padded with spaces, give minutes late as "5.0",
-    or use a day-first date format the first rows did not show (exports can mix formats)."""
+    or use a day-first date format the first rows did not show (exports can mix formats); and
+    files (`padded_ids`) whose pupil ids are padded with spaces."""
     real = problems.filter(pl.col("furniture").is_null())
-    if not real.height:
+    padded_ids = padded_ids or set()
+    if not real.height and not padded_ids:
         return None
     files = list(export.files)
     changed = False
@@ -345,12 +351,13 @@ def _reopen_tolerantly(export: Export, problems: pl.DataFrame) -> Export | None:
     def values(part: pl.DataFrame, status: str, column: str) -> list[str]:
         return [v for v in part.filter(pl.col("status") == status)[column].unique().to_list() if v is not None]
 
-    for (index,), part in real.group_by("file"):
+    for index in sorted(set(real["file"].to_list()) | padded_ids):
         source = files[index]
         if source.layout.name == "canonical-parquet":
             continue
+        part = real.filter(pl.col("file") == index)
         old = source.tolerance
-        strip = old.strip or any(v.strip() in tokens for v in values(part, "unknown_code", "mark")) or any(
+        strip = old.strip or index in padded_ids or any(v.strip() in tokens for v in values(part, "unknown_code", "mark")) or any(
             session_cell(v) for v in values(part, "bad_session", "session_text"))
         decimal = old.decimal_minutes or any(_whole_number(v) for v in values(part, "bad_minutes", "minutes_text"))
         formats = {date_format(v) for v in values(part, "bad_date", "date_text") if parse_date(v)}

@@ -64,6 +64,7 @@ def read_pupil_file(path) -> pl.DataFrame:
         raise ConfigError(f"{path}: no pupil id column (headers: {', '.join(table.columns)}).",
                           fix="Name the first column pupil_id (or Student ID), as in the register exports.")
     table = table.rename({c: "pupil_id" if c == ids[0] else "_".join(c.strip().lower().split()) for c in table.columns})
+    table = table.with_columns(pl.col("pupil_id").str.strip_chars())  # as the exports' ids are read
     repeated = table.filter(pl.col("pupil_id").is_duplicated())["pupil_id"]
     if repeated.len():
         raise ConfigError(f"{path}: pupil {repeated[0]} is listed twice.", fix="Give one row per pupil.")
