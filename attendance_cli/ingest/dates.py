@@ -24,8 +24,26 @@ _PATTERN = re.compile(
 )
 
 
-def date_format(text: str) -> str | None:
-    """The strptime format of one date text, or None if it is not a day-first date."""
+#: A date a spreadsheet stores as a bare number: days since 30/12/1899 (45903 is 03/09/2025). Read
+#: only from workbooks, and only in a date column, where a number can mean nothing else.
+EXCEL_SERIAL = "excel-serial"
+_SERIAL_1970 = 25569  # the serial number of 01/01/1970, day 0 of a Polars Date
+_SERIAL = re.compile(r"^\s*(\d{5})(?:\.0+)?\s*$")
+
+
+def _serial_date(text: str) -> dt.date | None:
+    match = _SERIAL.match(text or "")
+    if not match:
+        return None
+    value = dt.date(1970, 1, 1) + dt.timedelta(days=int(match.group(1)) - _SERIAL_1970)
+    return value if EARLIEST <= value <= LATEST else None
+
+
+def date_format(text: str, serials: bool = False) -> str | None:
+    """The strptime format of one date text, or None if it is not a day-first date.
+    `serials`: the text comes from a workbook, where 45903 is a date (`EXCEL_SERIAL`)."""
+    if serials and _serial_date(text):
+        return EXCEL_SERIAL
     match = _PATTERN.match(text or "")
     if not match:
         return None
@@ -46,8 +64,10 @@ def date_format(text: str) -> str | None:
     return fmt
 
 
-def parse_date(text: str) -> dt.date | None:
+def parse_date(text: str, serials: bool = False) -> dt.date | None:
     """Parse one day-first date text (for headers and error messages)."""
+    if serials and _serial_date(text):
+        return _serial_date(text)
     fmt = date_format(text)
     if fmt is None:
         return None
@@ -66,12 +86,12 @@ def parse_date(text: str) -> dt.date | None:
     return value if EARLIEST <= value <= LATEST else None
 
 
-def detect_formats(values: list[str]) -> list[str]:
+def detect_formats(values: list[str], serials: bool = False) -> list[str]:
     """Formats seen among sample values, most common first."""
     counts: dict[str, int] = {}
     for value in values:
-        fmt = date_format(value) if value else None
-        if fmt and parse_date(value):
+        fmt = date_format(value, serials) if value else None
+        if fmt and parse_date(value, serials):
             counts[fmt] = counts.get(fmt, 0) + 1
     return sorted(counts, key=lambda f: -counts[f])
 
@@ -107,6 +127,11 @@ def date_expr(column: str, formats: list[str], lookup: bool = False) -> pl.Expr:
         return pl.lit(days).gather(pl.col(column).cast(enum, strict=False).to_physical())
     attempts = []
     for fmt in formats:
+        if fmt == EXCEL_SERIAL:
+            days = pl.col(column).str.strip_chars().str.replace(r"\.0+$", "").cast(pl.Int32, strict=False)
+            attempts.append(pl.when(days.is_between(_serial(EARLIEST), _serial(LATEST)))
+                            .then((days - _SERIAL_1970).cast(pl.Date)))
+            continue
         if "%H" in fmt:
             parsed = pl.col(column).str.strptime(pl.Datetime, fmt, strict=False).dt.date()
         else:
@@ -114,6 +139,10 @@ def date_expr(column: str, formats: list[str], lookup: bool = False) -> pl.Expr:
         # `%Y` reads "25" as the year 25, so each attempt is range-checked before the next is tried
         attempts.append(pl.when(parsed.is_between(pl.lit(EARLIEST), pl.lit(LATEST))).then(parsed))
     return attempts[0] if len(attempts) == 1 else pl.coalesce(attempts)
+
+
+def _serial(day: dt.date) -> int:
+    return (day - dt.date(1970, 1, 1)).days + _SERIAL_1970
 
 
 def format_date(value: dt.date | None) -> str:

@@ -44,12 +44,21 @@ class Decoded:
     head: list[list[str]]  # first rows, parsed as CSV, for header detection
     head_lines: list[int]  # physical line (0-based) on which each head row starts
     note: str | None = None
+    workbook: bool = False  # converted from a spreadsheet workbook (dates may be serial numbers)
 
 
 def open_text(path: Path, forced: str | None = None) -> Decoded:
-    """Decide the encoding of `path` (or use `forced`) and parse its first rows."""
+    """Decide the encoding of `path` (or use `forced`) and parse its first rows. A spreadsheet
+    workbook is turned into CSV text first (`workbook.py`); its encoding is its own business."""
     raw = path.read_bytes() if _small(path) else _read_head(path)
     whole = _small(path)
+    from attendance_cli.ingest.workbook import is_workbook, workbook_text
+
+    if is_workbook(path, raw[:8]):
+        text, sheet = workbook_text(path)
+        head, lines = _head_rows(text[:SAMPLE_BYTES])
+        return Decoded(path, "workbook", text.encode("utf-8"), head, lines, f"read from the workbook's sheet {sheet!r}",
+                       workbook=True)
     if forced:
         encoding = _ENCODING_NAMES.get(forced.lower().replace("_", "-"))
         if encoding is None:

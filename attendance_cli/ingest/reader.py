@@ -76,7 +76,7 @@ def open_export(path: Path, index: int, *, slots: MarkSlots, maps: dict[str, str
     sample = decoded.head[after_header:]
     date_col = columns.fields.get("date", columns.fields.get("start_time"))
     date_values = [r[date_col] for r in sample if date_col is not None and date_col < len(r)]
-    date_formats = detect_formats(date_values)
+    date_formats = detect_formats(date_values, serials=decoded.workbook)
     lookup = len(date_formats) == 1 and padded(date_values, date_formats[0])
 
     if layout.shape == "grid":
@@ -96,7 +96,7 @@ def open_export(path: Path, index: int, *, slots: MarkSlots, maps: dict[str, str
                          shape="lessons" if layout.shape == "lessons" else "sessions",
                          blank_means=blank_means, date_is_parsed=layout.shape == "grid", tolerance=tolerance,
                          date_lookup=lookup)
-    enrol_formats = {f: detect_formats([r[columns.fields[f]] for r in sample if columns.fields[f] < len(r)])
+    enrol_formats = {f: detect_formats([r[columns.fields[f]] for r in sample if columns.fields[f] < len(r)], decoded.workbook)
                      for f in ("admission_date", "leaving_date") if f in columns.fields}
     enrolled = enrolment_expr(present, enrol_formats)
     frame = frame.with_columns((enrolled if enrolled is not None else pl.lit(True)).alias("enrolled"))

@@ -360,7 +360,8 @@ def _reopen_tolerantly(export: Export, problems: pl.DataFrame, padded_ids: set[i
         strip = old.strip or index in padded_ids or any(v.strip() in tokens for v in values(part, "unknown_code", "mark")) or any(
             session_cell(v) for v in values(part, "bad_session", "session_text"))
         decimal = old.decimal_minutes or any(_whole_number(v) for v in values(part, "bad_minutes", "minutes_text"))
-        formats = {date_format(v) for v in values(part, "bad_date", "date_text") if parse_date(v)}
+        serials = source.encoding == "workbook"  # a workbook's dates may be serial numbers
+        formats = {date_format(v, serials) for v in values(part, "bad_date", "date_text") if parse_date(v, serials)}
         # a format already in use is added too: its dates were looked up, and these spellings
         # (3/9/2025 in a file of 03/09/2025) need parsing
         formats = tuple(sorted(f for f in formats if f and f not in old.date_formats))
