@@ -124,31 +124,41 @@ def marks_from(tally, minutes: bool = False) -> Marks:
     else:
         session = pl.col("session")
     extra = [pl.col("minutes_late").cast(pl.Int16)] if minutes else []
-    frame = lazy.select("pupil_id", "date", session.alias("session"), "slot", *extra).collect(engine="streaming")
-    return compact(frame, lookup, lessons)
+    # pupils are numbered by *run* (rows of one pupil in a row) while the rows stream past, so the
+    # ids themselves are kept only where a run starts: tens of millions of id strings are never
+    # gathered into memory (that alone took a second on a 60,000-pupil year)
+    starts = (pl.col("pupil_id") != pl.col("pupil_id").shift(1)).fill_null(True)
+    frame = (lazy.select("pupil_id", "date", session.alias("session"), "slot", *extra)
+             .with_columns(starts.alias("_start"))
+             .select(pl.col("_start").cum_sum().cast(pl.UInt32).alias("_run"),
+                     pl.when(pl.col("_start")).then(pl.col("pupil_id")).alias("_run_id"),
+                     "date", "session", "slot", *(["minutes_late"] if minutes else [])))
+    return compact(frame.collect(engine="streaming"), lookup, lessons)
 
 
 def compact(frame: pl.DataFrame, lookup: pl.DataFrame, lessons: bool) -> Marks:
-    """Sort the marks by pupil, date and session (exports usually are already) and number the pupils
-    in pupil id order."""
-    key = ["pupil_id", "date", "session"]
-    frame = frame.rechunk()  # a streamed read arrives in many small chunks; every step below is faster on one
-    new_pupil = (pl.col("pupil_id") != pl.col("pupil_id").shift(1)).fill_null(True)
-    frame = frame.with_columns(new_pupil.alias("_new"))
-    # sorted when each new pupil id is greater than the one before (so each pupil's rows are together)
-    # and, within a pupil, date and session never go back; strings are compared only where the pupil changes
-    starts = frame.filter(pl.col("_new"))
-    ids_ascending = starts.select((pl.col("pupil_id") > pl.col("pupil_id").shift(1)).fill_null(True).all()).item()
+    """Number the pupils in pupil id order and sort the marks by pupil, date and session (exports
+    usually are already, and then nothing is sorted).
+
+    `frame` has `_run` (1, 2, ... over runs of rows of one pupil) and `_run_id` (the pupil id on a
+    run's first row, null elsewhere), then date, session, slot and any extra columns."""
+    runs = frame.filter(pl.col("_run_id").is_not_null()).select("_run", pl.col("_run_id").alias("pupil_id"))
+    # a streamed read arrives in many small chunks; every step below is faster on one
+    frame = frame.drop("_run_id").rechunk()
+    pupils = (runs.select(pl.col("pupil_id").unique().sort()).with_row_index("pupil")
+              .with_columns(pl.col("pupil").cast(pl.UInt32)))
+    run_pupil = runs.join(pupils, on="pupil_id", how="left").sort("_run")["pupil"]
+    # in order when the runs are the pupils, in id order, and within a run date and session never go back
+    one_run_each = run_pupil.len() == pupils.height and bool((run_pupil.diff().drop_nulls() == 1).all())
+    new_run = pl.col("_run") != pl.col("_run").shift(1)
     within = ((pl.col("date") > pl.col("date").shift(1))
               | ((pl.col("date") == pl.col("date").shift(1)) & (pl.col("session") >= pl.col("session").shift(1))))
-    ordered = ids_ascending and frame.select((pl.col("_new") | within.fill_null(True)).all()).item()
+    ordered = one_run_each and frame.select((new_run | within).fill_null(True).all()).item()
+    pupil = pl.lit(run_pupil).gather(pl.col("_run") - 1).alias("pupil")  # runs are numbered from 1
+    frame = frame.select(pupil, pl.exclude("_run"))
     if not ordered:
-        frame = frame.sort(key).with_columns(new_pupil.alias("_new"))
-    frame = frame.with_columns((pl.col("_new").cum_sum() - 1).cast(pl.UInt32).alias("pupil"))
-    new_pupil = pl.col("_new")
-    pupils = frame.filter(new_pupil).select("pupil", "pupil_id")
-    extra = [c for c in frame.columns if c not in (*key, "slot", "pupil", "_new")]
-    return Marks(frame.select("pupil", "date", "session", "slot", *extra), pupils, lookup, lessons)
+        frame = frame.sort("pupil", "date", "session")
+    return Marks(frame, pupils.select("pupil", "pupil_id"), lookup, lessons)
 
 
 def school_days(marks: Marks) -> tuple[list[dt.date], dt.date | None]:
