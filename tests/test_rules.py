@@ -241,6 +241,32 @@ def test_penalty_notice_at_exactly_ten_sessions_in_ten_school_weeks(school, find
     assert notice["TEN"]["evidence"].startswith("01/09/2025 AM G; 08/09/2025 AM N; 15/09/2025 AM O; 22/09/2025 AM U; ")
 
 
+def test_the_same_register_in_any_row_order_or_split_into_files_finds_the_same(school, find, tmp_path):
+    # rules number pupils by runs of rows as they stream past; shuffled and split exports must agree with sorted ones
+    days = weekdays(MONDAY, 50)
+    codes = ["G", "N", "O", "U"]
+    path = school(days, {
+        "TEN": seq(100, {p: codes[n % 4] for n, p in enumerate(_mondays(10))}),
+        "ABS": seq(100, spread("I", range(0, 100, 4))),  # 25% absent: persistent absence
+        "A0": (40, seq(60, spread("O", range(0, 60, 3)))),  # joined later; ids sort before the background pupils
+    })
+    lines = path.read_text(encoding="utf-8").splitlines()
+    header, body = lines[0], lines[1:]
+    shuffled = pl.Series(body).shuffle(seed=7).to_list()
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text("\n".join([header, *shuffled]) + "\n", encoding="utf-8")
+    found = find(path, "dfe-national")
+    assert {"TEN", "ABS", "A0"} <= set(found.table["pupil_id"])
+    expected = found.table.sort("rule_id", "pupil_id")
+    assert find(mixed, "dfe-national").table.sort("rule_id", "pupil_id").equals(expected)
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    first.write_text("\n".join([header, *shuffled[::2]]) + "\n", encoding="utf-8")
+    second.write_text("\n".join([header, *shuffled[1::2]]) + "\n", encoding="utf-8")
+    policy = load_policy("dfe-national")
+    export = open_exports([first, second], IngestOptions(codes=load_code_table(policy.codes)))
+    assert find_triggers(export, policy, None, None, None).table.sort("rule_id", "pupil_id").equals(expected)
+
+
 def test_penalty_notice_window_rolls_a_school_week_at_a_time(school, find):
     days = weekdays(MONDAY, 51)  # up to Monday 10 November, the first day of the 11th school week
     path = school(days, {"TEN": seq(102, spread("O", _mondays(10)))})
