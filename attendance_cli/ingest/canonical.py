@@ -214,7 +214,15 @@ def canonicalise(
         key = pl.lit(None, dtype=pl.Int32)
     else:
         key = pl.col("date").cast(pl.Int32) * 2 + pl.col("session").to_physical().cast(pl.Int32)
-    return frame.with_columns(slot.alias("slot"), key.alias("key"), reason.alias("_reason"))
+    # the slot of a row already checked and found clean: no field count or minutes to look at, so a
+    # second pass over a clean file reads fewer columns (Polars only computes what is used)
+    checked_slot = (
+        pl.when(mark_text.is_null() | (token == dash)).then(slots.status("unmarked"))
+        .otherwise(slots.era_expr(pl.col("date")) * len(slots.tokens) + token)
+        .cast(pl.UInt16)
+    )
+    return frame.with_columns(slot.alias("slot"), key.alias("key"), reason.alias("_reason"),
+                              checked_slot.alias("_checked_slot"))
 
 
 def enrolment_expr(present: set[str], date_formats: dict[str, list[str]]) -> pl.Expr | None:

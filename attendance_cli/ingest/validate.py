@@ -129,12 +129,25 @@ class Tally:
     pupils: pl.DataFrame  # pupil_id, then pupil attributes as text
     excluded: pl.DataFrame  # file, row, date, session: accepted marks that are not used (collapsed duplicates)
     unmarked: pl.DataFrame  # pupil_id, *by_marks, scope, sessions
+    # where each pupil's rows start (file, row, pupil_id), when every pupil's rows in every file are
+    # together: a second pass can then tell the pupil from the row number without reading the ids
+    runs: pl.DataFrame | None = None
+
+    def rows_checked(self) -> pl.LazyFrame:
+        """The exports' canonical rows for a second pass. A file in which the pass found no problem
+        row (nothing rejected, no report furniture) gets its slots the cheap way, without the checks
+        it has already passed."""
+        frames = []
+        for source, report in zip(self.export.files, self.report.files):
+            clean = report.rejected + report.marks_rejected + report.furniture == 0
+            frames.append(source.frame.with_columns(pl.col("_checked_slot").alias("slot")) if clean else source.frame)
+        return frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
 
     def marks(self) -> pl.LazyFrame:
         """The accepted, de-duplicated marks with their code and category (lazy)."""
         lookup = self.export.slots.lookup.filter(pl.col("status") == "ok").select(
             "slot", "code", "category", "late", "closure").lazy()
-        rows = self.export.rows.join(lookup, on="slot", how="inner")
+        rows = self.rows_checked().join(lookup, on="slot", how="inner")
         if self.excluded.height:
             # a grid's row holds many marks: its date and session say which one
             keys = ["file", "row", "date", "session"]
@@ -246,8 +259,10 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
                 .group_by("pupil_id", *by_marks, "scope").agg(pl.col("n").sum().alias("sessions")))
     pupils = _pupils(per_file, attrs, len(export.files))
     report = _report(export, window, groups, rejects, problem_rows, excluded, counts, unmarked, pupils)
+    contiguous = per_file.select((pl.col("row_max") - pl.col("row_min") + 1 == pl.col("rows")).all()).item()
+    runs = per_file.select("file", pl.col("row_min").alias("row"), "pupil_id").sort("file", "row") if contiguous else None
     return Tally(export, window, by_marks, report, counts, pupils, excluded.select("file", "row", "date", "session"),
-                 unmarked)
+                 unmarked, runs)
 
 
 #: Inputs larger than this are streamed (bounded memory); smaller ones run faster in memory.

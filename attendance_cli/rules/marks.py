@@ -111,7 +111,7 @@ def marks_from(tally, minutes: bool = False) -> Marks:
     export = tally.export
     lessons = export.shape == "lessons"
     lookup = export.slots.lookup.filter(pl.col("status") == "ok").select("slot", "code", "category", "late", "closure")
-    lazy = export.rows.filter(pl.col("slot").is_in(lookup["slot"].implode()))
+    lazy = tally.rows_checked().filter(pl.col("slot").is_in(lookup["slot"].implode()))
     if tally.excluded.height:  # collapsed duplicates
         keys = ["file", "row", "date", "session"]
         lazy = lazy.join(tally.excluded.select(keys).lazy(), on=keys, how="anti", nulls_equal=True)
@@ -124,36 +124,52 @@ def marks_from(tally, minutes: bool = False) -> Marks:
     else:
         session = pl.col("session")
     extra = [pl.col("minutes_late").cast(pl.Int16)] if minutes else []
-    # pupils are numbered by *run* (rows of one pupil in a row) while the rows stream past, so the
-    # ids themselves are kept only where a run starts: tens of millions of id strings are never
-    # gathered into memory (that alone took a second on a 60,000-pupil year)
+    columns = ["date", session.alias("session"), "slot", *extra]
+    if tally.runs is not None:
+        # each pupil's rows are together in each file (the tally checked): the row number says whose
+        # a mark is, so the ids are not read again
+        frame = lazy.select(_row_key(pl.col("file"), pl.col("row")).alias("_key"), *columns).collect(engine="streaming")
+        starts = tally.runs.select(_row_key(pl.col("file"), pl.col("row")).alias("_key"))["_key"]
+        run = starts.search_sorted(frame["_key"], side="right").cast(pl.UInt32)  # 1 for the first run
+        runs = tally.runs.select(pl.int_range(1, pl.len() + 1, dtype=pl.UInt32).alias("_run"), "pupil_id")
+        return compact(frame.drop("_key").insert_column(0, run.alias("_run")), runs, lookup, lessons)
+    # otherwise pupils are numbered by *run* (rows of one pupil in a row) while the rows stream past,
+    # and the ids are kept only where a run starts: tens of millions of id strings are never
+    # gathered into memory
     starts = (pl.col("pupil_id") != pl.col("pupil_id").shift(1)).fill_null(True)
-    frame = (lazy.select("pupil_id", "date", session.alias("session"), "slot", *extra)
-             .with_columns(starts.alias("_start"))
+    frame = (lazy.select("pupil_id", *columns).with_columns(starts.alias("_start"))
              .select(pl.col("_start").cum_sum().cast(pl.UInt32).alias("_run"),
                      pl.when(pl.col("_start")).then(pl.col("pupil_id")).alias("_run_id"),
-                     "date", "session", "slot", *(["minutes_late"] if minutes else [])))
-    return compact(frame.collect(engine="streaming"), lookup, lessons)
+                     pl.exclude("pupil_id", "_start")))
+    frame = frame.collect(engine="streaming")
+    runs = frame.filter(pl.col("_run_id").is_not_null()).select("_run", pl.col("_run_id").alias("pupil_id"))
+    return compact(frame.drop("_run_id"), runs, lookup, lessons)
 
 
-def compact(frame: pl.DataFrame, lookup: pl.DataFrame, lessons: bool) -> Marks:
+def _row_key(file: pl.Expr, row: pl.Expr) -> pl.Expr:
+    """File and row as one sortable number."""
+    return file.cast(pl.UInt64) * (1 << 32) + row.cast(pl.UInt64)
+
+
+def compact(frame: pl.DataFrame, runs: pl.DataFrame, lookup: pl.DataFrame, lessons: bool) -> Marks:
     """Number the pupils in pupil id order and sort the marks by pupil, date and session (exports
     usually are already, and then nothing is sorted).
 
-    `frame` has `_run` (1, 2, ... over runs of rows of one pupil) and `_run_id` (the pupil id on a
-    run's first row, null elsewhere), then date, session, slot and any extra columns."""
-    runs = frame.filter(pl.col("_run_id").is_not_null()).select("_run", pl.col("_run_id").alias("pupil_id"))
-    # a streamed read arrives in many small chunks; every step below is faster on one
-    frame = frame.drop("_run_id").rechunk()
-    pupils = (runs.select(pl.col("pupil_id").unique().sort()).with_row_index("pupil")
+    `frame` has `_run` (1, 2, ... over runs of rows of one pupil), then date, session, slot and any
+    extra columns; `runs` says whose each run is (`_run`, `pupil_id`)."""
+    frame = frame.rechunk()  # a streamed read arrives in many small chunks; every step below is faster on one
+    new_run = (pl.col("_run") != pl.col("_run").shift(1)).fill_null(True)
+    # the pupils are those with a mark, numbered in id order
+    marked = runs.filter(pl.col("_run").is_in(frame.filter(new_run)["_run"].implode()))
+    pupils = (marked.select(pl.col("pupil_id").unique().sort()).with_row_index("pupil")
               .with_columns(pl.col("pupil").cast(pl.UInt32)))
-    run_pupil = runs.join(pupils, on="pupil_id", how="left").sort("_run")["pupil"]
-    # in order when the runs are the pupils, in id order, and within a run date and session never go back
-    one_run_each = run_pupil.len() == pupils.height and bool((run_pupil.diff().drop_nulls() == 1).all())
-    new_run = pl.col("_run") != pl.col("_run").shift(1)
+    run_pupil = runs.join(pupils, on="pupil_id", how="left").sort("_run")["pupil"]  # null: a run with no marks
+    # in order when each pupil has one run, in id order, and within a run date and session never go back
+    in_order = marked.join(pupils, on="pupil_id").sort("_run")["pupil"]
+    one_run_each = in_order.len() == pupils.height and bool((in_order.diff().drop_nulls() == 1).all())
     within = ((pl.col("date") > pl.col("date").shift(1))
               | ((pl.col("date") == pl.col("date").shift(1)) & (pl.col("session") >= pl.col("session").shift(1))))
-    ordered = one_run_each and frame.select((new_run | within).fill_null(True).all()).item()
+    ordered = one_run_each and frame.select((new_run | within.fill_null(True)).all()).item()
     pupil = pl.lit(run_pupil).gather(pl.col("_run") - 1).alias("pupil")  # runs are numbered from 1
     frame = frame.select(pupil, pl.exclude("_run"))
     if not ordered:
