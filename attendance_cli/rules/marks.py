@@ -129,9 +129,12 @@ def marks_from(tally, minutes: bool = False) -> Marks:
         # each pupil's rows are together in each file (the tally checked): the row number says whose
         # a mark is, so the ids are not read again
         frame = lazy.select(_row_key(pl.col("file"), pl.col("row")).alias("_key"), *columns).collect(engine="streaming")
-        starts = tally.runs.select(_row_key(pl.col("file"), pl.col("row")).alias("_key"))["_key"]
-        run = starts.search_sorted(frame["_key"], side="right").cast(pl.UInt32)  # 1 for the first run
         runs = tally.runs.select(pl.int_range(1, pl.len() + 1, dtype=pl.UInt32).alias("_run"), "pupil_id")
+        starts = tally.runs.select(_row_key(pl.col("file"), pl.col("row")).alias("_key"), runs["_run"])
+        if frame["_key"].is_sorted():  # as read: a merge with the run starts
+            run = frame.select("_key").set_sorted("_key").join_asof(starts.set_sorted("_key"), on="_key")["_run"]
+        else:
+            run = starts["_key"].search_sorted(frame["_key"], side="right").cast(pl.UInt32)  # 1 for the first run
         return compact(frame.drop("_key").insert_column(0, run.alias("_run")), runs, lookup, lessons)
     # otherwise pupils are numbered by *run* (rows of one pupil in a row) while the rows stream past,
     # and the ids are kept only where a run starts: tens of millions of id strings are never
