@@ -159,6 +159,19 @@ def test_unreadable_layout_lists_the_headers_seen(run, write):
         "date, session, mark, ...).\n")
 
 
+@pytest.mark.parametrize("lines", [
+    ["LearnerId,LearnerCode,Surname,YearGroup,PossibleAttendances,Authorised,Unauthorised,AttendancePercentage",
+     "1,000869,Nowak,Year 10,120,6,2,93.3"],
+    ["Attendance summary, autumn term", "Pupil,Possible,Present,Attendance %", "Amy,100,95,95%"],
+])
+def test_a_summary_of_totals_is_refused_as_not_a_register(run, write, lines):
+    path = write("summary.csv", lines)
+    result = run("summary", path)
+    assert result.exit_code == 1
+    assert f"Error: {path}: this is a summary of totals per pupil (" in result.stderr
+    assert "Fix: Figures are worked out from the marks, never copied from a summary" in result.stderr
+
+
 def test_missing_column_error_suggests_a_map(run, write):
     path = write("nomark.csv", ["Student ID,Date,Session,Register", "1,01/09/2025,AM,/"])
     result = run("summary", path)

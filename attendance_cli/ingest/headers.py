@@ -210,6 +210,8 @@ def detect_layout(rows: list[list[str]], user_maps: dict[str, str], source: str 
                                                  user_maps.get(normalise(c)) == "mark" for c in cells)):
             return _long_layout(cells, index, user_maps, source, file, rows[index + 1:])
     seen = next((r for r in rows if any(c.strip() for c in r)), [])
+    for cells in rows[:10]:
+        _refuse_summary(cells, file, least=3)
     raise InputError(
         f"{file}: cannot tell what kind of export this is.",
         fix=(f"The first non-blank row has the headers {', '.join(repr(c) for c in seen[:15]) or '(none)'}. "
@@ -238,6 +240,7 @@ def _long_layout(cells: list[str], index: int, user_maps: dict[str, str], source
     if not any(f in fields for f in ("pupil_id", "admission_number", "upn")):
         missing.insert(0, "pupil_id")
     if missing:
+        _refuse_summary(cells, file)
         raise InputError(
             f"{file}: the header row (line {index + 1}) has no column for {', '.join(missing)}.",
             fix=(f"Headers seen: {', '.join(repr(c) for c in cells if c.strip())}. "
@@ -246,6 +249,22 @@ def _long_layout(cells: list[str], index: int, user_maps: dict[str, str], source
     warehouse = "rawmark" in {normalise(c) for c in cells}
     name = f"{vendor}-{'warehouse' if warehouse else ('lessons' if lesson else ('rollcall' if vendor == 'progresso' else 'sessions'))}"
     return Layout(shape, vendor, name, index, 1, cells, columns)
+
+
+#: Headers of a per-pupil summary report (totals and percentages), not a register.
+_SUMMARY_HEADER = re.compile(r"^(possible|present|attended|authori[sz]ed|unauthori[sz]ed|approved|unexplained|late$|"
+                             r"attendance%|.*percentage|.*percent|.*pct|%.*)", re.IGNORECASE)
+
+
+def _refuse_summary(cells: list[str], file: str, least: int = 2) -> None:
+    """A per-pupil summary (possible sessions, absences, percentages) has no marks to count: say so,
+    rather than suggest mapping its columns. `least`: how many summary headers make one."""
+    totals = [c for c in cells if c.strip() and _SUMMARY_HEADER.match(normalise(c))]
+    if len(totals) >= least:
+        raise InputError(
+            f"{file}: this is a summary of totals per pupil ({', '.join(repr(c) for c in totals[:6])}), not a register.",
+            fix="Figures are worked out from the marks, never copied from a summary: export the session marks (one row "
+                "per pupil per AM/PM session, or per lesson) or the register grid instead.")
 
 
 def _holds_sessions(sample: list[list[str]], column: int) -> bool:
