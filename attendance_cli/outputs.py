@@ -4,6 +4,8 @@
   LF) get a leading `'` in CSV and Excel output. Numbers stay numbers.
 - Files are written to a temporary name beside the target and renamed into place, so a failed
   run never leaves half a file.
+- CSV files begin with a UTF-8 byte-order mark, without which Excel opens them in the Windows
+  code page and shows `Zoë` as `ZoÃ«`. CSV on standard output has none: it goes to programs.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ def write_frame(frame: pl.DataFrame, fmt: str, path: Path | None, stream: IO[str
     stream = stream or sys.stdout
     if fmt == "csv":
         text = to_csv_text(frame)
-        _text_out(text, path, stream)
+        _text_out(text, path, stream, encoding="utf-8-sig")
     elif fmt == "json":
         _text_out(frame.write_json() + "\n", path, stream)
     elif fmt == "xlsx":
@@ -84,12 +86,12 @@ def write_frame(frame: pl.DataFrame, fmt: str, path: Path | None, stream: IO[str
         raise UsageError(f"Format {fmt!r} cannot be written to a file.", fix="Use csv, json, xlsx or parquet.")
 
 
-def _text_out(text: str, path: Path | None, stream: IO[str]) -> None:
+def _text_out(text: str, path: Path | None, stream: IO[str], encoding: str = "utf-8") -> None:
     if path is None:
         stream.write(text)
         stream.flush()
         return
-    atomic_write(path, lambda temp: temp.write_text(text, encoding="utf-8", newline=""))
+    atomic_write(path, lambda temp: temp.write_text(text, encoding=encoding, newline=""))
 
 
 def _binary_out(write: Callable[[Path], None], path: Path | None, stream: IO[str], fmt: str) -> None:

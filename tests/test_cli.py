@@ -92,6 +92,18 @@ def test_formula_injection_is_neutralised_in_csv_and_xlsx(run, arbor, tmp_path):
     assert pl.read_excel(xlsx)["possible_sessions"].to_list() == [1, 1, 1, 1]
 
 
+def test_csv_files_open_in_excel_with_names_intact_and_stdout_stays_plain(run, arbor, tmp_path):
+    # Excel reads a CSV without a byte-order mark in the Windows code page: Zoë would become ZoÃ«
+    path = arbor("names.csv", ["1,Nowak,Zoë,Year 3,3A,01/09/2025,AM,/,"])
+    out = tmp_path / "summary.csv"
+    assert run("summary", path, "-o", out, "-q").exit_code == 0
+    data = out.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbfpupil_id,surname,forename,")
+    assert data.decode("utf-8-sig").splitlines()[1].startswith("1,Nowak,Zoë,Year 3,3A,")
+    piped = run("summary", path, "-f", "csv", "-q").stdout
+    assert piped.startswith("pupil_id,surname,forename,")
+
+
 def test_unknown_code_error_is_exact_and_writes_nothing(run, arbor, tmp_path):
     path = arbor("bad.csv", session_rows("P1", dt.date(2025, 9, 1), ["/", "Q9", "/", "Q9"]))
     out = tmp_path / "out.csv"

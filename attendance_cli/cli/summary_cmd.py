@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
         epilog=c.examples(
             "attendance summary export.csv                          # every pupil, every date",
             "attendance summary *.csv --window ytd --by year_group  # school year to date, per year",
-            "attendance summary *.csv --window last-week > week.csv # last school week, as CSV",
+            "attendance summary *.csv --window last-week -o week.csv # last school week, for Excel",
             "attendance summary *.csv --by form -o forms.xlsx       # a spreadsheet per form",
             "attendance summary lessons.csv --codes college --by subject"),
     )(summary)

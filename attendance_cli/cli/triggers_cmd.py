@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
         epilog=c.examples(
             "attendance triggers *.csv --policy dfe-national                 # everything met today",
             "attendance triggers *.csv --policy primary-academy --new        # only what is new",
-            "attendance triggers *.csv --policy primary-academy --new --record > week.csv",
+            "attendance triggers *.csv --policy primary-academy --new --record -o week.csv",
             "attendance triggers *.csv --policy my-school.toml --as-of 20/11/2026 --db /srv/attendance/ledger.sqlite",
             "attendance triggers lessons*.csv --policy college --codes college"),
     )(triggers)
