@@ -57,12 +57,19 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(handle)
     temp_path = Path(temp)
+    os.chmod(temp_path, 0o666 & ~_umask())  # as any other file the user writes, not mkstemp's owner-only
     try:
         write(temp_path)
         os.replace(temp_path, path)
     except BaseException:
         temp_path.unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def to_csv_text(frame: pl.DataFrame) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -92,7 +93,7 @@ def test_formula_injection_is_neutralised_in_csv_and_xlsx(run, arbor, tmp_path):
     assert pl.read_excel(xlsx)["possible_sessions"].to_list() == [1, 1, 1, 1]
 
 
-def test_csv_files_open_in_excel_with_names_intact_and_stdout_stays_plain(run, arbor, tmp_path):
+def test_csv_files_open_in_excel_with_names_intact_follow_the_umask_and_stdout_stays_plain(run, arbor, tmp_path):
     # Excel reads a CSV without a byte-order mark in the Windows code page: Zoë would become ZoÃ«
     path = arbor("names.csv", ["1,Nowak,Zoë,Year 3,3A,01/09/2025,AM,/,"])
     out = tmp_path / "summary.csv"
@@ -102,6 +103,13 @@ def test_csv_files_open_in_excel_with_names_intact_and_stdout_stays_plain(run, a
     assert data.decode("utf-8-sig").splitlines()[1].startswith("1,Nowak,Zoë,Year 3,3A,")
     piped = run("summary", path, "-f", "csv", "-q").stdout
     assert piped.startswith("pupil_id,surname,forename,")
+    # the file's permissions follow the user's umask, like any file they save
+    mask = os.umask(0o027)
+    try:
+        assert run("summary", path, "-o", out, "-q").exit_code == 0
+    finally:
+        os.umask(mask)
+    assert out.stat().st_mode & 0o777 == 0o640
 
 
 def test_unknown_code_error_is_exact_and_writes_nothing(run, arbor, tmp_path):
