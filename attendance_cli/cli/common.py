@@ -42,6 +42,11 @@ class WindowName(str, Enum):
     year = "year"
 
 
+class Cohort(str, Enum):
+    all = "all"
+    dfe = "dfe"
+
+
 class OutputFormat(str, Enum):
     table = "table"
     csv = "csv"
@@ -101,6 +106,11 @@ FromOpt = Annotated[Optional[str], typer.Option(
     "--from", metavar="DATE", help="Count from this date (dd/mm/yyyy), instead of --window.", rich_help_panel=WINDOW)]
 ToOpt = Annotated[Optional[str], typer.Option(
     "--to", metavar="DATE", help="Count up to this date (dd/mm/yyyy), instead of --window.", rich_help_panel=WINDOW)]
+CohortOpt = Annotated[Cohort, typer.Option(
+    "--cohort", metavar="all|dfe", help="all: every pupil (the school's own figures). dfe: only the national statistics' "
+    "cohort, pupils of compulsory school age (5 to 15 at 31 August: Year 1 to Year 11), without the 15-year-olds' "
+    "sessions in the sixth half term, to compare with national figures. Ages come from Date of Birth, else Year Group.",
+    rich_help_panel=WINDOW)]
 CalendarOpt = Annotated[Optional[Path], typer.Option(
     "--calendar", metavar="FILE", help="The school's calendar (TOML or CSV of half terms) instead of inferring it from the data.",
     exists=True, dir_okay=False, rich_help_panel=WINDOW)]
@@ -245,6 +255,17 @@ def resolve_window(export: Export, window: WindowName | None, as_of: str | None,
     return cal.window(window.value, reference)
 
 
+def with_cohort(window: Window | None, cohort: Cohort) -> Window | None:
+    """The window, counting only the DfE cohort if asked."""
+    if cohort != Cohort.dfe:
+        return window
+    from dataclasses import replace
+
+    from attendance_cli.ingest import Window
+
+    return replace(window or Window(None, None), dfe_cohort=True)
+
+
 def require_marks(window: Window, school_days) -> None:
     """Refuse a window that holds no school day of the data: a mistyped date would otherwise give an
     empty report, slip run or digest that reads as 'nothing to report'."""
@@ -295,9 +316,14 @@ def reading_summary(tally: Tally, rejects_path: Path | None, quiet: bool) -> Non
         extras.append(f"{plural(report.furniture, 'report line')} skipped")
     if report.rejected:
         extras.append(f"{plural(report.rejected, 'row')} rejected (see {rejects_path})")
+    if report.outside_cohort:
+        extras.append(f"{plural(report.outside_cohort, 'pupil')} outside the DfE cohort's ages left out")
+    if report.age_unknown:
+        extras.append(f"{plural(report.age_unknown, 'pupil')} with no date of birth or year group giving an age left out")
     notes = [f"{Path(f.path).name}: {f.encoding_note}" for f in report.files if f.encoding_note]
     if extras:
-        lines.append("; ".join(extras).capitalize() + ".")
+        text = "; ".join(extras)
+        lines.append(text[0].upper() + text[1:] + ".")
     lines += notes
     console = stderr_console()
     for line in lines:

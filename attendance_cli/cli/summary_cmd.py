@@ -19,6 +19,7 @@ def register(app: typer.Typer) -> None:
             "attendance summary *.csv --window ytd --by year_group  # school year to date, per year",
             "attendance summary *.csv --window last-week -o week.csv # last school week, for Excel",
             "attendance summary *.csv --by form -o forms.xlsx       # a spreadsheet per form",
+            "attendance summary *.csv --window ytd --cohort dfe     # as national figures count",
             "attendance summary lessons.csv --codes college --by subject"),
     )(summary)
 
@@ -34,6 +35,7 @@ def summary(
     start: c.FromOpt = None,
     end: c.ToOpt = None,
     calendar: c.CalendarOpt = None,
+    cohort: c.CohortOpt = c.Cohort.all,
     fmt: c.FormatOpt = None,
     output: c.OutOpt = None,
     codes: c.CodesOpt = "dfe",
@@ -61,22 +63,27 @@ def summary(
         export = open_exports(files, options)
         keys = _check_by(export, by or [])
         with c.progress(f"Reading {len(files)} export{'s' if len(files) != 1 else ''}"):
-            chosen = c.resolve_window(export, window, as_of, start, end, calendar)
+            chosen = c.with_cohort(c.resolve_window(export, window, as_of, start, end, calendar), cohort)
             result = tally(export, chosen, keys, attributes=["surname", "forename", "year_group", "form", *keys])
         stats = pupil_statistics(result, keys)
         if keys:
             stats = group_statistics(stats, keys, lessons=export.shape == "lessons")
         out_format = choose_format(fmt.value if fmt else None, output, c.stdout_is_terminal())
         unit = "contact points (lessons)" if export.shape == "lessons" else "sessions"
+        method = METHOD
+        if chosen is not None and chosen.dfe_cohort:
+            from attendance_cli.cohort import DESCRIPTION
+
+            method = f"{METHOD} {DESCRIPTION}"
         if out_format == "table":
             from attendance_cli.cli.render import print_table
 
             what = f"by {', '.join(keys)}" if keys else "per pupil"
             print_table(stats, title=f"Attendance {what}: {result.report.window}",
-                        caption=f"Counted in {unit}. {METHOD}", keep=tuple(keys))
+                        caption=f"Counted in {unit}. {method}", keep=tuple(keys))
         else:
             write_frame(stats, out_format, output, sheet="summary",
-                        metadata={"window": result.report.window, "method": METHOD, "unit": unit})
+                        metadata={"window": result.report.window, "method": method, "unit": unit})
         if result.report.rejected:
             c.write_rejects(result, rejects)
         c.reading_summary(result, rejects, quiet)

@@ -30,15 +30,18 @@ from attendance_cli.ingest.furniture import first_text, furniture_kind
 from attendance_cli.ingest.reader import SourceFile, open_export
 
 SCOPE_COUNTED, SCOPE_OUTSIDE_WINDOW, SCOPE_NOT_ENROLLED = 0, 1, 2
+SCOPE_OUTSIDE_COHORT, SCOPE_AGE_UNKNOWN = 3, 4  # only when the DfE cohort is counted
 
 
 @dataclass(frozen=True)
 class Window:
-    """A span of dates to count (inclusive). `None` on either side means open."""
+    """A span of dates to count (inclusive). `None` on either side means open. `dfe_cohort`: count
+    only the pupils and sessions of the DfE's national statistics (`cohort.py`)."""
 
     start: dt.date | None
     end: dt.date | None
     label: str = "all dates in the data"
+    dfe_cohort: bool = False
 
     def expr(self, column: str = "date") -> pl.Expr:
         start = pl.lit(self.start or dt.date.min)
@@ -46,6 +49,9 @@ class Window:
         return pl.col(column).is_between(start, end)
 
     def describe(self) -> str:
+        return self._dates() + ("; DfE cohort (compulsory school age)" if self.dfe_cohort else "")
+
+    def _dates(self) -> str:
         if self.start is None and self.end is None:
             return self.label
         if self.start is None:
@@ -107,6 +113,8 @@ class ValidationReport:
     rejects: pl.DataFrame | None = None
     duplicates_collapsed: int = 0
     conflicts_resolved: int = 0
+    outside_cohort: int = 0  # with --cohort dfe: pupils none of whose marks count (outside the ages)
+    age_unknown: int = 0  # ... or with no date of birth or year group that says an age
 
     @property
     def rejected(self) -> int:
@@ -189,21 +197,84 @@ def _scoped(export: Export, window: Window | None, files: Sequence[SourceFile] |
         scope = (pl.when(~in_window).then(SCOPE_OUTSIDE_WINDOW)
                  .when(~pl.col("enrolled")).then(SCOPE_NOT_ENROLLED)
                  .otherwise(SCOPE_COUNTED).cast(pl.UInt8))
-    return Export.rows_of(files).with_columns(scope.alias("scope"))
+    rows = Export.rows_of(files).with_columns(scope.alias("scope"))
+    if window is not None and window.dfe_cohort:
+        from attendance_cli.cohort import period
+
+        # which school year, and whether in its sixth half term: marks are counted per period, and
+        # each pupil's periods are kept or left out by their age once the pass is done
+        rows = rows.with_columns(period(pl.col("date")).alias(COHORT_PERIOD))
+    return rows
+
+
+COHORT_PERIOD = "_cohort_period"
+
+
+def _check_cohort_ages(export: Export) -> None:
+    """The DfE cohort needs each pupil's age: from a date of birth, or else a year group."""
+    if not {"date_of_birth", "year_group"} & set(export.attributes):
+        raise InputError("The exports have no date of birth or year group, so the DfE cohort (pupils of compulsory "
+                         "school age) cannot be told.",
+                         fix="Export the Date of Birth or Year Group column too (or name yours with --map "
+                             "\"Header=date_of_birth\"), or leave out --cohort dfe.")
+
+
+def _fold_cohort(counts: pl.DataFrame, unmarked: pl.DataFrame, per_file: pl.DataFrame, attrs: list[str],
+                 by_marks: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Leave out the periods of pupils outside the DfE cohort (scope), then drop the period."""
+    from attendance_cli.cohort import ages, in_cohort_period
+
+    present = [a for a in ("date_of_birth", "year_group") if a in attrs]
+    latest = per_file.filter(pl.col("accepted")).sort("last_date", "file").group_by("pupil_id").agg(
+        *[pl.col(a).drop_nulls().last() for a in present],
+        # the day a year group was exported as of: the last marks of the latest export that gives one
+        pl.col("last_date").filter(pl.col("year_group").is_not_null()).last() if "year_group" in present
+        else pl.col("last_date").last())
+    age = ages(latest)
+
+    def fold(frame: pl.DataFrame, keys: list[str], sums: list[str]) -> pl.DataFrame:
+        known = frame.join(age, on="pupil_id", how="left")
+        scope = (pl.when(pl.col("scope") != SCOPE_COUNTED).then(pl.col("scope"))
+                 .when(pl.col("_cohort_year").is_null()).then(pl.lit(SCOPE_AGE_UNKNOWN))
+                 .when(~in_cohort_period(pl.col(COHORT_PERIOD), pl.col("_cohort_year"))).then(pl.lit(SCOPE_OUTSIDE_COHORT))
+                 .otherwise(pl.col("scope")).cast(pl.UInt8))
+        return (known.with_columns(scope.alias("scope")).group_by(*keys, "scope", maintain_order=True)
+                .agg(*[pl.col(c).sum() for c in sums]))
+
+    code_columns = ["code", "category", "late", "closure"]
+    counts = fold(counts, ["pupil_id", *by_marks, *code_columns], ["sessions", "minutes_late"])
+    unmarked = fold(unmarked, ["pupil_id", *by_marks], ["sessions"])
+    return counts, unmarked
+
+
+def _left_out_of_cohort(counts: pl.DataFrame, unmarked: pl.DataFrame) -> tuple[int, int]:
+    """Pupils with marks, none of them counted in the DfE cohort: (outside its ages, age unknown)."""
+    marks = pl.concat([counts.select("pupil_id", "scope", "sessions"), unmarked.select("pupil_id", "scope", "sessions")],
+                      how="vertical_relaxed")
+    per_pupil = marks.filter(pl.col("sessions") > 0).group_by("pupil_id").agg(
+        (pl.col("scope") == SCOPE_COUNTED).any().alias("counted"), (pl.col("scope") == SCOPE_AGE_UNKNOWN).any().alias("unknown"),
+        (pl.col("scope") == SCOPE_OUTSIDE_COHORT).any().alias("outside"))
+    left_out = per_pupil.filter(~pl.col("counted"))
+    return left_out.filter(pl.col("outside")).height, left_out.filter(pl.col("unknown") & ~pl.col("outside")).height
 
 
 def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Sequence[str] | None) -> Tally:
+    cohort = window is not None and window.dfe_cohort
+    if cohort:
+        _check_cohort_ages(export)
     slots = export.slots
     by_marks = [b for b in by if b in export.mark_fields or b == "session"]
+    keys = [*by_marks, COHORT_PERIOD] if cohort else by_marks  # what marks are counted by, besides pupil and code
     attrs = export.attributes
     if wanted is not None:
         names = {"surname", "forename"} & set(wanted)
-        attrs = [a for a in attrs if a in wanted or (a == "full_name" and names)]
+        age_columns = {"date_of_birth", "year_group"} if cohort else set()
+        attrs = [a for a in attrs if a in wanted or a in age_columns or (a == "full_name" and names)]
     frame = _scoped(export, window)
     # a "descent" is a row whose date and session are not after the previous row's
     descent_row = pl.when(pl.col("key") <= pl.col("key").shift(1)).then(pl.col("row"))
     groups_plan = frame.with_columns(descent_row.alias("_descent_row")).group_by(
-        "file", "pupil_id", "slot", "scope", *by_marks).agg(
+        "file", "pupil_id", "slot", "scope", *keys).agg(
         pl.len().alias("n"),
         pl.col("minutes_late").sum().alias("minutes"),
         pl.col("date").min().alias("first_date"),
@@ -230,7 +301,7 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
         if reopened is not None:
             raise _Reopened(reopened)
 
-    excluded, conflicts, conflict_rejects = _duplicates(export, window, per_file, by_marks)
+    excluded, conflicts, conflict_rejects = _duplicates(export, window, per_file, keys)
     rejects = _rejects(export, problem_rows, conflict_rejects)
     problems = _problems(export, rejects) + conflicts
     if problems and not export.options.lenient:
@@ -245,20 +316,24 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
                          problems=problems, fix=fix)
 
     if excluded.height:
-        removed = excluded.group_by("file", "pupil_id", "slot", "scope", *by_marks).agg(
+        removed = excluded.group_by("file", "pupil_id", "slot", "scope", *keys).agg(
             pl.len().alias("_n"), pl.col("minutes_late").sum().alias("_m"))
-        groups = (groups.join(removed, on=["file", "pupil_id", "slot", "scope", *by_marks], how="left",
+        groups = (groups.join(removed, on=["file", "pupil_id", "slot", "scope", *keys], how="left",
                               nulls_equal=True)
                   .with_columns((pl.col("n") - pl.col("_n").fill_null(0)).alias("n"),
                                 (pl.col("minutes").fill_null(0) - pl.col("_m").fill_null(0)).alias("minutes"))
                   .drop("_n", "_m"))
 
-    counts = _counts(groups, export, by_marks)
+    counts = _counts(groups, export, keys)
     unmarked_slot = slots.status("unmarked")
     unmarked = (groups.filter(pl.col("slot") == unmarked_slot)
-                .group_by("pupil_id", *by_marks, "scope").agg(pl.col("n").sum().alias("sessions")))
+                .group_by("pupil_id", *keys, "scope").agg(pl.col("n").sum().alias("sessions")))
+    if cohort:
+        counts, unmarked = _fold_cohort(counts, unmarked, per_file, attrs, by_marks)
     pupils = _pupils(per_file, attrs, len(export.files))
     report = _report(export, window, groups, rejects, problem_rows, excluded, counts, unmarked, pupils)
+    if cohort:
+        report.outside_cohort, report.age_unknown = _left_out_of_cohort(counts, unmarked)
     contiguous = per_file.select((pl.col("row_max") - pl.col("row_min") + 1 == pl.col("rows")).all()).item()
     runs = per_file.select("file", pl.col("row_min").alias("row"), "pupil_id").sort("file", "row") if contiguous else None
     return Tally(export, window, by_marks, report, counts, pupils, excluded.select("file", "row", "date", "session"),
@@ -540,7 +615,7 @@ def _duplicates(export: Export, window: Window | None, per_file: pl.DataFrame, b
     empty_excluded = pl.DataFrame(schema={"file": pl.UInt16, "row": pl.UInt32, "date": pl.Date, "session": SESSION,
                                           "pupil_id": pl.String,
                                           "slot": pl.UInt16, "scope": pl.UInt8, "minutes_late": pl.Int32,
-                                          **{b: pl.String for b in by_marks}})
+                                          **{b: pl.Int32 if b == COHORT_PERIOD else pl.String for b in by_marks}})
     if suspects.is_empty():
         return empty_excluded, [], pl.DataFrame(schema=_REJECT_SCHEMA)
 
@@ -655,10 +730,12 @@ def _counts(groups: pl.DataFrame, export: Export, by_marks: list[str]) -> pl.Dat
 
 
 def _pupils(per_file: pl.DataFrame, attrs: list[str], files: int) -> pl.DataFrame:
-    """One row per pupil with an accepted row; attributes from the export with the latest marks."""
+    """One row per pupil with an accepted row; each attribute from the export with the latest marks
+    that gives it (a warehouse export without names does not blank the names earlier ones gave)."""
     accepted = per_file.filter(pl.col("accepted"))
     if files > 1:
-        accepted = accepted.sort("last_date", "file").group_by("pupil_id", maintain_order=True).last()
+        accepted = accepted.sort("last_date", "file").group_by("pupil_id", maintain_order=True).agg(
+            pl.col(a).drop_nulls().last() for a in attrs)
     return _tidy_pupils(accepted.select("pupil_id", *attrs)).sort("pupil_id")
 
 

@@ -30,7 +30,9 @@ BENCHMARKS = {
     "all": {"overall": 6.88, "authorised": 4.52, "unauthorised": 2.36, "pa": 18.78},
 }
 BENCHMARK_SOURCE = ("DfE, Pupil attendance in schools (daily data), 2025/26 to 10 July 2026, state-funded "
-                    "schools in England")
+                    "schools in England; they cover pupils of compulsory school age (Year 1 to Year 11), where this "
+                    "report counts every pupil ('attendance summary --cohort dfe' gives the school's figures on the "
+                    "national basis)")
 
 
 @dataclass
