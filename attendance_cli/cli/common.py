@@ -65,8 +65,8 @@ WINDOW = "Choosing dates"
 OUTPUT = "Output"
 
 Files = Annotated[list[Path], typer.Argument(
-    help="Register exports (CSV) from Arbor, Progresso or another MIS, or .parquet files written by "
-         "'attendance ingest'. Several files (e.g. one per term) are combined.",
+    help="Register exports (CSV, or an Excel workbook) from Arbor, Progresso or another MIS, or .parquet files "
+         "written by 'attendance ingest'. Several files (e.g. one per term) are combined.",
     exists=True, dir_okay=False, readable=True, show_default=False, metavar="EXPORT")]
 SourceOpt = Annotated[Optional[Source], typer.Option(
     "--source", metavar="arbor|progresso", help="Force the MIS the exports came from instead of detecting it from the headers.",
