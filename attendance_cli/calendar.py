@@ -16,7 +16,7 @@ from pathlib import Path
 
 from attendance_cli.errors import ConfigError, UsageError
 from attendance_cli.ingest.dates import format_date, parse_date
-from attendance_cli.ingest.validate import Window
+from attendance_cli.ingest.scope import Window
 
 WINDOWS = ("week", "last-week", "half-term", "term", "ytd", "year")
 TERMS = ("autumn", "spring", "summer")

@@ -26,7 +26,8 @@ from collections.abc import Sequence
 import polars as pl
 
 from attendance_cli.codes import ATTENDED, POSSIBLE
-from attendance_cli.ingest.validate import SCOPE_COUNTED, Tally
+from attendance_cli.ingest.scope import SCOPE_COUNTED
+from attendance_cli.ingest.validate import Tally
 
 PUPIL_COLUMNS = (
     "pupil_id", "surname", "forename", "year_group", "form", "possible_sessions", "attended_sessions",

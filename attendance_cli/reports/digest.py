@@ -9,7 +9,7 @@ import polars as pl
 
 from attendance_cli.calendar import SchoolCalendar
 from attendance_cli.ingest import Export, tally
-from attendance_cli.ingest.validate import SCOPE_COUNTED
+from attendance_cli.ingest.scope import SCOPE_COUNTED
 from attendance_cli.rules.engine import floor_pct
 from attendance_cli.statistics import natural_order, pupil_statistics
 
