@@ -450,8 +450,7 @@ def _runs(rule: RunRule, marks: Marks, scope: _Scope, as_of: dt.date) -> pl.Data
         table = marks.daily if rule.unit == "school-days" else marks.weekly(as_of)
         index = "day_idx" if rule.unit == "school-days" else "week_idx"
         # every possible mark of the day (week) is in the selection (filtered before anything else is done)
-        units = scope.apply(table.filter(marks.count_in(table, marks.slots(*selected)) == table["possible"]),
-                            exclude_used=False)
+        units = scope.apply(marks.all_in(table, marks.slots(*selected)), exclude_used=False)
         used_days = scope.used_days()
         if used_days is not None:
             if index == "week_idx":

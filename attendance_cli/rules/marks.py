@@ -97,6 +97,17 @@ class Marks:
         ends = ends.with_columns((pl.col("last") - pl.col("first") + 1).cast(pl.UInt32).alias("possible"))
         return ends.with_columns(self.count_in(ends, self.absent_slots).alias("absent"))
 
+    def all_in(self, spans: pl.DataFrame, slots: pl.Series) -> pl.DataFrame:
+        """The spans (first, last, possible; in `first` order, not overlapping) whose every possible mark
+        is in `slots`. Only the chosen marks are looked at (a few in a hundred for absence codes): each
+        finds its span by binary search, and a span qualifies when all its marks were found."""
+        chosen = self.possible.select(pl.col("idx").filter(pl.col("slot").is_in(slots.implode())))["idx"]
+        span = spans["first"].search_sorted(chosen, side="right").cast(pl.Int64) - 1
+        inside = (span >= 0) & (chosen <= spans["last"].gather(span.clip(lower_bound=0)))  # marks of no span
+        found = span.filter(inside).value_counts(name="n").sort(span.name)
+        full = found.filter(pl.col("n") == spans["possible"].gather(found[span.name]))[span.name]
+        return spans[full]
+
     def count_in(self, spans: pl.DataFrame, slots: pl.Series) -> pl.Series:
         """For each span (first, last) of `possible`, how many of its marks are in `slots`: the difference
         of the running count at its last mark and just before its first."""
