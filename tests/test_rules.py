@@ -758,6 +758,8 @@ def test_university_weeks_without_attendance(lessons, find):
         "THREE": lesson_marks(56, {**spread("O", week[1] + week[3]), **spread("I", week[2])}),
         "FOUR": lesson_marks(56, spread("N", week[1] + week[2] + week[3] + week[4])),
         "PARTIAL": lesson_marks(56, spread("O", range(50, 56))),  # the current week has not finished
+        # 9 of week 5's 10 lessons missed, then the first of the unfinished week: no whole week
+        "NEARLY": lesson_marks(56, spread("O", [*week[4][:9], 50])),
     })
     found = find(path, "university")
     one, three, four = (rows(found, r) for r in ("no-attendance-1-week", "no-attendance-3-weeks", "no-attendance-4-weeks"))
