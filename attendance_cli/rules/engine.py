@@ -325,12 +325,12 @@ def _first_met(threshold: Threshold, marks: Marks, scope: _Scope, pupils: pl.Dat
     The days are sorted by pupil and date, so each pupil's running totals are the running totals over
     all rows less those before the pupil's first row: no per-group cumulative sum is needed."""
     daily = scope.apply(marks.daily, exclude_used=False).join(pupils.select("pupil"), on="pupil", how="semi")
-    daily = daily.select("pupil", "date", pl.col("possible").cast(pl.Int64).cum_sum().alias("cp"),
-                         pl.col("absent").cast(pl.Int64).cum_sum().alias("ca"),
-                         (pl.col("possible").cast(pl.Int64).cum_sum() - pl.col("possible")).alias("p0"),
-                         (pl.col("absent").cast(pl.Int64).cum_sum() - pl.col("absent")).alias("a0"))
-    starts = daily.filter((pl.col("pupil") != pl.col("pupil").shift(1)).fill_null(True)).select("pupil", "p0", "a0")
-    daily = daily.drop("p0", "a0").join(starts, on="pupil", how="left", maintain_order="left")
+    cp, ca = pl.col("possible").cast(pl.Int64).cum_sum(), pl.col("absent").cast(pl.Int64).cum_sum()
+    first = (pl.col("pupil") != pl.col("pupil").shift(1)).fill_null(True)
+    daily = daily.select("pupil", "date", cp.alias("cp"), ca.alias("ca"),
+                         # the running totals just before the pupil's first day, carried down their rows
+                         pl.when(first).then(cp - pl.col("possible")).forward_fill().alias("p0"),
+                         pl.when(first).then(ca - pl.col("absent")).forward_fill().alias("a0"))
     daily = daily.with_columns(_meets(threshold, pl.col("ca") - pl.col("a0"), pl.col("cp") - pl.col("p0")).alias("ok"))
     last_miss = pl.col("date").filter(~pl.col("ok")).max().fill_null(dt.date.min)
     return daily.group_by("pupil").agg(pl.col("date").filter(pl.col("ok") & (pl.col("date") > last_miss)).min()
