@@ -89,6 +89,56 @@ def test_wide_grid_with_two_header_rows(write):
     assert _figures(pupil(figures, "8")) == (3, 3, 0, 0, 0, 0)  # "-" is unmarked, not absent
 
 
+WEEK_HEADERS = "MonAM,MonPM,TueAM,TuePM,WedAM,WedPM,ThuAM,ThuPM,FriAM,FriPM"
+
+
+def test_weekly_grid_with_the_week_in_the_title(write):
+    # Bromcom's weekly grid: a column per MonAM ... FriPM, the week said above the header
+    path = write("week.csv", [
+        "Weekly attendance: week beginning 01/09/2025", "",
+        f"StudentId,Surname,Forename,Tutor Group,{WEEK_HEADERS}",
+        "B1,Nowak,Zoë,7A,/,\\,/,\\,O,O,/,\\,L,\\",
+        "B2,Smith,Amy,7A,/,\\,I,I,/,\\,/,\\,/,-",
+        "Totals,,,2,2,1,1,1,1,2,2,2,1",
+    ])
+    result = read([path])
+    report = result.report.files[0]
+    assert (report.layout, report.header_line, report.above_header) == ("weekly-grid", 3, 2)
+    assert report.furniture_lines == [(6, "report text")]
+    figures = pupil_stats(result)
+    assert _figures(pupil(figures, "B1")) == (10, 8, 0, 2, 1, 0)
+    assert _figures(pupil(figures, "B2")) == (9, 7, 2, 0, 0, 0)
+    assert (report.first_date, report.last_date) == (dt.date(2025, 9, 1), dt.date(2025, 9, 5))
+
+
+def test_weekly_grid_with_a_week_column_holds_several_weeks(write):
+    path = write("weeks.csv", [
+        f"StudentId,Week Beginning,{WEEK_HEADERS}",
+        "B1,01/09/2025,/,\\,/,\\,/,\\,/,\\,/,\\",
+        "B1,08/09/2025,O,O,/,\\,/,\\,/,\\,/,\\",
+    ])
+    row = pupil(pupil_stats(read([path])), "B1")
+    assert (row["possible_sessions"], row["unauthorised_absences"]) == (20, 2)
+    bad = write("bad.csv", [f"StudentId,Week Beginning,{WEEK_HEADERS}", "B1,02/09/2025,/,\\,/,\\,/,\\,/,\\,/,\\"])
+    with pytest.raises(InputError) as raised:
+        read([bad])
+    assert raised.value.describe().splitlines()[0] == (
+        f"{bad}, line 2: column 'Week Beginning' has '02/09/2025', not the date of a Monday.")
+
+
+def test_weekly_grid_names_a_bad_cell_by_its_day_and_date_and_needs_a_week(write):
+    path = write("week.csv", ["Week commencing 08/09/2025", f"StudentId,{WEEK_HEADERS}",
+                              "B1,/,\\,/,\\,Q9,\\,/,\\,/,\\"])
+    with pytest.raises(InputError) as raised:
+        read([path])
+    assert f"{path}, line 3: unknown code; column 'WedAM (10/09/2025)'; value 'Q9'" in raised.value.describe()
+    undated = write("undated.csv", [f"StudentId,{WEEK_HEADERS}", "B1,/,\\,/,\\,/,\\,/,\\,/,\\"])
+    with pytest.raises(InputError) as raised:
+        read([undated])
+    assert raised.value.describe().splitlines()[0] == (
+        f"{undated}: a weekly grid (MonAM ... FriPM), but which week it is cannot be told: no date above the header.")
+
+
 def test_progresso_roll_call(write):
     path = write("rollcall.csv", [
         "LearnerId,LearnerCode,Date,Session,AttendanceCode,MinutesLate,GroupCode,YearGroup",

@@ -44,6 +44,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
                        "DateOfEntry"),
     "leaving_date": ("Leaving Date", "Date of Leaving", "Date Left", "Leave Date", "End Date", "DateOfLeaving"),
     "date_of_birth": ("Date of Birth", "DOB", "DateOfBirth", "Birth Date"),
+    "week_start": ("Week Beginning", "Week Commencing", "Week Starting", "Week Start", "WeekStart", "W/C",
+                   "Week Commencing Date", "Week Beginning Date"),
     "gender": ("Gender", "Sex", "Legal Sex"),
     "sen": ("SEN", "SEND", "SEN Status", "SEN Provision", "SEND Status"),
     "fsm": ("FSM", "Free School Meals", "FSM Eligible", "FSM6", "Ever 6 FSM"),
@@ -120,6 +122,7 @@ class ColumnMap:
     ignored: list[str] = field(default_factory=list)  # headers read and deliberately not used
     unknown: list[str] = field(default_factory=list)  # headers nobody recognised
     date_columns: dict[int, tuple[str, str | None]] = field(default_factory=dict)  # grid: col -> (date text, session)
+    weekday_columns: dict[int, tuple[int, str]] = field(default_factory=dict)  # weekly grid: col -> (Mon=0.., session)
 
 
 def map_columns(headers: list[str], user_maps: dict[str, str]) -> ColumnMap:
@@ -165,6 +168,20 @@ def date_header(cell: str) -> tuple[str, str | None] | None:
     return match.group("date"), SESSION_VALUES.get(session.lower()) if session else None
 
 
+_WEEKDAY_HEADER = re.compile(
+    r"^\s*(?P<day>mon|tue|wed|thu|fri)[a-z]*\.?\s*(?P<session>am|pm|a\.m\.|p\.m\.|morning|afternoon)\s*$",
+    re.IGNORECASE)
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
+
+
+def weekday_header(cell: str) -> tuple[int, str] | None:
+    """A weekly grid's `MonAM`, `Tue PM`, `Wednesday AM` -> (0 for Monday ..., "AM"/"PM"); else None."""
+    match = _WEEKDAY_HEADER.match(cell or "")
+    if not match:
+        return None
+    return _WEEKDAYS.index(match.group("day").lower()), SESSION_VALUES[match.group("session").lower()]
+
+
 def session_cell(cell: str) -> str | None:
     return SESSION_VALUES.get((cell or "").strip().lower())
 
@@ -191,10 +208,11 @@ def _vendor(headers: list[str]) -> str:
     return "generic"
 
 
-def _header_score(cells: list[str], user_maps: dict[str, str]) -> tuple[int, int]:
+def _header_score(cells: list[str], user_maps: dict[str, str]) -> tuple[int, int, int]:
     mapped = sum(1 for c in cells if (n := normalise(c)) and (n in user_maps or n in _ALIAS_INDEX))
     dates = sum(1 for c in cells if date_header(c))
-    return mapped, dates
+    weekdays = sum(1 for c in cells if weekday_header(c))
+    return mapped, dates, weekdays
 
 
 def detect_layout(rows: list[list[str]], user_maps: dict[str, str], source: str | None, file: str) -> Layout:
@@ -203,9 +221,11 @@ def detect_layout(rows: list[list[str]], user_maps: dict[str, str], source: str 
     Rows above the header (title, school name, date range) are report furniture.
     """
     for index, cells in enumerate(rows):
-        mapped, dates = _header_score(cells, user_maps)
+        mapped, dates, weekdays = _header_score(cells, user_maps)
         if dates >= 2 and mapped >= 1:
             return _grid_layout(rows, index, user_maps, source, file)
+        if weekdays >= 2 and mapped >= 1:
+            return _weekly_layout(rows, index, user_maps, source, file)
         if mapped >= 3 or (mapped >= 2 and any(_ALIAS_INDEX.get(normalise(c)) == "mark" or
                                                  user_maps.get(normalise(c)) == "mark" for c in cells)):
             return _long_layout(cells, index, user_maps, source, file, rows[index + 1:])
@@ -275,6 +295,24 @@ def _holds_sessions(sample: list[list[str]], column: int) -> bool:
 
 def _first_unknown(columns: ColumnMap) -> str:
     return columns.unknown[0] if columns.unknown else "Header"
+
+
+def _weekly_layout(rows: list[list[str]], index: int, user_maps: dict[str, str], source: str | None,
+                   file: str) -> Layout:
+    """A weekly grid (Bromcom): a row per pupil (and week), a column per `MonAM` ... `FriPM`. The
+    week comes from a Week Beginning column, or from the one date in the title lines above."""
+    header = rows[index]
+    columns = map_columns([c if not weekday_header(c) else "" for c in header], user_maps)
+    for col, cell in enumerate(header):
+        parsed = weekday_header(cell)
+        if parsed:
+            columns.weekday_columns[col] = parsed
+    if not any(f in columns.fields for f in ("pupil_id", "admission_number", "upn")):
+        raise InputError(
+            f"{file}: the weekly grid's header row (line {index + 1}) has no pupil identifier column.",
+            fix=f"Headers seen: {', '.join(repr(c) for c in header[:8] if c.strip())} ... "
+                "Map the identifier with --map \"Header=pupil_id\".")
+    return Layout("grid", source or "generic", "weekly-grid", index, 1, header, columns)
 
 
 def _grid_layout(rows: list[list[str]], index: int, user_maps: dict[str, str], source: str | None, file: str) -> Layout:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -125,6 +126,8 @@ def _read_grid(decoded: Decoded, layout: Layout, data_start: int, names: list[st
                  table.filter(pl.col("_furniture").is_not_null()).select("row", "_furniture").iter_rows()]
     keep = table.filter(pl.col("_furniture").is_null())["row"]
     table = table.filter(pl.col("row").is_in(keep.implode()))
+    if columns.weekday_columns:
+        return _weekly_marks(decoded, layout, data_start, table), _grid_present(columns), furniture, keep.len()
     cells = {}
     for col, (date_text, session) in columns.date_columns.items():
         parsed = parse_date(date_text)
@@ -137,8 +140,7 @@ def _read_grid(decoded: Decoded, layout: Layout, data_start: int, names: list[st
         "session": [v[1] for v in cells.values()],
         "column": [f"{v[0]:%d/%m/%Y} {v[1]}" for v in cells.values()],
     })
-    pupil_cols = {f"_c{i}": f for f, i in columns.fields.items() if f not in LESSON_FIELDS}
-    pupil_cols |= {f"_c{i}": f for f, i in columns.extras.items()}
+    pupil_cols = _pupil_columns(columns)
     long = (
         table.unpivot(index=["row", "_ragged", *pupil_cols], on=list(cells), variable_name="_cell", value_name="mark")
         .join(mapping, on="_cell", how="left")
@@ -146,5 +148,62 @@ def _read_grid(decoded: Decoded, layout: Layout, data_start: int, names: list[st
         .drop("_cell")
         .sort("row", "date", "session")
     )
-    present = set(pupil_cols.values()) | {"date", "session", "mark", "column", "_ragged"}
-    return long.lazy(), present, furniture, keep.len()
+    return long.lazy(), _grid_present(columns), furniture, keep.len()
+
+
+def _pupil_columns(columns) -> dict[str, str]:
+    """A grid's pupil columns: raw name -> field."""
+    cols = {f"_c{i}": f for f, i in columns.fields.items() if f not in LESSON_FIELDS and f != "week_start"}
+    return cols | {f"_c{i}": f for f, i in columns.extras.items()}
+
+
+def _grid_present(columns) -> set[str]:
+    return set(_pupil_columns(columns).values()) | {"date", "session", "mark", "column", "_ragged"}
+
+
+_DATE_TEXT = re.compile(r"\d{1,2}[/\-.]\d{1,2}[/\-.]\d{2,4}|\d{4}-\d{2}-\d{2}")
+
+
+def _weekly_marks(decoded: Decoded, layout: Layout, data_start: int, table: pl.DataFrame) -> pl.LazyFrame:
+    """A weekly grid's marks: each row's week from its Week Beginning column, or the whole file's from
+    the one date in the title lines above the header; Monday AM is that Monday's morning."""
+    columns = layout.columns
+    if "week_start" in columns.fields:
+        week_col = f"_c{columns.fields['week_start']}"
+        texts = table.select(week_col).unique()[week_col].to_list()
+        weeks = {text: parse_date(text or "") for text in texts}
+        bad = [t for t, day in weeks.items() if day is None or day.weekday() != 0]
+        if bad:
+            rows = table.filter(pl.col(week_col).is_in(bad) | pl.col(week_col).is_null())["row"]
+            header = layout.headers[columns.fields["week_start"]]
+            raise InputError(
+                f"{decoded.path}, line {data_start + rows[0] + 1}: column {header!r} has {bad[0]!r}, not the date of a Monday.",
+                fix="A weekly grid's week must be the dd/mm/yyyy of its Monday; correct it in the export.")
+        week = pl.col(week_col).replace_strict(weeks, return_dtype=pl.Date)
+    else:
+        above = [cell for row in decoded.head[:layout.header_line] for cell in row]
+        found = {parse_date(text) for cell in above for text in _DATE_TEXT.findall(cell)} - {None}
+        if len(found) != 1 or next(iter(found)).weekday() != 0:
+            seen = ", ".join(f"{day:%d/%m/%Y}" for day in sorted(found))
+            why = ("no date above the header" if not found else f"several dates above the header ({seen})"
+                   if len(found) > 1 else f"the date above the header, {seen}, is not a Monday")
+            raise InputError(
+                f"{decoded.path}: a weekly grid (MonAM ... FriPM), but which week it is cannot be told: {why}.",
+                fix="Export it with a Week Beginning column, or with the week's Monday (dd/mm/yyyy) in the title line; "
+                    "or map the column that holds it with --map \"Header=week_start\".")
+        week = pl.lit(next(iter(found)), dtype=pl.Date)
+    cells = {f"_c{col}": (day, session, layout.headers[col]) for col, (day, session) in columns.weekday_columns.items()}
+    mapping = pl.DataFrame({"_cell": list(cells), "_day": [v[0] for v in cells.values()],
+                            "session": [v[1] for v in cells.values()], "_header": [v[2] for v in cells.values()]})
+    pupil_cols = _pupil_columns(columns)
+    long = (
+        table.with_columns(week.alias("_week"))
+        .unpivot(index=["row", "_ragged", "_week", *pupil_cols], on=list(cells), variable_name="_cell", value_name="mark")
+        .join(mapping, on="_cell", how="left")
+        .with_columns((pl.col("_week") + pl.duration(days=pl.col("_day"))).alias("date"))
+        .with_columns(pl.format("{} ({})", pl.col("_header"), pl.col("date").dt.strftime("%d/%m/%Y")).alias("column"))
+        .rename(pupil_cols)
+        .drop("_cell", "_day", "_week", "_header")
+        .sort("row", "date", "session")
+    )
+    return long.lazy()
