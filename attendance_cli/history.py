@@ -42,7 +42,7 @@ def _attendance(pupil_id: str, files: list[Path], options, calendar_file: Path |
     from attendance_cli.rules.marks import marks_from, school_days
 
     export = open_exports(files, options)
-    result = tally(export, attributes=["surname", "forename", "year_group", "form"])
+    result = tally(export, attributes=["surname", "forename", "year_group", "form"], codes=False)
     everyone = marks_from(result)  # the same accepted marks the rules see; the calendar comes from them
     calendar = calendar_from(school_days(everyone)[0], calendar_file)
     marks = (everyone.frame.join(everyone.numbered(pl.DataFrame({"pupil_id": [pupil_id]})), on="pupil", how="semi")

@@ -83,6 +83,8 @@ def _pct(numerator: pl.Expr, denominator: str = "possible_sessions") -> pl.Expr:
 def pupil_statistics(tally: Tally, keys: Sequence[str] = ()) -> pl.DataFrame:
     """One row per pupil (per mark-level key, if any) with the DfE figures, in `PUPIL_COLUMNS`
     order (plus any keys and pupil attributes requested in `keys`)."""
+    if not tally.codes:
+        raise ValueError("pupil_statistics needs a tally that counted marks code by code (tally(..., codes=True))")
     mark_keys = [k for k in keys if k in tally.by_marks]
     counts = tally.counts.filter(pl.col("scope") == SCOPE_COUNTED)
     per_pupil = (

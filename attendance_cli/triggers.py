@@ -80,7 +80,7 @@ def find_triggers(export: Export, policy: Policy, calendar_file: Path | None, as
     if policy.register_type == "lesson" and export.shape != "lessons":
         raise UsageError(f"The {policy.name!r} policy is for lesson registers, but these exports are session (AM/PM) registers.",
                          fix="Use a school policy such as dfe-national, or give the lesson exports.")
-    result = tally(export, None, attributes=["surname", "forename", "year_group", "form"])
+    result = tally(export, None, attributes=["surname", "forename", "year_group", "form"], codes=False)
     marks = marks_from(result)
     days, last = school_days(marks)
     calendar = calendar_from(days, calendar_file)

@@ -456,3 +456,26 @@ def test_a_grid_overlapping_a_long_export_keeps_every_mark_in_the_canonical_file
         ("01/09", "AM", "/"), ("01/09", "PM", "\\"), ("02/09", "AM", "N"), ("02/09", "PM", "L"), ("03/09", "AM", "O")]
     assert marks["minutes_late"].to_list() == [None, None, None, 7, None]
     assert run("summary", out, "-f", "csv", "-q").stdout == run("summary", grid, week, "-f", "csv", "-q").stdout
+
+
+def test_a_pass_without_code_counts_accounts_for_every_row_the_same(write):
+    # the rules read the marks themselves, so their pass counts marks per pupil, not per code; the checking
+    # and the accounting must not change: rejects, furniture, collapsed duplicates, unmarked, totals
+    from attendance_cli.codes import load_code_table
+    from attendance_cli.ingest import IngestOptions, open_exports, tally
+    from attendance_cli.statistics import pupil_statistics
+
+    autumn = write("autumn.csv", ["Register", ARBOR_HEADER, *session_rows("1", dt.date(2025, 9, 1), ["/", "O", "L", "-"]),
+                                  *session_rows("2", dt.date(2025, 9, 1), ["I", "Q9", "\\"]), "Totals,,,,,,,,"])
+    overlap = write("overlap.csv", [ARBOR_HEADER, *session_rows("1", dt.date(2025, 9, 2), ["L", "-", "G"])])
+    export = open_exports([autumn, overlap], IngestOptions(codes=load_code_table("dfe"), lenient=True))
+    full, light = tally(export), tally(export, codes=False)
+    for field in ("pupils", "marks", "unmarked", "duplicates_collapsed", "rejected", "furniture", "first_date", "last_date"):
+        assert getattr(light.report, field) == getattr(full.report, field), field
+    assert (full.report.marks, full.report.duplicates_collapsed, full.report.rejected) == (6, 2, 1)
+    assert light.report.rejects.equals(full.report.rejects)
+    assert light.counts.group_by("pupil_id").agg(pl.col("sessions").sum()).sort("pupil_id").equals(
+        full.counts.group_by("pupil_id").agg(pl.col("sessions").sum()).sort("pupil_id"))
+    assert light.report.code_counts is None
+    with pytest.raises(ValueError, match="code by code"):
+        pupil_statistics(light)

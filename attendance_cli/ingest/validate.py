@@ -113,6 +113,7 @@ class Tally:
     pupils: pl.DataFrame  # pupil_id, then pupil attributes as text
     excluded: pl.DataFrame  # file, row, date, session: accepted marks that are not used (collapsed duplicates)
     unmarked: pl.DataFrame  # pupil_id, *by_marks, scope, sessions
+    codes: bool = True  # counts are per code (False: one total per pupil, code and category null)
     # where each pupil's rows start (file, row, pupil_id), when every pupil's rows in every file are
     # together: a second pass can then tell the pupil from the row number without reading the ids
     runs: pl.DataFrame | None = None
@@ -143,17 +144,20 @@ class Tally:
 
 
 def tally(export: Export, window: Window | None = None, by: Sequence[str] = (),
-          attributes: Sequence[str] | None = None) -> Tally:
+          attributes: Sequence[str] | None = None, codes: bool = True) -> Tally:
     """Validate every row of the exports and count marks per pupil (and per `by` mark column).
 
     `attributes`: the pupil columns to keep (default: every one the exports have).
+    `codes=False`: check and account for every row as usual, but count the accepted marks only in
+    total, not code by code (`Tally.counts` then has no codes): for stages that read the marks
+    themselves afterwards (the rules), this pass groups by pupil instead of pupil and code.
     """
     for _ in range(2):
         try:
-            return _tally(export, window, by, attributes)
+            return _tally(export, window, by, attributes, codes)
         except _Reopened as reopened:
             export = reopened.export
-    return _tally(export, window, by, attributes)
+    return _tally(export, window, by, attributes, codes)
 
 
 class _Reopened(Exception):
@@ -215,7 +219,8 @@ def _left_out_of_cohort(counts: pl.DataFrame, unmarked: pl.DataFrame) -> tuple[i
     return left_out.filter(pl.col("outside")).height, left_out.filter(pl.col("unknown") & ~pl.col("outside")).height
 
 
-def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Sequence[str] | None) -> Tally:
+def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Sequence[str] | None,
+           codes: bool = True) -> Tally:
     cohort = window is not None and window.dfe_cohort
     if cohort:
         _check_cohort_ages(export)
@@ -228,6 +233,9 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
         age_columns = {"date_of_birth", "year_group"} if cohort else set()
         attrs = [a for a in attrs if a in wanted or a in age_columns or (a == "full_name" and names)]
     frame = scoped(export, window)
+    if not codes:
+        # every code valid on its date becomes one slot: the pass groups by pupil, not pupil and code
+        frame = frame.with_columns(_fold_codes(slots, pl.col("slot")).alias("slot"))
     # a "descent" is a row whose date and session are not after the previous row's
     descent_row = pl.when(pl.col("key") <= pl.col("key").shift(1)).then(pl.col("row"))
     groups_plan = frame.with_columns(descent_row.alias("_descent_row")).group_by(
@@ -243,7 +251,7 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
         *[pl.col(a).first() for a in attrs],
     )
     groups = _collect(groups_plan, export)
-    groups = groups.join(slots.lookup.select("slot", "status"), on="slot", how="left")
+    groups = groups.join(_statuses(slots), on="slot", how="left")
     per_file = _per_file(groups, attrs)
 
     problem_slots = slots.lookup.filter(pl.col("status").is_in(["problem", "not_valid_on_date"]))["slot"]
@@ -273,6 +281,8 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
                          problems=problems, fix=fix)
 
     if excluded.height:
+        if not codes:
+            excluded = excluded.with_columns(_fold_codes(slots, pl.col("slot")).alias("slot"))
         removed = excluded.group_by("file", "pupil_id", "slot", "scope", *keys).agg(
             pl.len().alias("_n"), pl.col("minutes_late").sum().alias("_m"))
         groups = (groups.join(removed, on=["file", "pupil_id", "slot", "scope", *keys], how="left",
@@ -281,7 +291,7 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
                                 (pl.col("minutes").fill_null(0) - pl.col("_m").fill_null(0)).alias("minutes"))
                   .drop("_n", "_m"))
 
-    counts = _counts(groups, export, keys)
+    counts = _counts(groups, export, keys) if codes else _totals(groups, keys)
     unmarked_slot = slots.status("unmarked")
     unmarked = (groups.filter(pl.col("slot") == unmarked_slot)
                 .group_by("pupil_id", *keys, "scope").agg(pl.col("n").sum().alias("sessions")))
@@ -293,8 +303,10 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
         report.outside_cohort, report.age_unknown = _left_out_of_cohort(counts, unmarked)
     contiguous = per_file.select((pl.col("row_max") - pl.col("row_min") + 1 == pl.col("rows")).all()).item()
     runs = per_file.select("file", pl.col("row_min").alias("row"), "pupil_id").sort("file", "row") if contiguous else None
+    if not codes:
+        report.code_counts = None
     return Tally(export, window, by_marks, report, counts, pupils, excluded.select("file", "row", "date", "session"),
-                 unmarked, runs)
+                 unmarked, codes, runs)
 
 
 #: Inputs larger than this are streamed (bounded memory); smaller ones run faster in memory.
@@ -349,6 +361,35 @@ def _per_file(groups: pl.DataFrame, attrs: list[str]) -> pl.DataFrame:
 
 
 # -- results -------------------------------------------------------------------------------------
+
+
+def _fold_codes(slots, slot: pl.Expr) -> pl.Expr:
+    """Every slot of a code valid on its date -> the one `_CODED` slot; other slots unchanged."""
+    lookup = slots.lookup.sort("slot")
+    folded = pl.Series([_coded(slots) if status == "ok" else s for s, status in lookup.select("slot", "status").iter_rows()],
+                       dtype=pl.UInt16)
+    return pl.lit(folded).gather(slot)
+
+
+def _coded(slots) -> int:
+    """The slot standing for "a code valid on its date" when codes are not counted one by one."""
+    return slots.lookup["slot"].max() + 1
+
+
+def _statuses(slots) -> pl.DataFrame:
+    """slot -> status, with the folded slot of `codes=False` counted as "ok"."""
+    table = slots.lookup.select("slot", "status")
+    return pl.concat([table, pl.DataFrame({"slot": [_coded(slots)], "status": ["ok"]}, schema=table.schema)])
+
+
+def _totals(groups: pl.DataFrame, by_marks: list[str]) -> pl.DataFrame:
+    """The counts without codes: accepted marks per pupil (and key and scope), code and category null."""
+    return (groups.filter(pl.col("status") == "ok")
+            .group_by("pupil_id", *by_marks, "scope")
+            .agg(pl.col("n").sum().cast(pl.Int64).alias("sessions"), pl.col("minutes").sum().cast(pl.Int64).alias("minutes_late"))
+            .filter(pl.col("sessions") > 0)
+            .with_columns(pl.lit(None, dtype=pl.String).alias(c) for c in ("code", "category", "late"))
+            .with_columns(pl.lit(None, dtype=pl.Boolean).alias("closure")))
 
 
 def _counts(groups: pl.DataFrame, export: Export, by_marks: list[str]) -> pl.DataFrame:
