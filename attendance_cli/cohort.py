@@ -5,10 +5,10 @@ National attendance figures cover pupils aged 5 to 15 at the 31 August before th
 sixth half term (reference/rules.md). A school reports every pupil; `--cohort dfe` gives the
 figures that compare like for like with the national ones.
 
-- A pupil's age comes from their date of birth where the export has one. Otherwise it comes from
-  the year group (Year 1 is 5 at 31 August, Reception 4, Nursery 3), taken as the pupil's year in
-  the school year of the file's dates; a file without dates of birth that spans two school years
-  is refused, because which year its year groups belong to cannot be told.
+- A pupil's age comes from their date of birth where the exports give one. Otherwise it comes
+  from the year group (Year 1 is 5 at 31 August, Reception 4, Nursery 3), taken as the pupil's
+  year in the school year of their latest export that gives one; earlier school years count back
+  from it (a pupil now in Year 1 was in Reception last year).
 - The sixth half term is taken to begin on the spring bank holiday, the last Monday in May: the
   half-term holiday is that week, so no school session falls between the two.
 - A pupil with neither a date of birth nor a year group that says an age is left out, and the
@@ -16,8 +16,6 @@ figures that compare like for like with the national ones.
 """
 
 from __future__ import annotations
-
-import datetime as dt
 
 import polars as pl
 
@@ -33,18 +31,16 @@ def school_year(date: pl.Expr) -> pl.Expr:
     return (date.dt.year() - (date.dt.month() < 8).cast(pl.Int32)).cast(pl.Int32)
 
 
-def school_year_of(day: dt.date) -> int:
-    return day.year if day.month >= 8 else day.year - 1
-
-
 def nc_year(text: pl.Expr) -> pl.Expr:
     """The National Curriculum year of a year-group text ("Year 10", "10", "Y10", "NC Year 10"),
     0 for Reception and -1 for Nursery; null when the text says no year."""
+    from attendance_cli.ingest.headers import NURSERY_TEXT, RECEPTION_TEXT, YEAR_NUMBER
+
     cleaned = text.str.strip_chars()
-    digits = cleaned.str.extract(r"^(?i:year|yr|y|nc\s*year)?\s*(\d{1,2})$", 1).cast(pl.Int32)
+    digits = cleaned.str.extract(YEAR_NUMBER, 1).cast(pl.Int32)
     return (pl.when(digits.is_not_null()).then(digits)
-            .when(cleaned.str.contains(r"^(?i:r|yr|rec|reception)$")).then(pl.lit(0, dtype=pl.Int32))
-            .when(cleaned.str.contains(r"^(?i:n|nur|nursery)$")).then(pl.lit(-1, dtype=pl.Int32)))
+            .when(cleaned.str.contains(RECEPTION_TEXT)).then(pl.lit(0, dtype=pl.Int32))
+            .when(cleaned.str.contains(NURSERY_TEXT)).then(pl.lit(-1, dtype=pl.Int32)))
 
 
 def in_sixth_half_term(date: pl.Expr) -> pl.Expr:

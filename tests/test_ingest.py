@@ -119,11 +119,14 @@ def test_weekly_grid_with_a_week_column_holds_several_weeks(write):
     ])
     row = pupil(pupil_stats(read([path])), "B1")
     assert (row["possible_sessions"], row["unauthorised_absences"]) == (20, 2)
-    bad = write("bad.csv", [f"StudentId,Week Beginning,{WEEK_HEADERS}", "B1,02/09/2025,/,\\,/,\\,/,\\,/,\\,/,\\"])
+    marks = ",/,\\,/,\\,/,\\,/,\\,/,\\"
+    # the first bad row in file order is named, with its own value
+    bad = write("bad.csv", [f"StudentId,Week Beginning,{WEEK_HEADERS}", "B0,01/09/2025" + marks, "B1,02/09/2025" + marks,
+                            "B2," + marks, "B3,03/09/2025" + marks])
     with pytest.raises(InputError) as raised:
         read([bad])
     assert raised.value.describe().splitlines()[0] == (
-        f"{bad}, line 2: column 'Week Beginning' has '02/09/2025', not the date of a Monday.")
+        f"{bad}, line 3: column 'Week Beginning' has '02/09/2025', not the date of a Monday.")
 
 
 def test_weekly_grid_names_a_bad_cell_by_its_day_and_date_and_needs_a_week(write):

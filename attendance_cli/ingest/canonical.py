@@ -105,6 +105,23 @@ class MarkSlots:
             "category": pl.String, "late": pl.String, "closure": pl.Boolean,
         })
 
+    @property
+    def any_code(self) -> int:
+        """The slot that stands for every code valid on its date, when codes are not counted one by one."""
+        return self.n_code_slots + len(STATUSES)
+
+    def fold_codes(self, slot: pl.Expr) -> pl.Expr:
+        """Every slot of a code valid on its date -> `any_code`; the others (unmarked, problems) kept."""
+        folded = self.lookup.sort("slot").select(
+            pl.when(pl.col("status") == "ok").then(self.any_code).otherwise(pl.col("slot")).cast(pl.UInt16))
+        return pl.lit(folded.to_series()).gather(slot)
+
+    @cached_property
+    def statuses(self) -> pl.DataFrame:
+        """`slot, status` of every slot, `any_code` included (as "ok")."""
+        table = self.lookup.select("slot", "status")
+        return pl.concat([table, pl.DataFrame({"slot": [self.any_code], "status": ["ok"]}, schema=table.schema)])
+
     def era_expr(self, date: pl.Expr) -> pl.Expr:
         era = pl.lit(0, dtype=pl.UInt16)
         for cut in self.codes.era_starts:

@@ -66,8 +66,9 @@ def date_format(text: str, serials: bool = False) -> str | None:
 
 def parse_date(text: str, serials: bool = False) -> dt.date | None:
     """Parse one day-first date text (for headers and error messages)."""
-    if serials and _serial_date(text):
-        return _serial_date(text)
+    serial = _serial_date(text) if serials else None
+    if serial:
+        return serial
     fmt = date_format(text)
     if fmt is None:
         return None

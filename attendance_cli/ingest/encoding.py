@@ -50,15 +50,17 @@ class Decoded:
 def open_text(path: Path, forced: str | None = None) -> Decoded:
     """Decide the encoding of `path` (or use `forced`) and parse its first rows. A spreadsheet
     workbook is turned into CSV text first (`workbook.py`); its encoding is its own business."""
-    raw = path.read_bytes() if _small(path) else _read_head(path)
-    whole = _small(path)
     from attendance_cli.ingest.workbook import is_workbook, workbook_text
 
-    if is_workbook(path, raw[:8]):
+    with path.open("rb") as handle:
+        magic = handle.read(8)
+    if is_workbook(path, magic):
         text, sheet = workbook_text(path)
         head, lines = _head_rows(text[:SAMPLE_BYTES])
         return Decoded(path, "workbook", text.encode("utf-8"), head, lines, f"read from the workbook's sheet {sheet!r}",
                        workbook=True)
+    raw = path.read_bytes() if _small(path) else _read_head(path)
+    whole = _small(path)
     if forced:
         encoding = _ENCODING_NAMES.get(forced.lower().replace("_", "-"))
         if encoding is None:

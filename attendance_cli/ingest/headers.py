@@ -65,6 +65,11 @@ PUPIL_FIELDS = ("upn", "admission_number", "surname", "forename", "year_group", 
 #: Fields that describe one lesson in a lesson register.
 LESSON_FIELDS = ("start_time", "end_time", "period", "event_id", "group_code", "subject")
 
+#: Year-group values: `Year 10`, `10`, `Y10`, `NC Year 10` (the number is group 1); Reception; Nursery.
+YEAR_NUMBER = r"^(?i:year|yr|y|nc\s*year)?\s*(\d{1,2})$"
+RECEPTION_TEXT = r"^(?i:r|yr|rec|reception)$"
+NURSERY_TEXT = r"^(?i:n|nur|nursery)$"
+
 SESSION_VALUES = {
     "am": "AM", "a.m.": "AM", "a.m": "AM", "morning": "AM", "mor": "AM", "am register": "AM",
     "pm": "PM", "p.m.": "PM", "p.m": "PM", "afternoon": "PM", "aft": "PM", "pm register": "PM",

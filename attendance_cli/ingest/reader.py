@@ -13,7 +13,7 @@ from attendance_cli.ingest.canonical import SPARE_COLUMNS, MarkSlots, Tolerance,
 from attendance_cli.ingest.dates import detect_formats, padded, parse_date
 from attendance_cli.ingest.encoding import Decoded, open_text
 from attendance_cli.ingest.furniture import furniture_kind
-from attendance_cli.ingest.headers import LESSON_FIELDS, Layout, detect_layout
+from attendance_cli.ingest.headers import LESSON_FIELDS, ColumnMap, Layout, detect_layout
 
 
 @dataclass
@@ -151,13 +151,13 @@ def _read_grid(decoded: Decoded, layout: Layout, data_start: int, names: list[st
     return long.lazy(), _grid_present(columns), furniture, keep.len()
 
 
-def _pupil_columns(columns) -> dict[str, str]:
+def _pupil_columns(columns: ColumnMap) -> dict[str, str]:
     """A grid's pupil columns: raw name -> field."""
     cols = {f"_c{i}": f for f, i in columns.fields.items() if f not in LESSON_FIELDS and f != "week_start"}
     return cols | {f"_c{i}": f for f, i in columns.extras.items()}
 
 
-def _grid_present(columns) -> set[str]:
+def _grid_present(columns: ColumnMap) -> set[str]:
     return set(_pupil_columns(columns).values()) | {"date", "session", "mark", "column", "_ragged"}
 
 
@@ -174,10 +174,12 @@ def _weekly_marks(decoded: Decoded, layout: Layout, data_start: int, table: pl.D
         weeks = {text: parse_date(text or "") for text in texts}
         bad = [t for t, day in weeks.items() if day is None or day.weekday() != 0]
         if bad:
-            rows = table.filter(pl.col(week_col).is_in(bad) | pl.col(week_col).is_null())["row"]
+            # the first row, in file order, whose week is not a Monday
+            row, value = table.filter(pl.col(week_col).is_in([t for t in bad if t is not None])
+                                      | pl.col(week_col).is_null()).select("row", week_col).row(0)
             header = layout.headers[columns.fields["week_start"]]
             raise InputError(
-                f"{decoded.path}, line {data_start + rows[0] + 1}: column {header!r} has {bad[0]!r}, not the date of a Monday.",
+                f"{decoded.path}, line {data_start + row + 1}: column {header!r} has {value or ''!r}, not the date of a Monday.",
                 fix="A weekly grid's week must be the dd/mm/yyyy of its Monday; correct it in the export.")
         week = pl.col(week_col).replace_strict(weeks, return_dtype=pl.Date)
     else:

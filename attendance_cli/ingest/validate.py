@@ -27,6 +27,7 @@ import polars as pl
 from attendance_cli.errors import InputError
 from attendance_cli.ingest.duplicates import find_duplicates
 from attendance_cli.ingest.exports import Export
+from attendance_cli.ingest.headers import RECEPTION_TEXT, YEAR_NUMBER
 from attendance_cli.ingest.problems import (
     empty_problem_rows, problems_of, read_problem_rows, rejects_frame, reopen_tolerantly,
 )
@@ -235,7 +236,7 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
     frame = scoped(export, window)
     if not codes:
         # every code valid on its date becomes one slot: the pass groups by pupil, not pupil and code
-        frame = frame.with_columns(_fold_codes(slots, pl.col("slot")).alias("slot"))
+        frame = frame.with_columns(slots.fold_codes(pl.col("slot")).alias("slot"))
     # a "descent" is a row whose date and session are not after the previous row's
     descent_row = pl.when(pl.col("key") <= pl.col("key").shift(1)).then(pl.col("row"))
     groups_plan = frame.with_columns(descent_row.alias("_descent_row")).group_by(
@@ -251,7 +252,7 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
         *[pl.col(a).first() for a in attrs],
     )
     groups = _collect(groups_plan, export)
-    groups = groups.join(_statuses(slots), on="slot", how="left")
+    groups = groups.join(slots.statuses, on="slot", how="left")
     per_file = _per_file(groups, attrs)
 
     problem_slots = slots.lookup.filter(pl.col("status").is_in(["problem", "not_valid_on_date"]))["slot"]
@@ -282,7 +283,7 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
 
     if excluded.height:
         if not codes:
-            excluded = excluded.with_columns(_fold_codes(slots, pl.col("slot")).alias("slot"))
+            excluded = excluded.with_columns(slots.fold_codes(pl.col("slot")).alias("slot"))
         removed = excluded.group_by("file", "pupil_id", "slot", "scope", *keys).agg(
             pl.len().alias("_n"), pl.col("minutes_late").sum().alias("_m"))
         groups = (groups.join(removed, on=["file", "pupil_id", "slot", "scope", *keys], how="left",
@@ -298,13 +299,11 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
     if cohort:
         counts, unmarked = _fold_cohort(counts, unmarked, per_file, attrs, by_marks)
     pupils = _pupils(per_file, attrs, len(export.files))
-    report = _report(export, window, groups, rejects, problem_rows, excluded, counts, unmarked, pupils)
+    report = _report(export, window, groups, rejects, problem_rows, excluded, counts, unmarked, pupils, codes)
     if cohort:
         report.outside_cohort, report.age_unknown = _left_out_of_cohort(counts, unmarked)
     contiguous = per_file.select((pl.col("row_max") - pl.col("row_min") + 1 == pl.col("rows")).all()).item()
     runs = per_file.select("file", pl.col("row_min").alias("row"), "pupil_id").sort("file", "row") if contiguous else None
-    if not codes:
-        report.code_counts = None
     return Tally(export, window, by_marks, report, counts, pupils, excluded.select("file", "row", "date", "session"),
                  unmarked, codes, runs)
 
@@ -363,25 +362,6 @@ def _per_file(groups: pl.DataFrame, attrs: list[str]) -> pl.DataFrame:
 # -- results -------------------------------------------------------------------------------------
 
 
-def _fold_codes(slots, slot: pl.Expr) -> pl.Expr:
-    """Every slot of a code valid on its date -> the one `_CODED` slot; other slots unchanged."""
-    lookup = slots.lookup.sort("slot")
-    folded = pl.Series([_coded(slots) if status == "ok" else s for s, status in lookup.select("slot", "status").iter_rows()],
-                       dtype=pl.UInt16)
-    return pl.lit(folded).gather(slot)
-
-
-def _coded(slots) -> int:
-    """The slot standing for "a code valid on its date" when codes are not counted one by one."""
-    return slots.lookup["slot"].max() + 1
-
-
-def _statuses(slots) -> pl.DataFrame:
-    """slot -> status, with the folded slot of `codes=False` counted as "ok"."""
-    table = slots.lookup.select("slot", "status")
-    return pl.concat([table, pl.DataFrame({"slot": [_coded(slots)], "status": ["ok"]}, schema=table.schema)])
-
-
 def _totals(groups: pl.DataFrame, by_marks: list[str]) -> pl.DataFrame:
     """The counts without codes: accepted marks per pupil (and key and scope), code and category null."""
     return (groups.filter(pl.col("status") == "ok")
@@ -437,8 +417,8 @@ def _tidy_pupils(pupils: pl.DataFrame) -> pl.DataFrame:
         if column not in out.columns:
             out = out.with_columns(pl.lit(None, dtype=pl.String).alias(column))
     year = pl.col("year_group").str.strip_chars()
-    digits = year.str.extract(r"^(?i:year|yr|y|nc\s*year)?\s*(\d{1,2})$", 1)
-    reception = year.str.contains(r"^(?i:r|yr|rec|reception)$")
+    digits = year.str.extract(YEAR_NUMBER, 1)
+    reception = year.str.contains(RECEPTION_TEXT)
     out = out.with_columns(
         pl.when(digits.is_not_null()).then(pl.lit("Year ") + digits.cast(pl.Int32).cast(pl.String))
         .when(reception).then(pl.lit("Reception")).otherwise(year).alias("year_group"))
@@ -448,7 +428,7 @@ def _tidy_pupils(pupils: pl.DataFrame) -> pl.DataFrame:
 
 def _report(export: Export, window: Window | None, groups: pl.DataFrame, rejects: pl.DataFrame,
             problem_rows: pl.DataFrame, excluded: pl.DataFrame, counts: pl.DataFrame, unmarked: pl.DataFrame,
-            pupils: pl.DataFrame) -> ValidationReport:
+            pupils: pl.DataFrame, codes: bool = True) -> ValidationReport:
     files = []
     furniture_rows = problem_rows.filter(pl.col("furniture").is_not_null())
     # rows left out because they repeat a session; conflicting rows rejected by --lenient are rejects
@@ -491,7 +471,8 @@ def _report(export: Export, window: Window | None, groups: pl.DataFrame, rejects
         files.append(report)
     code_counts = (counts.group_by("code", "category").agg(pl.col("sessions").sum().alias("marks"))
                    .join(_meanings(export), on="code", how="left")
-                   .select("code", "meaning", "category", "marks").sort("marks", "code", descending=[True, False]))
+                   .select("code", "meaning", "category", "marks").sort("marks", "code", descending=[True, False])
+                   ) if codes else None
     accepted = groups.filter(pl.col("status").is_in(["ok", "unmarked"]))
     return ValidationReport(
         files=files, codes_table=export.options.codes.name,
