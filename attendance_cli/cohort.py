@@ -59,19 +59,23 @@ def ages(pupils: pl.DataFrame) -> pl.DataFrame:
     """`pupil_id, _cohort_year` from pupil attributes (`date_of_birth` and/or `year_group`, with
     `last_date`: the day the attributes were exported as of). The cohort year is the school year
     in which the pupil turned 0 at 31 August, so their age at 31 August of school year Y is
-    Y - cohort year. Null when neither column says an age."""
+    Y - cohort year. Null when neither column says an age. `_birth_unreadable`: a date of birth
+    is given but is not a day-first date (the caller refuses it rather than fall back)."""
     from attendance_cli.ingest.dates import date_expr, detect_formats
 
-    candidates = []
+    candidates, unreadable = [], pl.lit(False)
     if "date_of_birth" in pupils.columns:
-        formats = detect_formats(pupils["date_of_birth"].drop_nulls().head(200).to_list())
+        given = pl.col("date_of_birth").str.strip_chars().replace("", None)
+        formats = detect_formats(pupils.select(given.drop_nulls().unique())["date_of_birth"].to_list())
         birth = date_expr("date_of_birth", formats)
         candidates.append(birth.dt.year() + (birth.dt.month() >= 9).cast(pl.Int32))
+        unreadable = given.is_not_null() & birth.is_null()
     if "year_group" in pupils.columns:
         # the year group is the pupil's year in the school year of their latest marks
         candidates.append(school_year(pl.col("last_date")) - nc_year(pl.col("year_group")) - (YEAR_1_AGE - 1))
     cohort_year = pl.coalesce(candidates) if candidates else pl.lit(None, dtype=pl.Int32)
-    return pupils.select("pupil_id", cohort_year.cast(pl.Int32).alias("_cohort_year"))
+    return pupils.select("pupil_id", cohort_year.cast(pl.Int32).alias("_cohort_year"),
+                         unreadable.alias("_birth_unreadable"))
 
 
 def in_cohort_period(marks_period: pl.Expr, cohort_year: pl.Expr) -> pl.Expr:

@@ -83,3 +83,14 @@ def test_the_command_line_says_the_cohort_and_who_was_left_out(run, write):
     table = run("summary", path, "--cohort", "dfe", "-f", "table", "--by", "year_group")
     assert "DfE cohort: pupils of compulsory school age" in " ".join(table.stdout.split())
     assert run("summary", path, "-f", "csv", "-q").stdout.count("\n") == 4  # every pupil without it
+
+
+def test_an_unreadable_date_of_birth_is_refused_not_replaced_by_the_year_group(write):
+    path = write("dob.csv", [HEADER, *rows("FIVE", "31/08/2020", "Year 1", AUTUMN), *rows("BAD", "31/02/2019", "Year 1", AUTUMN)])
+    with pytest.raises(InputError) as raised:
+        read([path], window=COHORT)
+    lines = raised.value.describe().splitlines()
+    assert lines[0] == "1 date of birth could not be read, so the DfE cohort cannot be told."
+    assert lines[1] == (f"  - {path}, line 6: not a day-first date of birth (pupil BAD); column 'Date of Birth'; "
+                        "value '31/02/2019'")
+    assert possible(stats([path])) == {"BAD": 4, "FIVE": 4}  # every pupil is counted without the cohort

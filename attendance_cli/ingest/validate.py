@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from attendance_cli.errors import InputError
+from attendance_cli.errors import InputError, Problem
 from attendance_cli.ingest.duplicates import find_duplicates
 from attendance_cli.ingest.exports import Export
 from attendance_cli.ingest.headers import RECEPTION_TEXT, YEAR_NUMBER
@@ -181,18 +181,36 @@ def _check_cohort_ages(export: Export) -> None:
                              "\"Header=date_of_birth\"), or leave out --cohort dfe.")
 
 
-def _fold_cohort(counts: pl.DataFrame, unmarked: pl.DataFrame, per_file: pl.DataFrame, attrs: list[str],
-                 by_marks: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _fold_cohort(export: Export, counts: pl.DataFrame, unmarked: pl.DataFrame, per_file: pl.DataFrame,
+                 attrs: list[str], by_marks: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Leave out the periods of pupils outside the DfE cohort (scope), then drop the period."""
     from attendance_cli.cohort import ages, in_cohort_period
 
     present = [a for a in ("date_of_birth", "year_group") if a in attrs]
+    birth_given = pl.col("date_of_birth").is_not_null() if "date_of_birth" in present else pl.lit(False)
     latest = per_file.filter(pl.col("accepted")).sort("last_date", "file").group_by("pupil_id").agg(
         *[pl.col(a).drop_nulls().last() for a in present],
         # the day a year group was exported as of: the last marks of the latest export that gives one
         pl.col("last_date").filter(pl.col("year_group").is_not_null()).last() if "year_group" in present
-        else pl.col("last_date").last())
+        else pl.col("last_date").last(),
+        pl.col("file").filter(birth_given).last(), pl.col("row_min").filter(birth_given).last())
     age = ages(latest)
+    unreadable = latest.filter(age["_birth_unreadable"])
+    if unreadable.height:
+        def header(source) -> str:
+            fields = source.layout.columns.fields
+            return source.layout.headers[fields["date_of_birth"]] if "date_of_birth" in fields else "date_of_birth"
+
+        problems = [Problem(file=export.files[f].name, reason=f"not a day-first date of birth (pupil {pupil})",
+                            lines=[export.files[f].line_of(row)], column=header(export.files[f]), value=dob,
+                            expected="dd/mm/yyyy (also dd-mm-yyyy or yyyy-mm-dd)")
+                    for pupil, dob, f, row in unreadable.select("pupil_id", "date_of_birth", "file", "row_min").iter_rows()]
+        count = len(problems)
+        raise InputError(f"{count:,} {'date of birth' if count == 1 else 'dates of birth'} could not be read, so the "
+                         "DfE cohort cannot be told.",
+                         problems=problems[:10],
+                         fix="Correct the dates of birth in the MIS and export again, or leave out --cohort dfe.")
+    age = age.drop("_birth_unreadable")
 
     def fold(frame: pl.DataFrame, keys: list[str], sums: list[str]) -> pl.DataFrame:
         known = frame.join(age, on="pupil_id", how="left")
@@ -297,7 +315,7 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
     unmarked = (groups.filter(pl.col("slot") == unmarked_slot)
                 .group_by("pupil_id", *keys, "scope").agg(pl.col("n").sum().alias("sessions")))
     if cohort:
-        counts, unmarked = _fold_cohort(counts, unmarked, per_file, attrs, by_marks)
+        counts, unmarked = _fold_cohort(export, counts, unmarked, per_file, attrs, by_marks)
     pupils = _pupils(per_file, attrs, len(export.files))
     report = _report(export, window, groups, rejects, problem_rows, excluded, counts, unmarked, pupils, codes)
     if cohort:
