@@ -79,17 +79,17 @@ def registers(draw):
     """A random small register: several pupils, a random mark for a random subset of sessions."""
     rows = []
     for pupil_no in range(draw(st.integers(1, 6))):
-        form = draw(st.sampled_from(["A", "B"]))
         slots = draw(st.lists(st.tuples(st.sampled_from(DAYS), st.sampled_from(["AM", "PM"])), min_size=1, max_size=30,
                               unique=True))
         for day, session in slots:
             mark = draw(st.sampled_from(CODES))
             minutes = draw(st.integers(1, 40)) if mark in ("L", "U") else ""
+            form = draw(st.sampled_from(["A", "B"]))  # pupils change form: the latest row's counts
             rows.append(f"P{pupil_no},Surname{pupil_no},Forename,Year 3,{form},{day:%d/%m/%Y},{session},{mark},{minutes}")
     return rows
 
 
-FIGURES = ["possible_sessions", "attended_sessions", "authorised_absences", "unauthorised_absences",
+FIGURES = ["form", "possible_sessions", "attended_sessions", "authorised_absences", "unauthorised_absences",
            "late_before_close", "late_after_close", "minutes_late", "attendance_pct", "persistent_absence",
            "severe_absence", "days_missed"]
 
@@ -134,3 +134,17 @@ def test_tally_counts_and_report_agree(arbor):
     assert result.report.code_counts.select("code", "marks").sort("code").rows() == [
         ("#", 1), ("/", 1), ("I", 1), ("N", 1), ("\\", 1)]
     assert pupil_statistics(result).select(pl.col("possible_sessions")).item() == 4
+
+
+def test_a_pupil_who_changes_form_is_in_their_latest_form_whatever_the_row_order(arbor):
+    # 4A for the first week, 4B from the second: the pupil is shown, and grouped, in 4B
+    rows = (session_rows("1", dt.date(2025, 9, 1), ["I"] + ["/"] * 9, form="4A")
+            + session_rows("1", dt.date(2025, 9, 8), ["/"] * 10, form="4B")
+            + session_rows("2", dt.date(2025, 9, 1), ["/"] * 20, form="4A"))
+    for order in range(4):
+        shuffled = rows[:]
+        random.Random(order).shuffle(shuffled)
+        figures = stats([arbor(f"t{order}.csv", shuffled)])
+        assert pupil(figures, "1")["form"] == "4B"
+        groups = group_statistics(figures, ["form"]).select("form", "pupils", "possible_sessions", "attended_sessions")
+        assert groups.rows() == [("4A", 1, 20, 20), ("4B", 1, 20, 19)]

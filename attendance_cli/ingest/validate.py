@@ -188,7 +188,7 @@ def _fold_cohort(export: Export, counts: pl.DataFrame, unmarked: pl.DataFrame, p
 
     present = [a for a in ("date_of_birth", "year_group") if a in attrs]
     birth_given = pl.col("date_of_birth").is_not_null() if "date_of_birth" in present else pl.lit(False)
-    latest = per_file.filter(pl.col("accepted")).sort("last_date", "file").group_by("pupil_id").agg(
+    latest = per_file.filter(pl.col("accepted")).sort("latest_session", "file").group_by("pupil_id").agg(
         *[pl.col(a).drop_nulls().last() for a in present],
         # the day a year group was exported as of: the last marks of the latest export that gives one
         pl.col("last_date").filter(pl.col("year_group").is_not_null()).last() if "year_group" in present
@@ -257,7 +257,11 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
         frame = frame.with_columns(slots.fold_codes(pl.col("slot")).alias("slot"))
     # a "descent" is a row whose date and session are not after the previous row's
     descent_row = pl.when(pl.col("key") <= pl.col("key").shift(1)).then(pl.col("row"))
-    groups_plan = frame.with_columns(descent_row.alias("_descent_row")).group_by(
+    # a pupil's attributes are those of their latest row (a pupil who changes form mid-year is in
+    # the new form), whatever the order of the rows: latest by date and session, then by row
+    latest = (pl.coalesce(pl.col("key"), pl.col("date").cast(pl.Int32) * 2, pl.lit(-1)).cast(pl.Int64) * 2**32
+              + pl.col("row").cast(pl.Int64))
+    groups_plan = frame.with_columns(descent_row.alias("_descent_row"), latest.alias("_latest")).group_by(
         "file", "pupil_id", "slot", "scope", *keys).agg(
         pl.len().alias("n"),
         pl.col("minutes_late").sum().alias("minutes"),
@@ -267,7 +271,8 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
         pl.col("row").max().alias("row_max"),
         pl.col("_descent_row").count().alias("descents"),
         pl.col("_descent_row").min().alias("descent_row"),
-        *[pl.col(a).first() for a in attrs],
+        pl.col("_latest").max(),
+        *[pl.col(a).max_by("_latest") for a in attrs],
     )
     groups = _collect(groups_plan, export)
     groups = groups.join(slots.statuses, on="slot", how="left")
@@ -371,7 +376,8 @@ def _per_file(groups: pl.DataFrame, attrs: list[str]) -> pl.DataFrame:
         pl.col("descents").sum(), pl.col("descent_row").min(),
         (~pl.col("_usable")).any().alias("has_problem"), pl.col("_usable").any().alias("accepted"),
         pl.col("first_date").filter(pl.col("_usable")).min(), pl.col("last_date").filter(pl.col("_usable")).max(),
-        *[pl.col(a).first() for a in attrs],  # the same in every group of a (file, pupil)
+        *[pl.col(a).max_by("_latest") for a in attrs],  # from the pupil's latest row in the file
+        (pl.col("_latest").max() // 2**32).alias("latest_session"),  # when that row is (date and session)
     )
 
 
@@ -405,11 +411,11 @@ def _counts(groups: pl.DataFrame, export: Export, by_marks: list[str]) -> pl.Dat
 
 
 def _pupils(per_file: pl.DataFrame, attrs: list[str], files: int) -> pl.DataFrame:
-    """One row per pupil with an accepted row; each attribute from the export with the latest marks
-    that gives it (a warehouse export without names does not blank the names earlier ones gave)."""
+    """One row per pupil with an accepted row; each attribute from the export with the pupil's latest
+    row that gives it (a warehouse export without names does not blank the names earlier ones gave)."""
     accepted = per_file.filter(pl.col("accepted"))
     if files > 1:
-        accepted = accepted.sort("last_date", "file").group_by("pupil_id", maintain_order=True).agg(
+        accepted = accepted.sort("latest_session", "file").group_by("pupil_id", maintain_order=True).agg(
             pl.col(a).drop_nulls().last() for a in attrs)
     return _tidy_pupils(accepted.select("pupil_id", *attrs)).sort("pupil_id")
 
