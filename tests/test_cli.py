@@ -153,7 +153,11 @@ def test_lenient_writes_rejects_and_exits_3(run, arbor, tmp_path):
     (["P1,A,B,3,3A,1st Sept,AM,/,"], "line 2: not a day-first date; column 'Date'; value '1st Sept'"),
     (["P1,A,B,3,3A,01/09/2025,Lunch,/,"], "line 2: not a session; column 'Session'; value 'Lunch'"),
     (["P1,A,B,3,3A,01/09/2025,AM,L,ten"], "line 2: minutes late is not a whole number; column 'Minutes Late'; value 'ten'"),
-    (["P1,O,Brien,B,3,3A,01/09/2025,AM,/,5"], "line 2: more fields than the header; column '(past the last column)'"),
+    (["P1,O,Brien,B,3,3A,01/09/2025,AM,/,5"], "line 2: more fields than the header; column '(past the last column)'; "
+                                              "value '5'"),
+    # a long first row (Polars sizes the file from it), its extra fields after empty ones
+    (["P1,A,B,3,3A,01/09/2025,AM,/,,,,x", "P1,A,B,3,3A,01/09/2025,PM,/,"],
+     "line 2: more fields than the header; column '(past the last column)'; value 'x'"),
 ])
 def test_each_bad_row_names_file_line_column_and_value(run, arbor, rows, expected):
     path = arbor("bad.csv", rows)

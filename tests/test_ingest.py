@@ -92,6 +92,16 @@ def test_wide_grid_with_two_header_rows(write):
 WEEK_HEADERS = "MonAM,MonPM,TueAM,TuePM,WedAM,WedPM,ThuAM,ThuPM,FriAM,FriPM"
 
 
+def test_a_grid_whose_day_names_contradict_its_dates_is_refused_as_month_first(write):
+    # 1 and 2 September 2025 were a Monday and a Tuesday, written month-first
+    path = write("us_grid.csv", ["Student ID,Mon 09/01/2025 AM,Mon 09/01/2025 PM,Tue 09/02/2025 AM", "1,/,\\,/"])
+    with pytest.raises(InputError) as raised:
+        read([path])
+    assert raised.value.describe().startswith(
+        f"{path}: grid column 'Mon 09/01/2025 AM' (line 1) names a Monday, but 09/01/2025 read day-first is a "
+        "Thursday: the dates look month-first.")
+
+
 def test_weekly_grid_with_the_week_in_the_title(write):
     # Bromcom's weekly grid: a column per MonAM ... FriPM, the week said above the header
     path = write("week.csv", [
@@ -181,6 +191,23 @@ def test_layout_can_be_forced_and_columns_mapped(write):
     assert pupil(pupil_stats(result), "1")["attendance_pct"] == 50.0
 
 
+def test_a_map_wins_over_a_column_found_by_its_header(write):
+    # "Pupil Ref" is the id this school uses; "Student ID" would otherwise be read as the id
+    path = write("m.csv", ["Student ID,Pupil Ref,Date,Session,Mark", "1,P1,01/09/2025,AM,/", "2,P1,01/09/2025,PM,N"])
+    result = read([path], maps={"pupilref": "pupil_id"})
+    assert pupil_stats(result)["pupil_id"].to_list() == ["P1"]
+    assert result.report.files[0].ignored_columns == ["Student ID"]
+
+
+def test_two_columns_that_could_be_the_mark_are_never_guessed_between(write):
+    path = write("two.csv", ["Student ID,Date,Session,Mark,Attendance Code", "1,01/09/2025,AM,/,O"])
+    with pytest.raises(InputError) as raised:
+        read([path])
+    assert raised.value.describe().startswith(f"{path}: 2 columns could be the mark: 'Mark' and 'Attendance Code'.")
+    assert "--map \"Attendance Code=mark\"" in raised.value.describe()
+    assert pupil(stats([path], maps={"attendancecode": "mark"}), "1")["unauthorised_absences"] == 1
+
+
 def test_an_extra_column_mapped_to_a_new_attribute_can_be_grouped_by(write, run):
     path = write("house.csv", [f"{ARBOR_HEADER},House", "1,A,B,Year 7,7A,01/09/2025,AM,/,,Red",
                                "2,C,D,Year 7,7A,01/09/2025,AM,O,,Blue"])
@@ -208,6 +235,18 @@ def test_names_survive_every_unicode_encoding(write, encoding, bom):
     path = _names_file(write, "names.csv", encoding, bom)
     result = read([path])
     assert sorted(zip(result.pupils["surname"], result.pupils["forename"])) == sorted(NAMES)
+
+
+@pytest.mark.parametrize(("encoding", "bom"), [("utf-16-le", codecs.BOM_UTF16_LE), ("utf-8", b"")])
+def test_tab_separated_saves_are_read(write, encoding, bom):
+    # Excel's "Unicode text" is UTF-16 and tab-separated; names with commas need no quotes there
+    names = [*NAMES, ("Smith, Jr", "Tom")]
+    rows = [ARBOR_HEADER] + [f"{i},{s},{f},Year 3,3A,01/09/2025,AM,/," for i, (s, f) in enumerate(names)]
+    path = write("unicode.txt", "")
+    path.write_bytes(bom + ("\r\n".join(r.replace(",", "\t") for r in rows).replace("Smith\t Jr", "Smith, Jr") + "\r\n").encode(encoding))
+    result = read([path])
+    assert sorted(zip(result.pupils["surname"], result.pupils["forename"])) == sorted(names)
+    assert result.report.files[0].encoding_note.endswith("tab-separated")
 
 
 def test_windows_1252_from_excel_is_detected(write):
@@ -271,9 +310,10 @@ def test_unpadded_dates_deep_in_a_padded_file_are_read(write):
 
 
 def test_padded_and_tolerant_readings_agree(write):
-    rows = [ARBOR_HEADER, "1,A,B,3,3A,01/09/2025, AM , / ,", "1,A,B,3,3A,01/09/2025,PM,L,5.0", "1,A,B,3,3A,2/9/2025,AM,O,"]
+    rows = [ARBOR_HEADER, "1,A,B,3,3A,01/09/2025, AM , / ,", "1,A,B,3,3A,01/09/2025,PM,L,5.0", "1,A,B,3,3A,2/9/2025,AM,O,",
+            "1,A,B,3,3A,  02/09/2025 ,PM,O,"]
     row = pupil(stats([write("messy.csv", rows)]), "1")
-    assert (row["possible_sessions"], row["attended_sessions"], row["minutes_late"]) == (3, 2, 5)
+    assert (row["possible_sessions"], row["attended_sessions"], row["minutes_late"]) == (4, 2, 5)
 
 
 def test_a_later_export_without_names_keeps_the_names_an_earlier_one_gave(write):
@@ -317,6 +357,18 @@ def test_blank_and_dash_are_unmarked_not_absent(write):
     assert result.report.unmarked == 3
 
 
+def test_quoted_empty_and_space_only_cells_are_blank(write):
+    # exports that quote every field write a blank cell as ""; Excel may leave a cell of spaces
+    long = write("quoted.csv", ['"Student ID","Date","Session","Mark","Minutes Late"', '"1","01/09/2025","AM","/",""',
+                                '"1","01/09/2025","PM","N",""', '"1","02/09/2025","AM",""," "', '"1","02/09/2025","PM","L"," 5 "'])
+    result = read([long])
+    assert _figures(pupil(pupil_stats(result), "1")) == (3, 2, 0, 1, 1, 5)
+    assert (result.report.unmarked, result.report.rejected) == (1, 0)
+    grid = write("quoted_grid.csv", ["Student ID,01/09/2025 AM,01/09/2025 PM,02/09/2025 AM", '"1","/",""," "'])
+    result = read([grid])
+    assert (result.report.marks, result.report.unmarked, result.report.rejected) == (1, 2, 0)
+
+
 def test_blank_can_be_configured_to_mean_a_code(write):
     path = write("u.csv", [ARBOR_HEADER, "1,A,B,3,3A,01/09/2025,AM,/,", "1,A,B,3,3A,01/09/2025,PM,,"])
     assert pupil(stats([path], blank_means="O"), "1")["unauthorised_absences"] == 1
@@ -335,13 +387,15 @@ def test_report_furniture_is_skipped_and_accounted_for(write):
         "Total,,,,,,,2,",
         "Key: / present; N no reason yet,,,,,,,,",
         "Printed 20/11/2026",
+        "Form: 3B,,,,,,,,",  # a report grouped by form heads each group
+        "2,C,D,3,3B,01/09/2025,AM,/,",
     ])
     report = read([path]).report.files[0]
     assert (report.above_header, report.header_line, report.rows, report.accepted, report.rejected, report.furniture) == (
-        2, 3, 8, 2, 0, 6)
-    assert report.balanced and report.total_lines == 11
+        2, 3, 10, 3, 0, 7)
+    assert report.balanced and report.total_lines == 13
     assert report.furniture_lines == [(5, "blank row"), (6, "repeated header"), (8, "blank row"),
-                                      (9, "report text"), (10, "report text"), (11, "report text")]
+                                      (9, "report text"), (10, "report text"), (11, "report text"), (12, "report text")]
 
 
 def test_identical_duplicates_across_overlapping_exports_collapse(write):
@@ -376,8 +430,14 @@ def test_a_conflicting_duplicate_names_both_rows(write):
     later = write("b.csv", [ARBOR_HEADER, "1,A,B,3,3A,01/09/2025,PM,I,"])
     with pytest.raises(InputError) as raised:
         read([first, later])
-    assert ("conflicting duplicate: pupil 1 on 01/09/2025 PM: a.csv line 3 has 'N'; b.csv line 2 has 'I'"
-            in raised.value.describe())
+    assert (f"{first} and {later}: conflicting duplicate: pupil 1 on 01/09/2025 PM: a.csv line 3 has 'N'; "
+            "b.csv line 2 has 'I'" in raised.value.describe())
+    # the same mark with other minutes late: the minutes are what differ
+    lates = write("l.csv", [ARBOR_HEADER, "1,A,B,3,3A,01/09/2025,AM,L,12", "1,A,B,3,3A,01/09/2025,AM,L,15"])
+    with pytest.raises(InputError) as raised:
+        read([lates])
+    assert (f"{lates}, lines 2, 3: conflicting duplicate: pupil 1 on 01/09/2025 AM: l.csv line 2 has 'L' "
+            "(12 minutes late); l.csv line 3 has 'L' (15 minutes late)") in raised.value.describe()
     kept = read([first, later], duplicates="keep-last")
     assert _figures(pupil(pupil_stats(kept), "1")) == (2, 1, 1, 0, 0, 0)
     assert kept.report.duplicates_collapsed == 1
@@ -411,6 +471,17 @@ def test_bromcom_style_subcode_column_gives_the_real_code(write):
                              "1,02/09/2025,AM,/,"])
     row = pupil(stats([path]), "1")
     assert (row["possible_sessions"], row["authorised_absences"]) == (2, 1)
+
+
+def test_a_subcode_only_refines_its_own_mark(write):
+    # a subcode that is not one of its mark's would turn a present mark into an absence: refused
+    path = write("sub.csv", ["StudentId,Date,Session,Mark,Subcode", "1,02/09/2025,AM,/,C1", "1,02/09/2025,PM,C,CZ"])
+    with pytest.raises(InputError) as raised:
+        read([path])
+    text = raised.value.describe()
+    assert ("line 2: subcode does not belong to the mark; column 'Subcode'; value 'C1'\n"
+            "        Expected: a subcode of the mark '/' (C1 or C2 with C, J1 with J, Y1 to Y7 with Y)") in text
+    assert "line 3: unknown code; column 'Subcode'; value 'CZ'" in text
 
 
 def test_admission_and_leaving_dates_limit_possible_sessions(write):

@@ -138,7 +138,7 @@ class Tolerance:
     as "5.0", or use another day-first date format, the file is read again with these set.
     """
 
-    strip: bool = False  # pupil ids, marks and sessions padded with spaces
+    strip: bool = False  # pupil ids, marks, sessions and minutes padded with spaces, or quoted empty ("")
     decimal_minutes: bool = False  # minutes late written with a decimal point
     date_formats: tuple[str, ...] = ()  # day-first formats beyond those in the first rows
 
@@ -161,6 +161,8 @@ def canonicalise(
     Kept to the few per-row operations every row needs: a row is either a code, unmarked, or a
     *problem*. `_reason` (why a problem row is one) is computed only when it is asked for.
     """
+    if tolerance.strip and "date" in present and not date_is_parsed:
+        raw = raw.with_columns(pl.col("date").str.strip_chars())
     cols: list[pl.Expr] = [pl.lit(file_index, dtype=pl.UInt16).alias("file")]
     id_field = "pupil_id" if "pupil_id" in present else next(f for f in ("admission_number", "upn") if f in present)
     pupil_id = pl.col(id_field)
@@ -185,14 +187,21 @@ def canonicalise(
         cols.append(pl.col("session").alias("_session_text"))
     mark = pl.col("mark")
     if "subcode" in present:
-        mark = pl.coalesce(pl.col("subcode").str.strip_chars().replace("", None), mark)
+        # Bromcom: the parent code (C, J, Y) with the real code (C1, J1, Y3) in a subcode column; a
+        # subcode that is not one of its mark's (I with M, / with C1) is a problem, never a silent override
+        subcode = pl.col("subcode").str.strip_chars().replace("", None)
+        subcode_fits = subcode.is_null() | mark.is_null() | subcode.str.starts_with(mark.str.strip_chars())
+        mark = pl.when(subcode.is_not_null() & subcode_fits).then(subcode).otherwise(mark)
+        cols.append(subcode_fits.alias("_subcode_fits"))
     if blank_means:
         mark = mark.fill_null(pl.lit(blank_means))
     cols.append(mark.alias("mark"))
     if "minutes_late" in present:
         raw_minutes = pl.col("minutes_late")
+        if tolerance.strip or tolerance.decimal_minutes:
+            raw_minutes = raw_minutes.str.strip_chars().replace("", None)
         if tolerance.decimal_minutes:
-            number = raw_minutes.str.strip_chars().cast(pl.Float64, strict=False)
+            number = raw_minutes.cast(pl.Float64, strict=False)
             whole = number.is_not_null() & (number == number.floor())
             minutes = pl.when(whole).then(number.cast(pl.Int32))
         else:
@@ -205,14 +214,18 @@ def canonicalise(
         cols.append(pl.lit(None, dtype=pl.String).alias("_minutes_text"))
     frame = raw.with_columns(cols)
 
-    mark_text = pl.col("mark").str.strip_chars() if tolerance.strip else pl.col("mark")
+    # quoted empty cells ("") and cells of spaces are blank
+    mark_text = pl.col("mark").str.strip_chars().replace("", None) if tolerance.strip else pl.col("mark")
     token = mark_text.cast(slots.token_enum, strict=False).to_physical().cast(pl.UInt16)
     dash = len(slots.tokens)
     ragged = pl.col("_ragged") if "_ragged" in present else pl.lit(False)
     session_bad = pl.col("session").is_null() if shape != "lessons" else pl.lit(False)
     bad_minutes = pl.col("_minutes_text").is_not_null() & pl.col("minutes_late").is_null()
     unknown = mark_text.is_not_null() & token.is_null()
+    bad_subcode = ~pl.col("_subcode_fits") if "subcode" in present else pl.lit(False)
     problem = ragged | pl.col("pupil_id").is_null() | pl.col("date").is_null() | session_bad | unknown | bad_minutes
+    if "subcode" in present:
+        problem = problem | bad_subcode
     slot = (
         pl.when(problem).then(slots.status("problem"))
         .when(mark_text.is_null() | (token == dash)).then(slots.status("unmarked"))
@@ -224,6 +237,7 @@ def canonicalise(
         .when(pl.col("pupil_id").is_null()).then(pl.lit("no_pupil"))
         .when(pl.col("date").is_null()).then(pl.lit("bad_date"))
         .when(session_bad).then(pl.lit("bad_session"))
+        .when(bad_subcode).then(pl.lit("bad_subcode"))
         .when(unknown).then(pl.lit("unknown_code"))
         .when(bad_minutes).then(pl.lit("bad_minutes"))
     )

@@ -117,13 +117,22 @@ def _conflict_problems(export: Export, conflicted: pl.DataFrame, key: list[str])
     for _, part in conflicted.sort("_order").group_by(key, maintain_order=True):
         items = part.to_dicts()
         first = items[0]
-        places = [f"{export.files[r['file']].path.name} line {export.files[r['file']].line_of(r['row'])} "
-                  f"has {r['mark']!r}" for r in items]
+        # the same mark with other minutes late is a conflict too: then the minutes are what differ
+        same_mark = len({r["mark"] for r in items}) == 1
+
+        def has(r: dict) -> str:
+            minutes = r.get("minutes_late")
+            return f"{r['mark']!r}" + (f" ({minutes} minutes late)" if same_mark and minutes is not None else "")
+
+        places = [f"{export.files[r['file']].path.name} line {export.files[r['file']].line_of(r['row'])} has {has(r)}"
+                  for r in items]
+        files = list(dict.fromkeys(str(export.files[r["file"]].path) for r in items))
         problems.append(Problem(
-            file=str(export.files[first["file"]].path),
+            # rows in several files are named in the reason, each with its line
+            file=" and ".join(files),
             reason=f"{reason}: pupil {first['pupil_id']} on {_describe_session(first)}: " + "; ".join(places),
-            lines=[export.files[r["file"]].line_of(r["row"]) for r in items], expected=expected, fix=fix,
-            count=len(items),
+            lines=[export.files[r["file"]].line_of(r["row"]) for r in items] if len(files) == 1 else [],
+            expected=expected, fix=fix, count=len(items),
         ))
     return problems
 

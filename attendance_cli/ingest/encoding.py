@@ -45,6 +45,7 @@ class Decoded:
     head_lines: list[int]  # physical line (0-based) on which each head row starts
     note: str | None = None
     workbook: bool = False  # converted from a spreadsheet workbook (dates may be serial numbers)
+    separator: str = ","  # "\t" for Excel's "Unicode text" and other tab-separated saves
 
 
 def open_text(path: Path, forced: str | None = None) -> Decoded:
@@ -56,7 +57,7 @@ def open_text(path: Path, forced: str | None = None) -> Decoded:
         magic = handle.read(8)
     if is_workbook(path, magic):
         text, sheet = workbook_text(path)
-        head, lines = _head_rows(text[:SAMPLE_BYTES])
+        head, lines, _ = _head_rows(text[:SAMPLE_BYTES])
         return Decoded(path, "workbook", text.encode("utf-8"), head, lines, f"read from the workbook's sheet {sheet!r}",
                        workbook=True)
     raw = path.read_bytes() if _small(path) else _read_head(path)
@@ -136,8 +137,8 @@ def _first_bad_utf8(data: bytes) -> int:
 def _decoded(path: Path, raw: bytes, whole: bool, encoding: str, note: str | None = None) -> Decoded:
     if encoding == "utf-8" and not _needs_newline_fix(raw):
         text = raw[:SAMPLE_BYTES].decode("utf-8", errors="ignore")
-        head, lines = _head_rows(text)
-        return Decoded(path, encoding, path, head, lines, note)
+        head, lines, separator = _head_rows(text)
+        return Decoded(path, encoding, path, head, lines, _tab_note(note, separator), separator=separator)
     if not whole:
         raw = path.read_bytes()
     try:
@@ -152,8 +153,8 @@ def _decoded(path: Path, raw: bytes, whole: bool, encoding: str, note: str | Non
     if _needs_newline_fix(raw):
         text = text.replace("\r\n", "\n").replace("\r", "\n")
         note = (note + "; " if note else "") + "old Mac line endings (CR) converted"
-    head, lines = _head_rows(text[: SAMPLE_BYTES])
-    return Decoded(path, encoding, text.encode("utf-8"), head, lines, note)
+    head, lines, separator = _head_rows(text[: SAMPLE_BYTES])
+    return Decoded(path, encoding, text.encode("utf-8"), head, lines, _tab_note(note, separator), separator=separator)
 
 
 def _needs_newline_fix(raw: bytes) -> bool:
@@ -161,13 +162,28 @@ def _needs_newline_fix(raw: bytes) -> bool:
     return b"\r" in sample and b"\n" not in sample
 
 
-def _head_rows(text: str) -> tuple[list[list[str]], list[int]]:
-    """First rows parsed as CSV, and the 0-based physical line each starts on.
+def _separator(text: str) -> str:
+    """Tab when most of the first non-blank lines have more tabs than commas (Excel 'Unicode text',
+    SIMS tab-separated saves), else comma."""
+    lines = [line for line in text.splitlines()[:HEAD_ROWS] if line.strip()]
+    tabbed = sum(1 for line in lines if line.count("\t") > line.count(","))
+    return "\t" if lines and tabbed * 2 > len(lines) else ","
+
+
+def _tab_note(note: str | None, separator: str) -> str | None:
+    if separator != "\t":
+        return note
+    return (note + "; " if note else "") + "tab-separated"
+
+
+def _head_rows(text: str) -> tuple[list[list[str]], list[int], str]:
+    """First rows parsed as CSV, the 0-based physical line each starts on, and the separator.
 
     `csv` is used with no escape character, so `\\` stays a mark.
     """
     text = text.lstrip("\ufeff")
-    reader = csv.reader(io.StringIO(text, newline=""), strict=False)
+    separator = _separator(text)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator, strict=False)
     rows: list[list[str]] = []
     starts: list[int] = []
     line = 0
@@ -180,4 +196,4 @@ def _head_rows(text: str) -> tuple[list[list[str]], list[int]]:
                 break
     except csv.Error:
         pass
-    return rows, starts
+    return rows, starts, separator

@@ -78,7 +78,9 @@ SESSION_VALUES = {
 FURNITURE_WORDS = re.compile(
     r"^\s*(grand\s+total|totals?|sub-?total|key|legend|codes?\b|count|summary|generated|printed|produced|"
     r"report|page\s+\d|export(ed)?\b|filters?|school\b|academy\b|college\b|from\s|date range|period:|"
-    r"attendance (register|report|marks))",
+    r"attendance (register|report|marks)|"
+    # group headings in reports grouped by form or year: "Form: 10A", "Year Group: Year 7"
+    r"(form|class|group|year|year group|tutor group|teaching group|reg(istration)? (form|group)|house)\s*:)",
     re.IGNORECASE,
 )
 
@@ -130,11 +132,23 @@ class ColumnMap:
     weekday_columns: dict[int, tuple[int, str]] = field(default_factory=dict)  # weekly grid: col -> (Mon=0.., session)
 
 
-def map_columns(headers: list[str], user_maps: dict[str, str]) -> ColumnMap:
-    """Map header cells to fields. Grid date columns are recognised separately."""
+#: Fields a mark row is read from: two columns that could each be one of these are never guessed between.
+MARK_ROW_FIELDS = ("pupil_id", "date", "session", "mark", "subcode", "minutes_late")
+
+
+def map_columns(headers: list[str], user_maps: dict[str, str], file: str = "") -> ColumnMap:
+    """Map header cells to fields. Grid date columns are recognised separately.
+
+    A `--map` wins over the aliases: a column the user maps to a field takes it, and a column that
+    would otherwise have been read as that field is set aside. Two columns that could each be the
+    pupil id, date, session, mark or minutes late are refused, as the one read might be the wrong
+    one; another pupil column (two name columns) is read from the first.
+    """
     result = ColumnMap()
-    for index, raw in enumerate(headers):
-        name = normalise(raw)
+    names = [normalise(raw) for raw in headers]
+    by_user = {user_maps[n] for n in names if n in user_maps}
+    candidates: dict[str, list[str]] = {}
+    for index, (raw, name) in enumerate(zip(headers, names)):
         if not name:
             continue
         target = user_maps.get(name) or _ALIAS_INDEX.get(name)
@@ -146,18 +160,27 @@ def map_columns(headers: list[str], user_maps: dict[str, str]) -> ColumnMap:
             else:
                 result.unknown.append(raw)
             continue
+        if name not in user_maps and target in by_user:
+            result.ignored.append(raw)  # the user said which column this field is read from
+            continue
         if target in ALIASES:
+            candidates.setdefault(target, []).append(raw)
             if target in result.fields:
                 result.ignored.append(raw)  # first matching column wins; say so
                 continue
             result.fields[target] = index
         else:
             result.extras[target] = index
+    for target, raws in candidates.items():
+        if target in MARK_ROW_FIELDS and len(raws) > 1:
+            listed = " and ".join(repr(r) for r in raws)
+            raise InputError(f"{file}: {len(raws)} columns could be the {target.replace('_', ' ')}: {listed}.",
+                             fix=f"Say which one to read with --map, e.g. --map \"{raws[-1]}={target}\".")
     return result
 
 
 _DATE_IN_HEADER = re.compile(
-    r"^\s*(?:(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?,?\s+)?"
+    r"^\s*(?:(?P<day>mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?,?\s+)?"
     r"(?P<date>\d{1,2}[/\-.]\d{1,2}[/\-.]\d{2,4}|\d{4}-\d{2}-\d{2})"
     r"(?:\s*[\(\[]?\s*(?P<session>am|pm|a\.m\.|p\.m\.|morning|afternoon)\s*[\)\]]?)?\s*$",
     re.IGNORECASE,
@@ -248,7 +271,7 @@ def detect_layout(rows: list[list[str]], user_maps: dict[str, str], source: str 
 
 def _long_layout(cells: list[str], index: int, user_maps: dict[str, str], source: str | None, file: str,
                  sample: list[list[str]]) -> Layout:
-    columns = map_columns(cells, user_maps)
+    columns = map_columns(cells, user_maps, file)
     vendor = source or _vendor(cells)
     fields = columns.fields
     if "period" in fields and "session" not in fields and _holds_sessions(sample, fields["period"]):
@@ -307,7 +330,7 @@ def _weekly_layout(rows: list[list[str]], index: int, user_maps: dict[str, str],
     """A weekly grid (Bromcom): a row per pupil (and week), a column per `MonAM` ... `FriPM`. The
     week comes from a Week Beginning column, or from the one date in the title lines above."""
     header = rows[index]
-    columns = map_columns([c if not weekday_header(c) else "" for c in header], user_maps)
+    columns = map_columns([c if not weekday_header(c) else "" for c in header], user_maps, file)
     for col, cell in enumerate(header):
         parsed = weekday_header(cell)
         if parsed:
@@ -320,11 +343,34 @@ def _weekly_layout(rows: list[list[str]], index: int, user_maps: dict[str, str],
     return Layout("grid", source or "generic", "weekly-grid", index, 1, header, columns)
 
 
+def _check_day_names(header: list[str], index: int, file: str) -> None:
+    """A grid header that names the day ('Mon 01/09/2025 AM') must name the day its date is read as:
+    when it does not, the dates are month-first (09/01/2025 for 1 September) or the header is wrong."""
+    from attendance_cli.ingest.dates import parse_date
+
+    days = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    for cell in header:
+        match = _DATE_IN_HEADER.match(cell or "")
+        if not match or not match.group("day"):
+            continue
+        day = parse_date(match.group("date"))
+        named = days.index(match.group("day").lower())
+        if day is not None and day.weekday() != named:
+            raise InputError(
+                f"{file}: grid column {cell!r} (line {index + 1}) names a {_DAY_NAMES[named]}, but "
+                f"{match.group('date')} read day-first is a {_DAY_NAMES[day.weekday()]}: the dates look month-first.",
+                fix="Export the register with UK (day-first) date settings; dates are never read month-first.")
+
+
+_DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
 def _grid_layout(rows: list[list[str]], index: int, user_maps: dict[str, str], source: str | None, file: str) -> Layout:
     header = rows[index]
     second = rows[index + 1] if index + 1 < len(rows) else []
     two_rows = sum(1 for c in second if session_cell(c)) >= 2
-    columns = map_columns([c if not date_header(c) else "" for c in header], user_maps)
+    columns = map_columns([c if not date_header(c) else "" for c in header], user_maps, file)
+    _check_day_names(header, index, file)
     current: str | None = None
     for col, cell in enumerate(header):
         parsed = date_header(cell)

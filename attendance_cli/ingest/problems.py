@@ -19,7 +19,8 @@ from attendance_cli.ingest.reader import SourceFile, open_export
 
 _PROBLEM_SCHEMA = {"file": pl.UInt16, "row": pl.UInt32, "slot": pl.UInt16, "status": pl.String, "column": pl.String,
                    "pupil_id": pl.String, "date_text": pl.String, "session_text": pl.String, "mark": pl.String,
-                   "minutes_text": pl.String, "furniture": pl.String, "first_text": pl.String}
+                   "minutes_text": pl.String, "subcode": pl.String, "extra_text": pl.String, "furniture": pl.String,
+                   "first_text": pl.String}
 
 
 def empty_problem_rows() -> pl.DataFrame:
@@ -64,7 +65,11 @@ def _classify(source: SourceFile, rows: pl.DataFrame, raw_cols: list[str]) -> pl
     return rows.select(
         "file", "row", "slot", "status", id_text.alias("pupil_id"), text(date_field).alias("date_text"),
         text("session").alias("session_text"), text("mark").alias("mark"),
-        text("minutes_late").alias("minutes_text"), furniture.alias("furniture"), first_text(order).alias("first_text"),
+        text("minutes_late").alias("minutes_text"),
+        (pl.col("subcode").str.strip_chars().replace("", None) if "subcode" in raw_cols else pl.lit(None, dtype=pl.String)
+         ).alias("subcode"),
+        (pl.col("_extra") if "_extra" in rows.columns else pl.lit(None, dtype=pl.String)).alias("extra_text"),
+        furniture.alias("furniture"), first_text(order).alias("first_text"),
     )
 
 
@@ -90,11 +95,15 @@ def reopen_tolerantly(export: Export, problems: pl.DataFrame, padded_ids: set[in
             continue
         part = real.filter(pl.col("file") == index)
         old = source.tolerance
-        strip = old.strip or index in padded_ids or any(v.strip() in tokens for v in values(part, "unknown_code", "mark")) or any(
-            session_cell(v) for v in values(part, "bad_session", "session_text"))
-        decimal = old.decimal_minutes or any(_whole_number(v) for v in values(part, "bad_minutes", "minutes_text"))
         serials = source.encoding == "workbook"  # a workbook's dates may be serial numbers
-        formats = {date_format(v, serials) for v in values(part, "bad_date", "date_text") if parse_date(v, serials)}
+        dates = values(part, "bad_date", "date_text")
+        strip = (old.strip or index in padded_ids
+                 or any(v != v.strip() and parse_date(v.strip(), serials) for v in dates)
+                 or any(v.strip() in tokens or not v.strip() for v in values(part, "unknown_code", "mark"))
+                 or any(session_cell(v) for v in values(part, "bad_session", "session_text"))
+                 or any(not v.strip() for v in values(part, "bad_minutes", "minutes_text")))
+        decimal = old.decimal_minutes or any(_whole_number(v) for v in values(part, "bad_minutes", "minutes_text"))
+        formats = {date_format(v.strip(), serials) for v in dates if parse_date(v.strip(), serials)}
         # a format already in use is added too: its dates were looked up, and these spellings
         # (3/9/2025 in a file of 03/09/2025) need parsing
         formats = tuple(sorted(f for f in formats if f and f not in old.date_formats))
@@ -127,6 +136,8 @@ REASONS = {
     "unknown_code": ("unknown code", None,
                      "Correct the mark in the MIS, or use a code table that defines it (--codes college, or your own "
                      "table with --codes FILE; 'attendance codes' lists the active table)."),
+    "bad_subcode": ("subcode does not belong to the mark", None,
+                    "Correct the mark or the subcode in the MIS and export again."),
     "not_valid_on_date": ("code not valid on this date", None,
                           "Registers must use the codes in force on the day; correct the mark in the MIS."),
     "bad_minutes": ("minutes late is not a whole number", "a whole number of minutes, or blank",
@@ -174,7 +185,7 @@ def _column_and_value(source: SourceFile, status: str, part: pl.DataFrame) -> tu
     if source.layout.shape == "grid" and "column" in part.columns:
         return part["column"], part["mark"]
     if status == "extra_fields":
-        return "(past the last column)", part["first_text"]
+        return "(past the last column)", part["extra_text"]
     if status == "no_pupil":
         return header("pupil_id" if "pupil_id" in fields else "admission_number"), part["pupil_id"]
     if status == "bad_date":
@@ -183,6 +194,13 @@ def _column_and_value(source: SourceFile, status: str, part: pl.DataFrame) -> tu
         return header("session"), part["session_text"]
     if status == "bad_minutes":
         return header("minutes_late"), part["minutes_text"]
+    if status == "bad_subcode":
+        return header("subcode"), part["subcode"]
+    if "subcode" in fields and part["subcode"].is_not_null().any():
+        # the code read is the subcode where one is given
+        used = part["subcode"].is_not_null()
+        column = pl.select(pl.when(pl.lit(used)).then(pl.lit(header("subcode"))).otherwise(pl.lit(header("mark")))).to_series()
+        return column, pl.select(pl.coalesce(pl.lit(part["subcode"]), pl.lit(part["mark"]))).to_series()
     return header("mark"), part["mark"]
 
 
@@ -190,6 +208,9 @@ def _expected_codes(export: Export, status: str, part: pl.DataFrame) -> pl.Serie
     table = export.options.codes
     if status == "unknown_code":
         return f"a code in the {table.name!r} table: {' '.join(table.tokens)}"
+    if status == "bad_subcode":
+        return pl.Series([f"a subcode of the mark {(mark or '').strip()!r} (C1 or C2 with C, J1 with J, Y1 to Y7 with Y)"
+                          for mark in part["mark"].to_list()], dtype=pl.String)
     notes = []
     for mark in part["mark"].to_list():
         code = table.any_code_for((mark or "").strip())

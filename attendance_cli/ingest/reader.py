@@ -71,10 +71,13 @@ def open_export(path: Path, index: int, *, slots: MarkSlots, maps: dict[str, str
         Furniture(decoded.head_lines[i] + 1, "above header") for i in range(layout.header_line)
     ]
     columns = layout.columns
-    # spare columns past the header catch rows with more fields than the header (an unquoted comma)
-    names = [f"_c{i}" for i in range(len(layout.headers))] + [f"_x{i}" for i in range(SPARE_COLUMNS)]
-    ragged = pl.any_horizontal([pl.col(f"_x{i}").is_not_null() for i in range(SPARE_COLUMNS)]).alias("_ragged")
     sample = decoded.head[after_header:]
+    # spare columns past the header catch rows with more fields than the header (an unquoted comma);
+    # as many as the longest first row needs, as Polars refuses a first row longer than the schema
+    spare = max(SPARE_COLUMNS, max((len(r) for r in sample), default=0) - len(layout.headers))
+    names = [f"_c{i}" for i in range(len(layout.headers))] + [f"_x{i}" for i in range(spare)]
+    ragged = pl.any_horizontal([pl.col(f"_x{i}").is_not_null() for i in range(spare)]).alias("_ragged")
+    extra = pl.concat_str([pl.col(f"_x{i}") for i in range(spare)], separator=",", ignore_nulls=True).alias("_extra")
     date_col = columns.fields.get("date", columns.fields.get("start_time"))
     date_values = [r[date_col] for r in sample if date_col is not None and date_col < len(r)]
     date_formats = detect_formats(date_values, serials=decoded.workbook)
@@ -87,10 +90,10 @@ def open_export(path: Path, index: int, *, slots: MarkSlots, maps: dict[str, str
     else:
         raw = pl.scan_csv(
             decoded.data, has_header=False, skip_lines=data_start, schema={n: pl.String for n in names},
-            row_index_name="row", quote_char='"', encoding="utf8", raise_if_empty=False, truncate_ragged_lines=True, missing_columns="insert",
+            row_index_name="row", quote_char='"', separator=decoded.separator, encoding="utf8", raise_if_empty=False, truncate_ragged_lines=True, missing_columns="insert",
         )
         rename = {f"_c{i}": f for f, i in columns.fields.items()} | {f"_c{i}": f for f, i in columns.extras.items()}
-        raw = raw.select("row", *[pl.col(c).alias(f) for c, f in rename.items()], ragged)
+        raw = raw.select("row", *[pl.col(c).alias(f) for c, f in rename.items()], ragged, extra)
         present = set(columns.fields) | set(columns.extras) | {"_ragged"}
         grid_rows = 0
     frame = canonicalise(raw, present, file_index=index, slots=slots, date_formats=date_formats,
@@ -116,7 +119,7 @@ def _read_grid(decoded: Decoded, layout: Layout, data_start: int, names: list[st
     columns = layout.columns
     table = pl.read_csv(
         decoded.data, has_header=False, skip_lines=data_start, schema={n: pl.String for n in names},
-        row_index_name="row", quote_char='"', encoding="utf8", raise_if_empty=False, truncate_ragged_lines=True,
+        row_index_name="row", quote_char='"', separator=decoded.separator, encoding="utf8", raise_if_empty=False, truncate_ragged_lines=True,
         missing_columns="insert",
     ).with_columns(ragged)
     id_col = next(columns.fields[f] for f in ("pupil_id", "admission_number", "upn") if f in columns.fields)
