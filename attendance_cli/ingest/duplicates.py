@@ -24,12 +24,8 @@ def find_duplicates(export: Export, window: Window | None, per_file: pl.DataFram
     conflicting rows as rejects (error mode with --lenient).
     """
     slots = export.slots
-    proven = (
-        (pl.col("row_max") - pl.col("row_min") + 1 == pl.col("rows"))
-        & ((pl.col("descents") == 0) | ((pl.col("descents") == 1) & (pl.col("descent_row") == pl.col("row_min"))))
-        & ~pl.col("has_problem")
-    ) if export.shape == "sessions" else pl.lit(False)
-    per_file = per_file.with_columns(proven.alias("proven"))
+    # a pupil whose rows in a file are contiguous and in order (validate._per_file) holds no session twice
+    per_file = per_file.with_columns((pl.col("in_order") & ~pl.col("has_problem")).alias("proven"))
     # files that share a date for the same pupil may hold the same session twice
     overlapping = pl.Series([], dtype=pl.String) if len(export.files) == 1 or export.shape != "sessions" else (
         per_file.filter(pl.col("first_date").is_not_null()).sort("pupil_id", "first_date")
@@ -111,6 +107,12 @@ def _describe_session(row: dict) -> str:
     return f"{when} {extra}".strip()
 
 
+def _held(row: dict, with_minutes: bool) -> str:
+    """A conflicting row's mark, and its minutes late when the marks agree and the minutes do not."""
+    minutes = row.get("minutes_late")
+    return f"{row['mark']!r}" + (f" ({minutes} minutes late)" if with_minutes and minutes is not None else "")
+
+
 def _conflict_problems(export: Export, conflicted: pl.DataFrame, key: list[str]) -> list[Problem]:
     problems = []
     reason, expected, fix = REASONS["conflict"]
@@ -120,12 +122,8 @@ def _conflict_problems(export: Export, conflicted: pl.DataFrame, key: list[str])
         # the same mark with other minutes late is a conflict too: then the minutes are what differ
         same_mark = len({r["mark"] for r in items}) == 1
 
-        def has(r: dict) -> str:
-            minutes = r.get("minutes_late")
-            return f"{r['mark']!r}" + (f" ({minutes} minutes late)" if same_mark and minutes is not None else "")
-
-        places = [f"{export.files[r['file']].path.name} line {export.files[r['file']].line_of(r['row'])} has {has(r)}"
-                  for r in items]
+        places = [f"{export.files[r['file']].path.name} line {export.files[r['file']].line_of(r['row'])} has "
+                  f"{_held(r, same_mark)}" for r in items]
         files = list(dict.fromkeys(str(export.files[r["file"]].path) for r in items))
         problems.append(Problem(
             # rows in several files are named in the reason, each with its line

@@ -257,11 +257,7 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
         frame = frame.with_columns(slots.fold_codes(pl.col("slot")).alias("slot"))
     # a "descent" is a row whose date and session are not after the previous row's
     descent_row = pl.when(pl.col("key") <= pl.col("key").shift(1)).then(pl.col("row"))
-    # a pupil's attributes are those of their latest row (a pupil who changes form mid-year is in
-    # the new form), whatever the order of the rows: latest by date and session, then by row
-    latest = (pl.coalesce(pl.col("key"), pl.col("date").cast(pl.Int32) * 2, pl.lit(-1)).cast(pl.Int64) * 2**32
-              + pl.col("row").cast(pl.Int64))
-    groups_plan = frame.with_columns(descent_row.alias("_descent_row"), latest.alias("_latest")).group_by(
+    groups_plan = frame.with_columns(descent_row.alias("_descent_row")).group_by(
         "file", "pupil_id", "slot", "scope", *keys).agg(
         pl.len().alias("n"),
         pl.col("minutes_late").sum().alias("minutes"),
@@ -271,12 +267,13 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
         pl.col("row").max().alias("row_max"),
         pl.col("_descent_row").count().alias("descents"),
         pl.col("_descent_row").min().alias("descent_row"),
-        pl.col("_latest").max(),
-        *[pl.col(a).max_by("_latest") for a in attrs],
+        pl.col("key").max().alias("key_max"),
+        # a pupil's attributes are their latest row's (see _latest_attributes); last() keeps row order
+        *[pl.col(a).last() for a in attrs],
     )
     groups = _collect(groups_plan, export)
     groups = groups.join(slots.statuses, on="slot", how="left")
-    per_file = _per_file(groups, attrs)
+    per_file = _latest_attributes(export, _per_file(groups, attrs, export.shape), attrs)
 
     problem_slots = slots.lookup.filter(pl.col("status").is_in(["problem", "not_valid_on_date"]))["slot"]
     problem_rows = empty_problem_rows()
@@ -368,17 +365,47 @@ def _explain_read_error(export: Export, exc: Exception) -> InputError:
 # -- per file ------------------------------------------------------------------------------------
 
 
-def _per_file(groups: pl.DataFrame, attrs: list[str]) -> pl.DataFrame:
-    """One row per (file, pupil): rows, the uniqueness evidence, dates of usable marks, attributes."""
+def _per_file(groups: pl.DataFrame, attrs: list[str], shape: str) -> pl.DataFrame:
+    """One row per (file, pupil): rows, the uniqueness evidence, dates of usable marks, attributes
+    (from the pupil's last row in the file), and whether that last row is their latest (`in_order`)."""
     usable = pl.col("status").is_in(["ok", "unmarked"])
-    return groups.with_columns(usable.alias("_usable")).group_by("file", "pupil_id").agg(
+    per_file = groups.with_columns(usable.alias("_usable")).group_by("file", "pupil_id").agg(
         pl.col("n").sum().alias("rows"), pl.col("row_min").min(), pl.col("row_max").max(),
         pl.col("descents").sum(), pl.col("descent_row").min(),
         (~pl.col("_usable")).any().alias("has_problem"), pl.col("_usable").any().alias("accepted"),
         pl.col("first_date").filter(pl.col("_usable")).min(), pl.col("last_date").filter(pl.col("_usable")).max(),
-        *[pl.col(a).max_by("_latest") for a in attrs],  # from the pupil's latest row in the file
-        (pl.col("_latest").max() // 2**32).alias("latest_session"),  # when that row is (date and session)
+        *[pl.col(a).sort_by("row_max").last() for a in attrs],
+        pl.col("key_max").max().alias("latest_session"),  # date x 2 + PM of the latest row
     )
+    # rows contiguous and in strictly increasing date and session: the pupil's first row may follow
+    # another pupil's later one; no other row may follow one that is not before it
+    in_order = (
+        (pl.col("row_max") - pl.col("row_min") + 1 == pl.col("rows"))
+        & ((pl.col("descents") == 0) | ((pl.col("descents") == 1) & (pl.col("descent_row") == pl.col("row_min"))))
+    ) if shape == "sessions" else pl.lit(False)
+    return per_file.with_columns(in_order.alias("in_order"))
+
+
+def _latest_attributes(export: Export, per_file: pl.DataFrame, attrs: list[str]) -> pl.DataFrame:
+    """Each pupil's attributes from their latest row in each file (a pupil who moved from 4A to 4B
+    is in 4B). Where the pupil's rows are in order, that is their last row, which the pass read;
+    for the others (unsorted exports, lesson registers), their rows are read again."""
+    lessons = export.shape != "sessions"
+    if lessons:  # the latest lesson: by date, then start time or row
+        per_file = per_file.with_columns((pl.col("last_date").cast(pl.Int32) * 2).alias("latest_session"))
+    unordered = per_file.filter(~pl.col("in_order"))
+    if not attrs or unordered.is_empty():
+        return per_file
+    files = sorted(unordered["file"].unique().to_list())
+    frames = [export.files[i].frame for i in files]
+    rows = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
+    latest = (pl.coalesce(pl.col("key"), pl.col("date").cast(pl.Int32) * 2, pl.lit(-1)).cast(pl.Int64) * 2**32
+              + pl.col("row").cast(pl.Int64))
+    fixed = (rows.join(unordered.select("file", "pupil_id").lazy(), on=["file", "pupil_id"], how="semi")
+             .with_columns(latest.alias("_latest"))
+             .group_by("file", "pupil_id").agg(*[pl.col(a).max_by("_latest") for a in attrs])
+             .collect(engine="streaming"))
+    return per_file.update(fixed, on=["file", "pupil_id"], include_nulls=True)
 
 
 
