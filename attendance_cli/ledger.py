@@ -27,7 +27,7 @@ from typing import Any, Self
 
 import polars as pl
 
-from attendance_cli.errors import AttendanceError, ConfigError
+from attendance_cli.errors import AttendanceError, ConfigError, UsageError
 
 #: Version of the tables below, kept in the file's `PRAGMA user_version`. Version 2 added letters.
 SCHEMA_VERSION = 2
@@ -85,6 +85,7 @@ _SCHEMA = (
 # Letters (version 2). A letter run's files are written to a hidden staging folder first; the run is
 # recorded as 'moving' in the same transaction as its events and letters, and marked 'done' once
 # every file is in place. A run left 'moving' (the process was killed) is finished by the next one.
+# `folder` is the absolute path (earlier versions stored it as typed: see unfinished_letter_runs).
 _LETTER_SCHEMA = (
     """CREATE TABLE letter_runs (
         letter_run_id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -143,7 +144,11 @@ LETTERS_IN: dict[str, pl.DataType] = {
 
 @dataclass(frozen=True)
 class LetterRun:
-    """Where a run's letter files go: written to `staging` (inside `folder`), moved into `folder`."""
+    """Where a run's letter files go: written to `staging` (inside `folder`), moved into `folder`.
+
+    `folder` is stored as given, so give it absolute: a run killed while moving its files is finished
+    by the next run, which may start in another working directory (another cron job, an officer's shell).
+    """
 
     folder: str
     staging: str
@@ -184,6 +189,19 @@ class LedgerBusy(AttendanceError):
 
 class LedgerError(ConfigError):
     """The ledger file is missing, is not a ledger, is from a newer version, or is damaged."""
+
+
+class RecordedLater(UsageError):
+    """A run as of a date before one the ledger already holds for the policy.
+
+    The later run closed the states its pupils had left and used up the sessions behind its events;
+    evaluated as of an earlier date, those states are met again and count as new, so recording them
+    would send the same letters again. Only recording is refused: looking back is always allowed."""
+
+
+#: Why an earlier run is refused, in every message that refuses one.
+EARLIER_RUN_WHY = ("The ledger already holds a later run: recording an earlier one would count again what that run "
+                   "recorded or closed, and send letters again.")
 
 
 @dataclass(frozen=True)
@@ -340,6 +358,15 @@ class Ledger:
         where, params = _filters({"policy": policy})
         return self._frame(f"SELECT {', '.join(RUN_SCHEMA)} FROM runs {where} ORDER BY run_id", params, RUN_SCHEMA)
 
+    def latest_as_of(self, policy: str) -> dt.date | None:
+        """The as-of date of the latest run recorded for `policy` (None: nothing recorded yet).
+        A recording run may not go back before it (see `RecordedLater`)."""
+        try:
+            day = self._db.execute("SELECT max(as_of) FROM runs WHERE policy = ?", (policy,)).fetchone()[0]
+        except sqlite3.Error as error:
+            raise self._translate(error, "read") from error
+        return None if day is None else dt.date.fromisoformat(day)
+
     @contextmanager
     def _snapshot(self) -> Iterator[None]:
         """Several reads that see the same ledger, even if another run records in between."""
@@ -381,8 +408,10 @@ class Ledger:
         `before_commit(result)` runs inside the transaction, holding the lock: if it raises, nothing
         is recorded.
 
-        Raises LedgerBusy if another run holds the ledger longer than `wait`, ValueError if the
-        frames do not fit together (evidence for a missing key, a missing value, ...).
+        Raises LedgerBusy if another run holds the ledger longer than `wait`, RecordedLater if the
+        ledger already holds a run of this policy as of a later date (checked again under the lock:
+        another run may have recorded since the caller looked), ValueError if the frames do not fit
+        together (evidence for a missing key, a missing value, ...).
         """
         if (letters is None) != (letter_run is None):
             raise ValueError("Letters are recorded with their letter run: give both or neither.")
@@ -397,6 +426,7 @@ class Ledger:
         try:
             db.execute("BEGIN IMMEDIATE")
             try:
+                self._refuse_earlier(policy, as_of)
                 recorded_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
                 for statement in _STAGING:
                     db.execute(statement)
@@ -423,6 +453,15 @@ class Ledger:
         except sqlite3.Error as error:
             raise self._translate(error, "record in") from error
         return result
+
+    def _refuse_earlier(self, policy: str, as_of: dt.date) -> None:
+        """Inside record's transaction: refuse a run earlier than one already recorded for the policy."""
+        latest = self.latest_as_of(policy)
+        if latest is not None and as_of < latest:
+            raise RecordedLater(
+                f"Cannot record as of {as_of:%d/%m/%Y} in the ledger {self.path}: it already holds a run as of "
+                f"{latest:%d/%m/%Y} for the policy {policy}. {EARLIER_RUN_WHY}",
+                fix=f"Record as of {latest:%d/%m/%Y} or later.")
 
     def _write(self, policy: str, day: str, recorded_at: str) -> RecordResult:
         """The writes of `record`, inside its transaction, with the frames in the temp tables."""
@@ -490,10 +529,21 @@ class Ledger:
     # -- letter runs ---------------------------------------------------------------------------
 
     def unfinished_letter_runs(self) -> list[tuple[int, str, str]]:
-        """(letter_run_id, folder, staging) of runs recorded but whose files were not all moved into place."""
+        """(letter_run_id, folder, staging) of runs recorded but whose files were not all moved into place.
+
+        `folder` is absolute; a ledger written by an earlier version may hold it as it was typed,
+        relative to the working directory of that run (which the caller cannot know for sure)."""
         try:
             return self._db.execute("SELECT letter_run_id, folder, staging FROM letter_runs WHERE state = 'moving' "
                                     "ORDER BY letter_run_id").fetchall()
+        except sqlite3.Error as error:
+            raise self._translate(error, "read") from error
+
+    def letter_run_files(self, letter_run_id: int) -> list[str]:
+        """The letter files a run recorded (not its print file or manifest), in the order written."""
+        try:
+            return [row[0] for row in self._db.execute(
+                "SELECT file FROM letters WHERE letter_run_id = ? ORDER BY letter_id", (letter_run_id,))]
         except sqlite3.Error as error:
             raise self._translate(error, "read") from error
 

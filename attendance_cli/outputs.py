@@ -3,23 +3,26 @@
 - Text cells that a spreadsheet would run as a formula (starting with `= + - @`, tab, CR or
   LF) get a leading `'` in CSV and Excel output. Numbers stay numbers.
 - Files are written to a temporary name beside the target and renamed into place, so a failed
-  run never leaves half a file.
+  run never leaves half a file. When the system refuses (a full disk, no permission), the error
+  names the file asked for, not the temporary one.
 - CSV files begin with a UTF-8 byte-order mark, without which Excel opens them in the Windows
   code page and shows `Zoë` as `ZoÃ«`. CSV on standard output has none: it goes to programs.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
 import polars as pl
 
-from attendance_cli.errors import UsageError
+from attendance_cli.errors import FileSystemError, UsageError
 
 FORMATS = ("table", "csv", "json", "xlsx", "parquet")
 _BY_SUFFIX = {".csv": "csv", ".json": "json", ".xlsx": "xlsx", ".parquet": "parquet", ".txt": "table"}
@@ -53,16 +56,63 @@ def neutralise_formulas(frame: pl.DataFrame) -> pl.DataFrame:
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Call `write(temp_path)` and move the result to `path` only if it succeeded."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(handle)
+    make_folder(path.parent, path)
+    with writing(path):
+        handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        os.close(handle)
     temp_path = Path(temp)
-    os.chmod(temp_path, 0o666 & ~_umask())  # as any other file the user writes, not mkstemp's owner-only
     try:
-        write(temp_path)
-        os.replace(temp_path, path)
+        with writing(path, temp_path):
+            os.chmod(temp_path, 0o666 & ~_umask())  # as any other file the user writes, not mkstemp's owner-only
+            write(temp_path)
+            os.replace(temp_path, path)
     except BaseException:
         temp_path.unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def writing(path: Path, temp: Path | None = None) -> Iterator[None]:
+    """An OSError while `path` is written, as a FileSystemError naming `path`: a full disk is
+    reported by write(), which names no file, and a refusal on the temporary file `temp` is one on
+    `path`. An error naming another file (the ledger, recorded while the file is written) keeps it."""
+    try:
+        yield
+    except OSError as error:
+        mine = error.filename is None or (temp is not None and Path(os.fsdecode(error.filename)) == temp)
+        raise FileSystemError.from_os_error(error, path if mine else None, "write" if mine else None) from error
+
+
+def make_folder(folder: Path, target: Path | None = None) -> list[Path]:
+    """Create `folder` and its missing parents; returns the folders created, deepest first, so a
+    failed run can remove them. A file standing where a folder is needed is named (the system's
+    own "File exists" would not say which); `target`: the file the folder is for, to name it."""
+    created = []
+    for parent in (folder, *folder.parents):
+        if parent.exists() or parent.is_symlink():
+            if not parent.is_dir():
+                blocked = NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(target or folder))
+                raise FileSystemError.from_os_error(blocked)
+            break
+        created.append(parent)
+    with writing(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+    return created
+
+
+@contextlib.contextmanager
+def new_folder(folder: Path) -> Iterator[Path]:
+    """`folder` made for a run's files (with missing parents); if the run fails, the folders it
+    made are removed again while empty, so a failed run leaves nothing behind."""
+    created = make_folder(folder)
+    try:
+        yield folder
+    except BaseException:
+        for made in created:  # deepest first; one that is not empty (or not ours to remove) stays
+            try:
+                made.rmdir()
+            except OSError:
+                break
         raise
 
 

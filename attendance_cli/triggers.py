@@ -38,6 +38,7 @@ class Triggers:
     calendar: SchoolCalendar
     table: pl.DataFrame  # COLUMNS: new, recorded (open states) and stale events
     ledger_path: Path | None  # None when no ledger file exists yet
+    last_day: dt.date | None = None  # the last school day with a mark in the exports
 
     @property
     def new(self) -> pl.DataFrame:
@@ -97,7 +98,7 @@ def find_triggers(export: Export, policy: Policy, calendar_file: Path | None, as
     evaluation = evaluate(policy, marks, calendar, as_of, state)
     table = _table(evaluation, state, result.pupils)
     return Triggers(result, evaluation, calendar, table,
-                    ledger_path if ledger_path is not None and ledger_path.exists() else None)
+                    ledger_path if ledger_path is not None and ledger_path.exists() else None, last)
 
 
 def _table(evaluation: Evaluation, state: LedgerState, pupils: pl.DataFrame) -> pl.DataFrame:

@@ -371,7 +371,7 @@ def test_no_school_settings_is_an_error_with_an_example(run, setup):
     (tmp_path / "policy.toml").write_text(POLICY, encoding="utf-8")
     result = run("letters", export, "--policy", tmp_path / "policy.toml", "--out", tmp_path / "out",
                  "--school", tmp_path / "none.toml")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert f"There is no school settings file at {tmp_path / 'none.toml'}" in result.stderr
     assert 'signatory = "Ms J. Rivers"' in result.stderr
 

@@ -2,21 +2,36 @@
 
 Each command parses its options, calls the pipeline (ingest → calendar → statistics → outputs)
 and prints. Results go to stdout, diagnostics to stderr. Exit codes: 0 success, 1 the data or a
-configuration file could not be used (nothing written), 2 usage error, 3 finished with rows set
-aside by --lenient.
+configuration file could not be used, or a file could not be written (nothing written), 2 usage
+error or a missing file, 3 finished with rows set aside by --lenient, 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 import typer
+import typer.core
 
 from attendance_cli import __version__
 from attendance_cli.cli import common
 
+
+class _Root(typer.core.TyperGroup):
+    """The `attendance` command. Every failure of a subcommand, including its options' checks,
+    passes through `invoke`: reported here as one line (`common.failures`), before Typer would
+    turn Ctrl-C into a silent exit 130 and anything else into a traceback. Tests driving `app`
+    with CliRunner meet the same handling as `main()`."""
+
+    def invoke(self, ctx):
+        with common.failures():
+            return super().invoke(ctx)
+
+
 app = typer.Typer(
+    cls=_Root,
     name="attendance",
     help="Attendance figures from school and college register exports (Arbor, Progresso and others), "
          "by the DfE method.\n\nStart with:  attendance summary export.csv",
@@ -52,7 +67,9 @@ for module in (ingest_cmd, summary_cmd, triggers_cmd, letters_cmd, report_cmd, h
 
 
 def main() -> None:
-    """Console entry point. `| head` must not print a broken-pipe traceback."""
+    """Console entry point. Failures are reported by the root command (`_Root.invoke`); here, `| head`
+    must not print a broken-pipe traceback, and Ctrl-C before a command starts is reported too, and
+    after it ends, ignored."""
     try:
         app()
     except BrokenPipeError:
@@ -60,5 +77,9 @@ def main() -> None:
         os.dup2(devnull, sys.stdout.fileno())
         sys.exit(1)
     except KeyboardInterrupt:
-        sys.stderr.write("Interrupted; nothing was written.\n")
+        sys.stderr.write(common.INTERRUPTED + "\n")
         sys.exit(130)
+    finally:
+        # the command is over: Ctrl-C while Python shuts down (joining threads, atexit) would only
+        # print a traceback, or turn a finished run's exit code into 130
+        signal.signal(signal.SIGINT, signal.SIG_IGN)

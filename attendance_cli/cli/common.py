@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from attendance_cli.errors import AttendanceError, UsageError
+from attendance_cli.errors import EXIT_INTERRUPTED, AttendanceError, FileSystemError, MissingFileError, UsageError
 
 if TYPE_CHECKING:
     from attendance_cli.ingest import Export, IngestOptions, Tally, Window
@@ -120,9 +120,20 @@ FormatOpt = Annotated[Optional[OutputFormat], typer.Option(
 OutOpt = Annotated[Optional[Path], typer.Option(
     "--output", "-o", metavar="FILE", help="Write the result to this file instead of stdout (written whole or not at all).",
     dir_okay=False, rich_help_panel=OUTPUT)]
+
+
+def policy_option(value: str | None) -> str | None:
+    """Option callback: a policy file that is not there is refused as a missing file (exit 2),
+    before any export is read."""
+    if value is not None:
+        check_policy_file(value)
+    return value
+
+
 PolicyOpt = Annotated[str, typer.Option(
     "--policy", "-p", metavar="NAME|FILE", help="The attendance policy: a preset (dfe-national, primary-academy, absence-levels, "
-    "college, university) or your own .toml file. See 'attendance policy list'.", show_default=False)]
+    "college, university) or your own .toml file. See 'attendance policy list'.", show_default=False,
+    callback=policy_option)]
 LedgerOpt = Annotated[Optional[Path], typer.Option(
     "--db", metavar="FILE", help="The ledger (SQLite) that remembers recorded events. Default: the policy's 'ledger', "
     "else $ATTENDANCE_DB, else attendance-ledger.sqlite in the working directory.", dir_okay=False,
@@ -161,9 +172,57 @@ def user_errors() -> Iterator[None]:
     except AttendanceError as exc:
         if _state["debug"]:
             raise
-        console = stderr_console()
-        console.print(f"[bold red]Error:[/] {_escape(exc.describe())}")
+        _report(exc)
         raise typer.Exit(exc.exit_code) from None
+
+
+def _report(exc: AttendanceError) -> None:
+    stderr_console().print(f"[bold red]Error:[/] {_escape(exc.describe())}")
+
+
+INTERRUPTED = "Interrupted; nothing was written."
+
+
+@contextlib.contextmanager
+def failures() -> Iterator[None]:
+    """Around the whole run (the root command): every failure becomes one `Error: ...` on stderr
+    and an exit code, never a traceback (except with --debug). Besides what `user_errors` does in
+    each command: the toolkit's errors raised while options are parsed (a missing policy file);
+    an OSError (a full disk, no permission, a file where a folder should be), also one a worker
+    process raised, as the path and the system's reason; a worker process that died; and Ctrl-C,
+    which Typer would otherwise turn into a silent exit 130."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        if _state["debug"]:
+            import traceback
+
+            traceback.print_exc()
+        sys.stderr.write(INTERRUPTED + "\n")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except AttendanceError as exc:
+        _fail(exc)
+    except OSError as exc:
+        if isinstance(exc, BrokenPipeError):
+            raise  # `| head`: handled quietly by Typer and main()
+        _fail(FileSystemError.from_os_error(exc))
+    except RuntimeError as exc:
+        if isinstance(exc, typer.Exit):  # a command's own exit code
+            raise
+        from concurrent.futures import BrokenExecutor
+
+        if not isinstance(exc, BrokenExecutor):
+            raise
+        _fail(AttendanceError("a worker process stopped before finishing its work (out of memory, or killed); "
+                              "nothing was written."))
+
+
+def _fail(exc: AttendanceError) -> None:
+    """Report `exc` and exit with its code; with --debug, the traceback of what is being handled."""
+    if _state["debug"]:
+        raise
+    _report(exc)
+    raise typer.Exit(exc.exit_code) from None
 
 
 def _escape(text: str) -> str:
@@ -206,16 +265,53 @@ def progress_bar(message: str, total: int) -> Iterator[Callable[..., None]]:
 
 def ingest_options(codes: str, source: Source | None, maps: list[str] | None, encoding: str | None,
                    lenient: bool, duplicates: Duplicates, blank_means: str | None) -> IngestOptions:
-    from attendance_cli.codes import load_code_table
     from attendance_cli.ingest import IngestOptions
     from attendance_cli.ingest.headers import parse_maps
 
-    table = load_code_table(codes)
+    table = code_table(codes)
     if blank_means is not None and blank_means not in table.tokens:
         raise UsageError(f"--blank-means {blank_means!r} is not a code in the {table.name!r} table.",
                          fix=f"Use one of: {table.describe_codes(80)}")
     return IngestOptions(codes=table, source=source.value if source else None, maps=parse_maps(maps),
                          encoding=encoding, blank_means=blank_means, lenient=lenient, duplicates=duplicates.value)
+
+
+def names_a_file(text: str, suffixes: tuple[str, ...]) -> bool:
+    """Whether a NAME|FILE value is a file rather than a preset's name: a path, or a name with one
+    of the file's suffixes (the rule `load_code_table` and `load_policy` follow)."""
+    return text.endswith(suffixes) or "/" in text or "\\" in text
+
+
+def code_table(codes: str):
+    """The code table for --codes NAME|FILE (or a policy's `codes`); a file that is not there is a
+    missing file (exit 2), like a missing export."""
+    from attendance_cli.codes import list_presets, load_code_table
+
+    if names_a_file(codes, (".toml", ".csv")) and not Path(codes).exists():
+        raise MissingFileError(f"Code table file {codes} does not exist.",
+                               fix=f"Check the path (given with --codes, or the policy's `codes`), or use a preset: "
+                                   f"{', '.join(list_presets())}.")
+    return load_code_table(codes)
+
+
+def check_policy_file(policy: str) -> None:
+    """A policy given as a file that is not there is a missing file (exit 2); a preset's name is
+    left to `load_policy`."""
+    if names_a_file(policy, (".toml",)) and not Path(policy).exists():
+        from attendance_cli.rules.policy import list_presets
+
+        raise MissingFileError(f"Policy file {policy} does not exist.",
+                               fix=f"Give a preset ({', '.join(list_presets())}) or start one with "
+                                   f"'attendance policy init NAME {policy}'.")
+
+
+def given_ledger(db: Path | None) -> None:
+    """A ledger named with --db must be there for a command that only reads it (history): a
+    mistyped path would otherwise show no events, as if none were recorded."""
+    if db is not None and not db.exists():
+        raise MissingFileError(f"There is no ledger at {db} (--db).",
+                               fix="Check the path: it is the file `attendance triggers --record` and `attendance "
+                                   "letters` record in. Leave --db out to use the default ledger.")
 
 
 def parse_cli_date(text: str | None, option: str) -> dt.date | None:
@@ -372,3 +468,45 @@ def exit_for(tally: Tally) -> None:
     if tally.report.rejected:
         raise typer.Exit(EXIT_REJECTS)
 
+
+def refuse_unsafe_recording(found, as_of_given: bool, look: str) -> None:
+    """Refuse (exit 2) to record as of a day that would make the ledger send letters again.
+
+    Evaluated after the last date in the exports, a ytd or half-term window is empty or in another
+    school year: every open state (persistent absence, ...) is closed, and is new again, with its
+    letter, next week. Evaluated before a run already recorded, the states that run closed are met
+    again, so new. Looking (triggers without --record, letters --dry-run) is always allowed: `look`
+    says how. `attendance letters` uses this too.
+    """
+    from attendance_cli.ingest.dates import format_date
+    from attendance_cli.ledger import EARLIER_RUN_WHY, Ledger, RecordedLater
+
+    as_of = found.evaluation.as_of
+    last = found.last_day
+    if last is not None and as_of > last:
+        raise UsageError(
+            f"--as-of {format_date(as_of)} is after the last date in the exports ({format_date(last)}): recording as "
+            "of a day the registers do not reach would close every open state, such as persistent absence, and send "
+            "its letter again next time.",
+            fix=f"Export the registers up to {format_date(as_of)}, or leave out --as-of to record as of "
+                f"{format_date(last)}; to look ahead without recording, {look}.")
+    if found.ledger_path is None:
+        return
+    policy = found.evaluation.policy.name
+    with Ledger(found.ledger_path, create=False) as ledger:
+        latest = ledger.latest_as_of(policy)
+    if latest is None or as_of >= latest:
+        return
+    held = (f"{format_date(latest)}, the as-of date of a run already recorded in the ledger {found.ledger_path} for "
+            f"the policy {policy}. {EARLIER_RUN_WHY}")
+    if not as_of_given:
+        raise RecordedLater(f"The exports end on {format_date(as_of)}, before {held}",
+                            fix=f"Give the exports up to {format_date(latest)} or later (is the latest export "
+                                f"missing?); to look back without recording, {look}.")
+    if last is not None and last >= latest:
+        fix = (f"Leave out --as-of to record as of the last date in the exports ({format_date(last)}), or give a date "
+               f"from {format_date(latest)} on")
+    else:
+        fix = f"Give the exports up to {format_date(latest)} or later, and an --as-of from {format_date(latest)} on"
+    raise RecordedLater(f"--as-of {format_date(as_of)} is before {held}",
+                        fix=f"{fix}; to look back without recording, {look}.")

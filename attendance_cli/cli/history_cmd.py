@@ -28,7 +28,8 @@ def history(
         exists=True, dir_okay=False, readable=True, show_default=False)] = None,
     policy: Annotated[Optional[str], typer.Option("--policy", "-p", metavar="NAME|FILE",
                                                   help="Only this policy's events (default: every policy in the ledger). "
-                                                       "Its ledger, code table and calendar are used.")] = None,
+                                                       "Its ledger, code table and calendar are used.",
+                                                  callback=c.policy_option)] = None,
     db: c.LedgerOpt = None,
     codes: Annotated[Optional[str], typer.Option(
         "--codes", metavar="NAME|FILE", help="Code table for the exports (default: the policy's, else dfe).",
@@ -51,9 +52,14 @@ def history(
         chosen = load_policy(policy) if policy else None
         codes = codes or (chosen.codes if chosen else "dfe")
         ledger_path = ledger_path_for(chosen, db) if chosen else (db or _env_ledger() or DEFAULT_LEDGER)
+        if files:  # (without exports, a missing ledger leaves nothing to show: the error below says so)
+            c.given_ledger(db)
         options = c.ingest_options(codes, None, None, None, False, c.Duplicates.error, None) if files else None
         cal_file = calendar or (Path(chosen.calendar) if chosen and chosen.calendar != "inferred" else None)
         result = pupil_history(pupil_id, files or [], options, cal_file, ledger_path, chosen.name if chosen else None)
+        if files and not ledger_path.exists():
+            c.stderr_console().print(c._escape(f"No ledger at {ledger_path}: no events to show, only attendance "
+                                               "(give the ledger with --db if it is elsewhere)."))
         if result.timeline.is_empty():
             where = f" in {ledger_path}" if ledger_path.exists() else f" (no ledger at {ledger_path})"
             raise UsageError(f"Nothing is known about pupil {pupil_id!r}{where}" + (" or in the exports." if files else "."),

@@ -35,10 +35,20 @@ def register(app: typer.Typer) -> None:
             "attendance templates copy my-letters/      # then set letters = \"my-letters\" in the policy"),
     )(letters)
     templates_app = typer.Typer(help="The letter templates: list them, show one, copy them to edit.",
-                                no_args_is_help=True, rich_markup_mode=None)
-    templates_app.command("list", help="The letter types and layouts, and where each comes from.")(templates_list)
-    templates_app.command("show", help="Print a template (the school's copy if its folder has one).")(templates_show)
-    templates_app.command("copy", help="Copy the default templates into a folder for the school to edit.")(templates_copy)
+                                no_args_is_help=True, rich_markup_mode=None, epilog=c.examples(
+                                    "attendance templates list", "attendance templates show punctuality-1",
+                                    "attendance templates copy my-letters/      # then set letters = \"my-letters\" in the policy"))
+    templates_app.command("list", help="The letter types and layouts, and where each comes from.", epilog=c.examples(
+        "attendance templates list",
+        "attendance templates list --folder my-letters/   # which are the school's own"))(templates_list)
+    templates_app.command("show", help="Print a template (the school's copy if its folder has one).", epilog=c.examples(
+        "attendance templates show punctuality-1", "attendance templates show letter.typ.j2   # a layout",
+        "attendance templates show punctuality-1 --folder my-letters/",
+        "attendance templates show x --names      # the names a template may use"))(templates_show)
+    templates_app.command("copy", help="Copy the default templates into a folder for the school to edit.",
+                          epilog=c.examples("attendance templates copy my-letters/",
+                                            "attendance templates copy my-letters/ --force   # overwrite earlier copies")
+                          )(templates_copy)
     app.add_typer(templates_app, name="templates")
 
 
@@ -136,18 +146,22 @@ def letters(
         with c.progress(f"Evaluating the {chosen.name} policy"):
             cal_file = calendar or (Path(chosen.calendar) if chosen.calendar != "inferred" else None)
             found = find_triggers(export, chosen, cal_file, c.parse_cli_date(as_of, "--as-of"), ledger_path)
-        from attendance_cli.letters.facts import gather, new_letter_events, read_letters
+        if not dry_run:
+            c.refuse_unsafe_recording(found, as_of is not None, "use --dry-run")
+        from attendance_cli.letters.facts import gather, new_letter_events, read_letters, split_superseded
         from attendance_cli.letters.render import render_letters
 
         events = new_letter_events(found.evaluation.events, only or (), exclude or ())
         for pupil in (only or []):
             if pupil not in set(events["pupil_id"].to_list()):
                 console.print(c._escape(f"Warning: --only {pupil}: no new letter for this pupil."))
-        if not dry_run and events.height >= MANY:
+        # one letter per pupil and ladder: the lower stages met in the same run are recorded without one
+        to_write, superseded = split_superseded(events)
+        if not dry_run and to_write.height >= MANY:
             workers.start()  # they load Typst while the figures are gathered
         when = c.parse_cli_date(letter_date, "--date") or dt.date.today()
         with c.progress("Gathering the figures"):
-            items = gather(found, export, chosen, events, when, fmt.value, guardians,
+            items = gather(found, export, chosen, to_write, when, fmt.value, guardians,
                            read_letters(found.ledger_path, chosen.name), settings.model_dump())
         from attendance_cli.letters.deliver import manifest_frame, write_letters
 
@@ -156,10 +170,10 @@ def letters(
             with c.progress_bar("Rendering letters", len(items)) as tick:
                 rendered = render_letters(items, library, fmt.value, settings.email, tick)
             _show(manifest_frame(rendered), out_format, f"Letters that would be written as of {c.format_day(found.evaluation.as_of)}")
-            _summary(console, rendered, None, quiet, dry_run=True)
+            _summary(console, rendered, None, quiet, dry_run=True, superseded=superseded.height)
             return
         assert out is not None
-        if not items:
+        if not items:  # (a superseded stage always comes with the letter of its higher stage)
             _summary(console, [], None, quiet)
             return
         with c.progress_bar("Writing letters", len(items)) as tick:
@@ -170,7 +184,8 @@ def letters(
             import polars as pl
 
             _show(pl.read_csv(out / written.manifest, infer_schema=False), out_format, f"Letters written to {out}")
-        _summary(console, written.rendered, written, quiet)
+        handled = sum(1 for key in superseded["key"].to_list() if key in written.event_ids)
+        _summary(console, written.rendered, written, quiet, superseded=handled)
 
 
 def _show(frame, out_format: str, title: str) -> None:
@@ -184,7 +199,10 @@ def _show(frame, out_format: str, title: str) -> None:
         write_frame(frame, out_format, None)
 
 
-def _summary(console, rendered, written, quiet: bool, dry_run: bool = False) -> None:
+def _summary(console, rendered, written, quiet: bool, dry_run: bool = False, superseded: int = 0) -> None:
+    """The run on stderr. `superseded`: lower stages of a ladder recorded without a letter, because a
+    higher stage of the same ladder gets its letter in this run (said, so the count of events recorded
+    adds up)."""
     from attendance_cli.cli.render import plural
 
     unaddressed = {r.letter.pupil_id for r in rendered if not r.letter.guardian}
@@ -196,15 +214,20 @@ def _summary(console, rendered, written, quiet: bool, dry_run: bool = False) -> 
         return
     pupils = len({r.letter.pupil_id for r in rendered})
     if dry_run:
+        lower = (f", and {plural(superseded, 'event')} at a lower stage of a ladder recorded without a letter "
+                 "(superseded by the higher stage)") if superseded else ""
         console.print(c._escape(f"Dry run: {plural(len(rendered), 'letter')} for {plural(pupils, 'pupil')} would be "
-                                f"written ({printed} for print). Nothing was written or recorded."))
+                                f"written ({printed} for print){lower}. Nothing was written or recorded."))
         return
     if written is None:
         console.print("No new letters.")
         return
     line = f"Wrote {plural(written.letters, 'letter')} for {plural(pupils, 'pupil')} to {written.folder}"
     parts = [p for p in (written.merged and f"print file {written.merged}", written.manifest and f"manifest {written.manifest}") if p]
-    console.print(c._escape(line + (f" ({'; '.join(parts)})" if parts else "") + f"; recorded {plural(written.events, 'event')}."))
+    lower = (f" ({superseded:,} superseded: a lower stage of a ladder whose higher stage gets the letter in this run)"
+             if superseded else "")
+    console.print(c._escape(line + (f" ({'; '.join(parts)})" if parts else "")
+                            + f"; recorded {plural(written.events, 'event')}{lower}."))
     if written.skipped:
         console.print(c._escape(f"{plural(written.skipped, 'event')} had been recorded by another run meanwhile: "
                                 "no letter written for them."))

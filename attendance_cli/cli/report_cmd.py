@@ -51,7 +51,7 @@ def report(
         rich_help_panel=REPORT)] = False,
     policy: Annotated[Optional[str], typer.Option(
         "--policy", "-p", metavar="NAME|FILE", help="With the ledger: attendance before and after the letters sent "
-        "under this policy.", rich_help_panel=REPORT)] = None,
+        "under this policy.", rich_help_panel=REPORT, callback=c.policy_option)] = None,
     db: c.LedgerOpt = None,
     codes: c.CodesOpt = "dfe",
     source: c.SourceOpt = None,
@@ -192,11 +192,12 @@ def slips(
         atomic_write(out, lambda temp: temp.write_bytes(whole))
         if per_pupil is not None:
             from attendance_cli.letters.facts import safe_name
+            from attendance_cli.outputs import new_folder
 
-            per_pupil.mkdir(parents=True, exist_ok=True)
-            for row, data in zip(rows, pdfs):
-                target = per_pupil / f"{safe_name(row['pupil_id'])}.pdf"
-                atomic_write(target, lambda temp, data=data: temp.write_bytes(data))
+            with new_folder(per_pupil):
+                for row, data in zip(rows, pdfs):
+                    target = per_pupil / f"{safe_name(row['pupil_id'])}.pdf"
+                    atomic_write(target, lambda temp, data=data: temp.write_bytes(data))
         if not quiet:
             extra = f" and one per pupil in {per_pupil}" if per_pupil else ""
             c.stderr_console().print(c._escape(f"Wrote {len(rows):,} slips to {out}{extra}: {window.describe()}."))
@@ -218,7 +219,7 @@ def digest(
                                               rich_help_panel=REPORT)] = DigestFormat.html,
     policy: Annotated[Optional[str], typer.Option(
         "--policy", "-p", metavar="NAME|FILE", help="List each pupil's new trigger events under this policy "
-        "(not yet in the ledger).", rich_help_panel=REPORT)] = None,
+        "(not yet in the ledger).", rich_help_panel=REPORT, callback=c.policy_option)] = None,
     db: c.LedgerOpt = None,
     as_of: c.AsOfOpt = None,
     calendar: c.CalendarOpt = None,
@@ -232,16 +233,11 @@ def digest(
     missed, sessions left unmarked this week, and, with --policy, the trigger events new this
     week. Written whole or not at all; a cron job can mail the folder's files."""
     with c.user_errors():
-        import shutil
-        import tempfile
-
         from attendance_cli.calendar import calendar_for
         from attendance_cli.errors import UsageError
         from attendance_cli.ingest import open_exports
-        from attendance_cli.letters.facts import safe_name
-        from attendance_cli.outputs import write_frame
+        from attendance_cli.outputs import new_folder
         from attendance_cli.reports.digest import digest as make
-        from attendance_cli.reports.render import _env
 
         if by not in ("form", "year_group"):
             raise UsageError(f"--by {by!r}: a digest is per form or per year_group.", fix="Use --by form or --by year_group.")
@@ -259,36 +255,60 @@ def digest(
                 found = find_triggers(export, chosen, calendar, reference, ledger_path_for(chosen, db))
                 new_events = found.new
             groups, week, year = make(export, cal, reference, by, new_events)
-        out.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".digest-", dir=out))
-        try:
-            written = []
-            for group, rows in groups.items():
-                label = {"form": "Form", "year_group": ""}[by]
-                title = f"Attendance this week: {label + ' ' if label else ''}{group}"
-                name = f"digest-{safe_name(group)}.{fmt.value}"
-                if fmt is DigestFormat.csv:
-                    write_frame(rows, "csv", staging / name)
-                elif fmt is DigestFormat.html:
-                    page = _env("html").get_template("digest.html.j2").render(title=title, week=week, year=year,
-                                                                               rows=rows.to_dicts())
-                    (staging / name).write_text(page, encoding="utf-8")
-                else:
-                    from attendance_cli.letters.pdf import compile_one
-                    from attendance_cli.letters.templates import FILTERS
-
-                    env = _env("typ")
-                    env.filters.update(FILTERS)
-                    source_text = env.get_template("digest.typ.j2").render(title=title, week=week, year=year,
-                                                                             rows=rows.to_dicts())
-                    data, message = compile_one((source_text, True, reference.isoformat()))
-                    if message or data is None:
-                        raise UsageError(f"The digest template digest.typ.j2 does not compile: {message}.")
-                    (staging / name).write_bytes(data)
-                written.append(name)
-            for name in written:
-                (staging / name).replace(out / name)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+        with new_folder(out):  # a failed run leaves no folder of its own behind
+            written = _write_digests(out, groups, by, fmt, week, year, reference)
         if not quiet:
             c.stderr_console().print(c._escape(f"Wrote {len(written)} digests to {out}: {week}."))
+
+
+def _write_digests(out: Path, groups: dict, by: str, fmt: DigestFormat, week: str, year: str, reference) -> list[str]:
+    """Every group's digest, written to a staging folder inside `out` and moved into place only
+    when all are written: a full disk leaves none. Returns the names written."""
+    import shutil
+    import tempfile
+
+    from attendance_cli.letters.facts import safe_name
+    from attendance_cli.outputs import write_frame, writing
+
+    with writing(out):
+        staging = Path(tempfile.mkdtemp(prefix=".attendance-digest-", dir=out))
+    try:
+        written = []
+        for group, rows in groups.items():
+            label = {"form": "Form", "year_group": ""}[by]
+            title = f"Attendance this week: {label + ' ' if label else ''}{group}"
+            name = f"digest-{safe_name(group)}.{fmt.value}"
+            if fmt is DigestFormat.csv:
+                write_frame(rows, "csv", staging / name)
+            else:
+                data = _digest_page(fmt, title, week, year, rows, reference)
+                with writing(out / name):
+                    (staging / name).write_bytes(data)
+            written.append(name)
+        with writing(out):
+            for name in written:
+                (staging / name).replace(out / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return written
+
+
+def _digest_page(fmt: DigestFormat, title: str, week: str, year: str, rows, reference) -> bytes:
+    """One group's digest as an HTML page or a PDF."""
+    from attendance_cli.errors import UsageError
+    from attendance_cli.reports.render import _env
+
+    if fmt is DigestFormat.html:
+        page = _env("html").get_template("digest.html.j2").render(title=title, week=week, year=year,
+                                                                   rows=rows.to_dicts())
+        return page.encode("utf-8")
+    from attendance_cli.letters.pdf import compile_one
+    from attendance_cli.letters.templates import FILTERS
+
+    env = _env("typ")
+    env.filters.update(FILTERS)
+    source_text = env.get_template("digest.typ.j2").render(title=title, week=week, year=year, rows=rows.to_dicts())
+    data, message = compile_one((source_text, True, reference.isoformat()))
+    if message or data is None:
+        raise UsageError(f"The digest template digest.typ.j2 does not compile: {message}.")
+    return data

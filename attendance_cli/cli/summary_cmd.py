@@ -63,7 +63,7 @@ def summary(
         export = open_exports(files, options)
         keys = _check_by(export, by or [])
         with c.progress(f"Reading {len(files)} export{'s' if len(files) != 1 else ''}"):
-            chosen = c.with_cohort(c.resolve_window(export, window, as_of, start, end, calendar), cohort)
+            chosen = c.with_cohort(_window(export, window, as_of, start, end, calendar), cohort)
             result = tally(export, chosen, keys, attributes=["surname", "forename", "year_group", "form", *keys])
         stats = pupil_statistics(result, keys)
         if keys:
@@ -88,6 +88,21 @@ def summary(
             c.write_rejects(result, rejects)
         c.reading_summary(result, rejects, quiet)
         c.exit_for(result)
+
+
+def _window(export, window: c.WindowName | None, as_of: str | None, start: str | None, end: str | None,
+            calendar: Path | None):
+    """The window asked for. A named window that holds no school day (a mistyped --as-of, a
+    holiday week) is refused, as `digest` and `slips` refuse it, instead of an empty table that
+    reads as "nobody was absent"; the calendar this needs is the one the window is made from."""
+    if window is None or start or end:
+        return c.resolve_window(export, window, as_of, start, end, calendar)
+    from attendance_cli.calendar import calendar_for
+
+    known = calendar_for(export, calendar)
+    chosen = c.resolve_window(export, window, as_of, start, end, calendar, known=known)
+    c.require_marks(chosen, known[0].school_days)
+    return chosen
 
 
 def _check_by(export, by: list[str]) -> list[str]:

@@ -71,6 +71,8 @@ def triggers(
         with c.progress(f"Evaluating the {chosen.name} policy"):
             cal_file = calendar or (Path(chosen.calendar) if chosen.calendar != "inferred" else None)
             found = find_triggers(export, chosen, cal_file, c.parse_cli_date(as_of, "--as-of"), ledger_path)
+        if record:
+            c.refuse_unsafe_recording(found, as_of is not None, "leave out --record")
         shown = found.new if new_only else found.table
         recorded = []
 
@@ -105,3 +107,4 @@ def triggers(
         c.reading_summary(found.tally, rejects, quiet)
         c.trigger_summary(found, recorded[0] if recorded else None, new_only, quiet)
         c.exit_for(found.tally)
+

@@ -43,6 +43,35 @@ def _key(header: str) -> str:
     return re.sub(r"[\s_]+", " ", header.strip().lower()).replace("address line ", "address_").replace("address ", "address_")
 
 
+def _not_csv(path: Path, data: Path | bytes) -> InputError:
+    """The file and line where the CSV breaks, without the cell's text: it is a guardian's name,
+    address or e-mail, which must not end up in a cron job's log."""
+    line = _broken_line(data)
+    where = f"{path}, line {line}" if line else str(path)
+    return InputError(f"{where}: not valid CSV: a quoted field is not closed, or has text after its closing quote; "
+                      "no letter was written.",
+                      fix="Correct the quotes on that line (a field with a quote in it is written \"like \"\"this\"\"\"), "
+                          "or save the file again as CSV from the program it came from.")
+
+
+def _broken_line(data: Path | bytes) -> int | None:
+    """The line on which the record Python's strict CSV reader cannot read starts (an unclosed
+    quote runs to the end of the file, so the line it ends on says nothing)."""
+    import csv
+    import io
+
+    text = data.read_text(encoding="utf-8", errors="replace") if isinstance(data, Path) else data.decode(
+        "utf-8", errors="replace")
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""), strict=True)
+    start = 1
+    try:
+        for _ in reader:
+            start = reader.line_num + 1
+    except csv.Error:
+        return start
+    return None
+
+
 def read_contacts(path: Path) -> pl.DataFrame:
     """Guardians who receive letters, numbered 1, 2, ... within each pupil in file order."""
     from attendance_cli.ingest.encoding import open_text
@@ -50,7 +79,10 @@ def read_contacts(path: Path) -> pl.DataFrame:
     if not path.is_file():
         raise ConfigError(f"There is no contacts file at {path}.", fix="Check the path given to --contacts.")
     decoded = open_text(path)
-    table = pl.read_csv(decoded.data, infer_schema=False, raise_if_empty=False, truncate_ragged_lines=True)
+    try:
+        table = pl.read_csv(decoded.data, infer_schema=False, raise_if_empty=False, truncate_ragged_lines=True)
+    except pl.exceptions.ComputeError:
+        raise _not_csv(path, decoded.data) from None  # Polars' message quotes the cell: a guardian's details
     table = table.with_row_index("line", offset=2).with_columns(pl.col("line").cast(pl.Int64))
     seen = {_key(h): h for h in table.columns if h != "line"}
     columns: dict[str, str] = {}

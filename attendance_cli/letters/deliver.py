@@ -11,6 +11,11 @@ A run killed before step 3 commits leaves nothing recorded and only a staging fo
 next run removes. A run killed during step 4 is finished by the next run (its letters are
 recorded, so their files are moved into place). So every file in the folder is recorded, and
 every recorded letter's file is in the folder once any later run has started.
+
+The ledger keeps the folder's absolute path, as the next run may start in another working
+directory. A recorded run is marked 'done' only once its files are in the folder: if its staging
+folder cannot be found, the next run stops with an error saying where it was expected, rather
+than leave recorded letters that no one will send.
 """
 
 from __future__ import annotations
@@ -20,11 +25,13 @@ import os
 import secrets
 import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
+from attendance_cli.errors import AttendanceError
+from attendance_cli.formatting import plural
 from attendance_cli.letters.model import Letter
 from attendance_cli.letters.render import EXTENSION, Rendered, file_format, produce
 
@@ -32,6 +39,14 @@ STAGING_PREFIX = ".attendance-staging-"
 #: Columns of the manifest CSV (and of --dry-run), in order.
 MANIFEST = ("pupil_id", "surname", "forename", "year_group", "form", "letter", "rule_id", "stage", "first_met_on",
             "letter_date", "channel", "recipient", "relationship", "address", "email", "file", "event_id")
+
+
+class StagingMissing(AttendanceError):
+    """A recorded letters run was stopped while moving its files, and its staging folder is not there.
+
+    Its letters are in the ledger, so they will never be written again: marking the run done would
+    lose them without a word. The run stays unfinished, and `attendance letters` stops, until the
+    folder is found (or put back)."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +59,7 @@ class Written:
     merged: str | None
     manifest: str | None
     rendered: list[Rendered]  # the letters written (recorded)
+    event_ids: dict[int, int] = field(default_factory=dict)  # event key -> ledger event id, recorded events only
 
 
 def manifest_frame(rendered: Sequence[Rendered], event_ids: dict[int, int] | None = None) -> pl.DataFrame:
@@ -67,7 +83,8 @@ def manifest_frame(rendered: Sequence[Rendered], event_ids: dict[int, int] | Non
 
 def recover(folder: Path, ledger_path: Path, wait: float) -> list[str]:
     """Finish runs a killed process left half-moved, and remove staging folders nothing recorded.
-    Returns notes for the user."""
+    Returns notes for the user. Raises StagingMissing if a recorded run's staging folder cannot be
+    found (the run is left unfinished)."""
     notes: list[str] = []
     stagings = sorted(folder.glob(STAGING_PREFIX + "*")) if folder.is_dir() else []
     if not ledger_path.exists():
@@ -79,17 +96,56 @@ def recover(folder: Path, ledger_path: Path, wait: float) -> list[str]:
 
     with Ledger(ledger_path, wait=wait) as ledger:
         for letter_run_id, run_folder, staging_name in ledger.unfinished_letter_runs():
-            staging = Path(run_folder) / staging_name
-            moved = _move_all(staging, Path(run_folder)) if staging.is_dir() else 0
-            shutil.rmtree(staging, ignore_errors=True)
-            ledger.finish_letter_run(letter_run_id)
-            notes.append(f"Finished an interrupted letters run: moved {moved} recorded files into {run_folder}.")
+            places = _staging_places(run_folder, staging_name, folder, ledger_path)
+            notes.append(_finish_run(ledger, letter_run_id, places))
         known = ledger.known_staging()
     for staging in stagings:
         if staging.name not in known and staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
             notes.append(f"Removed {staging.name}: letters from a run that was stopped before recording anything.")
     return notes
+
+
+def _staging_places(run_folder: str, staging_name: str, out: Path, ledger_path: Path) -> list[Path]:
+    """Where a recorded run's staging folder may be, most likely first.
+
+    The ledger holds the folder's absolute path; an earlier version stored it as typed, relative
+    to a working directory we cannot know: then the places are this working directory and the
+    ledger's folder (the default ledger is in the working directory). The folder given with --out
+    now is always tried too: the staging name is unique (time and random token), so a folder of
+    that name anywhere is the run's, even if the letters folder was moved or mounted elsewhere."""
+    stored = Path(run_folder)
+    folders = [stored] if stored.is_absolute() else [Path.cwd() / stored, ledger_path.resolve().parent / stored]
+    places: list[Path] = []
+    for candidate in (*folders, out):
+        place = candidate.resolve() / staging_name
+        if place not in places:
+            places.append(place)
+    return places
+
+
+def _finish_run(ledger, letter_run_id: int, places: list[Path]) -> str:
+    """Move a recorded run's files out of its staging folder (the first of `places` that exists)
+    into the folder holding it, then mark the run done. A note for the user."""
+    staging = next((place for place in places if place.is_dir()), None)
+    if staging is None:
+        files = ledger.letter_run_files(letter_run_id)
+        # killed after the last move but before the run was marked done: every letter is in place
+        home = next((place.parent for place in places if all((place.parent / name).is_file() for name in files)), None)
+        if home is None:
+            expected = " or ".join(str(place) for place in places)
+            raise StagingMissing(
+                f"An interrupted letters run recorded {plural(len(files), 'letter')} in {ledger.path}, but its staging "
+                f"folder is not where it was expected: {expected}.",
+                fix="Put the folder back there, or give --out the folder that holds it, and run attendance letters "
+                    "again to move the letters into place. Until then the run stays unfinished, so that no recorded "
+                    "letter is lost.")
+        ledger.finish_letter_run(letter_run_id)
+        return f"Finished an interrupted letters run: its {plural(len(files), 'recorded letter')} were already in {home}."
+    moved = _move_all(staging, staging.parent)
+    staging.rmdir()
+    ledger.finish_letter_run(letter_run_id)
+    return f"Finished an interrupted letters run: moved {moved} recorded files into {staging.parent}."
 
 
 def _move_all(staging: Path, folder: Path) -> int:
@@ -117,8 +173,9 @@ def write_letters(letters: Sequence[Letter], fmt: str, folder: Path, evaluation,
     """Stage the files, record the events and letters in one transaction, move the files into place.
 
     `letters`: in pupil order, rendered (on `workers`, with the `templates` folder) as they are staged.
-    `events`: the evaluation's new events the letters are for (only these are recorded, so an
-    excluded pupil's event stays new). `fail_at` ("staged", "recorded", "moving"): stop the process
+    `events`: the evaluation's new events to record: those the letters are for, and the lower
+    stages they supersede (recorded without a letter); only these are recorded, so an excluded
+    pupil's event stays new. `fail_at` ("staged", "recorded", "moving"): stop the process
     there as a kill would, for tests of what a kill leaves behind.
     """
     from attendance_cli.ledger import LETTERS_IN, Ledger, LetterRun
@@ -185,7 +242,7 @@ def write_letters(letters: Sequence[Letter], fmt: str, folder: Path, evaluation,
         evidence = evaluation.evidence.join(events.select("key"), on="key", how="semi")
         with Ledger(ledger_path, wait=wait) as ledger:
             result = ledger.record(evaluation.policy.name, as_of, events.select(columns), evidence, evaluation.left,
-                                   letters, LetterRun(str(folder), token), before_commit)
+                                   letters, LetterRun(str(folder.resolve()), token), before_commit)
             # recorded: from here on the files belong in the folder (a later run finishes this if we are stopped)
             for number, path in enumerate(sorted(staging.iterdir())):
                 if number == 1:
@@ -201,7 +258,7 @@ def write_letters(letters: Sequence[Letter], fmt: str, folder: Path, evaluation,
         raise
     kept_items = [i for i in rendered if i.letter.key in result.event_ids]
     return Written(folder, result.letters, result.recorded, result.skipped, [names[id(i)] for i in kept_items],
-                   extras["merged"], extras["manifest"], kept_items)
+                   extras["merged"], extras["manifest"], kept_items, result.event_ids)
 
 
 def _recorded(ledger_path: Path, token: str) -> bool:

@@ -50,6 +50,19 @@ def new_letter_events(events: pl.DataFrame, only: Sequence[str] = (), exclude: S
     return chosen.sort("pupil_id", "ladder", "stage", "rule_id")
 
 
+def split_superseded(events: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(events that get a letter, events superseded): per pupil and ladder, only the highest stage
+    newly met in this run gets a letter.
+
+    A pupil can cross several stages of one ladder in a week (3, 5 and 10 lates; the unauthorised
+    letter, the meeting and the penalty warning): the family should get the letter for where the
+    pupil is now, not three letters of rising firmness in one envelope. The lower stages are still
+    recorded with the run, as handled, so their sessions are used up and they do not come up (and
+    send their letter) next week."""
+    top = pl.col("stage") == pl.col("stage").max().over("pupil_id", "ladder")
+    return events.filter(top), events.filter(~top)
+
+
 def gather(found, export: Export, policy: Policy, events: pl.DataFrame, letter_date: dt.date, fmt: str,
            contacts: pl.DataFrame | None, earlier_letters: pl.DataFrame, school: dict[str, Any]) -> list[Letter]:
     """The letters for `events` (from `new_letter_events`), in pupil order."""

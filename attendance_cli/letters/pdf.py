@@ -8,8 +8,11 @@ what each worker process loads.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
@@ -104,7 +107,9 @@ class Workers:
 
     Started with spawn, not fork: the parent runs Polars' thread pool, which must not be forked
     mid-flight. The functions they run live in modules that import nothing heavy. Each worker
-    exits as soon as the parent does, even if the parent is killed."""
+    exits as soon as the parent does, even if the parent is killed. Ctrl-C is the parent's to
+    handle: the workers never see it (no traceback from each of them), and finish or drop their
+    batch when the parent shuts the pool down."""
 
     def __init__(self) -> None:
         self.count = min(os.cpu_count() or 1, 8)
@@ -116,13 +121,14 @@ class Workers:
             from concurrent.futures import ProcessPoolExecutor
 
             self._pool = ProcessPoolExecutor(self.count, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_watch_parent)
+                                             initializer=_worker_started)
             # one thread each: Typst would otherwise start a thread per core in every worker
             saved = os.environ.get("RAYON_NUM_THREADS")
             os.environ["RAYON_NUM_THREADS"] = "1"
             try:
-                for _ in range(self.count):
-                    self._pool.submit(_warm)
+                with _interrupts_held():  # the workers are spawned here, by the submissions
+                    for _ in range(self.count):
+                        self._pool.submit(_warm)
             finally:
                 if saved is None:
                     del os.environ["RAYON_NUM_THREADS"]
@@ -134,11 +140,21 @@ class Workers:
         """`function` over `jobs`, results in order as they come (here, if the workers were not started)."""
         if self._pool is None or len(jobs) < PARALLEL_FROM:
             return map(function, jobs)
-        return self._pool.map(function, jobs)
+        return self._settled(self._pool.map(function, jobs))
+
+    def _settled(self, results: Iterator[R]) -> Iterator[R]:
+        """`results`, but when the run stops while they come (Ctrl-C, an error), the workers finish
+        or drop their batches first, so no worker writes a file after the run has cleaned up."""
+        try:
+            yield from results
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            with _interrupts_ignored():
+                self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
     def __enter__(self) -> Workers:
@@ -146,6 +162,44 @@ class Workers:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Block SIGINT while worker processes are spawned: they inherit the blocked signal, so a
+    Ctrl-C while they are still starting Python (before `_worker_started` runs) gives no
+    traceback from each of them. The parent gets its Ctrl-C as soon as it is unblocked, so none is
+    lost. (As Python's own multiprocessing resource tracker is started.)"""
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+@contextlib.contextmanager
+def _interrupts_ignored() -> Iterator[None]:
+    """Ctrl-C ignored while the pool shuts down (a moment, while the workers finish a batch): the
+    run is ending either way, and an interrupt there would report a run that wrote its letters as
+    stopped."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _worker_started() -> None:
+    """In a worker: ignore Ctrl-C (the parent handles it and shuts the pool down), and exit with the
+    parent."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _watch_parent()
 
 
 def _watch_parent() -> None:

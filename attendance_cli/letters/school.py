@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from attendance_cli.errors import ConfigError
+from attendance_cli.errors import ConfigError, MissingFileError
 
 DEFAULT = Path("school.toml")
 EXAMPLE = ('name = "Brook Lane Primary Academy"\naddress = ["Brook Lane", "Newtown", "NT1 2AB"]\n'
@@ -52,7 +52,7 @@ def school_path(given: Path | None, policy_school: str | None) -> Path:
 def load_school(path: Path) -> School:
     """Read and check the settings file. Errors name the file and the setting."""
     if not path.is_file():
-        raise ConfigError(f"There is no school settings file at {path}: letters need the school's name, "
+        raise MissingFileError(f"There is no school settings file at {path}: letters need the school's name, "
                           "address, telephone and signatory.",
                           fix=f"Create {path} like this (or give another with --school FILE):\n" + _indent(EXAMPLE))
     try:

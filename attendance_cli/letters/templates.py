@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from attendance_cli.errors import ConfigError, UsageError
+from attendance_cli.errors import ConfigError, MissingFileError, UsageError
 from attendance_cli.letters import markup
 from attendance_cli.resources import templates_folder
 
@@ -58,9 +58,10 @@ class Templates:
     """The templates for one run: the school's folder (if any) in front of the defaults."""
 
     def __init__(self, school_folder: Path | None = None) -> None:
-        if school_folder is not None and not school_folder.is_dir():
-            raise ConfigError(f"The letter templates folder {school_folder} does not exist.",
-                              fix="Create it with `attendance templates copy FOLDER`, or correct the policy's `letters`.")
+        if school_folder is not None and not school_folder.is_dir():  # a missing file: exit 2, as for any other
+            raise MissingFileError(f"The letter templates folder {school_folder} does not exist.",
+                                   fix="Create it with `attendance templates copy FOLDER`, or correct the policy's "
+                                       "`letters`.")
         self.folders = [f for f in (school_folder, letters_folder()) if f is not None]
         self._envs: dict[str, Any] = {}
 
