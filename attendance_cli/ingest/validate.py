@@ -369,12 +369,13 @@ def _per_file(groups: pl.DataFrame, attrs: list[str], shape: str) -> pl.DataFram
     """One row per (file, pupil): rows, the uniqueness evidence, dates of usable marks, attributes
     (from the pupil's last row in the file), and whether that last row is their latest (`in_order`)."""
     usable = pl.col("status").is_in(["ok", "unmarked"])
-    per_file = groups.with_columns(usable.alias("_usable")).group_by("file", "pupil_id").agg(
+    # groups in row order, so that last() is the value of the pupil's last row in the file
+    per_file = groups.with_columns(usable.alias("_usable")).sort("row_max").group_by("file", "pupil_id").agg(
         pl.col("n").sum().alias("rows"), pl.col("row_min").min(), pl.col("row_max").max(),
         pl.col("descents").sum(), pl.col("descent_row").min(),
         (~pl.col("_usable")).any().alias("has_problem"), pl.col("_usable").any().alias("accepted"),
         pl.col("first_date").filter(pl.col("_usable")).min(), pl.col("last_date").filter(pl.col("_usable")).max(),
-        *[pl.col(a).sort_by("row_max").last() for a in attrs],
+        *[pl.col(a).last() for a in attrs],
         pl.col("key_max").max().alias("latest_session"),  # date x 2 + PM of the latest row
     )
     # rows contiguous and in strictly increasing date and session: the pupil's first row may follow
