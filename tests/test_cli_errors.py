@@ -252,6 +252,16 @@ def test_summary_refuses_a_holiday_week_but_counts_a_school_week(run, two_weeks)
     assert csv_frame(school.stdout)["possible_sessions"].to_list() == ["6"]
 
 
+def test_summary_refuses_from_and_to_outside_the_data(run, register):
+    result = run("summary", register, "--from", "01/01/2030")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        "Error: The window chosen dates: from 01/01/2030 holds no date of the exports, which run from 01/09/2025 to "
+        "12/09/2025.\n  Fix: Check --from and --to (dates are day first).\n")
+    inside = run("summary", register, "--from", "01/08/2025", "--to", "01/09/2025", "-f", "csv", "-q")
+    assert inside.exit_code == 0
+
+
 # -- 4. the ledger of history ---------------------------------------------------------------------
 
 

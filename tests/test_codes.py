@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from attendance_cli.codes import load_code_table
-from attendance_cli.errors import ConfigError, InputError
+from attendance_cli.errors import ConfigError, InputError, UsageError
 from tests.conftest import pupil, session_rows, stats
 
 # one pupil, one session per code: (code, possible, attended, authorised, unauthorised)
@@ -168,11 +168,12 @@ def test_code_table_errors_name_the_key_and_what_is_allowed(write):
     assert "codes.0.colour: unknown key; allowed keys are code, meaning, category, late, from, until, aliases, closure, note" in text
 
 
-def test_unknown_preset_lists_the_presets():
-    with pytest.raises(ConfigError) as raised:
+def test_unknown_preset_lists_the_presets(run):
+    with pytest.raises(UsageError) as raised:
         load_code_table("welsh")
     assert raised.value.describe() == ("There is no code table called 'welsh'.\n"
                                        "  Fix: Use one of: college, dfe, or give the path of a .toml or .csv table.")
+    assert run("codes", "--codes", "welsh").exit_code == 2  # an unknown value, as for any option
 
 
 def test_codes_command_prints_the_active_table(run):

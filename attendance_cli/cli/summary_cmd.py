@@ -65,6 +65,8 @@ def summary(
         with c.progress(f"Reading {len(files)} export{'s' if len(files) != 1 else ''}"):
             chosen = c.with_cohort(_window(export, window, as_of, start, end, calendar), cohort)
             result = tally(export, chosen, keys, attributes=["surname", "forename", "year_group", "form", *keys])
+        if start or end:
+            _require_overlap(chosen, result.report)
         stats = pupil_statistics(result, keys)
         if keys:
             stats = group_statistics(stats, keys, lessons=export.shape == "lessons")
@@ -103,6 +105,19 @@ def _window(export, window: c.WindowName | None, as_of: str | None, start: str |
     chosen = c.resolve_window(export, window, as_of, start, end, calendar, known=known)
     c.require_marks(chosen, known[0].school_days)
     return chosen
+
+
+def _require_overlap(window, report) -> None:
+    """--from/--to entirely outside the exports' dates is refused like an empty named window (from
+    the pass's own date range: no second read)."""
+    from attendance_cli.errors import UsageError
+    from attendance_cli.ingest.dates import format_date
+
+    first, last = report.first_date, report.last_date
+    if first is None or (window.end or last) < first or (window.start or first) > last:
+        raise UsageError(f"The window {window.describe()} holds no date of the exports"
+                         + (f", which run from {format_date(first)} to {format_date(last)}." if first else "."),
+                         fix="Check --from and --to (dates are day first).")
 
 
 def _check_by(export, by: list[str]) -> list[str]:

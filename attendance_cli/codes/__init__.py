@@ -20,7 +20,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from attendance_cli.errors import ConfigError
+from attendance_cli.errors import ConfigError, MissingFileError, UsageError
 
 Category = Literal["present", "aea", "authorised", "unauthorised", "not_counted", "admin"]
 
@@ -141,7 +141,7 @@ def load_code_table(name_or_path: str | Path) -> CodeTable:
     preset = PRESETS_DIR / f"{text}.toml"
     if "/" not in text and "\\" not in text and not text.endswith((".toml", ".csv")):
         if not preset.exists():
-            raise ConfigError(
+            raise UsageError(
                 f"There is no code table called {text!r}.",
                 fix=f"Use one of: {', '.join(list_presets())}, or give the path of a .toml or .csv table.",
             )
@@ -149,7 +149,7 @@ def load_code_table(name_or_path: str | Path) -> CodeTable:
     else:
         path = Path(text)
         if not path.exists():
-            raise ConfigError(f"Code table file {text} does not exist.")
+            raise MissingFileError(f"Code table file {text} does not exist.")
     try:
         if path.suffix.lower() == ".csv":
             data = _read_csv_table(path)
