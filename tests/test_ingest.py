@@ -319,10 +319,12 @@ def test_padded_and_tolerant_readings_agree(write):
 def test_a_later_export_without_names_keeps_the_names_an_earlier_one_gave(write):
     # a pupil who left during a half term exported from the warehouse (ids and marks only)
     autumn = write("autumn.csv", [ARBOR_HEADER, "1001,Nowak,Zoë,Year 3,3A,01/09/2025,AM,/,"])
-    spring = write("spring.csv", ["STUDENT_ID,RAW_MARK,MINUTES_LATE,PERIOD,DATE", "1001,O,,MORNING,2026-01-05"])
+    # sorted by date, not pupil: its rows are read again for each pupil's latest row
+    spring = write("spring.csv", ["STUDENT_ID,RAW_MARK,MINUTES_LATE,PERIOD,DATE", "1001,O,,MORNING,2026-01-05",
+                                  "1002,/,,MORNING,2026-01-05", "1001,/,,AFTERNOON,2026-01-05"])
     row = pupil(stats([autumn, spring]), "1001")
     assert (row["surname"], row["forename"], row["year_group"], row["form"], row["possible_sessions"]) == (
-        "Nowak", "Zoë", "Year 3", "3A", 2)
+        "Nowak", "Zoë", "Year 3", "3A", 3)
 
 
 def test_pupil_ids_padded_with_spaces_are_the_same_pupil(write):

@@ -397,15 +397,20 @@ def _latest_attributes(export: Export, per_file: pl.DataFrame, attrs: list[str])
     unordered = per_file.filter(~pl.col("in_order"))
     if not attrs or unordered.is_empty():
         return per_file
-    files = sorted(unordered["file"].unique().to_list())
-    frames = [export.files[i].frame for i in files]
-    rows = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
     latest = (pl.coalesce(pl.col("key"), pl.col("date").cast(pl.Int32) * 2, pl.lit(-1)).cast(pl.Int64) * 2**32
               + pl.col("row").cast(pl.Int64))
-    fixed = (rows.join(unordered.select("file", "pupil_id").lazy(), on=["file", "pupil_id"], how="semi")
-             .with_columns(latest.alias("_latest"))
-             .group_by("file", "pupil_id").agg(*[pl.col(a).max_by("_latest") for a in attrs])
-             .collect(engine="streaming"))
+    plans = []
+    for index in sorted(unordered["file"].unique().to_list()):
+        frame = export.files[index].frame
+        has = set(frame.collect_schema().names())
+        plans.append(
+            frame.join(unordered.filter(pl.col("file") == index).select("file", "pupil_id").lazy(), on=["file", "pupil_id"],
+                       how="semi")
+            .with_columns(latest.alias("_latest"))
+            .group_by("file", "pupil_id")
+            # a file without the column (an Arbor warehouse export has no names) keeps its nulls
+            .agg(*[pl.col(a).max_by("_latest") if a in has else pl.lit(None, dtype=pl.String).alias(a) for a in attrs]))
+    fixed = pl.concat(pl.collect_all(plans, engine="streaming"), how="vertical_relaxed")
     return per_file.update(fixed, on=["file", "pupil_id"], include_nulls=True)
 
 
