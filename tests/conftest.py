@@ -19,6 +19,16 @@ from attendance_cli.statistics import pupil_statistics
 ARBOR_HEADER = "Student ID,Legal Surname,Legal Forename,Year Group,Registration Form,Date,Session,Mark,Minutes Late"
 
 
+#: A school settings file for the commands that write to families (letters, slips).
+SCHOOL = """name = "Brook Lane Primary Academy"
+address = ["Brook Lane", "Newtown", "NT1 2AB"]
+telephone = "01632 960123"
+email = "attendance@brooklane.example.org"
+signatory = "Ms J. Rivers"
+signatory_role = "Attendance Lead"
+"""
+
+
 def weekdays(start: dt.date, count: int) -> list[dt.date]:
     """`count` weekdays from `start` (inclusive): the school days of a hand-built register."""
     out, day = [], start

@@ -21,17 +21,11 @@ from pathlib import Path
 import pytest
 
 from attendance_cli.errors import FileSystemError
-from tests.conftest import ARBOR_HEADER, csv_frame, session_rows
+from tests.conftest import ARBOR_HEADER, SCHOOL, csv_frame, session_rows
 
 SAMPLES = Path(__file__).parent.parent / "sample_data"
 INTERRUPTED = "Interrupted; nothing was written.\n"
 NO_SPACE_FIX = "  Fix: Free some space on that disk (or write somewhere else), then run again.\n"
-SCHOOL = """name = "Brook Lane Primary Academy"
-address = ["Brook Lane", "Newtown", "NT1 2AB"]
-telephone = "01632 960123"
-email = "attendance@brooklane.example.org"
-signatory = "Ms J. Rivers"
-"""
 POLICY = """name = "late-letters"
 codes = "dfe"
 school = "school.toml"

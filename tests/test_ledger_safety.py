@@ -17,14 +17,8 @@ import pytest
 
 from attendance_cli.errors import UsageError
 from attendance_cli.ledger import Ledger
-from tests.conftest import ARBOR_HEADER, csv_frame, weekdays
+from tests.conftest import ARBOR_HEADER, SCHOOL, csv_frame, weekdays
 
-SCHOOL = """name = "Brook Lane Primary Academy"
-address = ["Brook Lane", "Newtown", "NT1 2AB"]
-telephone = "01632 960123"
-signatory = "Ms J. Rivers"
-signatory_role = "Attendance Lead"
-"""
 # a two-stage punctuality ladder and a state rule, each naming a letter
 POLICY = """name = "safety"
 codes = "dfe"

@@ -16,16 +16,9 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from tests.conftest import ARBOR_HEADER, csv_frame, weekdays
+from tests.conftest import ARBOR_HEADER, SCHOOL, csv_frame, weekdays
 
 NASTY = "<script>alert(1)</script> {{ x }} #set *bold* =cmd|' /C calc'!A0"
-SCHOOL = """name = "Brook Lane Primary Academy"
-address = ["Brook Lane", "Newtown", "NT1 2AB"]
-telephone = "01632 960123"
-email = "attendance@brooklane.example.org"
-signatory = "Ms J. Rivers"
-signatory_role = "Attendance Lead"
-"""
 POLICY = """name = "test-letters"
 codes = "dfe"
 [[rule]]
