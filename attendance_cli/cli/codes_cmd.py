@@ -38,7 +38,7 @@ def codes(
                 table = load_code_table(name)
                 typer.echo(f"{name:10} {table.title}")
             return
-        table = c.code_table(codes)
+        table = load_code_table(codes)
         rows = [{
             "code": code.code, "meaning": code.meaning, "category": code.category,
             "possible_session": code.category in POSSIBLE, "attendance": code.category in ("present", "aea"),

@@ -265,10 +265,11 @@ def progress_bar(message: str, total: int) -> Iterator[Callable[..., None]]:
 
 def ingest_options(codes: str, source: Source | None, maps: list[str] | None, encoding: str | None,
                    lenient: bool, duplicates: Duplicates, blank_means: str | None) -> IngestOptions:
+    from attendance_cli.codes import load_code_table
     from attendance_cli.ingest import IngestOptions
     from attendance_cli.ingest.headers import parse_maps
 
-    table = code_table(codes)
+    table = load_code_table(codes)
     if blank_means is not None and blank_means not in table.tokens:
         raise UsageError(f"--blank-means {blank_means!r} is not a code in the {table.name!r} table.",
                          fix=f"Use one of: {table.describe_codes(80)}")
@@ -280,18 +281,6 @@ def names_a_file(text: str, suffixes: tuple[str, ...]) -> bool:
     """Whether a NAME|FILE value is a file rather than a preset's name: a path, or a name with one
     of the file's suffixes (the rule `load_code_table` and `load_policy` follow)."""
     return text.endswith(suffixes) or "/" in text or "\\" in text
-
-
-def code_table(codes: str):
-    """The code table for --codes NAME|FILE (or a policy's `codes`); a file that is not there is a
-    missing file (exit 2), like a missing export."""
-    from attendance_cli.codes import list_presets, load_code_table
-
-    if names_a_file(codes, (".toml", ".csv")) and not Path(codes).exists():
-        raise MissingFileError(f"Code table file {codes} does not exist.",
-                               fix=f"Check the path (given with --codes, or the policy's `codes`), or use a preset: "
-                                   f"{', '.join(list_presets())}.")
-    return load_code_table(codes)
 
 
 def check_policy_file(policy: str) -> None:

@@ -51,12 +51,13 @@ def show(
 ) -> None:
     """Every rule of a policy (including those it extends): kind, stage, window, condition, letter, source."""
     with c.user_errors():
+        from attendance_cli.codes import load_code_table
         from attendance_cli.outputs import choose_format, write_frame
         from attendance_cli.rules.policy import check_codes, load_policy, policy_path, rules_frame
 
         c.check_policy_file(name)
         policy = load_policy(name)
-        check_codes(policy, c.code_table(policy.codes), str(policy_path(name)))
+        check_codes(policy, load_code_table(policy.codes), str(policy_path(name)))
         frame = rules_frame(policy)
         out_format = choose_format(fmt.value if fmt else None, output, c.stdout_is_terminal())
         if out_format == "table":
@@ -103,11 +104,12 @@ def init(
 def check(path: Annotated[str, typer.Argument(metavar="FILE", help="The policy file to check.")]) -> None:
     """Validate a policy file: every key known, every value allowed, every code in its code table."""
     with c.user_errors():
+        from attendance_cli.codes import load_code_table
         from attendance_cli.rules.policy import check_codes, load_policy, policy_path
 
         c.check_policy_file(path)
         policy = load_policy(path)
-        table = c.code_table(policy.codes)
+        table = load_code_table(policy.codes)
         check_codes(policy, table, str(policy_path(path)))
         typer.echo(f"{path}: OK. Policy {policy.name!r}, {len(policy.rules)} rules, code table {table.name!r}, "
                    f"calendar {policy.calendar}" + (f", {len(policy.bands)} bands." if policy.bands else "."))

@@ -149,7 +149,9 @@ def load_code_table(name_or_path: str | Path) -> CodeTable:
     else:
         path = Path(text)
         if not path.exists():
-            raise MissingFileError(f"Code table file {text} does not exist.")
+            raise MissingFileError(f"Code table file {text} does not exist.",
+                                   fix=f"Check the path (given with --codes, or the policy's `codes`), or use a preset: "
+                                       f"{', '.join(list_presets())}.")
     try:
         if path.suffix.lower() == ".csv":
             data = _read_csv_table(path)
