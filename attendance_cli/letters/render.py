@@ -181,10 +181,15 @@ def produce_batch(job: tuple[list[Letter], list[str], str, str | None, str, str]
     by_item = dict(zip(map(id, printed), pdfs))
     for item, name in zip(rendered, names):
         target = Path(staging) / name
-        if id(item) in by_item:
-            target.write_bytes(by_item[id(item)])
-        else:
-            target.write_text(item.content, encoding="utf-8", newline="" if item.format == "eml" else None)
+        try:
+            if id(item) in by_item:
+                target.write_bytes(by_item[id(item)])
+            else:
+                target.write_text(item.content, encoding="utf-8", newline="" if item.format == "eml" else None)
+        except OSError as error:  # a full disk names no file: name the letter's, for the message
+            if error.filename is not None:
+                raise
+            raise OSError(error.errno, error.strerror, str(target)) from error
     return Batch([replace(item, content="") for item in rendered], whole, len(printed)), None
 
 
