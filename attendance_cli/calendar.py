@@ -207,11 +207,17 @@ def dates_in_data(export) -> tuple[list[dt.date], dt.date | None]:
     """
     import polars as pl
 
-    lookup = export.slots.lookup.filter(pl.col("status") == "ok")
+    slots = export.slots
+    lookup = slots.lookup.filter(pl.col("status") == "ok")
     open_slots = lookup.filter(~pl.col("closure"))["slot"].implode()
-    days = (export.rows.filter(pl.col("slot").is_in(lookup["slot"].implode()))
-            .group_by("date").agg(pl.col("slot").is_in(open_slots).any().alias("open"))
-            .collect(engine="streaming"))
+    # a row the pass will explain or reread (a mark padded with spaces: "/ ") is read by its text here,
+    # so the calendar agrees with the figures; a row that is really wrong stops the pass anyway
+    closures = lookup.filter(pl.col("closure"))["token"].unique().implode()
+    text = pl.col("mark").str.strip_chars()
+    problem = (pl.col("slot") == slots.status("problem")) & text.is_not_null() & ~text.is_in(["", "-"])
+    days = (export.rows.filter(pl.col("slot").is_in(lookup["slot"].implode()) | problem)
+            .group_by("date").agg((pl.col("slot").is_in(open_slots) | (problem & ~text.is_in(closures))).any().alias("open"))
+            .drop_nulls("date").collect(engine="streaming"))
     last = days["date"].max() if days.height else None
     return sorted(days.filter(pl.col("open"))["date"].to_list()), last
 

@@ -135,3 +135,15 @@ def test_closure_days_are_not_school_days_and_windows_count_only_their_dates(wri
     asof = run("summary", path, "--window", "week", "--as-of", "12/11/2025", "-f", "csv")
     assert csv_frame(asof.stdout)["possible_sessions"][0] == "6"
     assert "counting week of 10/11/2025: 10/11/2025 to 12/11/2025." in asof.stderr
+
+
+def test_marks_padded_with_spaces_make_school_days_as_they_count(write, run):
+    # "/ " is read as "/" by the figures (the file is reread tolerantly): the calendar must agree,
+    # a padded closure mark included
+    days = weekdays(D(2025, 11, 3), D(2025, 11, 7))
+    path = write("padded.csv", [ARBOR_HEADER, *_rows(days, lambda day, session: " # " if day == days[-1] else
+                                                      ("/ " if session == "AM" else " N"))])
+    result = run("calendar", path, "-f", "csv")
+    assert result.stdout.splitlines()[1] == "2025/26,Autumn 1,2025-11-03,2025-11-06,4,1"
+    week = csv_frame(run("summary", path, "--window", "week", "-f", "csv", "-q").stdout)
+    assert (week["possible_sessions"][0], week["unauthorised_absences"][0]) == ("8", "4")
