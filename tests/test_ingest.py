@@ -374,6 +374,9 @@ def test_quoted_empty_and_space_only_cells_are_blank(write):
 def test_blank_can_be_configured_to_mean_a_code(write):
     path = write("u.csv", [ARBOR_HEADER, "1,A,B,3,3A,01/09/2025,AM,/,", "1,A,B,3,3A,01/09/2025,PM,,"])
     assert pupil(stats([path], blank_means="O"), "1")["unauthorised_absences"] == 1
+    # a quoted empty cell and a cell of spaces are blank too
+    quoted = write("q.csv", [ARBOR_HEADER, '1,A,B,3,3A,01/09/2025,AM,"",', "1,A,B,3,3A,01/09/2025,PM,   ,"])
+    assert pupil(stats([quoted], blank_means="O"), "1")["unauthorised_absences"] == 2
 
 
 def test_report_furniture_is_skipped_and_accounted_for(write):

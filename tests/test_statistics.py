@@ -148,3 +148,21 @@ def test_a_pupil_who_changes_form_is_in_their_latest_form_whatever_the_row_order
         assert pupil(figures, "1")["form"] == "4B"
         groups = group_statistics(figures, ["form"]).select("form", "pupils", "possible_sessions", "attended_sessions")
         assert groups.rows() == [("4A", 1, 20, 20), ("4B", 1, 20, 19)]
+
+
+def test_a_blank_or_padded_attribute_on_the_latest_row_does_not_change_the_group(write):
+    header = "Student ID,Surname,Forename,Year Group,Form,Date,Session,Mark"
+    path = write("blank.csv", [header, "1,Smith,Ann,Year 4,4A,01/09/2025,AM,/", "1,Smith,Ann,Year 4,,02/09/2025,AM,/",
+                               '2,Lee,"  ", Year 4,4A ,01/09/2025,AM,/', '2,Lee,Bob,Year 4,"",02/09/2025,AM,/'])
+    figures = stats([path])
+    assert figures.select("pupil_id", "forename", "form").rows() == [("1", "Ann", "4A"), ("2", "Bob", "4A")]
+    assert group_statistics(figures, ["form"])["pupils"].to_list() == [2]
+
+
+def test_the_latest_lesson_is_by_date_then_start_time_whatever_the_row_order(write):
+    header = "EventId,GroupCode,Date,StartTime,EndTime,LearnerId,LearnerCode,Period,AttendanceCode,MinutesLate,SubjectCode,Tutor Group"
+    rows = ["1,M,03-09-2025,09:00,10:00,12,X,P1,/,,MATH,T1", "2,M,03-09-2025,14:00,15:00,12,X,P5,/,,MATH,T2",
+            "3,M,03-09-2025,11:00,12:00,12,X,P3,/,,MATH,T1"]
+    for order in (rows, rows[::-1], [rows[1], rows[0], rows[2]]):
+        assert pupil(stats([write("l.csv", [header, *order])], codes="college"), "12")["form"] == "T2"
+

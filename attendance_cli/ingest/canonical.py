@@ -214,8 +214,10 @@ def canonicalise(
         cols.append(pl.lit(None, dtype=pl.String).alias("_minutes_text"))
     frame = raw.with_columns(cols)
 
-    # quoted empty cells ("") and cells of spaces are blank
+    # quoted empty cells ("") and cells of spaces are blank (and so take --blank-means)
     mark_text = pl.col("mark").str.strip_chars().replace("", None) if tolerance.strip else pl.col("mark")
+    if tolerance.strip and blank_means:
+        mark_text = mark_text.fill_null(pl.lit(blank_means))
     token = mark_text.cast(slots.token_enum, strict=False).to_physical().cast(pl.UInt16)
     dash = len(slots.tokens)
     ragged = pl.col("_ragged") if "_ragged" in present else pl.lit(False)

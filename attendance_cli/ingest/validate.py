@@ -388,32 +388,39 @@ def _per_file(groups: pl.DataFrame, attrs: list[str], shape: str) -> pl.DataFram
 
 
 def _latest_attributes(export: Export, per_file: pl.DataFrame, attrs: list[str]) -> pl.DataFrame:
-    """Each pupil's attributes from their latest row in each file (a pupil who moved from 4A to 4B
-    is in 4B). Where the pupil's rows are in order, that is their last row, which the pass read;
-    for the others (unsorted exports, lesson registers), their rows are read again."""
-    lessons = export.shape != "sessions"
-    if lessons:  # the latest lesson: by date, then start time or row
+    """Each pupil's attributes from their latest row in each file that gives them (a pupil who moved
+    from 4A to 4B is in 4B; a blank form on the latest row does not blank the form).
+
+    Where the pupil's rows are in order, that is their last row, which the pass read. The others
+    are read again, on their own: pupils whose rows are not in order (unsorted exports, lesson
+    registers, where the latest lesson is by date and start time), and pupils whose last row
+    leaves an attribute blank that the file has a column for."""
+    if export.shape != "sessions":
         per_file = per_file.with_columns((pl.col("last_date").cast(pl.Int32) * 2).alias("latest_session"))
-    unordered = per_file.filter(~pl.col("in_order"))
-    if not attrs or unordered.is_empty():
+    if not attrs:
         return per_file
-    latest = (pl.coalesce(pl.col("key"), pl.col("date").cast(pl.Int32) * 2, pl.lit(-1)).cast(pl.Int64) * 2**32
-              + pl.col("row").cast(pl.Int64))
+    has = {i: set(source.frame.collect_schema().names()) for i, source in enumerate(export.files)}
+    blank = [pl.col("file").is_in([i for i, names in has.items() if a in names])
+             & pl.col(a).str.strip_chars().replace("", None).is_null() for a in attrs]
+    again = per_file.filter(~pl.col("in_order") | pl.any_horizontal(blank))
+    if again.is_empty():
+        return per_file
     plans = []
-    for index in sorted(unordered["file"].unique().to_list()):
-        frame = export.files[index].frame
-        has = set(frame.collect_schema().names())
+    for index in sorted(again["file"].unique().to_list()):
+        names = has[index]
+        minutes = (pl.col("start_time").str.extract(r"(\d{1,2}):(\d{2})", 1).cast(pl.Int32, strict=False) * 60
+                   + pl.col("start_time").str.extract(r"\d{1,2}:(\d{2})", 1).cast(pl.Int32, strict=False)
+                   ) if "start_time" in names else pl.lit(None, dtype=pl.Int32)
+        order = ["date", pl.coalesce(pl.col("session").to_physical().cast(pl.Int32), minutes), "row"]
         plans.append(
-            frame.join(unordered.filter(pl.col("file") == index).select("file", "pupil_id").lazy(), on=["file", "pupil_id"],
-                       how="semi")
-            .with_columns(latest.alias("_latest"))
+            export.files[index].frame
+            .join(again.filter(pl.col("file") == index).select("file", "pupil_id").lazy(), on=["file", "pupil_id"], how="semi")
             .group_by("file", "pupil_id")
             # a file without the column (an Arbor warehouse export has no names) keeps its nulls
-            .agg(*[pl.col(a).max_by("_latest") if a in has else pl.lit(None, dtype=pl.String).alias(a) for a in attrs]))
-    fixed = pl.concat(pl.collect_all(plans, engine="streaming"), how="vertical_relaxed")
+            .agg(*[pl.col(a).str.strip_chars().replace("", None).sort_by(order).drop_nulls().last() if a in names
+                   else pl.lit(None, dtype=pl.String).alias(a) for a in attrs]))
+    fixed = pl.concat(pl.collect_all(plans), how="vertical_relaxed")
     return per_file.update(fixed, on=["file", "pupil_id"], include_nulls=True)
-
-
 
 
 # -- results -------------------------------------------------------------------------------------
@@ -454,8 +461,10 @@ def _pupils(per_file: pl.DataFrame, attrs: list[str], files: int) -> pl.DataFram
 
 
 def _tidy_pupils(pupils: pl.DataFrame) -> pl.DataFrame:
-    """Names split from a full-name column, year groups written one way ("Year 10", "Reception")."""
-    out = pupils
+    """Values trimmed ("4A " is form 4A; a cell of spaces is blank), names split from a full-name
+    column, year groups written one way ("Year 10", "Reception")."""
+    text = [c for c, dtype in pupils.schema.items() if c != "pupil_id" and dtype == pl.String]
+    out = pupils.with_columns(pl.col(c).str.strip_chars().replace("", None) for c in text)
     if "full_name" in out.columns:
         name = pl.col("full_name").str.strip_chars()
         comma = name.str.contains(",")
