@@ -206,6 +206,19 @@ def test_two_columns_that_could_be_the_mark_are_never_guessed_between(write):
     assert raised.value.describe().startswith(f"{path}: 2 columns could be the mark: 'Mark' and 'Attendance Code'.")
     assert "--map \"Attendance Code=mark\"" in raised.value.describe()
     assert pupil(stats([path], maps={"attendancecode": "mark"}), "1")["unauthorised_absences"] == 1
+    # the same header twice: a --map cannot choose, so the fix says what can
+    twice = write("twice.csv", ["Student ID,Date,Session,Mark,Mark", "1,01/09/2025,AM,/,/"])
+    with pytest.raises(InputError) as raised:
+        read([twice])
+    assert raised.value.fix == ("Two of them have the same header, so --map cannot tell them apart: delete or rename one "
+                                "in the file, and read it again.")
+
+
+def test_a_map_of_a_header_no_export_has_is_refused(write, run):
+    path = write("m.csv", ["Student ID,Date,Session,Mark", "1,01/09/2025,AM,/"])
+    result = run("summary", path, "--map", "Pupil Reff=pupil_id")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: --map: no export has a column matching 'pupilreff' (to read as pupil_id;")
 
 
 def test_an_extra_column_mapped_to_a_new_attribute_can_be_grouped_by(write, run):
@@ -247,6 +260,12 @@ def test_tab_separated_saves_are_read(write, encoding, bom):
     result = read([path])
     assert sorted(zip(result.pupils["surname"], result.pupils["forename"])) == sorted(names)
     assert result.report.files[0].encoding_note.endswith("tab-separated")
+
+
+def test_tabs_inside_the_cells_of_a_comma_separated_file_do_not_make_it_tab_separated(write):
+    path = write("notes.csv", [f"{ARBOR_HEADER},Notes", "1,A,B,3,3A,01/09/2025,AM,/,,a\tb\tc\td\te\tf\tg\th\ti\tj",
+                               "2,C,D,3,3A,01/09/2025,AM,N,," + "\t" * 12])
+    assert stats([path])["pupil_id"].to_list() == ["1", "2"]
 
 
 def test_windows_1252_from_excel_is_detected(write):
@@ -487,6 +506,12 @@ def test_a_subcode_only_refines_its_own_mark(write):
     assert ("line 2: subcode does not belong to the mark; column 'Subcode'; value 'C1'\n"
             "        Expected: a subcode of the mark '/' (C1 or C2 with C, J1 with J, Y1 to Y7 with Y)") in text
     assert "line 3: unknown code; column 'Subcode'; value 'CZ'" in text
+    # a subcode used before it was a code is explained as the subcode
+    early = write("early.csv", ["StudentId,Date,Session,Mark,Subcode", "1,05/09/2023,PM,C,C1"])
+    with pytest.raises(InputError) as raised:
+        read([early])
+    assert ("line 2: code not valid on this date; column 'Subcode'; value 'C1'\n"
+            "        Expected: 'C1' is valid from 19/08/2024.") in raised.value.describe()
 
 
 def test_admission_and_leaving_dates_limit_possible_sessions(write):

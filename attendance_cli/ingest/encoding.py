@@ -163,11 +163,14 @@ def _needs_newline_fix(raw: bytes) -> bool:
 
 
 def _separator(text: str) -> str:
-    """Tab when most of the first non-blank lines have more tabs than commas (Excel 'Unicode text',
-    SIMS tab-separated saves), else comma."""
-    lines = [line for line in text.splitlines()[:HEAD_ROWS] if line.strip()]
-    tabbed = sum(1 for line in lines if line.count("\t") > line.count(","))
-    return "\t" if lines and tabbed * 2 > len(lines) else ","
+    """Tab for Excel's 'Unicode text' and other tab-separated saves, else comma: told from the first
+    line with two or more of either (the header, or a title line padded with separators), so tabs
+    inside later cells (a note) do not count."""
+    for line in text.splitlines()[:HEAD_ROWS]:
+        tabs, commas = line.count("\t"), line.count(",")
+        if max(tabs, commas) >= 2:
+            return "\t" if tabs > commas else ","
+    return ","
 
 
 def _tab_note(note: str | None, separator: str) -> str | None:

@@ -9,7 +9,7 @@ from typing import Literal
 import polars as pl
 
 from attendance_cli.codes import CodeTable
-from attendance_cli.errors import InputError
+from attendance_cli.errors import InputError, UsageError
 from attendance_cli.ingest.canonical import MarkSlots, canonicalise
 from attendance_cli.ingest.headers import PUPIL_FIELDS, ColumnMap, Layout
 from attendance_cli.ingest.reader import SourceFile, open_export
@@ -88,12 +88,28 @@ def open_exports(paths: list[Path], options: IngestOptions) -> Export:
         else:
             files.append(open_export(path, index, slots=slots, maps=options.maps, source=options.source,
                                      encoding=options.encoding, blank_means=options.blank_means))
+    _check_maps(files, options.maps)
     shapes = {"lessons" if f.layout.shape == "lessons" else "sessions" for f in files}
     if len(shapes) > 1:
         kinds = ", ".join(f"{f.path.name} ({f.layout.name})" for f in files)
         raise InputError(f"Session registers and lesson registers cannot be combined: {kinds}.",
                          fix="Run the command once for the session (AM/PM) exports and once for the lesson exports.")
     return Export(files, options, slots, shapes.pop())
+
+
+def _check_maps(files: list[SourceFile], maps: dict[str, str]) -> None:
+    """A --map whose header no export has is a mistyped header (`Pupil Reff`): refused, as it would
+    otherwise leave the column it meant to choose to the aliases, unsaid."""
+    from attendance_cli.ingest.headers import normalise
+
+    read = [f for f in files if f.layout.name != "canonical-parquet"]
+    seen = {normalise(h) for f in read for h in f.layout.headers}
+    for header, target in maps.items():
+        if read and header not in seen:
+            headers = ", ".join(repr(h) for h in read[0].layout.headers if h.strip())
+            raise UsageError(f"--map: no export has a column matching {header!r} (to read as {target}; headers are "
+                             "matched ignoring case, spaces, _, - and .).",
+                             fix=f"Copy the header as the export writes it. {read[0].name} has: {headers}.")
 
 
 # -- canonical Parquet written by `attendance ingest -o` ---------------------------------------

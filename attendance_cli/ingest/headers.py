@@ -174,8 +174,11 @@ def map_columns(headers: list[str], user_maps: dict[str, str], file: str = "") -
     for target, raws in candidates.items():
         if target in MARK_ROW_FIELDS and len(raws) > 1:
             listed = " and ".join(repr(r) for r in raws)
-            raise InputError(f"{file}: {len(raws)} columns could be the {target.replace('_', ' ')}: {listed}.",
-                             fix=f"Say which one to read with --map, e.g. --map \"{raws[-1]}={target}\".")
+            fix = (f"Say which one to read with --map, e.g. --map \"{raws[-1]}={target}\"."
+                   if len({normalise(r) for r in raws}) == len(raws) else
+                   "Two of them have the same header, so --map cannot tell them apart: delete or rename one in the "
+                   "file, and read it again.")
+            raise InputError(f"{file}: {len(raws)} columns could be the {target.replace('_', ' ')}: {listed}.", fix=fix)
     return result
 
 

@@ -40,6 +40,7 @@ def read_problem_rows(export: Export, frame: pl.LazyFrame, problem_slots: pl.Ser
             parts.append(part.join(lookup, on="slot", how="left").with_columns(reason.alias("status")).drop("_reason").with_columns(
                 pl.lit(None, dtype=pl.String).alias("date_text"), pl.lit(None, dtype=pl.String).alias("session_text"),
                 pl.lit(None, dtype=pl.String).alias("minutes_text"), pl.lit(None, dtype=pl.String).alias("furniture"),
+                pl.lit(None, dtype=pl.String).alias("subcode"), pl.lit(None, dtype=pl.String).alias("extra_text"),
                 pl.col("pupil_id").alias("first_text")))
             continue
         raw_cols = [c for c in source.raw.collect_schema().names() if not c.startswith("_") and c != "row"]
@@ -212,9 +213,10 @@ def _expected_codes(export: Export, status: str, part: pl.DataFrame) -> pl.Serie
         return pl.Series([f"a subcode of the mark {(mark or '').strip()!r} (C1 or C2 with C, J1 with J, Y1 to Y7 with Y)"
                           for mark in part["mark"].to_list()], dtype=pl.String)
     notes = []
-    for mark in part["mark"].to_list():
+    # the code read is the subcode where one is given (C1 beside C)
+    for mark in part.select(pl.coalesce("subcode", "mark")).to_series().to_list():
         code = table.any_code_for((mark or "").strip())
-        if code is None:
+        if code is None or not (code.valid_until or code.valid_from):
             notes.append("a code valid on that date")
             continue
         span = (f"valid until {format_date(code.valid_until)}" if code.valid_until
