@@ -87,6 +87,9 @@ def test_wide_grid_with_two_header_rows(write):
     assert (pupil(figures, "7")["surname"], pupil(figures, "7")["forename"]) == ("Nowak", "Zoë")
     assert _figures(pupil(figures, "7")) == (4, 4, 0, 0, 1, 0)
     assert _figures(pupil(figures, "8")) == (3, 3, 0, 0, 0, 0)  # "-" is unmarked, not absent
+    # a day's export: one date over AM and PM
+    day = write("day.csv", ["Student ID,Name,Form,Mon 01/09/2025,", ",,,AM,PM", '7,"Nowak, Zoë",Oak,/,N'])
+    assert _figures(pupil(pupil_stats(read([day])), "7")) == (2, 1, 0, 1, 0, 0)
 
 
 WEEK_HEADERS = "MonAM,MonPM,TueAM,TuePM,WedAM,WedPM,ThuAM,ThuPM,FriAM,FriPM"

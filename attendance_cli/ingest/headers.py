@@ -253,7 +253,9 @@ def detect_layout(rows: list[list[str]], user_maps: dict[str, str], source: str 
     """
     for index, cells in enumerate(rows):
         mapped, dates, weekdays = _header_score(cells, user_maps)
-        if dates >= 2 and mapped >= 1:
+        # a grid: a column per date and session, or one date over a second header row of AM/PM
+        below = rows[index + 1] if index + 1 < len(rows) else []
+        if mapped >= 1 and (dates >= 2 or (dates == 1 and sum(1 for c in below if session_cell(c)) >= 2)):
             return _grid_layout(rows, index, user_maps, source, file)
         if weekdays >= 2 and mapped >= 1:
             return _weekly_layout(rows, index, user_maps, source, file)
