@@ -13,9 +13,9 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Literal, Union, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator, model_validator
 
-from attendance_cli.errors import ConfigError
+from attendance_cli.errors import AttendanceError, ConfigError, UsageError
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 
@@ -27,6 +27,13 @@ EVIDENCE_KINDS = ("count", "run", "age")
 #: ... and kinds that describe a state the pupil is in (recorded on entering it, again after leaving).
 STATE_KINDS = ("attendance", "will-cross", "cannot-reach", "decline")
 
+#: Numbers and true/false exactly as TOML writes them: `at_least = "3"` or `late = "yes"` is refused,
+#: not read as 3 or true. A quoted number is usually a slip (or a value pasted from a spreadsheet),
+#: and `late = "no"` would otherwise be read as true; a whole number is accepted where a percentage is.
+Int = Annotated[int, Strict()]
+Bool = Annotated[bool, Strict()]
+Number = Annotated[float, Strict()]
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -37,7 +44,7 @@ class Selection(_Model):
 
     codes: tuple[str, ...] = ()
     categories: tuple[Literal["present", "aea", "authorised", "unauthorised"], ...] = ()
-    late: bool = Field(False, description="Late marks (L before the register closed, U after).")
+    late: Bool = Field(False, description="Late marks (L before the register closed, U after).")
 
     def describe(self) -> str:
         parts = []
@@ -54,8 +61,8 @@ class Threshold(_Model):
     """An attendance threshold: `attendance_below = 95` (attendance under 95%) or
     `absence_at_least = 10` (10% or more of possible sessions missed)."""
 
-    attendance_below: float | None = Field(None, gt=0, le=100)
-    absence_at_least: float | None = Field(None, gt=0, le=100)
+    attendance_below: Number | None = Field(None, gt=0, le=100)
+    absence_at_least: Number | None = Field(None, gt=0, le=100)
 
     @model_validator(mode="after")
     def _one(self) -> Threshold:
@@ -90,14 +97,14 @@ class RuleBase(_Model):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     description: str = ""
     source: str = Field("", description="Where the rule comes from (regulation, guidance, the school's policy).")
-    stage: int = Field(1, ge=1)
+    stage: Int = Field(1, ge=1)
     ladder: str | None = Field(None, description="Rules in the same ladder are stages of one escalation; default: the rule id.")
     follows: str | None = Field(None, description="Only for pupils with a recorded event of this rule (the earlier stage).")
-    wait_school_weeks: int = Field(0, ge=0, description="With follows: at least this many school weeks after the earlier event.")
+    wait_school_weeks: Int = Field(0, ge=0, description="With follows: at least this many school weeks after the earlier event.")
     letter: str | None = Field(None, description="The letter this rule leads to (a template name).")
     window: WindowName = "ytd"
-    weeks: int | None = Field(None, ge=1, le=60, description="For rolling windows: how many weeks.")
-    enabled: bool = True
+    weeks: Int | None = Field(None, ge=1, le=60, description="For rolling windows: how many weeks.")
+    enabled: Bool = True
 
     @model_validator(mode="after")
     def _window(self) -> RuleBase:
@@ -123,8 +130,8 @@ class CountRule(RuleBase, Selection):
     """Count the selected marks in the window: met at `at_least` N (or `more_than` N)."""
 
     kind: Literal["count"]
-    at_least: int | None = Field(None, ge=1)
-    more_than: int | None = Field(None, ge=0)
+    at_least: Int | None = Field(None, ge=1)
+    more_than: Int | None = Field(None, ge=0)
     only_when: Threshold | None = Field(None, description="Only when the pupil's attendance over only_when_window meets this.")
     only_when_window: Literal["week", "half-term", "term", "ytd", "year", "all"] = "ytd"
 
@@ -145,31 +152,31 @@ class AttendanceRule(RuleBase, Threshold):
     """The pupil's attendance over the window meets the threshold (a state)."""
 
     kind: Literal["attendance"]
-    min_possible: int = Field(0, ge=0, description="Ignore pupils with fewer possible sessions than this in the window.")
+    min_possible: Int = Field(0, ge=0, description="Ignore pupils with fewer possible sessions than this in the window.")
 
 
 class WillCrossRule(RuleBase, Threshold):
     """Not past the threshold yet, but `within` more absent sessions would take the pupil past it."""
 
     kind: Literal["will-cross"]
-    within: int = Field(ge=1)
+    within: Int = Field(ge=1)
 
 
 class CannotReachRule(RuleBase):
     """Even with full attendance for the rest of the school year, attendance stays below `attendance`%."""
 
     kind: Literal["cannot-reach"]
-    attendance: float = Field(gt=0, le=100)
+    attendance: Number = Field(gt=0, le=100)
     window: WindowName = "year"
-    sessions_per_year: int = Field(380, ge=1, description="Possible sessions in a full school year (DfE: 380).")
+    sessions_per_year: Int = Field(380, ge=1, description="Possible sessions in a full school year (DfE: 380).")
 
 
 class DeclineRule(RuleBase):
     """Attendance over the latest `weeks` school weeks is lower than over the `weeks` before, by more than `by` points."""
 
     kind: Literal["decline"]
-    weeks: int = Field(ge=1, le=26)
-    by: float = Field(0, ge=0)
+    weeks: Int = Field(ge=1, le=26)
+    by: Number = Field(0, ge=0)
     window: WindowName = "all"
 
 
@@ -178,7 +185,7 @@ class RunRule(RuleBase, Selection):
 
     kind: Literal["run"]
     unit: RunUnit
-    length: int = Field(ge=1)
+    length: Int = Field(ge=1)
     after: tuple[str, ...] = Field((), description="The run must start straight after a mark with one of these codes.")
     window: WindowName = "all"
 
@@ -194,7 +201,7 @@ class AgeRule(RuleBase):
 
     kind: Literal["age"]
     codes: tuple[str, ...] = Field(min_length=1)
-    older_than_school_days: int = Field(ge=1)
+    older_than_school_days: Int = Field(ge=1)
     window: WindowName = "all"
 
 
@@ -207,7 +214,7 @@ class Band(_Model):
     """A named attendance band, from `from` % (inclusive) up to the next band."""
 
     name: str = Field(min_length=1)
-    from_: float = Field(alias="from", ge=0, le=100)
+    from_: Number = Field(alias="from", ge=0, le=100)
     explanation: str = ""
 
 
@@ -228,15 +235,22 @@ class Policy(_Model):
     @field_validator("bands")
     @classmethod
     def _bands(cls, bands: tuple[Band, ...]) -> tuple[Band, ...]:
+        """Bands are listed from the lowest `from` up, each running up to the next band's `from`. They
+        are not re-sorted: a band out of place is an edit gone wrong (a `from` changed, its band left
+        where it was), and sorting would quietly give it a range its explanation does not say."""
         if not bands:
             return bands
-        ordered = tuple(sorted(bands, key=lambda b: b.from_))
-        if ordered[0].from_ != 0:
+        for lower, upper in zip(bands, bands[1:]):
+            if upper.from_ == lower.from_:
+                raise ValueError(f"bands {lower.name!r} and {upper.name!r} both start from {_num(lower.from_)}%: "
+                                 "each band needs its own starting percentage")
+            if upper.from_ < lower.from_:
+                raise ValueError(f"band {upper.name!r} (from {_num(upper.from_)}%) is listed after band "
+                                 f"{lower.name!r} (from {_num(lower.from_)}%): list the bands from the lowest "
+                                 "'from' up, each running up to the next band's 'from'")
+        if bands[0].from_ != 0:
             raise ValueError("the lowest band must start from 0 so that every pupil has a band")
-        starts = [b.from_ for b in ordered]
-        if len(set(starts)) != len(starts):
-            raise ValueError("two bands start at the same percentage")
-        return ordered
+        return bands
 
     @model_validator(mode="after")
     def _references(self) -> Policy:
@@ -252,6 +266,25 @@ class Policy(_Model):
                 raise ValueError(f"rule {rule.id!r} cannot follow itself")
         return self
 
+    @model_validator(mode="after")
+    def _reachable(self) -> Policy:
+        """A threshold its window can never hold (11 sessions in a week) is a typo, not a rule: refused
+        rather than left to never fire."""
+        for rule in self.rules:
+            problem = unreachable(rule, self.register_type)
+            if problem:
+                raise ValueError(problem)
+        return self
+
+    @model_validator(mode="after")
+    def _ladders(self) -> Policy:
+        """The stages of a ladder must escalate: letters go out for the highest stage met, so stages
+        out of order, or two different letters at one stage, would send the wrong letter."""
+        problem = ladder_problem(self.rules, {r.id: r for r in self.rule})
+        if problem:
+            raise ValueError(problem)
+        return self
+
     @property
     def rules(self) -> tuple[Rule, ...]:
         return tuple(r for r in self.rule if r.enabled)
@@ -265,6 +298,140 @@ class Policy(_Model):
         return out
 
 
+# -- thresholds a window can hold ----------------------------------------------------------------
+
+#: The most school days a school year (1 August to 31 July, 366 days at most) can hold: Monday to Friday.
+YEAR_SCHOOL_DAYS = 262
+#: ... and the most Monday-Sunday weeks with a weekday in it.
+YEAR_WEEKS = 53
+
+
+def window_span(rule: RuleBase) -> tuple[str, int, int]:
+    """(what the window is, in words; school days; Monday-Sunday weeks): the most the rule's window can
+    hold, counting Monday to Friday as school days. Windows without a fixed length (half term, term,
+    year, all dates, since the earlier stage) are taken as at most a school year: no threshold asks
+    for more than a year of absence, and a pupil missing that long has long left the roll."""
+    if rule.window == "week":
+        return "a week", 5, 1
+    if rule.window == "rolling-school-weeks":
+        return f"{rule.weeks} school weeks", 5 * rule.weeks, rule.weeks  # type: ignore[operator]
+    if rule.window == "rolling-weeks":  # 7 × N days: 5 × N weekdays, touching up to N + 1 weeks
+        return f"{rule.weeks} weeks", 5 * rule.weeks, rule.weeks + 1  # type: ignore[operator]
+    return "a school year from 1 August to 31 July", YEAR_SCHOOL_DAYS, YEAR_WEEKS
+
+
+def unreachable(rule: Rule, register: str) -> str | None:
+    """Why the rule's count or run threshold can never be met in its window, or None. Sessions are
+    two a school day in session registers; lesson registers have no fixed number of contact points a
+    day, so only their school days and weeks are checked."""
+    if isinstance(rule, CountRule):
+        need, key, unit = rule.minimum, "at_least" if rule.at_least is not None else "more_than", "sessions"
+    elif isinstance(rule, RunRule):
+        need, key, unit = rule.length, "length", rule.unit
+    else:
+        return None
+    if unit == "sessions" and register != "session":
+        return None
+    words, days, weeks = window_span(rule)
+    most = {"sessions": 2 * days, "school-days": days, "weeks": weeks}.get(unit)
+    if most is None or need <= most:
+        return None
+    why = {"sessions": f"at most {days} school days of 2 sessions",
+           "school-days": f"at most {days} school days, Monday to Friday",
+           "weeks": f"at most {weeks} Monday-to-Sunday week{'s' if weeks != 1 else ''}"}[unit]
+    if rule.window not in ("week", "rolling-weeks", "rolling-school-weeks"):
+        why += f"; a window such as {rule.window!r} is taken as at most a school year"
+    unit_words = unit.replace("-", " ")
+    what = f"{need} {unit_words}" if isinstance(rule, CountRule) else f"{need} continuous {unit_words}"
+    return (f"rule {rule.id!r} can never be met: it needs {what} ({key} = {getattr(rule, key)}), "
+            f"but window {rule.window!r} holds at most {most} ({words}: {why})")
+
+
+# -- ladders ---------------------------------------------------------------------------------------
+
+
+def ladder_problem(rules: tuple[Rule, ...], by_id: dict[str, Rule]) -> str | None:
+    """The first problem with the policy's ladders, or None: a rule that follows a rule of another
+    ladder, two letters at one stage, a later stage met before an earlier one."""
+    for rule in rules:
+        problem = _follows_problem(rule, by_id.get(rule.follows or ""))
+        if problem:
+            return problem
+    ladders: dict[str, list[Rule]] = {}
+    for rule in rules:
+        ladders.setdefault(rule.ladder_name, []).append(rule)
+    for name, stages in ladders.items():
+        ordered = sorted(stages, key=lambda r: r.stage)
+        for index, lower in enumerate(ordered):
+            for upper in ordered[index + 1:]:
+                problem = _stage_problem(name, lower, upper)
+                if problem:
+                    return problem
+    return None
+
+
+def _follows_problem(rule: Rule, earlier: Rule | None) -> str | None:
+    """A rule given a ladder of its own escalates that ladder: what it follows must be an earlier stage
+    of it (its letter quotes that stage's letter, found in the same ladder). A rule with no `ladder`
+    may follow any rule: it is then only a condition on who it applies to."""
+    if earlier is None or rule.ladder is None:
+        return None
+    if earlier.ladder_name != rule.ladder_name:
+        return (f"rule {rule.id!r} (ladder {rule.ladder_name!r}) follows {earlier.id!r}, which is in ladder "
+                f"{earlier.ladder_name!r}: a stage can only follow an earlier stage of its own ladder")
+    if earlier.stage >= rule.stage:
+        return (f"rule {rule.id!r} (stage {rule.stage} of ladder {rule.ladder_name!r}) follows {earlier.id!r}, "
+                f"which is stage {earlier.stage}: a stage can only follow an earlier (lower) stage")
+    return None
+
+
+def _stage_problem(ladder: str, lower: Rule, upper: Rule) -> str | None:
+    """Two rules of one ladder, `lower.stage <= upper.stage`. At one stage they must write the same
+    letter (two routes to the same step, as in the shipped presets); a later stage measured the same
+    way as an earlier one must not be met first."""
+    if lower.stage == upper.stage:
+        if lower.letter == upper.letter:
+            return None
+        return (f"rules {lower.id!r} and {upper.id!r} are both stage {lower.stage} of ladder {ladder!r}, with "
+                f"different letters ({lower.letter or 'none'}, {upper.letter or 'none'}): give each stage its own "
+                "number (rules share a stage only as two routes to the same letter)")
+    low, high = _severity(lower), _severity(upper)
+    if low is None or high is None or low[0] != high[0] or high[1] >= low[1]:
+        return None
+    return (f"rule {upper.id!r} (stage {upper.stage} of ladder {ladder!r}, {_threshold_key(upper)}) is met "
+            f"before rule {lower.id!r} (stage {lower.stage}, {_threshold_key(lower)}), on the same measure: "
+            "a later stage needs a threshold at least as high as an earlier one")
+
+
+def _severity(rule: Rule) -> tuple[tuple, object] | None:
+    """(what the rule measures, how far along it the rule is met), for the kinds whose thresholds
+    compare simply: the same marks, unit and window, a higher threshold met later. None for the others
+    (will-cross, cannot-reach, decline), which are not compared."""
+    if isinstance(rule, CountRule):
+        measure = ("count", _selection(rule), rule.window, rule.weeks, rule.only_when, rule.only_when_window)
+        return measure, rule.minimum
+    if isinstance(rule, RunRule):
+        return ("run", _selection(rule), rule.unit, tuple(sorted(rule.after)), rule.window, rule.weeks), rule.length
+    if isinstance(rule, AgeRule):
+        return ("age", tuple(sorted(rule.codes))), rule.older_than_school_days
+    if isinstance(rule, AttendanceRule):  # more absence is further along; "below" is stricter at the same share
+        return ("attendance", rule.window, rule.weeks, rule.min_possible), rule.absence_share
+    return None
+
+
+def _selection(rule: Selection) -> tuple:
+    return tuple(sorted(rule.codes)), tuple(sorted(rule.categories)), rule.late
+
+
+def _threshold_key(rule: Rule) -> str:
+    """The rule's threshold as written in the file: `at_least = 3`."""
+    for key in ("at_least", "more_than", "length", "older_than_school_days", "attendance_below", "absence_at_least"):
+        value = getattr(rule, key, None)
+        if value is not None:
+            return f"{key} = {_num(value) if isinstance(value, float) else value}"
+    return rule.kind
+
+
 # -- loading ---------------------------------------------------------------------------------------
 
 
@@ -273,10 +440,12 @@ def list_presets() -> list[str]:
 
 
 def preset_path(name: str) -> Path:
+    """The preset's file. An unknown name is a usage error (exit 2), like any value an option does not
+    accept: it is what was typed that is wrong, not a file that is there."""
     path = PRESETS_DIR / f"{name}.toml"
     if not path.exists():
-        raise ConfigError(f"There is no policy preset called {name!r}.",
-                          fix=f"Use one of: {', '.join(list_presets())}, or the path of a policy file (.toml).")
+        raise UsageError(f"There is no policy preset called {name!r}.",
+                         fix=f"Use one of: {', '.join(list_presets())}, or the path of a policy file (.toml).")
     return path
 
 
@@ -308,7 +477,7 @@ def load_policy(name_or_path: str | Path, _seen: tuple[str, ...] = ()) -> Policy
             parent_name = str(path.parent / parent_name)  # beside this policy, wherever it is run from
         if parent_name in _seen or str(path) in _seen:
             raise ConfigError(f"Policy {path}: 'extends' goes round in a circle ({' → '.join((*_seen, parent_name))}).")
-        parent = load_policy(parent_name, (*_seen, str(path)))
+        parent = _load_parent(path, parent_name, (*_seen, str(path)))
         data = _merge(parent, data)
     data.setdefault("name", path.stem)
     try:
@@ -317,6 +486,16 @@ def load_policy(name_or_path: str | Path, _seen: tuple[str, ...] = ()) -> Policy
         raise ConfigError(f"Policy {path} has problems:\n{describe_errors(exc, data)}",
                           fix="Compare with a preset: 'attendance policy show dfe-national'.") from None
     return _check_calendar(policy, path)
+
+
+def _load_parent(path: Path, parent_name: str, seen: tuple[str, ...]) -> Policy:
+    """The policy `path` extends. A parent that is not there is a problem of the file that names it
+    (exit 1, naming that file), not of the command line: the user typed a policy that exists."""
+    try:
+        policy_path(parent_name)
+    except AttendanceError as exc:
+        raise ConfigError(f"Policy {path}: extends = {parent_name!r}: {exc.message}", fix=exc.fix) from None
+    return load_policy(parent_name, seen)
 
 
 def _merge(parent: Policy, child: dict) -> dict:
@@ -370,6 +549,21 @@ _ALLOWED = {"policy": _keys(Policy)} | {
 }
 
 
+#: What a value of the wrong type should have been, in TOML's terms.
+_TYPES = {"int_type": "a whole number", "float_type": "a number", "bool_type": "true or false",
+          "string_type": "text in quotes"}
+
+
+def _wrong_type(error_type: str, value: object) -> str:
+    """`must be a whole number, not the text "3"`: says what was written as well as what is wanted,
+    since a quoted number looks right to the person who typed it."""
+    wanted = _TYPES[error_type]
+    if isinstance(value, str) and error_type != "string_type":
+        return f'must be {wanted}, written without quotes, not the text "{value}"'
+    shown = ("true" if value else "false") if isinstance(value, bool) else repr(value)
+    return f"must be {wanted}, not {shown}"
+
+
 def describe_errors(exc: ValidationError, data: dict) -> str:
     """Pydantic's errors as `rule 'x' (rule 3): key: problem. Allowed: ...` lines."""
     lines = []
@@ -397,6 +591,8 @@ def describe_errors(exc: ValidationError, data: dict) -> str:
             key = "kind"
         elif error["type"] == "literal_error":
             message = error["msg"].replace("Input should be", "must be")
+        elif error["type"] in _TYPES:
+            message = _wrong_type(error["type"], error["input"])
         lines.append(f"  {where}: {key + ': ' if key else ''}{message}")
     return "\n".join(lines)
 
