@@ -181,7 +181,7 @@ def load_calendar(path: Path, school_days: list[dt.date] | None = None) -> Schoo
         s, e = _as_date(start), _as_date(end)
         if s is None or e is None or e < s:
             raise ConfigError(f"Calendar {path}: half term {number} ({name or 'unnamed'}) needs a start and an end "
-                              f"date, end not before start (found {start!r} to {end!r}).",
+                              f"date, end not before start (found {_shown(start)} to {_shown(end)}).",
                               fix="Write dates as dd/mm/yyyy in CSV or 2025-09-03 in TOML.")
         term = name.split()[0].lower() if name and name.split()[0].lower() in TERMS else term_of(s)
         half_terms.append(HalfTerm(name or f"{term.title()}", term, school_year_label(school_year_start(s)), s, e))
@@ -192,6 +192,16 @@ def load_calendar(path: Path, school_days: list[dt.date] | None = None) -> Schoo
         if b.start <= a.end:
             raise ConfigError(f"Calendar {path}: {a.name} and {b.name} overlap.")
     return SchoolCalendar(tuple(half_terms), tuple(sorted(school_days or [])), str(path))
+
+
+def _shown(value: object) -> str:
+    """A start or end as the file gave it, for a message: a date (TOML) as dd/mm/yyyy, as every date
+    is shown, never `datetime.date(2026, 10, 23)`; text quoted, as written; a missing one as such."""
+    if isinstance(value, dt.date):
+        return format_date(value)
+    if value is None or value == "":
+        return "nothing"
+    return repr(value)
 
 
 def _as_date(value: object) -> dt.date | None:

@@ -118,7 +118,10 @@ def report(
             pdf = to_pdf(data, svgs, dt.date.today())
             atomic_write(out, lambda temp: temp.write_bytes(pdf))
         if not quiet:
-            c.stderr_console().print(c._escape(f"Wrote {out}: {chosen.describe()}, {figures.headline.get('pupils', 0):,} pupils."))
+            from attendance_cli.formatting import plural
+
+            pupil_count = plural(figures.headline.get("pupils", 0) or 0, "pupil")
+            c.stderr_console().print(c._escape(f"Wrote {out}: {chosen.describe()}, {pupil_count}."))
 
 
 def register_more(app: typer.Typer) -> None:
@@ -145,7 +148,8 @@ def slips(
     out: Annotated[Path, typer.Option("--out", "-o", metavar="FILE", help="The merged PDF, in form order.",
                                       dir_okay=False, rich_help_panel=REPORT)],
     per_pupil: Annotated[Optional[Path], typer.Option(
-        "--per-pupil", metavar="DIR", help="Also one PDF per pupil in this folder (named by pupil id).",
+        "--per-pupil", metavar="DIR", help="Also one PDF per pupil in this folder (named by pupil id; an id with "
+        "characters other than letters, digits and - also gets a short code from the id, so no two share a file).",
         file_okay=False, rich_help_panel=REPORT)] = None,
     school: Annotated[Optional[Path], typer.Option(
         "--school", metavar="FILE", help="School settings (its name goes on each slip).", exists=True, dir_okay=False,
@@ -191,16 +195,21 @@ def slips(
             pdfs, whole = slips_pdf(rows, settings, window, when, [(b.name, b.explanation) for b in chosen.bands])
         atomic_write(out, lambda temp: temp.write_bytes(whole))
         if per_pupil is not None:
-            from attendance_cli.letters.facts import safe_name
             from attendance_cli.outputs import new_folder
+            from attendance_cli.reports.naming import file_names
 
+            # every pupil their own file, named the same in every run (A/1 and A-1 would both clean to A-1)
+            names = file_names((row["pupil_id"] for row in rows), mark_changed=True)
             with new_folder(per_pupil):
                 for row, data in zip(rows, pdfs):
-                    target = per_pupil / f"{safe_name(row['pupil_id'])}.pdf"
+                    target = per_pupil / f"{names[row['pupil_id']]}.pdf"
                     atomic_write(target, lambda temp, data=data: temp.write_bytes(data))
         if not quiet:
+            from attendance_cli.formatting import plural
+
             extra = f" and one per pupil in {per_pupil}" if per_pupil else ""
-            c.stderr_console().print(c._escape(f"Wrote {len(rows):,} slips to {out}{extra}: {window.describe()}."))
+            written = plural(len(rows), "slip")
+            c.stderr_console().print(c._escape(f"Wrote {written} to {out}{extra}: {window.describe()}."))
 
 
 class DigestFormat(str, Enum):
@@ -258,7 +267,9 @@ def digest(
         with new_folder(out):  # a failed run leaves no folder of its own behind
             written = _write_digests(out, groups, by, fmt, week, year, reference)
         if not quiet:
-            c.stderr_console().print(c._escape(f"Wrote {len(written)} digests to {out}: {week}."))
+            from attendance_cli.formatting import plural
+
+            c.stderr_console().print(c._escape(f"Wrote {plural(len(written), 'digest')} to {out}: {week}."))
 
 
 def _write_digests(out: Path, groups: dict, by: str, fmt: DigestFormat, week: str, year: str, reference) -> list[str]:
@@ -267,9 +278,11 @@ def _write_digests(out: Path, groups: dict, by: str, fmt: DigestFormat, week: st
     import shutil
     import tempfile
 
-    from attendance_cli.letters.facts import safe_name
     from attendance_cli.outputs import write_frame, writing
+    from attendance_cli.reports.naming import file_names
 
+    # one file per group: 3/B and 3-B both clean to 3-B, and the second would overwrite the first
+    names = file_names(groups)
     with writing(out):
         staging = Path(tempfile.mkdtemp(prefix=".attendance-digest-", dir=out))
     try:
@@ -277,7 +290,7 @@ def _write_digests(out: Path, groups: dict, by: str, fmt: DigestFormat, week: st
         for group, rows in groups.items():
             label = {"form": "Form", "year_group": ""}[by]
             title = f"Attendance this week: {label + ' ' if label else ''}{group}"
-            name = f"digest-{safe_name(group)}.{fmt.value}"
+            name = f"digest-{names[group]}.{fmt.value}"
             if fmt is DigestFormat.csv:
                 write_frame(rows, "csv", staging / name)
             else:
@@ -286,11 +299,31 @@ def _write_digests(out: Path, groups: dict, by: str, fmt: DigestFormat, week: st
                     (staging / name).write_bytes(data)
             written.append(name)
         with writing(out):
-            for name in written:
-                (staging / name).replace(out / name)
+            _move_all(staging, out, written)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return written
+
+
+def _move_all(staging: Path, out: Path, names: list[str]) -> None:
+    """Move the staged files into `out`, all or none: a file of an earlier run that one replaces is
+    kept aside in `staging` until every move is done, and if a move fails the files moved so far are
+    taken out again and the earlier ones put back (last week's digest stays last week's)."""
+    moved: list[str] = []
+    kept: list[str] = []
+    try:
+        for name in names:
+            if (out / name).exists():
+                (out / name).replace(staging / f".old-{name}")
+                kept.append(name)
+            (staging / name).replace(out / name)
+            moved.append(name)
+    except BaseException:
+        for name in moved:
+            (out / name).unlink(missing_ok=True)
+        for name in kept:
+            (staging / f".old-{name}").replace(out / name)
+        raise
 
 
 def _digest_page(fmt: DigestFormat, title: str, week: str, year: str, rows, reference) -> bytes:

@@ -73,8 +73,10 @@ def weekly_trend(weeks: Sequence[dt.date], attendance: Sequence[float | None], b
     return _svg(figure, "Attendance by school week")
 
 
-def heatmap(values: Sequence[Sequence[float | None]], days: Sequence[str], sessions: Sequence[str]) -> str:
-    """Attendance % by day of the week (rows) and session (columns)."""
+def heatmap(values: Sequence[Sequence[float | None]], labels: Sequence[Sequence[str]], days: Sequence[str],
+            sessions: Sequence[str]) -> str:
+    """Attendance % by day of the week (rows) and session (columns). `labels`: each cell's figure as
+    the report prints percentages (rounded down), so the chart never shows a figure the tables do not."""
     plt = _pyplot()
     figure, axes = plt.subplots(figsize=(3.6, 2.6))
     grid = [[v if v is not None else float("nan") for v in row] for row in values]
@@ -82,10 +84,10 @@ def heatmap(values: Sequence[Sequence[float | None]], days: Sequence[str], sessi
     image = axes.imshow(grid, cmap="RdYlGn", vmin=min(finite, default=80.0), vmax=100.0, aspect="auto")
     axes.set_xticks(range(len(sessions)), list(sessions))
     axes.set_yticks(range(len(days)), list(days))
-    for y, row in enumerate(values):
-        for x, value in enumerate(row):
+    for y, (row, texts) in enumerate(zip(values, labels)):
+        for x, (value, text) in enumerate(zip(row, texts)):
             if value is not None:
-                axes.text(x, y, f"{value:.1f}", ha="center", va="center", fontsize=8)
+                axes.text(x, y, text, ha="center", va="center", fontsize=8)
     figure.colorbar(image, ax=axes, fraction=0.05)
     axes.spines[:].set_visible(False)
     return _svg(figure, "Attendance by day of the week and session")

@@ -10,6 +10,7 @@ import polars as pl
 from attendance_cli.calendar import SchoolCalendar
 from attendance_cli.ingest import Export, tally
 from attendance_cli.ingest.scope import SCOPE_COUNTED
+from attendance_cli.reports.figures import require_possible
 from attendance_cli.rules.engine import floor_pct
 from attendance_cli.statistics import natural_order, pupil_statistics
 
@@ -32,6 +33,7 @@ def digest(export: Export, calendar: SchoolCalendar, as_of: dt.date, by: str,
         (pl.col("authorised_absences") + pl.col("unauthorised_absences")).alias("week_absences"),
         (pl.col("late_before_close") + pl.col("late_after_close")).alias("week_lates"),
         floor_pct(pl.col("attended_sessions"), pl.col("possible_sessions")).alias("week_attendance_pct"))
+    require_possible(w, week_window)  # a week with nothing to count is refused, not sent out as empty lists
     y = pupil_statistics(year).select(
         *["pupil_id", *names], floor_pct(pl.col("attended_sessions"), pl.col("possible_sessions")).alias("ytd_attendance_pct"),
         pl.col("days_missed").alias("ytd_days_missed"), "persistent_absence")

@@ -16,6 +16,7 @@ import polars as pl
 
 from attendance_cli.calendar import SchoolCalendar, easter_sunday, school_year_start
 from attendance_cli.codes import ATTENDED, POSSIBLE
+from attendance_cli.errors import UsageError
 from attendance_cli.ingest import Export, Window, tally
 from attendance_cli.rules.marks import ABSENT, Marks, marks_from
 from attendance_cli.statistics import METHOD, group_statistics, overall_statistics, pupil_statistics
@@ -73,6 +74,18 @@ def read_pupil_file(path) -> pl.DataFrame:
     return table
 
 
+def require_possible(statistics: pl.DataFrame, window: Window) -> None:
+    """Refuse a window in which no pupil has a possible session (every mark in it X, another code
+    that is not counted, or blank), as a window with no school day is refused: its report would be
+    blank percentages for "0 pupils", and slips or digests of nobody read as "nothing to report".
+    `statistics`: `pupil_statistics` for the window, which keeps only pupils with a possible session."""
+    if statistics.height == 0:
+        raise UsageError(f"The window {window.describe()} holds no possible session: every mark in it is a code that "
+                         "is not counted (such as X) or is unmarked, so there is no attendance to report.",
+                         fix="Check --as-of, --from and --to (dates are day first), or choose a window with attendance "
+                             "marks; 'attendance ingest' lists the codes the exports hold.")
+
+
 def phase_of(year_groups: list[str]) -> str:
     """primary (Reception to Year 6), secondary (Year 7 and up), or all (both, or unknown)."""
     numbers = []
@@ -107,6 +120,7 @@ def build(export: Export, window: Window, calendar: SchoolCalendar, *, title: st
     lessons = export.shape == "lessons"
     counted = tally(export, window)
     pupils = pupil_statistics(counted, keys=[a for a in ATTRIBUTES if a in counted.pupils.columns])
+    require_possible(pupils, window)
     if pupil_file is not None:
         extra = [c for c in pupil_file.columns if c != "pupil_id" and c not in pupils.columns]
         pupils = pupils.join(pupil_file.select("pupil_id", *extra), on="pupil_id", how="left")
@@ -131,7 +145,7 @@ def build(export: Export, window: Window, calendar: SchoolCalendar, *, title: st
     possible = _possible(marks)  # every possible mark with its code and category, once
     weekly, heat, reasons = _series(possible, window, export)
     patterns = _patterns(marks, possible, window, calendar, pupils, at_risk_within, lessons)
-    last_year = _last_year(possible, window)
+    last_year = _last_year(possible, window, calendar)
     interventions = _interventions(marks, possible, ledger_path, policy_name, weeks_around_letters) if ledger_path else []
     report = counted.report
     method = {
@@ -207,7 +221,11 @@ def _patterns(marks: Marks, possible: pl.DataFrame, window: Window, calendar: Sc
     year_start = school_year_start(end) if window.end else dt.date.min
     to_end = _per_pupil(frame.filter(pl.col("date").is_between(year_start, end)))
     before = _per_pupil(frame.filter(pl.col("date").is_between(year_start, start - dt.timedelta(days=1))))
-    both = to_end.join(before, on="pupil", how="left", suffix="_before").fill_null(0)
+    # only pupils with a possible session in the window: a leaver's year-to-date figures would list
+    # them (nameless: names come from the window's pupils) as at risk in a window they were not in
+    present = inside.select(pl.col("pupil").unique())
+    both = (to_end.join(present, on="pupil", how="semi")
+            .join(before, on="pupil", how="left", suffix="_before").fill_null(0))
     pa = pl.col("absent") * 10 >= pl.col("possible")
     pa_before = (pl.col("absent_before") * 10 >= pl.col("possible_before")) & (pl.col("possible_before") > 0)
     sa = pl.col("absent") * 2 >= pl.col("possible")
@@ -266,13 +284,23 @@ def bank_holidays(year: int) -> set[dt.date]:
             last_monday(8)}
 
 
-def _last_year(possible: pl.DataFrame, window: Window) -> dict[str, Any] | None:
-    """The same window a year earlier (52 weeks, so weekdays line up), when the data covers it."""
+#: How much later than a year before the exports may begin and still cover last year's window:
+#: school years do not start on the same weekday, nor always in the same week.
+LAST_YEAR_SLACK = dt.timedelta(days=14)
+
+
+def _last_year(possible: pl.DataFrame, window: Window, calendar: SchoolCalendar) -> dict[str, Any] | None:
+    """The same window a year earlier (52 weeks, so weekdays line up), when the data covers it.
+
+    Covered means the data begins by the window's first school day, a year back (with a fortnight's
+    slack): a year-to-date window starts on 1 August, in the holiday, so the data never begins near
+    its first date, and its comparison would never be shown."""
     if window.start is None or window.end is None:
         return None
     start, end = window.start - dt.timedelta(weeks=52), window.end - dt.timedelta(weeks=52)
+    first_day = next((day for day in calendar.school_days if window.start <= day <= window.end), window.start)
     first = possible["date"].min()
-    if first is None or first > start + dt.timedelta(days=14):
+    if first is None or first > first_day - dt.timedelta(weeks=52) + LAST_YEAR_SLACK:
         return None
     frame = possible.filter(pl.col("date").is_between(start, end))
     if frame.height == 0:
@@ -286,7 +314,10 @@ def _last_year(possible: pl.DataFrame, window: Window) -> dict[str, Any] | None:
 
 def _interventions(marks: Marks, possible: pl.DataFrame, ledger_path, policy: str | None, weeks: int
                    ) -> list[dict[str, Any]]:
-    """For each letter type sent: attendance of its pupils over `weeks` weeks before and after the letter."""
+    """For each letter type sent: attendance of its pupils over `weeks` weeks before and after the letter.
+
+    Both sides are exactly `weeks` × 7 days: before, the days up to the day before the letter; after,
+    the letter's day and the days after it, so neither side has a day more to count."""
     from attendance_cli.letters.facts import read_letters
 
     letters = read_letters(ledger_path, policy) if policy else pl.DataFrame()
@@ -299,7 +330,8 @@ def _interventions(marks: Marks, possible: pl.DataFrame, ledger_path, policy: st
     span = dt.timedelta(weeks=weeks)
     joined = sent.join(frame, on="pupil").with_columns(
         pl.when(pl.col("date").is_between(pl.col("letter_date") - span, pl.col("letter_date") - dt.timedelta(days=1)))
-        .then(pl.lit("before")).when(pl.col("date").is_between(pl.col("letter_date"), pl.col("letter_date") + span))
+        .then(pl.lit("before")).when(pl.col("date").is_between(pl.col("letter_date"),
+                                                              pl.col("letter_date") + span - dt.timedelta(days=1)))
         .then(pl.lit("after")).alias("side")).filter(pl.col("side").is_not_null())
     table = joined.group_by("letter", "side").agg(
         pl.len().alias("possible"), pl.col("category").is_in(list(ATTENDED)).sum().alias("attended"),

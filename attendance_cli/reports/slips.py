@@ -16,6 +16,7 @@ import polars as pl
 from attendance_cli.errors import ConfigError
 from attendance_cli.formatting import percentage
 from attendance_cli.ingest import Export, Window, tally
+from attendance_cli.reports.figures import require_possible
 from attendance_cli.rules import Policy
 from attendance_cli.statistics import natural_order, pupil_statistics
 
@@ -37,6 +38,7 @@ def slips(export: Export, window: Window, policy: Policy) -> list[dict[str, Any]
                           fix="Use a policy with [[bands]] (e.g. primary-academy), or add bands to yours: "
                               "attendance policy show primary-academy.")
     stats = pupil_statistics(tally(export, window, attributes=["surname", "forename", "year_group", "form"]))
+    require_possible(stats, window)  # no slips at all is a mistaken window, not a run with nothing to print
     stats = stats.sort(natural_order("year_group"), "form", "surname", "forename", "pupil_id", nulls_last=True)
     lessons = export.shape == "lessons"
     out = []
