@@ -28,6 +28,18 @@ signatory = "Ms J. Rivers"
 signatory_role = "Attendance Lead"
 """
 
+#: The first stage of a punctuality ladder, for policies written by the tests.
+PUNCTUALITY_LETTER = """[[rule]]
+id = "punctuality-letter"
+kind = "count"
+late = true
+window = "half-term"
+at_least = 3
+ladder = "punctuality"
+stage = 1
+letter = "punctuality-1"
+description = "3 late sessions this half term"
+"""
 
 def weekdays(start: dt.date, count: int) -> list[dt.date]:
     """`count` weekdays from `start` (inclusive): the school days of a hand-built register."""

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from attendance_cli.errors import FileSystemError
-from tests.conftest import ARBOR_HEADER, SCHOOL, csv_frame, session_rows
+from tests.conftest import ARBOR_HEADER, PUNCTUALITY_LETTER, SCHOOL, csv_frame, session_rows
 
 SAMPLES = Path(__file__).parent.parent / "sample_data"
 INTERRUPTED = "Interrupted; nothing was written.\n"
@@ -29,17 +29,7 @@ NO_SPACE_FIX = "  Fix: Free some space on that disk (or write somewhere else), t
 POLICY = """name = "late-letters"
 codes = "dfe"
 school = "school.toml"
-[[rule]]
-id = "punctuality-letter"
-kind = "count"
-late = true
-window = "half-term"
-at_least = 3
-ladder = "punctuality"
-stage = 1
-letter = "punctuality-1"
-description = "3 late sessions this half term"
-"""
+""" + PUNCTUALITY_LETTER
 
 
 @pytest.fixture

@@ -17,23 +17,14 @@ import pytest
 
 from attendance_cli.errors import UsageError
 from attendance_cli.ledger import Ledger
-from tests.conftest import ARBOR_HEADER, SCHOOL, csv_frame, weekdays
+from tests.conftest import ARBOR_HEADER, PUNCTUALITY_LETTER, SCHOOL, csv_frame, weekdays
 
 # a two-stage punctuality ladder and a state rule, each naming a letter
 POLICY = """name = "safety"
 codes = "dfe"
 school = "school.toml"
 
-[[rule]]
-id = "punctuality-letter"
-kind = "count"
-late = true
-window = "half-term"
-at_least = 3
-ladder = "punctuality"
-stage = 1
-letter = "punctuality-1"
-
+""" + PUNCTUALITY_LETTER + """
 [[rule]]
 id = "punctuality-meeting"
 kind = "count"

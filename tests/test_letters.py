@@ -16,22 +16,12 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from tests.conftest import ARBOR_HEADER, SCHOOL, csv_frame, weekdays
+from tests.conftest import ARBOR_HEADER, PUNCTUALITY_LETTER, SCHOOL, csv_frame, weekdays
 
 NASTY = "<script>alert(1)</script> {{ x }} #set *bold* =cmd|' /C calc'!A0"
 POLICY = """name = "test-letters"
 codes = "dfe"
-[[rule]]
-id = "punctuality-letter"
-kind = "count"
-late = true
-window = "half-term"
-at_least = 3
-ladder = "punctuality"
-stage = 1
-letter = "punctuality-1"
-description = "3 late sessions this half term"
-"""
+""" + PUNCTUALITY_LETTER
 
 
 def register(path: Path, pupils: dict[str, tuple[str, str, dict[int, tuple[str, int]]]], days: int = 10,
