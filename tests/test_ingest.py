@@ -73,6 +73,15 @@ def test_wide_grid_with_date_and_session_in_each_header(write):
     assert pupil(figures, "000124")["year_group"] == "Reception"
 
 
+def test_a_grid_row_with_more_fields_than_the_header_is_one_row_naming_its_extra_text(write):
+    path = write("glong.csv", ["Student ID,Surname,Forename,01/09/2025 AM,01/09/2025 PM", "1,Smith, Ann,A,/,N", "2,Lee,Bob,/,N"])
+    with pytest.raises(InputError) as raised:
+        read([path])
+    text = raised.value.describe()
+    assert text.startswith("1 row could not be used; nothing was written.")
+    assert f"{path}, line 2: more fields than the header; column '(past the last column)'; value 'N'" in text
+
+
 def test_wide_grid_with_two_header_rows(write):
     path = write("grid2.csv", [
         "Student ID,Name,Form,Mon 01/09/2025,,Tue 02/09/2025,",

@@ -36,12 +36,12 @@ def read_problem_rows(export: Export, frame: pl.LazyFrame, problem_slots: pl.Ser
         reason = pl.coalesce(pl.col("_reason"), pl.col("status"))
         if source.layout.shape == "grid":
             # a grid's problem is one cell, named by its date column; its furniture rows went earlier
-            part = rows.select("file", "row", "slot", "pupil_id", "mark", "column", "_reason").collect()
+            part = rows.select("file", "row", "slot", "pupil_id", "mark", "column", "_reason",
+                               pl.col("_extra").alias("extra_text")).collect()
             parts.append(part.join(lookup, on="slot", how="left").with_columns(reason.alias("status")).drop("_reason").with_columns(
                 pl.lit(None, dtype=pl.String).alias("date_text"), pl.lit(None, dtype=pl.String).alias("session_text"),
                 pl.lit(None, dtype=pl.String).alias("minutes_text"), pl.lit(None, dtype=pl.String).alias("furniture"),
-                pl.lit(None, dtype=pl.String).alias("subcode"), pl.lit(None, dtype=pl.String).alias("extra_text"),
-                pl.col("pupil_id").alias("first_text")))
+                pl.lit(None, dtype=pl.String).alias("subcode"), pl.col("pupil_id").alias("first_text")))
             continue
         raw_cols = [c for c in source.raw.collect_schema().names() if not c.startswith("_") and c != "row"]
         part = (rows.select("file", "row", "slot", "_reason").join(source.raw, on="row", how="left").collect()
@@ -183,8 +183,6 @@ def _column_and_value(source: SourceFile, status: str, part: pl.DataFrame) -> tu
     def header(field: str) -> str:
         return headers[fields[field]] if field in fields else field
 
-    if source.layout.shape == "grid" and "column" in part.columns:
-        return part["column"], part["mark"]
     if status == "extra_fields":
         return "(past the last column)", part["extra_text"]
     if status == "no_pupil":
@@ -193,6 +191,8 @@ def _column_and_value(source: SourceFile, status: str, part: pl.DataFrame) -> tu
         return header("date" if "date" in fields else "start_time"), part["date_text"]
     if status == "bad_session":
         return header("session"), part["session_text"]
+    if source.layout.shape == "grid" and "column" in part.columns:
+        return part["column"], part["mark"]
     if status == "bad_minutes":
         return header("minutes_late"), part["minutes_text"]
     if status == "bad_subcode":
@@ -230,7 +230,8 @@ def problems_of(export: Export, rejects: pl.DataFrame) -> list[Problem]:
     problems = []
     real = rejects.filter(pl.col("_status") != "conflict")
     grouped = real.group_by("file", "reason", "column", "value", "expected", "fix", maintain_order=True).agg(
-        pl.col("line").sort().head(5).alias("lines"), pl.len().alias("count"))
+        # a grid row holds many marks: count lines, not marks
+        pl.col("line").unique().sort().head(5).alias("lines"), pl.col("line").n_unique().alias("count"))
     for row in grouped.iter_rows(named=True):  # one per kind of problem, not per row
         problems.append(Problem(file=row["file"], reason=row["reason"], lines=row["lines"], column=row["column"],
                                 value=row["value"] if row["value"] is not None else "", expected=row["expected"],

@@ -84,7 +84,7 @@ def open_export(path: Path, index: int, *, slots: MarkSlots, maps: dict[str, str
     lookup = len(date_formats) == 1 and padded(date_values, date_formats[0])
 
     if layout.shape == "grid":
-        raw, present, grid_furniture, grid_rows = _read_grid(decoded, layout, data_start, names, ragged)
+        raw, present, grid_furniture, grid_rows = _read_grid(decoded, layout, data_start, names, [ragged, extra])
         furniture += grid_furniture
         date_formats = ["%Y-%m-%d"]
     else:
@@ -109,7 +109,7 @@ def open_export(path: Path, index: int, *, slots: MarkSlots, maps: dict[str, str
                       list(columns.extras), frame, raw, furniture, grid_rows, tolerance, enrolled is not None)
 
 
-def _read_grid(decoded: Decoded, layout: Layout, data_start: int, names: list[str], ragged: pl.Expr
+def _read_grid(decoded: Decoded, layout: Layout, data_start: int, names: list[str], ragged: list[pl.Expr]
                ) -> tuple[pl.LazyFrame, set[str], list[Furniture], int]:
     """A wide grid (a column per date and session) read eagerly and turned into one row per mark.
 
@@ -121,7 +121,7 @@ def _read_grid(decoded: Decoded, layout: Layout, data_start: int, names: list[st
         decoded.data, has_header=False, skip_lines=data_start, schema={n: pl.String for n in names},
         row_index_name="row", quote_char='"', separator=decoded.separator, encoding="utf8", raise_if_empty=False, truncate_ragged_lines=True,
         missing_columns="insert",
-    ).with_columns(ragged)
+    ).with_columns(ragged)  # `_ragged`, and `_extra`: the text past the last column
     id_col = next(columns.fields[f] for f in ("pupil_id", "admission_number", "upn") if f in columns.fields)
     text_columns = [f"_c{i}" for i in range(len(layout.headers))]
     table = table.with_columns(furniture_kind(text_columns, layout.headers, f"_c{id_col}").alias("_furniture"))
@@ -145,7 +145,7 @@ def _read_grid(decoded: Decoded, layout: Layout, data_start: int, names: list[st
     })
     pupil_cols = _pupil_columns(columns)
     long = (
-        table.unpivot(index=["row", "_ragged", *pupil_cols], on=list(cells), variable_name="_cell", value_name="mark")
+        table.unpivot(index=["row", "_ragged", "_extra", *pupil_cols], on=list(cells), variable_name="_cell", value_name="mark")
         .join(mapping, on="_cell", how="left")
         .rename(pupil_cols)
         .drop("_cell")
@@ -203,7 +203,7 @@ def _weekly_marks(decoded: Decoded, layout: Layout, data_start: int, table: pl.D
     pupil_cols = _pupil_columns(columns)
     long = (
         table.with_columns(week.alias("_week"))
-        .unpivot(index=["row", "_ragged", "_week", *pupil_cols], on=list(cells), variable_name="_cell", value_name="mark")
+        .unpivot(index=["row", "_ragged", "_extra", "_week", *pupil_cols], on=list(cells), variable_name="_cell", value_name="mark")
         .join(mapping, on="_cell", how="left")
         .with_columns((pl.col("_week") + pl.duration(days=pl.col("_day"))).alias("date"))
         .with_columns(pl.format("{} ({})", pl.col("_header"), pl.col("date").dt.strftime("%d/%m/%Y")).alias("column"))

@@ -291,7 +291,7 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
     rejects = rejects_frame(export, problem_rows, conflict_rejects)
     problems = problems_of(export, rejects) + conflicts
     if problems and not export.options.lenient:
-        total = rejects.height + sum(p.count for p in conflicts)
+        total = rejects.select("file", "line").n_unique() + sum(p.count for p in conflicts)  # lines (a grid's hold many marks)
         fix = ("Correct the rows in the MIS and export again, or pass --lenient to set them aside in a "
                "rejects file and carry on.")
         codes = export.options.codes
