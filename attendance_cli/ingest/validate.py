@@ -267,7 +267,8 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
         pl.col("row").max().alias("row_max"),
         pl.col("_descent_row").count().alias("descents"),
         pl.col("_descent_row").min().alias("descent_row"),
-        pl.col("key").max().alias("key_max"),
+        # when each pupil's latest row is, to take their details from the latest file (one file: no need)
+        *([pl.col("key").max().alias("key_max")] if len(export.files) > 1 else []),
         # a pupil's attributes are their latest row's (see _latest_attributes); last() keeps row order
         *[pl.col(a).last() for a in attrs],
     )
@@ -376,7 +377,9 @@ def _per_file(groups: pl.DataFrame, attrs: list[str], shape: str) -> pl.DataFram
         (~pl.col("_usable")).any().alias("has_problem"), pl.col("_usable").any().alias("accepted"),
         pl.col("first_date").filter(pl.col("_usable")).min(), pl.col("last_date").filter(pl.col("_usable")).max(),
         *[pl.col(a).last() for a in attrs],
-        pl.col("key_max").max().alias("latest_session"),  # date x 2 + PM of the latest row
+        # date x 2 + PM of the latest row (one file: its last date is enough)
+        (pl.col("key_max").max() if "key_max" in groups.columns else pl.col("last_date").max().cast(pl.Int32) * 2
+         ).alias("latest_session"),
     )
     # rows contiguous and in strictly increasing date and session: the pupil's first row may follow
     # another pupil's later one; no other row may follow one that is not before it
