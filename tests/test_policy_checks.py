@@ -11,23 +11,14 @@ import pytest
 from attendance_cli.errors import ConfigError
 from attendance_cli.rules import load_policy
 from attendance_cli.rules.policy import list_presets
-from tests.conftest import ARBOR_HEADER
+from tests.conftest import ARBOR_HEADER, PUNCTUALITY_LETTER
 
 PRESETS = "absence-levels, college, dfe-national, primary-academy, university"
 UNKNOWN_PRESET = (f"Error: There is no policy preset called 'nosuch'.\n"
                   f"  Fix: Use one of: {PRESETS}, or the path of a policy file (.toml).\n")
 FIX = "  Fix: Compare with a preset: 'attendance policy show dfe-national'.\n"
 
-LATES = '''[[rule]]
-id = "late-letter"
-kind = "count"
-late = true
-window = "half-term"
-at_least = 3
-ladder = "punctuality"
-stage = 1
-letter = "punctuality-1"
-'''
+LATES = PUNCTUALITY_LETTER.replace('id = "punctuality-letter"', 'id = "late-letter"')
 LATES_MEETING = '''[[rule]]
 id = "late-meeting"
 kind = "count"
