@@ -29,8 +29,9 @@ import polars as pl
 
 from attendance_cli.errors import AttendanceError, ConfigError, UsageError
 
-#: Version of the tables below, kept in the file's `PRAGMA user_version`. Version 2 added letters.
-SCHEMA_VERSION = 2
+#: Version of the tables below, kept in the file's `PRAGMA user_version`. Version 2 added letters;
+#: version 3 the school's actions on cases, what each event's run decided, and each run's mode.
+SCHEMA_VERSION = 3
 #: Kept in `PRAGMA application_id`, so another program's SQLite file is not taken for a ledger.
 APPLICATION_ID = 0x41545444  # "ATTD"
 
@@ -113,13 +114,34 @@ _LETTER_SCHEMA = (
     "CREATE INDEX letters_by_pupil ON letters (pupil_id)",
 )
 
+# Casework (version 3). `decision`: what the run that recorded an event did with it (letter, superseded,
+# covered, below-stage, escalation, action, too-old, adopted; NULL for `triggers --record`). `actions`:
+# what the school did about a case, recorded once (the same action on the same day is one action).
+_CASE_SCHEMA = (
+    "ALTER TABLE events ADD COLUMN decision TEXT",
+    "ALTER TABLE runs ADD COLUMN mode TEXT NOT NULL DEFAULT 'record'",
+    """CREATE TABLE actions (
+        action_id   INTEGER PRIMARY KEY AUTOINCREMENT,
+        pupil_id    TEXT NOT NULL,
+        ladder      TEXT NOT NULL,
+        action      TEXT NOT NULL,
+        date        TEXT NOT NULL,
+        until       TEXT,
+        note        TEXT NOT NULL DEFAULT '',
+        source      TEXT NOT NULL DEFAULT '',
+        recorded_at TEXT NOT NULL,
+        UNIQUE (pupil_id, ladder, action, date)
+    )""",
+    "CREATE INDEX actions_by_pupil ON actions (pupil_id, ladder)",
+)
+
 # Temporary tables filled from the frames given to record(). No NOT NULL here on purpose: a
 # missing value is caught by the ledger's own tables, with the column named.
 _STAGING = (
     """CREATE TEMP TABLE new_events (
         key INTEGER NOT NULL UNIQUE, rule_id TEXT, ladder TEXT, stage INTEGER, kind TEXT, pupil_id TEXT,
         value TEXT, threshold TEXT, measure TEXT, window_start TEXT, window_end TEXT, first_met_on TEXT,
-        letter TEXT, skip INTEGER NOT NULL DEFAULT 0
+        letter TEXT, decision TEXT, skip INTEGER NOT NULL DEFAULT 0
     )""",
     "CREATE TEMP TABLE new_evidence (key INTEGER, date TEXT, session TEXT, code TEXT)",
     "CREATE TEMP TABLE new_left (rule_id TEXT, pupil_id TEXT)",
@@ -159,7 +181,12 @@ EVENT_SCHEMA: dict[str, pl.DataType] = {
     "stage": pl.Int64(), "kind": pl.String(), "pupil_id": pl.String(), "value": pl.String(),
     "threshold": pl.String(), "measure": pl.String(), "window_start": pl.Date(), "window_end": pl.Date(),
     "first_met_on": pl.Date(), "as_of": pl.Date(), "recorded_at": pl.String(), "letter": pl.String(),
-    "left_on": pl.Date(),
+    "left_on": pl.Date(), "decision": pl.String(),
+}
+#: Columns of `Ledger.actions()`, in order (and of the frame `record_actions` takes, less the ids).
+ACTION_SCHEMA: dict[str, pl.DataType] = {
+    "action_id": pl.Int64(), "pupil_id": pl.String(), "ladder": pl.String(), "action": pl.String(),
+    "date": pl.Date(), "until": pl.Date(), "note": pl.String(), "source": pl.String(), "recorded_at": pl.String(),
 }
 #: Columns of `Ledger.evidence()`, in order.
 EVIDENCE_SCHEMA: dict[str, pl.DataType] = {
@@ -178,6 +205,7 @@ _EVENTS_IN: dict[str, pl.DataType] = {
     "key": pl.Int64(), "rule_id": pl.String(), "ladder": pl.String(), "stage": pl.Int64(), "kind": pl.String(),
     "pupil_id": pl.String(), "value": pl.String(), "threshold": pl.String(), "measure": pl.String(),
     "window_start": pl.Date(), "window_end": pl.Date(), "first_met_on": pl.Date(), "letter": pl.String(),
+    "decision": pl.String(),
 }
 _EVIDENCE_IN: dict[str, pl.DataType] = {"key": pl.Int64(), "date": pl.Date(), "session": pl.String(), "code": pl.String()}
 _LEFT_IN: dict[str, pl.DataType] = {"rule_id": pl.String(), "pupil_id": pl.String()}
@@ -277,7 +305,7 @@ class Ledger:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             if self._db.execute("PRAGMA user_version").fetchone()[0] == 0:
-                for statement in (*_SCHEMA, *_LETTER_SCHEMA):
+                for statement in (*_SCHEMA, *_LETTER_SCHEMA, *_CASE_SCHEMA):
                     self._db.execute(statement)
                 self._db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                 self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -287,11 +315,13 @@ class Ledger:
             raise
 
     def _upgrade(self) -> None:
-        """Version 1 (events only) to 2 (letters): new tables, nothing existing changes."""
+        """Version 1 (events only) to 2 (letters) to 3 (casework): new tables and columns, nothing
+        existing changes."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            if self._db.execute("PRAGMA user_version").fetchone()[0] == 1:
-                for statement in _LETTER_SCHEMA:
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version < SCHEMA_VERSION:
+                for statement in (*(_LETTER_SCHEMA if version < 2 else ()), *_CASE_SCHEMA):
                     self._db.execute(statement)
                 self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             self._db.execute("COMMIT")
@@ -358,11 +388,13 @@ class Ledger:
         where, params = _filters({"policy": policy})
         return self._frame(f"SELECT {', '.join(RUN_SCHEMA)} FROM runs {where} ORDER BY run_id", params, RUN_SCHEMA)
 
-    def latest_as_of(self, policy: str) -> dt.date | None:
-        """The as-of date of the latest run recorded for `policy` (None: nothing recorded yet).
-        A recording run may not go back before it (see `RecordedLater`)."""
+    def latest_as_of(self, policy: str | None = None) -> dt.date | None:
+        """The as-of date of the latest run recorded (for `policy`, or any: None when nothing is recorded
+        yet). A recording run may not go back before the ledger's latest (see `RecordedLater`): events
+        are known by their rule, whichever policy file recorded them."""
         try:
-            day = self._db.execute("SELECT max(as_of) FROM runs WHERE policy = ?", (policy,)).fetchone()[0]
+            where, params = _filters({"policy": policy})
+            day = self._db.execute(f"SELECT max(as_of) FROM runs {where}", params).fetchone()[0]
         except sqlite3.Error as error:
             raise self._translate(error, "read") from error
         return None if day is None else dt.date.fromisoformat(day)
@@ -394,8 +426,12 @@ class Ledger:
 
     def record(self, policy: str, as_of: dt.date, events: pl.DataFrame, evidence: pl.DataFrame,
                left: pl.DataFrame, letters: pl.DataFrame | None = None, letter_run: LetterRun | None = None,
-               before_commit: Callable[[RecordResult], None] | None = None) -> RecordResult:
+               before_commit: Callable[[RecordResult], None] | None = None, mode: str = "record") -> RecordResult:
         """Record one run's trigger events, all or nothing.
+
+        Events are known by rule id and pupil, whichever policy recorded them: a renamed copy of a
+        policy (`policy init`) finds what the original recorded. `mode` says what kind of run it
+        was ('record', 'letters', 'adopt'), for `case list` and `history`.
 
         `events` (one row per event, `key` linking to `evidence`), `evidence` (the sessions behind
         each event) and `left` (rule_id, pupil_id of state rules the pupil no longer meets: their
@@ -416,6 +452,8 @@ class Ledger:
         if (letters is None) != (letter_run is None):
             raise ValueError("Letters are recorded with their letter run: give both or neither.")
         letters = None if letters is None else _conform(letters, LETTERS_IN, "letters")
+        if "decision" not in events.columns:  # recorded by `triggers --record`: no casework decision
+            events = events.with_columns(pl.lit(None, dtype=pl.String).alias("decision"))
         events = _conform(events, _EVENTS_IN, "events")
         evidence = _conform(evidence, _EVIDENCE_IN, "evidence")
         left = _conform(left, _LEFT_IN, "left")
@@ -437,7 +475,7 @@ class Ledger:
                 db.executemany("INSERT INTO new_left VALUES (?, ?)", _tuples(left))
                 # indexed after loading: quicker than keeping the index up to date row by row
                 db.execute("CREATE INDEX temp.new_evidence_by_key ON new_evidence (key)")
-                result = self._write(policy, day, recorded_at)
+                result = self._write(policy, day, recorded_at, mode)
                 if letters is not None and letter_run is not None:
                     result = self._write_letters(result, letters, letter_run, recorded_at)
                 for table in _STAGING_TABLES:
@@ -456,21 +494,21 @@ class Ledger:
 
     def _refuse_earlier(self, policy: str, as_of: dt.date) -> None:
         """Inside record's transaction: refuse a run earlier than one already recorded for the policy."""
-        latest = self.latest_as_of(policy)
+        latest = self.latest_as_of()
         if latest is not None and as_of < latest:
             raise RecordedLater(
                 f"Cannot record as of {as_of:%d/%m/%Y} in the ledger {self.path}: it already holds a run as of "
-                f"{latest:%d/%m/%Y} for the policy {policy}. {EARLIER_RUN_WHY}",
+                f"{latest:%d/%m/%Y}. {EARLIER_RUN_WHY}",
                 fix=f"Record as of {latest:%d/%m/%Y} or later.")
 
-    def _write(self, policy: str, day: str, recorded_at: str) -> RecordResult:
+    def _write(self, policy: str, day: str, recorded_at: str, mode: str) -> RecordResult:
         """The writes of `record`, inside its transaction, with the frames in the temp tables."""
         db = self._db
         closed = db.execute(
             """UPDATE events SET left_on = ?
-               WHERE policy = ? AND kind = 'state' AND left_on IS NULL
+               WHERE kind = 'state' AND left_on IS NULL
                  AND EXISTS (SELECT 1 FROM new_left l WHERE l.rule_id = events.rule_id AND l.pupil_id = events.pupil_id)""",
-            (day, policy)).rowcount
+            (day,)).rowcount
         # the re-check: what is in the file now, whoever wrote it
         db.execute(
             """UPDATE new_events SET skip = 1
@@ -478,15 +516,13 @@ class Ledger:
                    SELECT 1 FROM events e
                    JOIN new_evidence v ON v.key = new_events.key
                    JOIN evidence x ON x.event_id = e.event_id AND x.date = v.date AND x.session = v.session
-                   WHERE e.policy = ? AND e.rule_id = new_events.rule_id AND e.pupil_id = new_events.pupil_id)""",
-            (policy,))
+                   WHERE e.rule_id = new_events.rule_id AND e.pupil_id = new_events.pupil_id)""")
         db.execute(
             """UPDATE new_events SET skip = 1
                WHERE kind = 'state' AND EXISTS (
                    SELECT 1 FROM events e
-                   WHERE e.policy = ? AND e.rule_id = new_events.rule_id AND e.pupil_id = new_events.pupil_id
-                     AND e.kind = 'state' AND e.left_on IS NULL)""",
-            (policy,))
+                   WHERE e.rule_id = new_events.rule_id AND e.pupil_id = new_events.pupil_id
+                     AND e.kind = 'state' AND e.left_on IS NULL)""")
         # ids handed out here rather than by SQLite, so input keys map to event ids without a
         # query per event; safe because we hold the write lock
         last = db.execute("SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0), "
@@ -495,13 +531,14 @@ class Ledger:
                    (last,))
         recorded, skipped = db.execute("SELECT count(*) - coalesce(sum(skip), 0), coalesce(sum(skip), 0) "
                                        "FROM new_events").fetchone()
-        run_id = db.execute("INSERT INTO runs (policy, as_of, recorded_at, recorded, skipped, closed) "
-                            "VALUES (?, ?, ?, ?, ?, ?)", (policy, day, recorded_at, recorded, skipped, closed)).lastrowid
+        run_id = db.execute("INSERT INTO runs (policy, as_of, recorded_at, recorded, skipped, closed, mode) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            (policy, day, recorded_at, recorded, skipped, closed, mode)).lastrowid
         db.execute(
             """INSERT INTO events (event_id, run_id, policy, rule_id, ladder, stage, kind, pupil_id, value, threshold,
-                                   measure, window_start, window_end, first_met_on, as_of, recorded_at, letter)
+                                   measure, window_start, window_end, first_met_on, as_of, recorded_at, letter, decision)
                SELECT i.event_id, ?, ?, n.rule_id, n.ladder, n.stage, n.kind, n.pupil_id, n.value, n.threshold,
-                      n.measure, n.window_start, n.window_end, n.first_met_on, ?, ?, n.letter
+                      n.measure, n.window_start, n.window_end, n.first_met_on, ?, ?, n.letter, n.decision
                FROM new_events n JOIN new_ids i ON i.key = n.key ORDER BY i.event_id""",
             (run_id, policy, day, recorded_at))
         db.execute(
@@ -525,6 +562,45 @@ class Ledger:
             ((letter_run_id, *row) for row in _tuples(rows.select(
                 "event_id", "pupil_id", "letter", "guardian", "recipient", "channel", "email", "file", "letter_date"))))
         return replace(result, letters=keep.height, letter_run_id=letter_run_id)
+
+    # -- actions on cases ------------------------------------------------------------------------
+
+    def record_actions(self, actions: pl.DataFrame) -> tuple[int, int]:
+        """Record what the school did (pupil_id, ladder, action, date, until, note, source), all or
+        nothing. The same action on the same case and day is recorded once: (recorded, already there)."""
+        columns = [c for c in ACTION_SCHEMA if c not in ("action_id", "recorded_at")]
+        frame = _conform(actions, {c: ACTION_SCHEMA[c] for c in columns}, "actions")
+        recorded_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                before = db.execute("SELECT count(*) FROM actions").fetchone()[0]
+                db.executemany(f"INSERT OR IGNORE INTO actions ({', '.join(columns)}, recorded_at) "
+                               f"VALUES ({', '.join('?' * (len(columns) + 1))})",
+                               ((*row, recorded_at) for row in _tuples(frame.with_columns(pl.col("note").fill_null(""),
+                                                                                           pl.col("source").fill_null("")))))
+                added = db.execute("SELECT count(*) FROM actions").fetchone()[0] - before
+                db.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+        except sqlite3.Error as error:
+            raise self._translate(error, "record in") from error
+        return added, frame.height - added
+
+    def actions(self, pupil_id: str | None = None, ladder: str | None = None) -> pl.DataFrame:
+        """What the school recorded it did, by pupil, then date."""
+        where, params = _filters({"pupil_id": pupil_id, "ladder": ladder})
+        return self._frame(f"SELECT {', '.join(ACTION_SCHEMA)} FROM actions {where} ORDER BY pupil_id, date, action_id",
+                           params, ACTION_SCHEMA)
+
+    def policies(self) -> list[str]:
+        """The policies that have recorded runs in this ledger, oldest first."""
+        try:
+            return [row[0] for row in self._db.execute("SELECT policy FROM runs GROUP BY policy ORDER BY min(run_id)")]
+        except sqlite3.Error as error:
+            raise self._translate(error, "read") from error
 
     # -- letter runs ---------------------------------------------------------------------------
 

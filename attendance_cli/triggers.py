@@ -39,6 +39,7 @@ class Triggers:
     table: pl.DataFrame  # COLUMNS: new, recorded (open states) and stale events
     ledger_path: Path | None  # None when no ledger file exists yet
     last_day: dt.date | None = None  # the last school day with a mark in the exports
+    state: LedgerState | None = None  # what the ledger held when the policy was evaluated
 
     @property
     def new(self) -> pl.DataFrame:
@@ -66,10 +67,13 @@ def read_ledger(path: Path, policy: Policy) -> LedgerState:
     from attendance_cli.ledger import Ledger
 
     with Ledger(path, create=False) as ledger:
-        events = ledger.events(policy=policy.name)
-        evidence = ledger.evidence(policy=policy.name)
+        # by rule, whichever policy recorded them: a renamed copy of a policy resends nothing
+        events = ledger.events()
+        evidence = ledger.evidence()
+        actions = ledger.actions()
     empty = LedgerState.empty()
-    return LedgerState(events.select(empty.events.columns), evidence.select(empty.evidence.columns))
+    return LedgerState(events.select(empty.events.columns), evidence.select(empty.evidence.columns),
+                       actions.select(empty.actions.columns))
 
 
 def find_triggers(export: Export, policy: Policy, calendar_file: Path | None, as_of: dt.date | None,
@@ -98,7 +102,7 @@ def find_triggers(export: Export, policy: Policy, calendar_file: Path | None, as
     evaluation = evaluate(policy, marks, calendar, as_of, state)
     table = _table(evaluation, state, result.pupils)
     return Triggers(result, evaluation, calendar, table,
-                    ledger_path if ledger_path is not None and ledger_path.exists() else None, last)
+                    ledger_path if ledger_path is not None and ledger_path.exists() else None, last, state)
 
 
 def _table(evaluation: Evaluation, state: LedgerState, pupils: pl.DataFrame) -> pl.DataFrame:
@@ -139,7 +143,8 @@ def record_triggers(triggers: Triggers, path: Path, wait: float = 30.0) -> Recor
     columns = ["key", "rule_id", "ladder", "stage", "kind", "pupil_id", "value", "threshold", "measure",
                "window_start", "window_end", "first_met_on", "letter"]
     with Ledger(path, wait=wait) as ledger:
-        result = ledger.record(evaluation.policy.name, evaluation.as_of, new.select(columns), evidence,
-                               evaluation.left)
+        result = ledger.record(evaluation.policy.name, evaluation.as_of,
+                               new.select(columns).with_columns(pl.lit(None, dtype=pl.String).alias("decision")),
+                               evidence, evaluation.left)
     return Recorded(result.recorded, result.skipped, result.closed, path)
 

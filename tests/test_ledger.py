@@ -23,7 +23,7 @@ EVENT_DTYPES = {
     "event_id": pl.Int64, "policy": pl.String, "rule_id": pl.String, "ladder": pl.String, "stage": pl.Int64,
     "kind": pl.String, "pupil_id": pl.String, "value": pl.String, "threshold": pl.String, "measure": pl.String,
     "window_start": pl.Date, "window_end": pl.Date, "first_met_on": pl.Date, "as_of": pl.Date,
-    "recorded_at": pl.String, "letter": pl.String, "left_on": pl.Date,
+    "recorded_at": pl.String, "letter": pl.String, "left_on": pl.Date, "decision": pl.String,
 }
 EVIDENCE_DTYPES = {
     "event_id": pl.Int64, "policy": pl.String, "rule_id": pl.String, "ladder": pl.String, "stage": pl.Int64,
@@ -86,7 +86,7 @@ def test_new_ledger_file_is_created_and_reads_back_empty_with_documented_columns
     assert events.height == 0 and dict(events.schema) == EVENT_DTYPES
     assert evidence.height == 0 and dict(evidence.schema) == EVIDENCE_DTYPES
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"events", "evidence", "runs"} <= tables
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
@@ -154,7 +154,7 @@ def test_two_count_events_and_a_state_event_read_back_exactly(tmp_path: Path) ->
     recorded_at = events["recorded_at"].unique().to_list()
     assert len(recorded_at) == 1 and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", recorded_at[0])
     common = {"policy": POLICY, "window_start": dt.date(2024, 11, 4), "window_end": dt.date(2025, 1, 10),
-              "first_met_on": dt.date(2025, 1, 9), "as_of": MONDAY, "recorded_at": recorded_at[0], "left_on": None}
+              "first_met_on": dt.date(2025, 1, 9), "as_of": MONDAY, "recorded_at": recorded_at[0], "left_on": None, "decision": None}
     assert events.to_dicts() == [
         {"event_id": 1, "rule_id": "unauth-10", "ladder": "unauth-10", "stage": 1, "kind": "count", "pupil_id": "P1",
          "value": "10", "threshold": "10", "measure": "unauthorised sessions", "letter": None, **common},
@@ -181,7 +181,8 @@ def test_two_count_events_and_a_state_event_read_back_exactly(tmp_path: Path) ->
 def test_events_and_evidence_filter_by_policy_and_pupil(tmp_path: Path) -> None:
     with Ledger(tmp_path / "ledger.sqlite") as ledger:
         record(ledger, [event(1, "P1"), event(2, "P2")], sessions(1, MONDAY, 1) + sessions(2, MONDAY, 1))
-        ledger.record("other-policy", MONDAY, events_frame([event(1, "P1")]), evidence_frame(sessions(1, MONDAY, 1)),
+        later = MONDAY + dt.timedelta(days=1)
+        ledger.record("other-policy", MONDAY, events_frame([event(1, "P1")]), evidence_frame(sessions(1, later, 1)),
                       left_frame())
         assert ledger.events(pupil_id="P1")[["event_id", "policy"]].rows() == [(1, POLICY), (3, "other-policy")]
         assert ledger.events(policy=POLICY)["pupil_id"].to_list() == ["P1", "P2"]
@@ -377,5 +378,16 @@ def test_a_version_1_ledger_is_upgraded_in_place_keeping_its_events(tmp_path: Pa
         assert ledger.events()["pupil_id"].to_list() == ["S1"]
         assert ledger.letters().height == 0
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 3
     db.close()
+
+
+def test_a_renamed_copy_of_a_policy_finds_what_the_original_recorded(tmp_path: Path) -> None:
+    """Events are known by rule and pupil, whichever policy file recorded them: a copy made by
+    `policy init` under another name does not record (and so write) the same sessions again."""
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        record(ledger, [event(1, "P1")], sessions(1, MONDAY, 10))
+        copy = ledger.record("my-copy", MONDAY, events_frame([event(1, "P1")]), evidence_frame(sessions(1, MONDAY, 10)),
+                             left_frame())
+        assert (copy.recorded, copy.skipped) == (0, 1)
+        assert ledger.policies() == [POLICY, "my-copy"]

@@ -30,7 +30,7 @@ CONTEXT = {
     "pupil": {"id": "S1001", "forename": "Zoë", "surname": "O’Brien", "name": "Zoë O’Brien", "year_group": "Year 4",
               "form": "4R"},
     "recipient": {"name": "Mrs Aisha O’Brien", "salutation": "Mrs O’Brien", "relationship": "Mother",
-                  "address": ["12 Mill Road", "Newtown", "NT1 3CD"], "email": "", "channel": "post", "on_file": True},
+                  "address": ["12 Mill Road", "Newtown", "NT1 3CD"], "email": "", "channel": "post", "on_file": True, "student": False},
     "attendance": {"percent": "89.47", "possible": 95, "attended": 85, "absences": 10, "authorised": 6,
                    "unauthorised": 4, "days_missed": 5.0, "lessons": False, "lates": 4, "minutes_late": 52,
                    "from": D(2026, 8, 1), "to": D(2026, 11, 20), "persistent_absence": True, "severe_absence": False,
@@ -44,8 +44,9 @@ CONTEXT = {
                            {"date": D(2026, 11, 18), "session": "AM", "code": "U", "meaning": "Arrived after the register closed",
                             "minutes_late": 35}]},
     "window": {"from": D(2026, 11, 2), "to": D(2026, 11, 20), "possible": 28, "absences": 2, "unauthorised": 1,
-               "days_missed": 1.0, "lates": 3, "minutes_late": 67},
+               "days_missed": 1.0, "lates": 3, "minutes_late": 67, "counted": 3},
     "earlier": {"letter": "earlier-letter", "date": D(2026, 10, 6)},
+    "since": {"date": D(2026, 10, 6), "absences": 2, "unauthorised": 1, "lates": 3, "counted": 3, "days_missed": 1.0},
 }
 COLLEGE = ("college-", "university-")
 
@@ -60,7 +61,7 @@ def context_for(name: str, earlier: bool = True) -> dict:
         for s in context["event"]["sessions"]:
             s["session"] = "09:00 P1 MATH"
     if not earlier:
-        context["earlier"] = None
+        context["earlier"] = context["since"] = None
     return context
 
 

@@ -217,13 +217,14 @@ def test_letters_four_weeks_before_and_after_are_28_days_each(run, tmp_path):
 
     (tmp_path / "school.toml").write_text(SCHOOL, encoding="utf-8")
     (tmp_path / "policy.toml").write_text('school = "school.toml"\n' + POLICY, encoding="utf-8")
-    # weekdays from Monday 05/10/2026 to Tuesday 08/12/2026; three lates in the first week; the letter
+    # weekdays from Monday 05/10/2026 to Tuesday 08/12/2026; three lates in the week of 02/11 (a letter
+    # goes only for an event of the last fortnight); the letter
     # is dated Monday 09/11/2026: before is 12/10 to 08/11, after 09/11 to 06/12 (28 days each)
     absent = {4: ("O", 0),                  # Friday 09/10: 31 days before, in neither
               5: ("O", 0), 6: ("O", 0),     # Monday 12/10 (28 days before) and 13/10: before
               25: ("O", 0),                 # Monday 09/11, the letter's day: after
               45: ("O", 0)}                 # Monday 07/12, 28 days after: the 29th day, in neither
-    marks = lettered(tmp_path / "m.csv", {"S1": ("Smith", "Amy", {0: ("L", 5), 1: ("L", 5), 2: ("L", 5), **absent})},
+    marks = lettered(tmp_path / "m.csv", {"S1": ("Smith", "Amy", {20: ("L", 5), 21: ("L", 5), 22: ("L", 5), **absent})},
                      days=47, start=dt.date(2026, 10, 5))
     db = tmp_path / "ledger.sqlite"
     sent = run("letters", marks, "--policy", tmp_path / "policy.toml", "--db", db, "--out", tmp_path / "out",

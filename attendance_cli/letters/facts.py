@@ -64,12 +64,15 @@ def split_superseded(events: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 
 def gather(found, export: Export, policy: Policy, events: pl.DataFrame, letter_date: dt.date, fmt: str,
-           contacts: pl.DataFrame | None, earlier_letters: pl.DataFrame, school: dict[str, Any]) -> list[Letter]:
-    """The letters for `events` (from `new_letter_events`), in pupil order."""
+           contacts: pl.DataFrame | None, earlier_letters: pl.DataFrame, school: dict[str, Any],
+           pupils_file=None) -> list[Letter]:
+    """The letters for `events` (the plan's letters: one event per pupil), in pupil order, addressed to
+    the recipients the event's ladder names. A pupil with no name is an error, never a blank letter."""
     if events.height == 0:
         return []
     as_of = found.evaluation.as_of
     pupil_ids = events["pupil_id"].unique()
+    pupils = _named(found.tally.pupils, pupil_ids, pupils_file)
     year = Window(school_year_start(as_of), as_of, f"school year {school_year_label(school_year_start(as_of))} to date")
     ytd = pupil_statistics(tally(export, year, attributes=["surname", "forename", "year_group", "form"]))
     ytd = ytd.filter(pl.col("pupil_id").is_in(pupil_ids.implode()))
@@ -79,19 +82,20 @@ def gather(found, export: Export, policy: Policy, events: pl.DataFrame, letter_d
              .collect())
     if "enrolled" in marks.columns:
         marks = marks.filter(pl.col("enrolled")).drop("enrolled")
-    windows = _window_figures(events, marks)
+    windows = _window_figures(events, marks, policy, found.calendar)
     sessions = _sessions(found.evaluation.evidence, events, marks, _meanings(export))
-    earlier = _earlier(events, policy, earlier_letters)
-    pupils = found.tally.pupils
-    recipients = _recipients(events.select("pupil_id").unique(), contacts, fmt)
+    earlier = _earlier(events, policy, earlier_letters, school_year_start(as_of))
+    since = _since(events, earlier, marks, policy)
+    recipients = _recipients(events.select("pupil_id", "ladder").unique(), contacts, fmt, policy, pupils)
 
     # one letter of a type per pupil per run, even when two rules name it (e.g. a school's own
     # penalty warning and the national one): the first event's letter; both events are recorded
     events = events.unique(["pupil_id", "letter"], keep="first", maintain_order=True)
-    rows = (events.join(pupils, on="pupil_id", how="left").join(ytd.drop("surname", "forename", "year_group", "form"),
+    rows = (events.join(pupils.drop("email"), on="pupil_id", how="left").join(ytd.drop("surname", "forename", "year_group", "form"),
                                                                   on="pupil_id", how="left")
             .join(windows, on="key", how="left").join(sessions, on="key", how="left").join(earlier, on="key", how="left")
-            .join(recipients, on="pupil_id", how="left").sort("pupil_id", "ladder", "stage", "rule_id", "guardian"))
+            .join(since, on="key", how="left")
+            .join(recipients, on=["pupil_id", "ladder"], how="left").sort("pupil_id", "ladder", "stage", "rule_id", "guardian"))
     bands = policy.band_of()
     out = []
     used: set[str] = set()
@@ -110,18 +114,50 @@ def gather(found, export: Export, policy: Policy, events: pl.DataFrame, letter_d
     return out
 
 
-def _window_figures(events: pl.DataFrame, marks: pl.DataFrame) -> pl.DataFrame:
-    """Per event: sessions possible and missed, lates and minutes lost within the rule's window."""
-    inside = events.select("key", "pupil_id", "window_start", "window_end").join(marks, on="pupil_id").filter(
+def selected(policy: Policy) -> pl.Expr:
+    """Whether a mark (code, category, late) is one its event's rule counts (rules without a selection:
+    absences). Per row, by the row's rule_id."""
+    absent = pl.col("category").is_in(list(ABSENT))
+    expr = absent
+    for rule in policy.rules:
+        codes, categories = getattr(rule, "codes", ()) or (), getattr(rule, "categories", ()) or ()
+        late = bool(getattr(rule, "late", False))
+        if not (codes or categories or late):
+            continue
+        mine = pl.col("code").is_in(list(codes)) | pl.col("category").is_in(list(categories))
+        if late:
+            mine = mine | pl.col("late").is_not_null()
+        expr = pl.when(pl.col("rule_id") == rule.id).then(mine).otherwise(expr)
+    return expr
+
+
+def _window_figures(events: pl.DataFrame, marks: pl.DataFrame, policy: Policy, calendar) -> pl.DataFrame:
+    """Per event: sessions possible and missed, lates and minutes lost within the rule's window, the
+    marks of the kind the rule counts (`w_counted`), and the window's first school day (a rolling
+    window may start in a holiday: a letter says the day the school next met)."""
+    inside = events.select("key", "pupil_id", "rule_id", "window_start", "window_end").join(marks, on="pupil_id").filter(
         pl.col("date").is_between(pl.col("window_start"), pl.col("window_end")))
     absent = pl.col("category").is_in(list(ABSENT))
-    return inside.group_by("key").agg(
+    figures = inside.group_by("key").agg(
         pl.col("category").is_in(list(POSSIBLE)).sum().cast(pl.Int64).alias("w_possible"),
         absent.sum().cast(pl.Int64).alias("w_absences"),
         (pl.col("category") == "unauthorised").sum().cast(pl.Int64).alias("w_unauthorised"),
         pl.col("late").is_not_null().sum().cast(pl.Int64).alias("w_lates"),
         pl.col("minutes_late").filter(pl.col("late").is_not_null()).sum().cast(pl.Int64).alias("w_minutes_late"),
+        selected(policy).sum().cast(pl.Int64).alias("w_counted"),
     )
+    days = pl.Series(sorted(calendar.school_days), dtype=pl.Date)
+    starts = events.select("key", "window_start", "window_end")
+    if days.len():
+        index = days.search_sorted(starts["window_start"], side="left")
+        first = days.gather(index.clip(0, days.len() - 1))
+        starts = starts.with_columns(pl.Series("w_first_day", first, dtype=pl.Date)).with_columns(
+            pl.when(pl.Series(index) < days.len()).then(pl.col("w_first_day")))
+        starts = starts.with_columns(pl.when(pl.col("w_first_day") <= pl.col("window_end")).then(pl.col("w_first_day"))
+                                     .alias("w_first_day"))
+    else:
+        starts = starts.with_columns(pl.lit(None, dtype=pl.Date).alias("w_first_day"))
+    return starts.select("key", "w_first_day").join(figures, on="key", how="left")
 
 
 def _meanings(export: Export) -> dict[str, str]:
@@ -144,9 +180,9 @@ def _sessions(evidence: pl.DataFrame, events: pl.DataFrame, marks: pl.DataFrame,
         pl.struct("date", "session", "code", "meaning", "minutes_late").alias("sessions"))
 
 
-def _earlier(events: pl.DataFrame, policy: Policy, letters: pl.DataFrame) -> pl.DataFrame:
-    """Per event at a later stage: the latest letter already written for an earlier stage of its ladder
-    (or for the rule it follows)."""
+def _earlier(events: pl.DataFrame, policy: Policy, letters: pl.DataFrame, year_start: dt.date) -> pl.DataFrame:
+    """Per event: the latest letter already written this school year on its ladder (any stage: a case
+    only goes forward, so that is the letter the family last had about it), or for the rule it follows."""
     follows = {r.id: r.follows for r in policy.rules}
     wanted = events.select("key", "pupil_id", "ladder", "stage", "rule_id").with_columns(
         pl.col("rule_id").replace_strict(follows, default=None, return_dtype=pl.String).alias("_follows"))
@@ -154,22 +190,115 @@ def _earlier(events: pl.DataFrame, policy: Policy, letters: pl.DataFrame) -> pl.
                           pl.col("rule_id").alias("_rule"), pl.col("letter").alias("earlier_letter"),
                           pl.col("letter_date").alias("earlier_date"))
     matched = wanted.join(sent, on="pupil_id").filter(
-        (pl.col("_rule") == pl.col("_follows")).fill_null(False)
-        | ((pl.col("_ladder") == pl.col("ladder")) & (pl.col("_stage") < pl.col("stage"))))
+        ((pl.col("_rule") == pl.col("_follows")).fill_null(False) | (pl.col("_ladder") == pl.col("ladder")))
+        & (pl.col("earlier_date") >= year_start))
     return matched.sort("earlier_date").group_by("key").agg(pl.col("earlier_letter", "earlier_date").last())
 
 
-def _recipients(pupils: pl.DataFrame, contacts: pl.DataFrame | None, fmt: str) -> pl.DataFrame:
-    """Every guardian with parental responsibility; a pupil with none gets one letter for print."""
+def _since(events: pl.DataFrame, earlier: pl.DataFrame, marks: pl.DataFrame, policy: Policy) -> pl.DataFrame:
+    """Per event with an earlier letter: what happened from that letter's date to the as-of date (the
+    marks the letter says were missed "since that letter"): absences, unauthorised, lates, and the
+    marks of the kind the rule counts."""
+    after = (events.select("key", "pupil_id", "rule_id").join(earlier.select("key", "earlier_date"), on="key")
+             .join(marks, on="pupil_id").filter(pl.col("date") >= pl.col("earlier_date")))
+    return after.group_by("key").agg(
+        pl.col("category").is_in(list(ABSENT)).sum().cast(pl.Int64).alias("s_absences"),
+        (pl.col("category") == "unauthorised").sum().cast(pl.Int64).alias("s_unauthorised"),
+        pl.col("late").is_not_null().sum().cast(pl.Int64).alias("s_lates"),
+        selected(policy).sum().cast(pl.Int64).alias("s_counted"))
+
+
+def _named(pupils: pl.DataFrame, ids: pl.Series, pupils_file) -> pl.DataFrame:
+    """The pupils' names (and e-mail, for letters to students), from the exports, filled in from the
+    --pupils file. A pupil left without a forename or surname stops the run: a letter never says
+    "Dear ," or "'s attendance"."""
+    from attendance_cli.errors import ConfigError
+
+    pupils = pupils.filter(pl.col("pupil_id").is_in(ids.implode()))
+    for column in ("surname", "forename", "year_group", "form", "email"):
+        if column not in pupils.columns:
+            pupils = pupils.with_columns(pl.lit(None, dtype=pl.String).alias(column))
+    if pupils_file is not None:
+        extra = read_pupils(pupils_file)
+        pupils = pupils.join(extra, on="pupil_id", how="left", suffix="_file").with_columns(
+            [pl.coalesce(pl.col(c).replace("", None), pl.col(f"{c}_file")).alias(c)
+             for c in ("surname", "forename", "email")]).drop("surname_file", "forename_file", "email_file")
+    blank = pupils.filter(pl.col("forename").fill_null("").str.strip_chars().eq("")
+                          | pl.col("surname").fill_null("").str.strip_chars().eq(""))
+    if blank.height:
+        missing = "forename" if blank["forename"].fill_null("").str.strip_chars().eq("").any() else "surname"
+        shown = ", ".join(blank["pupil_id"].head(5).to_list()) + (f" and {blank.height - 5} more" if blank.height > 5 else "")
+        where = f"the exports or {pupils_file}" if pupils_file is not None else "the exports"
+        raise ConfigError(f"No {missing} for pupil {shown} in {where}: a letter cannot go out with a blank name; "
+                          "nothing was written or recorded.",
+                          fix="Give the names with --pupils FILE (a CSV of pupil_id, forename, surname, and email "
+                              "for letters to students), or export the name columns from the MIS.")
+    return pupils
+
+
+def read_pupils(path) -> pl.DataFrame:
+    """pupil_id, forename, surname, email from a pupils CSV (headers in any case; Student ID, Learner
+    ID, First Name, Legal Forename, ... as the exports name them)."""
+    from attendance_cli.errors import ConfigError
+    from attendance_cli.ingest.encoding import open_text
+    from attendance_cli.ingest.headers import is_pupil_id
+
+    decoded = open_text(path)
+    try:
+        table = pl.read_csv(decoded.data, infer_schema=False, raise_if_empty=False, truncate_ragged_lines=True)
+    except pl.exceptions.ComputeError:
+        raise ConfigError(f"{path}: not a CSV file this program can read.",
+                          fix="Save it again as CSV (comma-separated) from the program it came from.") from None
+    key = {h: re.sub(r"[^a-z]", "", h.lower()) for h in table.columns}
+    ids = [h for h in table.columns if is_pupil_id(h)]
+    names = {"forename": ("forename", "firstname", "legalforename", "preferredforename", "givenname"),
+             "surname": ("surname", "lastname", "legalsurname", "familyname"),
+             "email": ("email", "emailaddress", "studentemail", "learneremail")}
+    if not ids:
+        raise ConfigError(f"{path}: no pupil id column (headers seen: {', '.join(table.columns)}).",
+                          fix="Name the column pupil_id (or Student ID, Learner ID).")
+    chosen = {field: next((h for h in table.columns if key[h] in aliases), None) for field, aliases in names.items()}
+    return table.select(pl.col(ids[0]).str.strip_chars().alias("pupil_id"),
+                        *[(pl.col(h).str.strip_chars() if h else pl.lit(None, dtype=pl.String)).alias(field)
+                          for field, h in chosen.items()]).unique("pupil_id", keep="first")
+
+
+def _recipients(cases: pl.DataFrame, contacts: pl.DataFrame | None, fmt: str, policy: Policy,
+                pupils: pl.DataFrame) -> pl.DataFrame:
+    """Per pupil and ladder, who the letter goes to, as the ladder says: `guardians` (every contact with
+    parental responsibility who is not an agent), `agent` (a contact whose relationship is an
+    education agent), `student` (the pupil, at their own e-mail address). A pupil with none of them
+    on file gets one letter for print, addressed to the parent or carer (or to the student)."""
     schema = {"pupil_id": pl.String, "guardian": pl.Int64, "guardian_name": pl.String, "relationship": pl.String,
               "salutation": pl.String, "email": pl.String, "address": pl.List(pl.String)}
-    found = (contacts.select(list(schema)).join(pupils, on="pupil_id", how="semi") if contacts is not None
+    found = (contacts.select(list(schema)).join(cases, on="pupil_id", how="semi") if contacts is not None
              else pl.DataFrame(schema=schema))
-    missing = pupils.join(found, on="pupil_id", how="anti").with_columns(
+    agent = pl.col("relationship").fill_null("").str.to_lowercase().str.contains("agent")
+    settings = pl.DataFrame([{"ladder": name, "guardians": "guardians" in policy.ladder_of(name).recipients,
+                              "agent": "agent" in policy.ladder_of(name).recipients,
+                              "student": "student" in policy.ladder_of(name).recipients,
+                              "by_email": policy.ladder_of(name).channel == "email"}
+                             for name in cases["ladder"].unique().to_list()],
+                            schema={"ladder": pl.String, "guardians": pl.Boolean, "agent": pl.Boolean,
+                                    "student": pl.Boolean, "by_email": pl.Boolean})
+    cases = cases.join(settings, on="ladder", how="left")
+    contacts_for = cases.join(found, on="pupil_id").filter((pl.col("guardians") & ~agent) | (pl.col("agent") & agent))
+    student = cases.filter(pl.col("student")).join(pupils.select("pupil_id", "forename", "surname", "email"),
+                                                   on="pupil_id", how="left").select(
+        "pupil_id", "ladder", "guardians", "agent", "student", "by_email",
+        pl.lit(-1, dtype=pl.Int64).alias("guardian"),
+        pl.concat_str("forename", "surname", separator=" ").alias("guardian_name"),
+        pl.lit("Student").alias("relationship"), pl.col("forename").alias("salutation"), pl.col("email").replace("", None),
+        pl.lit([], dtype=pl.List(pl.String)).alias("address"))
+    named = pl.concat([contacts_for.select(student.columns), student])
+    missing = cases.join(named, on=["pupil_id", "ladder"], how="anti").with_columns(
         pl.lit(0, dtype=pl.Int64).alias("guardian"), *[pl.lit(None, dtype=schema[c]).alias(c) for c in list(schema)[2:]])
-    both = pl.concat([found, missing.select(list(schema))])
-    email = pl.lit(fmt == "eml") & pl.col("email").is_not_null()
-    return both.with_columns(pl.when(email).then(pl.lit("email")).otherwise(pl.lit("post")).alias("channel"))
+    both = pl.concat([named, missing.select(named.columns)])
+    email = (pl.lit(fmt == "eml") | pl.col("by_email")) & pl.col("email").is_not_null()
+    return both.with_columns(
+        pl.when(pl.col("guardian") == -1).then(0).otherwise(pl.col("guardian")).alias("guardian"),
+        pl.when(email).then(pl.lit("email")).otherwise(pl.lit("post")).alias("channel"),
+        (pl.col("guardian") == -1).alias("to_student")).drop("guardians", "agent", "student", "by_email")
 
 
 def _band(pct: str | None, bands: list[tuple[str, float, float | None]], policy: Policy) -> dict[str, str] | None:
@@ -205,7 +334,7 @@ def _context(row: dict[str, Any], found, policy: Policy, letter_date: dt.date, s
         "recipient": {"name": name or f"The {NO_CONTACT} of " + (" ".join(p for p in (forename, surname) if p) or row["pupil_id"]),
                       "salutation": salutation, "relationship": row["relationship"] or "",
                       "address": list(row["address"] or []), "email": row["email"] or "", "channel": row["channel"],
-                      "on_file": bool(row["guardian"])},
+                      "on_file": bool(row["guardian"]) or bool(row["to_student"]), "student": bool(row["to_student"])},
         "attendance": {"percent": percent, "possible": possible, "attended": attended, "absences": absences,
                        "authorised": row["authorised_absences"] or 0, "unauthorised": row["unauthorised_absences"] or 0,
                        "days_missed": None if lessons else absences / 2, "lessons": lessons,
@@ -218,11 +347,18 @@ def _context(row: dict[str, Any], found, policy: Policy, letter_date: dt.date, s
                   "measure": row["measure"], "window_start": _real(row["window_start"]), "window_end": row["window_end"],
                   "first_met_on": row["first_met_on"], "sessions": row["sessions"] or [],
                   "count": len(row["sessions"] or [])},
-        "window": {"from": _real(row["window_start"]), "to": row["window_end"], "possible": row["w_possible"] or 0,
+        "window": {"from": row["w_first_day"], "to": row["window_end"], "possible": row["w_possible"] or 0,
+                   "counted": row["w_counted"] or 0,
                    "absences": row["w_absences"] or 0, "unauthorised": row["w_unauthorised"] or 0,
                    "days_missed": None if lessons else (row["w_absences"] or 0) / 2,
                    "lates": row["w_lates"] or 0, "minutes_late": row["w_minutes_late"] or 0},
         "earlier": ({"letter": row["earlier_letter"], "date": row["earlier_date"]} if row.get("earlier_letter") else None),
+        # from the earlier letter's date to the as-of date (None without an earlier letter)
+        "since": ({"date": row["earlier_date"], "absences": row["s_absences"] or 0,
+                   "unauthorised": row["s_unauthorised"] or 0, "lates": row["s_lates"] or 0,
+                   "counted": row["s_counted"] or 0,
+                   "days_missed": None if lessons else (row["s_absences"] or 0) / 2}
+                  if row.get("earlier_letter") else None),
     }
 
 

@@ -250,7 +250,8 @@ school      name, address (list of lines), telephone, email, website, signatory,
 policy      name, title
 date        the date printed on the letter;  as_of: the date the triggers were evaluated
 pupil       id, forename, surname, name, year_group, form
-recipient   name, salutation (for "Dear ..."), relationship, address (list), email, channel (post/email), on_file
+recipient   name, salutation (for "Dear ..."), relationship, address (list), email, channel (post/email), on_file,
+            student (true when the letter is to the student)
 attendance  school year to date: percent (text, rounded down, as `attendance summary` shows it; none if no
             sessions), possible, attended, absences, authorised, unauthorised, days_missed (none for lesson
             registers), lessons (true for lesson registers), lates, minutes_late, from, to,
@@ -258,8 +259,11 @@ attendance  school year to date: percent (text, rounded down, as `attendance sum
 event       the trigger: rule_id, letter, ladder, stage, description, value, threshold, measure,
             window_start (none when open), window_end, first_met_on, count, sessions (list of date,
             session, code, meaning, minutes_late)
-window      the rule's window: from, to, possible, absences, unauthorised, days_missed, lates, minutes_late
-earlier     the latest earlier letter of the same ladder (letter, date), or none
+window      the rule's window: from (its first school day), to, possible, absences, unauthorised, days_missed,
+            lates, minutes_late, counted (the marks of the kind the rule counts, all of them in the window)
+earlier     the latest letter of the same ladder this school year (letter, date), or none
+since       from the earlier letter's date to as_of: date, absences, unauthorised, lates, counted (marks of the
+            kind the rule counts), days_missed; none without an earlier letter
 
 Filters: date ("4 November 2026"; date("day") adds the weekday; date("short") 04/11/2026),
 days (5.5 -> "5½ days"), count (3 | count("time") -> "3 times").

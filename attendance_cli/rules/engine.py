@@ -34,12 +34,21 @@ from attendance_cli.rules.policy import (
 
 DAY = dt.timedelta(days=1)
 
+ACTIONS_EMPTY = pl.DataFrame(schema={"pupil_id": pl.String, "ladder": pl.String, "action": pl.String,
+                                    "date": pl.Date, "until": pl.Date, "note": pl.String})
+
+
 @dataclass(frozen=True)
 class LedgerState:
     """What the ledger already holds for this policy (empty frames when there is no ledger)."""
 
     events: pl.DataFrame  # event_id, rule_id, ladder, stage, kind, pupil_id, value, threshold, measure, ..., as_of, left_on
     evidence: pl.DataFrame  # event_id, rule_id, ladder, stage, pupil_id, date, session, code
+    actions: pl.DataFrame = None  # type: ignore[assignment]  # pupil_id, ladder, action, date, until, note
+
+    def __post_init__(self) -> None:
+        if self.actions is None:
+            object.__setattr__(self, "actions", ACTIONS_EMPTY)
 
     @staticmethod
     def empty() -> LedgerState:
@@ -47,7 +56,7 @@ class LedgerState:
             "event_id": pl.Int64, "rule_id": pl.String, "ladder": pl.String, "stage": pl.Int64, "kind": pl.String,
             "pupil_id": pl.String, "value": pl.String, "threshold": pl.String, "measure": pl.String,
             "window_start": pl.Date, "window_end": pl.Date, "first_met_on": pl.Date, "as_of": pl.Date,
-            "letter": pl.String, "left_on": pl.Date})
+            "letter": pl.String, "left_on": pl.Date, "decision": pl.String})
         evidence = pl.DataFrame(schema={
             "event_id": pl.Int64, "rule_id": pl.String, "ladder": pl.String, "stage": pl.Int64, "pupil_id": pl.String,
             "date": pl.Date, "session": pl.String, "code": pl.String})
@@ -101,7 +110,7 @@ def evaluate(policy: Policy, marks: Marks, calendar: SchoolCalendar, as_of: dt.d
     key_base = 0
     for rule in policy.rules:
         eligible = _eligible(rule, marks, ledger, calendar, as_of)
-        hits = _evaluate(rule, marks, calendar, as_of, _used_for(rule, used), eligible)
+        hits = _evaluate(rule, marks, calendar, as_of, _used_for(rule, used), eligible, _excused(rule, marks, ledger))
         hits = hits.with_row_index("key", offset=key_base).with_columns(pl.col("key").cast(pl.Int64))
         key_base += hits.height
         if rule.records_evidence:
@@ -167,14 +176,40 @@ def _used_for(rule: Rule, used: pl.DataFrame) -> pl.DataFrame:
     return used.filter(mine).select("pupil", "date", "session").unique()
 
 
+def _excused(rule: Rule, marks: Marks, ledger: LedgerState) -> pl.DataFrame | None:
+    """pupil, until: marks on or before `until` are covered by evidence the school has received on the
+    rule's case (an `evidence-received` action: until its `until`, else its date), so the rule does
+    not count them again (no "we have not received evidence" after it was received)."""
+    if not rule.records_evidence:
+        return None
+    mine = ledger.actions.filter((pl.col("action") == "evidence-received") & (pl.col("ladder") == rule.ladder_name))
+    if not mine.height:
+        return None
+    return marks.numbered(mine.group_by("pupil_id").agg(pl.coalesce("until", "date").max().alias("until")))
+
+
 def _eligible(rule: Rule, marks: Marks, ledger: LedgerState, calendar: SchoolCalendar,
               as_of: dt.date) -> pl.DataFrame | None:
     """For a rule that follows another: pupil and `since` (the earlier event's as-of date) of the pupils
-    with a recorded event of the earlier rule, long enough ago. None: every pupil."""
+    with a recorded event of the earlier rule, long enough ago, with the new marks `needs_new` asks for
+    and the action `after_action` names since then (`since` is then the action's date). None: every pupil."""
     if not rule.follows:
         return None
     earlier = marks.numbered(ledger.events.filter((pl.col("rule_id") == rule.follows) & (pl.col("as_of") <= as_of))
                              .group_by("pupil_id").agg(pl.col("as_of").max().alias("since")))
+    if rule.after_action is not None and earlier.height:
+        done = marks.numbered(ledger.actions.filter((pl.col("action") == rule.after_action)
+                                                    & (pl.col("ladder") == rule.ladder_name) & (pl.col("date") <= as_of))
+                              .select("pupil_id", pl.col("date").alias("_acted")))
+        earlier = (earlier.join(done, on="pupil").filter(pl.col("_acted") >= pl.col("since"))
+                   .group_by("pupil").agg(pl.col("_acted").max().alias("since")))
+    if rule.needs_new is not None and earlier.height:
+        new = rule.needs_new
+        chosen = marks.frame.filter(pl.col("slot").is_in(marks.slots(new.codes, new.categories, new.late).implode())
+                                    & (pl.col("date") <= as_of)).join(earlier, on="pupil")
+        enough = (chosen.filter(pl.col("date") > pl.col("since")).group_by("pupil").len()
+                  .filter(pl.col("len") >= new.at_least))
+        earlier = earlier.join(enough.select("pupil"), on="pupil", how="semi")
     if rule.wait_school_weeks and earlier.height:
         weeks = pl.Series(calendar.school_weeks(end=as_of), dtype=pl.Date)
         this_week = as_of - dt.timedelta(days=as_of.weekday())
@@ -186,10 +221,10 @@ def _eligible(rule: Rule, marks: Marks, ledger: LedgerState, calendar: SchoolCal
 
 
 def _evaluate(rule: Rule, marks: Marks, calendar: SchoolCalendar, as_of: dt.date, used: pl.DataFrame,
-              eligible: pl.DataFrame | None) -> pl.DataFrame:
+              eligible: pl.DataFrame | None, excused: pl.DataFrame | None = None) -> pl.DataFrame:
     start, end = window_of(rule, calendar, as_of)
     in_window = pl.col("date").is_between(start, end)
-    scope = _Scope(in_window, eligible, rule.window == "since-stage", used)
+    scope = _Scope(in_window, eligible, rule.window == "since-stage", used, excused)
     if isinstance(rule, CountRule):
         hits = _count(rule, marks, scope)
         if rule.only_when is not None and hits.height:
@@ -223,9 +258,13 @@ class _Scope:
     eligible: pl.DataFrame | None
     since_stage: bool
     used: pl.DataFrame | None
+    excused: pl.DataFrame | None = None  # pupil, until: marks covered by evidence received
 
     def apply(self, frame: pl.DataFrame, exclude_used: bool = True) -> pl.DataFrame:
         frame = frame.filter(self.window)
+        if exclude_used and self.excused is not None:
+            frame = (frame.join(self.excused, on="pupil", how="left")
+                     .filter(pl.col("until").is_null() | (pl.col("date") > pl.col("until"))).drop("until"))
         if self.eligible is not None:
             if self.since_stage:
                 frame = frame.join(self.eligible, on="pupil").filter(pl.col("date") > pl.col("since")).drop("since")
@@ -339,7 +378,7 @@ def _first_met(threshold: Threshold, marks: Marks, scope: _Scope, pupils: pl.Dat
 
 def _will_cross(rule: WillCrossRule, marks: Marks, scope: _Scope, as_of: dt.date) -> pl.DataFrame:
     share, strict = rule.absence_share
-    state = _attendance(rule, marks, scope).filter(~pl.col("met"))
+    state = _attendance(rule, marks, scope).filter(~pl.col("met") & (pl.col("possible") >= max(rule.min_possible, 1)))
     # smallest k ≥ 1 with 100(a+k) ≥ T(p+k), i.e. k(100−T) ≥ Tp − 100a (strict: >); T = num/den
     num, den = share.numerator, share.denominator
     gap = pl.col("possible") * num - pl.col("absent") * 100 * den
@@ -407,7 +446,11 @@ def _decline(rule: DeclineRule, marks: Marks, scope: _Scope, calendar: SchoolCal
     # t2/p2 < t1/p1 − by/100  ⇔  100·den·t2·p1 < (100·den·t1 − num·p1)·p2
     d, n = by.denominator, by.numerator
     declined = (100 * d * pl.col("t2") * pl.col("p1")) < (100 * d * pl.col("t1") - n * pl.col("p1")) * pl.col("p2")
-    out = per.filter((pl.col("p1") > 0) & (pl.col("p2") > 0) & declined)
+    enough = (pl.col("p1") >= rule.min_sessions) & (pl.col("p2") >= rule.min_sessions)
+    out = per.filter(enough & declined)
+    if rule.below is not None:  # 100·t2 < below·p2, exactly
+        below = Fraction(str(rule.below))
+        out = out.filter(100 * below.denominator * pl.col("t2") < below.numerator * pl.col("p2"))
     later_scope = _Scope(pl.col("date").is_between(later_start, as_of), None, False, None)
     out = out.join(_absent_sessions(marks, later_scope, out), on="pupil", how="left")
     return _hits(out.with_columns(

@@ -93,6 +93,50 @@ def _num(value: float | None) -> str:
     return f"{value:g}"
 
 
+#: What a school records it did about a case (`attendance case record`); the rules read some of them.
+ACTIONS = ("evidence-received", "meeting-held", "notice-issued", "notice-waived", "referred", "closed", "hold")
+Action = Literal["evidence-received", "meeting-held", "notice-issued", "notice-waived", "referred", "closed", "hold"]
+Recipient = Literal["guardians", "student", "agent"]
+
+
+class NewEvidence(Selection):
+    """New marks after the earlier stage: `needs_new = { categories = ["unauthorised"], at_least = 1 }`."""
+
+    at_least: Int = Field(1, ge=1)
+
+
+class NoticeLimit(_Model):
+    """At most `count` of an action in a rolling `years` years; past it, `then` (for staff) instead of letters:
+    the national framework's 2 penalty notices per child per parent in 3 years."""
+
+    action: Action = "notice-issued"
+    count: Int = Field(2, ge=1)
+    years: Int = Field(3, ge=1, le=10)
+    then: str = Field(min_length=1, description="What staff do instead (a referral for other action).")
+
+
+class Ladder(_Model):
+    """How the cases of one ladder are run: which letter wins in a run, when a case starts again, who
+    is written to, and what follows its last stage."""
+
+    name: str = Field(min_length=1)
+    priority: Int = Field(0, description="When a pupil has new events on several ladders in a run, the family "
+                                         "gets the letter of the highest priority; the others are held.")
+    covers: tuple[str, ...] = Field((), description="Ladders this ladder's letters speak for: their events in the "
+                                                    "same run are recorded as covered, not held.")
+    reset_quiet_school_weeks: Int | None = Field(None, ge=1, description="A case starts again at stage 1 after this "
+                                                 "many school weeks with no new event (besides each new school year).")
+    letter_within: Int | None = Field(None, ge=1, description="School days after an event is first met within "
+                                                             "which its letter may go (default: the policy's).")
+    recipients: tuple[Recipient, ...] = Field(("guardians",), min_length=1)
+    channel: Literal["any", "email"] = Field("any", description="'email': these letters are e-mails (to the "
+                                             "recipients' e-mail addresses), whatever --format says.")
+    escalation: str = Field("", description="The next step after the last stage, for staff (listed, never a letter).")
+    safeguarding: Bool = Field(False, description="Events head the run's output as actions for today and go in "
+                                                 "the --referrals list.")
+    limit: NoticeLimit | None = None
+
+
 class RuleBase(_Model):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     description: str = ""
@@ -105,6 +149,12 @@ class RuleBase(_Model):
     window: WindowName = "ytd"
     weeks: Int | None = Field(None, ge=1, le=60, description="For rolling windows: how many weeks.")
     enabled: Bool = True
+    needs_new: NewEvidence | None = Field(None, description="With follows: only when at least this many marks of "
+                                          "this kind were recorded after the earlier stage (\"no improvement\").")
+    after_action: Action | None = Field(None, description="With follows: only once the school has recorded this "
+                                        "action on the case after the earlier stage (e.g. meeting-held).")
+    repeat_after: tuple[Action, ...] = Field((), description="This stage's letter may go again only after one of "
+                                             "these actions was recorded since the last letter of the case.")
 
     @model_validator(mode="after")
     def _window(self) -> RuleBase:
@@ -115,6 +165,9 @@ class RuleBase(_Model):
             raise ValueError(f"weeks is only used with a rolling window (this rule's window is {self.window!r})")
         if self.window == "since-stage" and not self.follows:
             raise ValueError("window 'since-stage' needs follows = the earlier rule's id")
+        for key in ("needs_new", "after_action"):
+            if getattr(self, key) is not None and not self.follows:
+                raise ValueError(f"{key} needs follows = the earlier rule's id (it is measured after that stage)")
         return self
 
     @property
@@ -160,6 +213,7 @@ class WillCrossRule(RuleBase, Threshold):
 
     kind: Literal["will-cross"]
     within: Int = Field(ge=1)
+    min_possible: Int = Field(0, ge=0, description="Ignore pupils with fewer possible sessions than this in the window.")
 
 
 class CannotReachRule(RuleBase):
@@ -176,7 +230,10 @@ class DeclineRule(RuleBase):
 
     kind: Literal["decline"]
     weeks: Int = Field(ge=1, le=26)
-    by: Number = Field(0, ge=0)
+    by: Number = Field(ge=1, le=100, description="A real drop: more than this many percentage points.")
+    min_sessions: Int = Field(20, ge=1, description="Possible sessions needed in each of the two periods.")
+    below: Number | None = Field(None, gt=0, le=100, description="Only when attendance over the later weeks is "
+                                                                 "below this %.")
     window: WindowName = "all"
 
 
@@ -229,7 +286,10 @@ class Policy(_Model):
     letters: str | None = Field(None, description="A folder of the school's own letter templates.")
     school: str | None = Field(None, description="The school settings file (TOML) letters take the school's details from.")
     ledger: str | None = Field(None, description="The ledger file (SQLite) that remembers recorded events.")
+    letter_within: Int = Field(10, ge=1, description="A letter goes only for an event first met within this many "
+                                                     "school days of the as-of date (a fortnight).")
     bands: tuple[Band, ...] = ()
+    ladder: tuple[Ladder, ...] = ()
     rule: tuple[Rule, ...] = ()
 
     @field_validator("bands")
@@ -264,7 +324,28 @@ class Policy(_Model):
                                  f"(rules: {', '.join(ids)})")
             if rule.follows == rule.id:
                 raise ValueError(f"rule {rule.id!r} cannot follow itself")
+        names = [ladder.name for ladder in self.ladder]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"ladder(s) described twice: {', '.join(twice)}")
+        used = {rule.ladder_name for rule in self.rule}
+        for ladder in self.ladder:
+            if ladder.name not in used:
+                raise ValueError(f"ladder {ladder.name!r} has no rules (ladders of the rules: {', '.join(sorted(used))})")
+            unknown = [name for name in ladder.covers if name not in used]
+            if unknown:
+                raise ValueError(f"ladder {ladder.name!r} covers {', '.join(map(repr, unknown))}, which no rule is in")
         return self
+
+    def ladder_of(self, name: str) -> Ladder:
+        """The ladder's settings: as described in the policy, or the defaults."""
+        for ladder in self.ladder:
+            if ladder.name == name:
+                return ladder
+        return Ladder(name=name)
+
+    def top_stage(self, ladder: str) -> int:
+        return max((rule.stage for rule in self.rules if rule.ladder_name == ladder), default=1)
 
     @model_validator(mode="after")
     def _reachable(self) -> Policy:
@@ -514,8 +595,17 @@ def _merge(parent: Policy, child: dict) -> dict:
         else:
             rules.append({**rule, **own})  # changes to the parent's rule, e.g. enabled = false or at_least = 8
     rules += [r for r in own_rules if not isinstance(r, dict) or r.get("id") in by_id]
-    out = {**merged, **{k: v for k, v in child.items() if k != "rule"}}
+    # ladders likewise: the child's settings for a ladder are changes to the parent's
+    own_ladders = list(child.get("ladder", []))
+    named = {lad.get("name"): lad for lad in own_ladders if isinstance(lad, dict)}
+    # a parent's ladder whose rules the child moved to another ladder is dropped with them
+    used = {r.get("ladder") or r.get("id") for r in rules if isinstance(r, dict)}
+    ladders = [{**lad, **named.pop(lad["name"], {})} for lad in merged.pop("ladder", [])
+               if lad["name"] in used or lad["name"] in named]
+    ladders += [lad for lad in own_ladders if not isinstance(lad, dict) or lad.get("name") in named]
+    out = {**merged, **{k: v for k, v in child.items() if k not in ("rule", "ladder")}}
     out["rule"] = rules
+    out["ladder"] = ladders
     out.pop("extends", None)
     return out
 
