@@ -39,7 +39,7 @@ demo: $(STAMP)
 		--window ytd --by year_group --format table
 	@# the weekly triggers and letters: last week's letters written and recorded in a fresh ledger,
 	@# then this week's new events, and this week's letters (each family written to once)
-	rm -rf $(LEDGER) $(LETTERS)
+	rm -rf $(LEDGER) $(LEDGER).lock $(LETTERS)
 	$(BIN)/attendance letters $(PRIMARY) $(LETTER_OPTS) --as-of 13/11/2026 --date 16/11/2026 -q > /dev/null
 	$(BIN)/attendance triggers $(PRIMARY) $(WEEK47) --policy primary-academy --new --db $(LEDGER) --format table
 	$(BIN)/attendance letters $(PRIMARY) $(WEEK47) $(LETTER_OPTS) --date 23/11/2026

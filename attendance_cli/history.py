@@ -1,4 +1,5 @@
-"""A pupil's timeline: attendance per half term from the exports, and the events and letters in the ledger."""
+"""A pupil's timeline: attendance per half term from the exports, and the events, letters and the school's
+recorded actions (`attendance case record`) in the ledger."""
 
 from __future__ import annotations
 
@@ -31,9 +32,10 @@ def pupil_history(pupil_id: str, files: list[Path], options, calendar_file: Path
     if ledger_path.exists():
         parts.append(_events(pupil_id, ledger_path, policy))
     timeline = pl.concat([p.select(list(TIMELINE)) for p in parts], how="vertical_relaxed")
-    order = pl.col("entry").replace_strict({"attendance": 0, "event": 1, "letter": 2, "left": 3}, default=4,
+    order = pl.col("entry").replace_strict({"attendance": 0, "event": 1, "letter": 2, "left": 3, "action": 4}, default=5,
                                            return_dtype=pl.Int8)
-    return History(timeline.sort(pl.col("date"), order, "policy", "stage", "rule_id", nulls_last=True), name, note)
+    return History(timeline.sort(pl.col("date"), order, "policy", "stage", "rule_id", nulls_last=True,
+                                  maintain_order=True), name, note)
 
 
 def _attendance(pupil_id: str, files: list[Path], options, calendar_file: Path | None) -> tuple[pl.DataFrame, str]:
@@ -84,8 +86,10 @@ def _events(pupil_id: str, ledger_path: Path, policy: str | None) -> pl.DataFram
         events = ledger.events(policy=policy, pupil_id=pupil_id)
         evidence = ledger.evidence(policy=policy, pupil_id=pupil_id)
         letters = ledger.letters(policy=policy, pupil_id=pupil_id)
+        actions = ledger.actions(pupil_id=pupil_id)
+    done = _actions(actions)
     if events.is_empty():
-        return pl.DataFrame(schema=TIMELINE)
+        return done
     text = (evidence.sort("date", "session").with_columns(
         pl.concat_str(pl.col("date").dt.strftime("%d/%m/%Y"), "session", "code", separator=" ").alias("_t"))
         .group_by("event_id").agg(pl.col("_t").str.join("; ").alias("sessions")))
@@ -103,4 +107,18 @@ def _events(pupil_id: str, ledger_path: Path, policy: str | None) -> pl.DataFram
         pl.col("letter_date").alias("date"), pl.lit("letter").alias("entry"), "policy", "rule_id", "stage",
         pl.col("letter").alias("value"), pl.lit(None, dtype=pl.String).alias("threshold"),
         (pl.lit("to ") + pl.col("recipient") + pl.lit(" by ") + pl.col("channel") + pl.lit(": ") + pl.col("file")).alias("detail"))
-    return pl.concat([recorded, left, sent], how="vertical_relaxed")
+    return pl.concat([recorded, left, sent, done], how="vertical_relaxed")
+
+
+def _actions(actions: pl.DataFrame) -> pl.DataFrame:
+    """What the school recorded it did (whichever policy, as actions are kept by case): entry `action`,
+    the action as its value, and the case's ladder, the until date and the note in the detail."""
+    until = (pl.when(pl.col("action") == "hold").then(pl.lit("; until "))
+             .otherwise(pl.lit("; covering absences up to ")) + pl.col("until").dt.strftime("%d/%m/%Y"))
+    note = pl.when(pl.col("note").fill_null("") != "").then(pl.lit("; note: ") + pl.col("note"))
+    return actions.sort("date", "action_id").select(
+        "date", pl.lit("action").alias("entry"), pl.lit(None, dtype=pl.String).alias("policy"),
+        pl.lit(None, dtype=pl.String).alias("rule_id"), pl.lit(None, dtype=pl.Int64).alias("stage"),
+        pl.col("action").alias("value"), pl.lit(None, dtype=pl.String).alias("threshold"),
+        pl.concat_str(pl.col("ladder") + pl.lit(" case"), until.fill_null(""), note.otherwise(pl.lit("")))
+        .alias("detail"))

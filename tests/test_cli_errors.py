@@ -24,7 +24,7 @@ from attendance_cli.errors import FileSystemError
 from tests.conftest import ARBOR_HEADER, PUNCTUALITY_LETTER, SCHOOL, csv_frame, session_rows
 
 SAMPLES = Path(__file__).parent.parent / "sample_data"
-INTERRUPTED = "Interrupted; nothing was written.\n"
+INTERRUPTED = "Interrupted: nothing was written or recorded.\n"
 NO_SPACE_FIX = "  Fix: Free some space on that disk (or write somewhere else), then run again.\n"
 POLICY = """name = "late-letters"
 codes = "dfe"

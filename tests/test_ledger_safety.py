@@ -247,7 +247,7 @@ def test_recording_as_of_a_day_before_a_recorded_run_is_refused(run, school):
     assert (result.exit_code, result.stdout) == (2, "")
     assert result.stderr == (
         f"Error: --as-of 06/11/2026 is before 13/11/2026, the as-of date of a run already recorded in the ledger "
-        f"{db} for the policy safety. The ledger already holds a later run: recording an earlier one would count "
+        f"{db}. The ledger already holds a later run: recording an earlier one would count "
         "again what that run recorded or closed, and send letters again.\n"
         "  Fix: Leave out --as-of to record as of the last date in the exports (13/11/2026), or give a date from "
         "13/11/2026 on; to look back without recording, use --dry-run.\n")
@@ -261,7 +261,9 @@ def test_recording_as_of_a_day_before_a_recorded_run_is_refused(run, school):
     assert again.exit_code == 0 and "No new letters." in again.stderr
     assert triggers(run, folder, export, "--as-of", "06/11/2026").exit_code == 0
     dry = letters(run, folder, export, "--out", out, "--as-of", "06/11/2026", "--dry-run")
-    assert dry.exit_code == 0 and csv_frame(dry.stdout)["pupil_id"].to_list() == ["S3"]
+    # looking back, S3 is persistently absent again, but the family already had that letter this year
+    assert dry.exit_code == 0 and csv_frame(dry.stdout).height == 0
+    assert "1 event for staff: past the case's last letter, the policy's next step (recorded)" in dry.stderr
 
 
 def test_exports_that_end_before_a_recorded_run_are_refused_for_recording(run, school):
@@ -273,7 +275,7 @@ def test_exports_that_end_before_a_recorded_run_are_refused_for_recording(run, s
     assert (result.exit_code, result.stdout) == (2, "")
     assert result.stderr == (
         f"Error: The exports end on 06/11/2026, before 13/11/2026, the as-of date of a run already recorded in the "
-        f"ledger {db} for the policy safety. The ledger already holds a later run: recording an earlier one would "
+        f"ledger {db}. The ledger already holds a later run: recording an earlier one would "
         "count again what that run recorded or closed, and send letters again.\n"
         "  Fix: Give the exports up to 13/11/2026 or later (is the latest export missing?); to look back without "
         "recording, use --dry-run.\n")
@@ -286,16 +288,18 @@ def test_the_ledger_itself_refuses_a_run_earlier_than_one_it_holds(tmp_path):
     empty = pl.DataFrame()
     with Ledger(tmp_path / "ledger.sqlite") as ledger:
         ledger.record("p", dt.date(2026, 11, 13), empty, empty, empty)
-        ledger.record("other", dt.date(2026, 11, 6), empty, empty, empty)  # another policy's runs are its own
+        # events are known by rule, whichever policy recorded them: another policy may not go back either
+        with pytest.raises(UsageError):
+            ledger.record("other", dt.date(2026, 11, 6), empty, empty, empty)
         ledger.record("p", dt.date(2026, 11, 13), empty, empty, empty)  # the same day again is fine
         with pytest.raises(UsageError) as refused:
             ledger.record("p", dt.date(2026, 11, 6), empty, empty, empty)
         assert refused.value.describe() == (
             f"Cannot record as of 06/11/2026 in the ledger {tmp_path / 'ledger.sqlite'}: it already holds a run as "
-            "of 13/11/2026 for the policy p. The ledger already holds a later run: recording an earlier one would "
+            "of 13/11/2026. The ledger already holds a later run: recording an earlier one would "
             "count again what that run recorded or closed, and send letters again.\n"
             "  Fix: Record as of 13/11/2026 or later.")
-        assert ledger.runs()["as_of"].to_list() == [dt.date(2026, 11, 13), dt.date(2026, 11, 6), dt.date(2026, 11, 13)]
+        assert ledger.runs()["as_of"].to_list() == [dt.date(2026, 11, 13), dt.date(2026, 11, 13)]
 
 
 # -- 4. one letter per ladder in a run -------------------------------------------------------------
@@ -309,11 +313,13 @@ def test_only_the_highest_stage_of_a_ladder_met_in_a_run_gets_a_letter(run, scho
     # S1 met stage 1 (3 lates) and stage 2 (5 lates) in the same run: only the meeting letter
     assert visible(out) == ["2026-11-06_S1_punctuality-meeting.txt", "2026-11-06_S3_persistent-absence.txt",
                             "manifest-2026-11-06.csv"]
-    assert (f"Wrote 2 letters for 2 pupils to {out} (manifest manifest-2026-11-06.csv); recorded 3 events "
-            "(1 superseded: a lower stage of a ladder whose higher stage gets the letter in this run).") in result.stderr
+    assert (f"Wrote 2 letters for 2 pupils to {out} (manifest manifest-2026-11-06.csv); recorded 3 events.\n"
+            "  1 event superseded by a higher stage of the same ladder (recorded, no letter)\n") in result.stderr
     manifest = csv_frame((out / "manifest-2026-11-06.csv").read_text(encoding="utf-8"))
-    assert manifest.select("pupil_id", "letter", "rule_id", "stage").rows() == [
-        ("S1", "punctuality-meeting", "punctuality-meeting", "2"), ("S3", "persistent-absence", "persistent-absence", "1")]
+    assert manifest.select("pupil_id", "letter", "rule_id", "stage", "decision").rows() == [
+        ("S1", "punctuality-meeting", "punctuality-meeting", "2", "letter"),
+        ("S3", "persistent-absence", "persistent-absence", "1", "letter"),
+        ("S1", "punctuality-1", "punctuality-letter", "1", "superseded")]
     # the lower stage is recorded as handled, without a letter
     assert rows(db, "select e.pupil_id, e.rule_id, count(l.letter_id) from events e left join letters l "
                     "using (event_id) group by e.event_id order by e.event_id") == [
@@ -334,9 +340,8 @@ def test_a_dry_run_says_how_many_lower_stages_would_be_superseded(run, school):
     assert result.exit_code == 0, result.stderr
     assert csv_frame(result.stdout).select("pupil_id", "letter").rows() == [
         ("S1", "punctuality-meeting"), ("S3", "persistent-absence")]
-    assert ("Dry run: 2 letters for 2 pupils would be written (2 for print), and 1 event at a lower stage of a "
-            "ladder recorded without a letter (superseded by the higher stage). Nothing was written or recorded."
-            ) in result.stderr
+    assert ("Dry run: 2 letters for 2 pupils would be written (2 for print). Nothing was written or recorded.\n"
+            "  1 event superseded by a higher stage of the same ladder (recorded, no letter)\n") in result.stderr
 
 
 def test_a_follow_up_letter_without_an_earlier_letter_does_not_say_one_was_sent():

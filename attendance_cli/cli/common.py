@@ -141,6 +141,10 @@ LedgerOpt = Annotated[Optional[Path], typer.Option(
 WaitOpt = Annotated[float, typer.Option(
     "--wait", metavar="SECONDS", help="If another run is recording in the ledger, wait this long before giving up.",
     rich_help_panel="Ledger")]
+NewLedgerOpt = Annotated[bool, typer.Option(
+    "--new-ledger", help="Start a new ledger if there is none where the ledger is looked for (without this, a "
+    "recording run refuses, so that a run started in the wrong folder does not send every letter again).",
+    rich_help_panel="Ledger")]
 QuietOpt = Annotated[bool, typer.Option(
     "--quiet", "-q", help="Do not print the reading summary on stderr.", rich_help_panel=OUTPUT)]
 
@@ -180,7 +184,15 @@ def _report(exc: AttendanceError) -> None:
     stderr_console().print(f"[bold red]Error:[/] {_escape(exc.describe())}")
 
 
-INTERRUPTED = "Interrupted; nothing was written."
+INTERRUPTED = "Interrupted: nothing was written or recorded."
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C after a run recorded something: `message` says what (see `recording`)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 @contextlib.contextmanager
@@ -193,12 +205,12 @@ def failures() -> Iterator[None]:
     which Typer would otherwise turn into a silent exit 130."""
     try:
         yield
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         if _state["debug"]:
             import traceback
 
             traceback.print_exc()
-        sys.stderr.write(INTERRUPTED + "\n")
+        sys.stderr.write(getattr(exc, "message", INTERRUPTED) + "\n")
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except AttendanceError as exc:
         _fail(exc)
@@ -301,6 +313,110 @@ def given_ledger(db: Path | None) -> None:
         raise MissingFileError(f"There is no ledger at {db} (--db).",
                                fix="Check the path: it is the file `attendance triggers --record` and `attendance "
                                    "letters` record in. Leave --db out to use the default ledger.")
+
+
+def ledger_to_record(policy, db: Path | None, new_ledger: bool) -> bool:
+    """Before a run records (`letters` without --dry-run, `triggers --record`): whether it will create
+    a new ledger. Refused (exit 2) unless the ledger was named with --db or --new-ledger was given: a
+    run started in another folder would otherwise start a new ledger silently, and send every letter
+    the real ledger already recorded again."""
+    from attendance_cli.triggers import DEFAULT_LEDGER, ledger_path_for
+
+    path = ledger_path_for(policy, db)
+    if path.exists():
+        return False
+    if db is not None or new_ledger:
+        return True
+    env = os.environ.get("ATTENDANCE_DB")
+    places = ["--db (not given)", f"the policy's `ledger` key ({policy.ledger or 'not set'})",
+              f"the ATTENDANCE_DB environment variable ({env or 'not set'})",
+              f"./{DEFAULT_LEDGER} (in {Path.cwd()})"]
+    raise UsageError(
+        f"There is no ledger at {path}, so this run would start a new one, and write again every letter an existing "
+        f"ledger has recorded. The ledger is looked for in this order, the first that is set: {'; '.join(places)}.",
+        fix=f"Give --db PATH to the existing ledger, or --new-ledger to start a new one at {path}.")
+
+
+@contextlib.contextmanager
+def recording(ledger: Path, wait: float, folder: Path | None = None, creating: bool = False) -> Iterator[None]:
+    """Around a recording run, from before it recovers interrupted runs to its end: one run at a
+    time per letters folder and per ledger (see `attendance_cli.locks`), and what Ctrl-C says.
+
+    Ctrl-C (KeyboardInterrupt) in the block becomes `Interrupted` with what is true, read from the
+    ledger under the lock (so a run found there is this one's): nothing recorded, letters recorded
+    and still to be moved by the next run, letters written, or events recorded. `creating` (see
+    `ledger_to_record`): at the end, says the new ledger was created."""
+    from attendance_cli.locks import run_locks
+
+    def created() -> None:
+        if creating and ledger.exists():
+            stderr_console().print(_escape(f"Created a new ledger at {ledger}."))
+
+    with run_locks(folder, ledger, wait):
+        before = _last_run(ledger)
+        try:
+            yield
+        except Interrupted:
+            raise
+        except KeyboardInterrupt:
+            message = _interrupted(ledger, before)
+            if message is None:
+                raise
+            raise Interrupted(message) from None
+        except typer.Exit:  # finished, with an exit code of its own (3: rows set aside)
+            created()
+            raise
+    created()
+
+
+def _last_run(ledger: Path) -> int | None:
+    """The last run recorded in the ledger (0: none, or no ledger); None if it cannot be read."""
+    import sqlite3
+
+    if not ledger.exists():
+        return 0
+    try:
+        with contextlib.closing(sqlite3.connect(f"{ledger.resolve().as_uri()}?mode=ro", uri=True, timeout=5)) as db:
+            if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'runs'").fetchone():
+                return 0
+            return db.execute("SELECT coalesce(max(run_id), 0) FROM runs").fetchone()[0]
+    except sqlite3.Error:
+        return None
+
+
+def _interrupted(ledger: Path, before: int | None) -> str | None:
+    """What a run stopped by Ctrl-C recorded since `before` (None: nothing, say INTERRUPTED)."""
+    import sqlite3
+
+    from attendance_cli.formatting import plural
+
+    unknown = (f"Interrupted: could not read the ledger {ledger} to tell whether this run recorded anything. Run it "
+               "again: a letters run with the same --out finishes moving any letters recorded.")
+    after = _last_run(ledger)
+    if before is None or after is None:
+        return unknown
+    if after == before:
+        return None
+    try:
+        with contextlib.closing(sqlite3.connect(f"{ledger.resolve().as_uri()}?mode=ro", uri=True, timeout=5)) as db:
+            runs = db.execute("SELECT coalesce(sum(recorded), 0), coalesce(sum(closed), 0) FROM runs WHERE run_id > ?",
+                              (before,)).fetchone()
+            moves = (db.execute("SELECT letters, state, folder FROM letter_runs WHERE run_id > ?", (before,)).fetchall()
+                     if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'letter_runs'").fetchone() else [])
+    except sqlite3.Error:
+        return unknown
+    were = lambda n: "was" if n == 1 else "were"  # noqa: E731
+    if moves:
+        letters = sum(row[0] for row in moves)
+        folder = moves[-1][2]
+        if any(state == "moving" for _, state, _ in moves):
+            return (f"Interrupted: {plural(letters, 'letter')} {were(letters)} recorded in the ledger {ledger}; the "
+                    f"next `attendance letters` run with the same --out ({folder}) finishes moving them into the "
+                    "folder.")
+        return f"Interrupted: {plural(letters, 'letter')} {were(letters)} written to {folder} and recorded in the ledger {ledger}."
+    events, closed = runs
+    extra = f", and {plural(closed, 'state')} closed" if closed else ""
+    return f"Interrupted: {plural(events, 'event')} {were(events)} recorded in the ledger {ledger}{extra}."
 
 
 def parse_cli_date(text: str | None, option: str) -> dt.date | None:
@@ -483,11 +599,11 @@ def refuse_unsafe_recording(found, as_of_given: bool, look: str) -> None:
         return
     policy = found.evaluation.policy.name
     with Ledger(found.ledger_path, create=False) as ledger:
-        latest = ledger.latest_as_of(policy)
+        latest = ledger.latest_as_of()
     if latest is None or as_of >= latest:
         return
-    held = (f"{format_date(latest)}, the as-of date of a run already recorded in the ledger {found.ledger_path} for "
-            f"the policy {policy}. {EARLIER_RUN_WHY}")
+    held = (f"{format_date(latest)}, the as-of date of a run already recorded in the ledger {found.ledger_path}. "
+            f"{EARLIER_RUN_WHY}")
     if not as_of_given:
         raise RecordedLater(f"The exports end on {format_date(as_of)}, before {held}",
                             fix=f"Give the exports up to {format_date(latest)} or later (is the latest export "

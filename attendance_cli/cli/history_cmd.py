@@ -13,7 +13,7 @@ from attendance_cli.cli import common as c
 def register(app: typer.Typer) -> None:
     app.command(
         "history",
-        short_help="One pupil's timeline: attendance per half term, events recorded, stages reached.",
+        short_help="One pupil's timeline: attendance per half term, events recorded, stages reached, actions taken.",
         epilog=c.examples(
             "attendance history 000126                       # events in the ledger",
             "attendance history 000126 exports/*.csv         # with attendance per half term",
@@ -40,7 +40,8 @@ def history(
 ) -> None:
     """A pupil's timeline: attendance per half term (from the exports, if given), then every
     event recorded in the ledger with its rule, stage, value and the sessions behind it, and when
-    the pupil left a state (for example no longer persistently absent)."""
+    the pupil left a state (for example no longer persistently absent), and what the school recorded it
+    did about each case (`attendance case record`: the action, its ladder, until and note)."""
     with c.user_errors():
         from attendance_cli.errors import UsageError
         from attendance_cli.history import pupil_history

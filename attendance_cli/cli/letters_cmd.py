@@ -82,9 +82,28 @@ def letters(
     letter_date: Annotated[Optional[str], typer.Option(
         "--date", metavar="DATE", help="The date printed on the letters (default: today).",
         rich_help_panel=LETTERS)] = None,
+    preview: Annotated[Optional[Path], typer.Option(
+        "--preview", metavar="DIR", help="With --dry-run: write the letters that would go out into DIR to read "
+        "first (nothing is recorded).", rich_help_panel=LETTERS, file_okay=False)] = None,
+    include_older: Annotated[bool, typer.Option(
+        "--include-older", help="Record new events first met more than the policy's letter_within school days ago "
+        "as handled (they get no letter; without this they are listed as too old, and recorded by nothing).",
+        rich_help_panel=LETTERS)] = False,
+    adopt: Annotated[bool, typer.Option(
+        "--adopt", help="Start mid-year: record everything already met as handled, write no letter, and say how "
+        "many cases are at each stage.", rich_help_panel=LETTERS)] = False,
+    referrals: Annotated[Optional[Path], typer.Option(
+        "--referrals", metavar="FILE", help="Write the safeguarding events (children missing education, deletion "
+        "from roll, students unreachable) as a CSV for the local authority.", rich_help_panel=LETTERS,
+        dir_okay=False)] = None,
+    pupils: Annotated[Optional[Path], typer.Option(
+        "--pupils", metavar="FILE", help="Pupils or students CSV (pupil_id, forename, surname, email): names and "
+        "e-mail addresses the exports do not carry (college and university letters).", rich_help_panel=LETTERS,
+        exists=True, dir_okay=False)] = None,
     as_of: c.AsOfOpt = None,
     db: c.LedgerOpt = None,
     wait: c.WaitOpt = 30.0,
+    new_ledger: c.NewLedgerOpt = False,
     calendar: c.CalendarOpt = None,
     codes: c.PolicyCodesOpt = None,
     source: c.SourceOpt = None,
@@ -113,8 +132,11 @@ def letters(
         from attendance_cli.rules.policy import check_codes
         from attendance_cli.triggers import find_triggers, ledger_path_for
 
-        if out is None and not dry_run:
+        if out is None and not dry_run and not adopt:
             raise UsageError("Say where the letters go with --out DIR (or list them with --dry-run).")
+        if preview is not None and not dry_run:
+            raise UsageError("--preview writes the letters a run would send, to read first: use it with --dry-run.",
+                             fix="Add --dry-run, or leave out --preview to write and record the letters in --out.")
         chosen = load_policy(policy)
         settings = load_school(school_path(school, chosen.school))
         if fmt is LetterFormat.eml and not settings.email:
@@ -138,6 +160,9 @@ def letters(
         export = open_exports(files, options)
         ledger_path = ledger_path_for(chosen, db)
         console = c.stderr_console()
+        if not dry_run:  # one recording run at a time per folder and ledger, from recovery to the end
+            creating = c.ledger_to_record(chosen, db, new_ledger)
+            stack.enter_context(c.recording(ledger_path, wait, out, creating))
         if out is not None and not dry_run:
             from attendance_cli.letters.deliver import recover
 
@@ -148,44 +173,94 @@ def letters(
             found = find_triggers(export, chosen, cal_file, c.parse_cli_date(as_of, "--as-of"), ledger_path)
         if not dry_run:
             c.refuse_unsafe_recording(found, as_of is not None, "use --dry-run")
-        from attendance_cli.letters.facts import gather, new_letter_events, read_letters, split_superseded
+        from attendance_cli.casework.plan import plan_letters, record_without_letters
+        from attendance_cli.letters.facts import gather, read_letters
         from attendance_cli.letters.render import render_letters
 
-        events = new_letter_events(found.evaluation.events, only or (), exclude or ())
+        earlier = read_letters(found.ledger_path, None)
+        plan = plan_letters(found, chosen, earlier, only or (), exclude or (), include_older=include_older,
+                            adopt=adopt)
         for pupil in (only or []):
-            if pupil not in set(events["pupil_id"].to_list()):
+            if pupil not in set(plan.letters["pupil_id"].to_list()):
                 console.print(c._escape(f"Warning: --only {pupil}: no new letter for this pupil."))
-        # one letter per pupil and ladder: the lower stages met in the same run are recorded without one
-        to_write, superseded = split_superseded(events)
+        if referrals is not None:
+            from attendance_cli.casework.plan import referrals_frame
+            from attendance_cli.outputs import write_frame
+
+            write_frame(referrals_frame(plan, found), "csv", referrals)
+        out_format = choose_format(None, None, c.stdout_is_terminal())
+        if adopt:
+            _show_staff(plan, found, out_format)
+            if not dry_run:
+                assert out is not None or True
+                record_without_letters(found, plan, ledger_path, wait, mode="adopt")
+            _adopt_summary(console, plan, dry_run, quiet)
+            return
+        to_write = plan.letters
         if not dry_run and to_write.height >= MANY:
             workers.start()  # they load Typst while the figures are gathered
         when = c.parse_cli_date(letter_date, "--date") or dt.date.today()
         with c.progress("Gathering the figures"):
-            items = gather(found, export, chosen, to_write, when, fmt.value, guardians,
-                           read_letters(found.ledger_path, chosen.name), settings.model_dump())
+            items = gather(found, export, chosen, to_write, when, fmt.value, guardians, earlier, settings.model_dump(),
+                           pupils_file=pupils)
         from attendance_cli.letters.deliver import manifest_frame, write_letters
 
-        out_format = choose_format(None, None, c.stdout_is_terminal())
+        _show_staff(plan, found, out_format)
         if dry_run:
             with c.progress_bar("Rendering letters", len(items)) as tick:
                 rendered = render_letters(items, library, fmt.value, settings.email, tick)
+            if preview is not None:
+                from attendance_cli.letters.deliver import write_preview
+
+                write_preview(items, fmt.value, preview, templates=str(folder) if folder else None,
+                              school_email=settings.email, workers=workers)
             _show(manifest_frame(rendered), out_format, f"Letters that would be written as of {c.format_day(found.evaluation.as_of)}")
-            _summary(console, rendered, None, quiet, dry_run=True, superseded=superseded.height)
+            _summary(console, rendered, None, quiet, plan, dry_run=True, preview=preview)
             return
         assert out is not None
-        if not items:  # (a superseded stage always comes with the letter of its higher stage)
-            _summary(console, [], None, quiet)
+        others = plan.not_written(found)
+        if not items:
+            recorded = (record_without_letters(found, plan, ledger_path, wait, mode="letters")
+                        if plan.recorded.height else None)
+            _summary(console, [], None, quiet, plan, recorded=recorded)
             return
         with c.progress_bar("Writing letters", len(items)) as tick:
-            written = write_letters(items, fmt.value, out, found.evaluation, events, ledger_path, wait,
+            written = write_letters(items, fmt.value, out, found.evaluation, plan.recorded, ledger_path, wait,
                                     templates=str(folder) if folder else None, school_email=settings.email,
-                                    workers=workers, tick=tick)
+                                    workers=workers, tick=tick, others=others)
         if written.manifest:
             import polars as pl
 
-            _show(pl.read_csv(out / written.manifest, infer_schema=False), out_format, f"Letters written to {out}")
-        handled = sum(1 for key in superseded["key"].to_list() if key in written.event_ids)
-        _summary(console, written.rendered, written, quiet, superseded=handled)
+            shown = pl.read_csv(out / written.manifest, infer_schema=False).filter(pl.col("decision") == "letter")
+            _show(shown, out_format, f"Letters written to {out}")
+        _summary(console, written.rendered, written, quiet, plan)
+
+
+def _show_staff(plan, found, out_format: str) -> None:
+    """Safeguarding events and the other steps a person must take head the run's output (a table on a
+    terminal; piped, the manifest's CSV carries them with their decision)."""
+    if out_format != "table":
+        return
+    staff = plan.staff_frame(found)
+    if staff.height:
+        from attendance_cli.cli.render import print_table
+
+        print_table(staff, title=f"Actions for today ({c.format_day(found.evaluation.as_of)}): for staff, not letters")
+
+
+def _adopt_summary(console, plan, dry_run: bool, quiet: bool) -> None:
+    from attendance_cli.cli.render import plural
+
+    if quiet:
+        return
+    counts = plan.stage_counts()
+    verb = "would be adopted" if dry_run else "adopted"
+    console.print(c._escape(f"{plural(plan.table.height, 'event')} for {plural(plan.table['pupil_id'].n_unique(), 'pupil')} "
+                            f"{verb}: recorded as handled, no letter written."))
+    for (ladder, stage), number in counts.items():
+        console.print(c._escape(f"  {ladder}, stage {stage}: {plural(number, 'case')}"))
+    if dry_run:
+        console.print("Dry run: nothing was recorded.")
 
 
 def _show(frame, out_format: str, title: str) -> None:
@@ -199,10 +274,11 @@ def _show(frame, out_format: str, title: str) -> None:
         write_frame(frame, out_format, None)
 
 
-def _summary(console, rendered, written, quiet: bool, dry_run: bool = False, superseded: int = 0) -> None:
-    """The run on stderr. `superseded`: lower stages of a ladder recorded without a letter, because a
-    higher stage of the same ladder gets its letter in this run (said, so the count of events recorded
-    adds up)."""
+def _summary(console, rendered, written, quiet: bool, plan, dry_run: bool = False, preview: Path | None = None,
+             recorded=None) -> None:
+    """The run on stderr: letters, and what happened to every other new event, in counts (no names:
+    stderr ends up in cron logs)."""
+    from attendance_cli.casework import DECISIONS
     from attendance_cli.cli.render import plural
 
     unaddressed = {r.letter.pupil_id for r in rendered if not r.letter.guardian}
@@ -213,21 +289,23 @@ def _summary(console, rendered, written, quiet: bool, dry_run: bool = False, sup
     if quiet:
         return
     pupils = len({r.letter.pupil_id for r in rendered})
+    counts = plan.counts()
+    others = [f"{plural(n, 'event')} {DECISIONS[name]}" for name, n in sorted(counts.items()) if name != "letter"]
+    tail = ("\n  " + "\n  ".join(others)) if others else ""
     if dry_run:
-        lower = (f", and {plural(superseded, 'event')} at a lower stage of a ladder recorded without a letter "
-                 "(superseded by the higher stage)") if superseded else ""
+        where = (f"; they are in {preview} to read. Nothing was recorded." if preview is not None
+                 else ". Nothing was written or recorded.")
         console.print(c._escape(f"Dry run: {plural(len(rendered), 'letter')} for {plural(pupils, 'pupil')} would be "
-                                f"written ({printed} for print){lower}. Nothing was written or recorded."))
+                                f"written ({printed} for print){where}{tail}"))
         return
     if written is None:
-        console.print("No new letters.")
+        made = f" Recorded {plural(recorded.recorded, 'event')} without a letter." if recorded is not None else ""
+        console.print(c._escape(f"No new letters.{made}{tail}"))
         return
     line = f"Wrote {plural(written.letters, 'letter')} for {plural(pupils, 'pupil')} to {written.folder}"
     parts = [p for p in (written.merged and f"print file {written.merged}", written.manifest and f"manifest {written.manifest}") if p]
-    lower = (f" ({superseded:,} superseded: a lower stage of a ladder whose higher stage gets the letter in this run)"
-             if superseded else "")
     console.print(c._escape(line + (f" ({'; '.join(parts)})" if parts else "")
-                            + f"; recorded {plural(written.events, 'event')}{lower}."))
+                            + f"; recorded {plural(written.events, 'event')}.{tail}"))
     if written.skipped:
         console.print(c._escape(f"{plural(written.skipped, 'event')} had been recorded by another run meanwhile: "
                                 "no letter written for them."))

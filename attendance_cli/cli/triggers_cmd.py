@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated
 
@@ -34,6 +35,7 @@ def triggers(
                                          rich_help_panel="Ledger")] = False,
     db: c.LedgerOpt = None,
     wait: c.WaitOpt = 30.0,
+    new_ledger: c.NewLedgerOpt = False,
     calendar: c.CalendarOpt = None,
     fmt: c.FormatOpt = None,
     output: c.OutOpt = None,
@@ -55,7 +57,7 @@ def triggers(
     recorded and still holds) or stale (recorded, but the marks behind it have changed since).
     Sessions already behind a recorded event are never counted again for the same rule.
     """
-    with c.user_errors():
+    with c.user_errors(), contextlib.ExitStack() as stack:
         from attendance_cli.ingest import open_exports
         from attendance_cli.outputs import choose_format, write_frame
         from attendance_cli.rules import load_policy
@@ -68,6 +70,9 @@ def triggers(
         check_codes(chosen, options.codes, policy)
         export = open_exports(files, options)
         ledger_path = ledger_path_for(chosen, db)
+        if record:  # one recording run at a time per ledger, from reading it to recording
+            creating = c.ledger_to_record(chosen, db, new_ledger)
+            stack.enter_context(c.recording(ledger_path, wait, None, creating))
         with c.progress(f"Evaluating the {chosen.name} policy"):
             cal_file = calendar or (Path(chosen.calendar) if chosen.calendar != "inferred" else None)
             found = find_triggers(export, chosen, cal_file, c.parse_cli_date(as_of, "--as-of"), ledger_path)
@@ -79,6 +84,9 @@ def triggers(
         def do_record() -> None:
             with c.progress("Recording in the ledger"):
                 recorded.append(record_triggers(found, ledger_path, wait=wait))
+            from attendance_cli.locks import checkpoint
+
+            checkpoint("committed")
 
         title = f"{chosen.title or chosen.name}: rules met as of {c.format_day(found.evaluation.as_of)}"
         metadata = {"policy": chosen.name, "as_of": c.format_day(found.evaluation.as_of)}

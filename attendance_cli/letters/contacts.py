@@ -13,11 +13,14 @@ such column). A guardian is posted a letter unless e-mail was chosen and they ha
 from __future__ import annotations
 
 import re
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
 
 from attendance_cli.errors import ConfigError, InputError, Problem
+from attendance_cli.formatting import plural
 from attendance_cli.ingest.headers import is_pupil_id
 
 FIELDS = {
@@ -34,6 +37,9 @@ ADDRESS_PARTS = ("address_1", "address_2", "address_3", "address_4", "address_5"
                  "postcode", "post code")
 _YES = {"yes", "y", "true", "1", "x"}
 _NO = {"no", "n", "false", "0", ""}
+#: One plain ASCII address (dot-atom@domain): what the e-mail's To: can carry as it is, so a bad one
+#: is refused here, with its line, rather than stopping the run while the letters are rendered.
+_ADDRESS = r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"
 #: Columns of `read_contacts`.
 SCHEMA = {"pupil_id": pl.String, "guardian": pl.Int64, "guardian_name": pl.String, "relationship": pl.String,
           "salutation": pl.String, "email": pl.String, "address": pl.List(pl.String), "line": pl.Int64}
@@ -72,8 +78,13 @@ def _broken_line(data: Path | bytes) -> int | None:
     return None
 
 
-def read_contacts(path: Path) -> pl.DataFrame:
-    """Guardians who receive letters, numbered 1, 2, ... within each pupil in file order."""
+def read_contacts(path: Path, warn: Callable[[str], None] | None = None) -> pl.DataFrame:
+    """Guardians who receive letters, numbered 1, 2, ... within each pupil in file order.
+
+    A guardian listed more than once for a pupil (the same name, e-mail and address, ignoring
+    case) is kept once, at their first row, so a family gets one letter, not three. The rows left
+    out are reported to `warn` (standard error when not given) by file and line only: the rows
+    hold a guardian's name, e-mail and address, which must not reach a log."""
     from attendance_cli.ingest.encoding import open_text
 
     if not path.is_file():
@@ -124,14 +135,28 @@ def read_contacts(path: Path) -> pl.DataFrame:
                                 fix="Give every guardian row the pupil's id, as in the register export.",
                                 count=no_id.height))
     bad_email = frame.filter(pl.col("email").is_not_null() & (pl.col("email") != "")
-                             & ~pl.col("email").str.contains(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$"))
+                             & ~pl.col("email").str.contains(_ADDRESS))
     if bad_email.height:
         problems.append(Problem(str(path), "not an e-mail address", bad_email["line"].to_list(), columns.get("email"),
                                 bad_email["email"][0], "one address such as name@example.org", count=bad_email.height))
     if problems:
         raise InputError(f"{path}: the contacts file has problems; no letter was written.", problems)
-    frame = frame.filter(pl.col("_pr").is_in(sorted(_YES))).with_columns(
+    same = pl.struct(pl.col("pupil_id"),
+                     *[pl.col(c).fill_null("").str.to_lowercase() for c in ("guardian_name", "email")],
+                     pl.col("address").list.join("\n").str.to_lowercase())
+    frame = frame.filter(pl.col("_pr").is_in(sorted(_YES))).with_columns(same.is_first_distinct().alias("_first"))
+    repeated = frame.filter(~pl.col("_first"))["line"].to_list()
+    if repeated:
+        shown = ", ".join(map(str, repeated[:10])) + (f" and {len(repeated) - 10:,} more" if len(repeated) > 10 else "")
+        (warn or _stderr)(f"Warning: {path}: {plural(len(repeated), 'duplicate guardian row')} "
+                          f"({'line' if len(repeated) == 1 else 'lines'} {shown}) left out: "
+                          "one letter per distinct guardian.")
+    frame = frame.filter(pl.col("_first")).with_columns(
         pl.col("email").replace("", None),
         pl.int_range(1, pl.len() + 1).over("pupil_id").cast(pl.Int64).alias("guardian"),
     )
     return frame.select(list(SCHEMA))
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)

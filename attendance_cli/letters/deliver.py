@@ -12,6 +12,10 @@ next run removes. A run killed during step 4 is finished by the next run (its le
 recorded, so their files are moved into place). So every file in the folder is recorded, and
 every recorded letter's file is in the folder once any later run has started.
 
+A recording run holds the letters folder's lock and the ledger's lock (`attendance_cli.locks`) from
+before it recovers until its run is marked done, so the staging folder a recovery finds is never
+that of a run still going.
+
 The ledger keeps the folder's absolute path, as the next run may start in another working
 directory. A recorded run is marked 'done' only once its files are in the folder: if its staging
 folder cannot be found, the next run stops with an error saying where it was expected, rather
@@ -38,7 +42,8 @@ from attendance_cli.letters.render import EXTENSION, Rendered, file_format, prod
 STAGING_PREFIX = ".attendance-staging-"
 #: Columns of the manifest CSV (and of --dry-run), in order.
 MANIFEST = ("pupil_id", "surname", "forename", "year_group", "form", "letter", "rule_id", "stage", "first_met_on",
-            "letter_date", "channel", "recipient", "relationship", "address", "email", "file", "event_id")
+            "letter_date", "channel", "recipient", "relationship", "address", "email", "file", "event_id", "decision",
+            "reason")
 
 
 class StagingMissing(AttendanceError):
@@ -73,12 +78,28 @@ def manifest_frame(rendered: Sequence[Rendered], event_ids: dict[int, int] | Non
             "letter_date": c["date"], "channel": item.letter.channel, "recipient": item.letter.recipient,
             "relationship": c["recipient"]["relationship"], "address": ", ".join(item.letter.address),
             "email": item.letter.email or "", "file": item.filename,
-            "event_id": (event_ids or {}).get(item.letter.key)})
+            "event_id": (event_ids or {}).get(item.letter.key), "decision": "letter", "reason": ""})
     schema = {"pupil_id": pl.String, "surname": pl.String, "forename": pl.String, "year_group": pl.String,
               "form": pl.String, "letter": pl.String, "rule_id": pl.String, "stage": pl.Int64, "first_met_on": pl.Date,
               "letter_date": pl.Date, "channel": pl.String, "recipient": pl.String, "relationship": pl.String,
-              "address": pl.String, "email": pl.String, "file": pl.String, "event_id": pl.Int64}
+              "address": pl.String, "email": pl.String, "file": pl.String, "event_id": pl.Int64,
+              "decision": pl.String, "reason": pl.String}
     return pl.DataFrame(rows, schema=schema, orient="row").select(MANIFEST)
+
+
+def other_rows(others: pl.DataFrame | None, event_ids: dict[int, int], letter_date) -> pl.DataFrame:
+    """Manifest rows for the run's events that get no letter (held, superseded, for staff, ...): the
+    event id only where the event was recorded."""
+    schema = dict(manifest_frame([]).schema)
+    if others is None or not others.height:
+        return pl.DataFrame(schema=schema)
+    ids = pl.col("key").replace_strict(event_ids, default=None, return_dtype=pl.Int64)
+    return others.with_columns(
+        pl.lit(letter_date, dtype=pl.Date).alias("letter_date"), *[pl.lit("").alias(c) for c in
+                                                                   ("channel", "recipient", "relationship", "address",
+                                                                    "email", "file")],
+        pl.when(pl.col("record")).then(ids).alias("event_id")).select(
+        [pl.col(name).cast(dtype) for name, dtype in schema.items()])
 
 
 def recover(folder: Path, ledger_path: Path, wait: float) -> list[str]:
@@ -169,13 +190,15 @@ def _unique(folder: Path, name: str, taken: set[str]) -> str:
 
 def write_letters(letters: Sequence[Letter], fmt: str, folder: Path, evaluation, events: pl.DataFrame,
                   ledger_path: Path, wait: float, *, templates: str | None = None, school_email: str = "",
-                  workers=None, tick: Callable[[int], None] | None = None, fail_at: str | None = None) -> Written:
+                  workers=None, tick: Callable[[int], None] | None = None, fail_at: str | None = None,
+                  others: pl.DataFrame | None = None) -> Written:
     """Stage the files, record the events and letters in one transaction, move the files into place.
 
     `letters`: in pupil order, rendered (on `workers`, with the `templates` folder) as they are staged.
     `events`: the evaluation's new events to record: those the letters are for, and the lower
     stages they supersede (recorded without a letter); only these are recorded, so an excluded
-    pupil's event stays new. `fail_at` ("staged", "recorded", "moving"): stop the process
+    pupil's event stays new. `others`: the run's events that get no letter, for the manifest (see
+    `casework.plan.Plan.not_written`). `fail_at` ("staged", "recorded", "moving"): stop the process
     there as a kill would, for tests of what a kill leaves behind.
     """
     from attendance_cli.ledger import LETTERS_IN, Ledger, LetterRun
@@ -233,16 +256,17 @@ def write_letters(letters: Sequence[Letter], fmt: str, folder: Path, evaluation,
                 name = _unique(folder, f"manifest-{as_of:%Y-%m-%d}.csv", taken)
                 frame = manifest_frame(recorded, result.event_ids).with_columns(
                     pl.Series("file", [names[id(i)] for i in recorded], dtype=pl.String))
+                frame = pl.concat([frame, other_rows(others, result.event_ids, recorded[0].letter.context["date"])])
                 write_frame(frame, "csv", staging / name)
                 extras["manifest"] = name
             _maybe_fail(fail_at, "recorded")
 
         columns = ["key", "rule_id", "ladder", "stage", "kind", "pupil_id", "value", "threshold", "measure",
-                   "window_start", "window_end", "first_met_on", "letter"]
+                   "window_start", "window_end", "first_met_on", "letter", "decision"]
         evidence = evaluation.evidence.join(events.select("key"), on="key", how="semi")
         with Ledger(ledger_path, wait=wait) as ledger:
             result = ledger.record(evaluation.policy.name, as_of, events.select(columns), evidence, evaluation.left,
-                                   letters, LetterRun(str(folder.resolve()), token), before_commit)
+                                   letters, LetterRun(str(folder.resolve()), token), before_commit, mode="letters")
             # recorded: from here on the files belong in the folder (a later run finishes this if we are stopped)
             for number, path in enumerate(sorted(staging.iterdir())):
                 if number == 1:
@@ -277,3 +301,19 @@ def _recorded(ledger_path: Path, token: str) -> bool:
 def _maybe_fail(fail_at: str | None, step: str) -> None:
     if fail_at == step:
         os._exit(137)  # as if killed: no clean-up, no exception handlers
+    from attendance_cli.locks import checkpoint
+
+    checkpoint(step)  # ATTENDANCE_TEST_PAUSE_AT: the concurrency tests pause or interrupt the run here
+
+
+def write_preview(letters: Sequence[Letter], fmt: str, folder: Path, *, templates: str | None = None,
+                  school_email: str = "", workers=None) -> list[str]:
+    """The letters a run would write, into `folder` to read before the real run: nothing is recorded,
+    and the files are written next to each other as the real run would name them (a file already there
+    is not overwritten: the name gets -2, -3)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    taken: set[str] = set()
+    names = [_unique(folder, f"{letter.stem}.{EXTENSION[file_format(fmt, letter.channel)]}", taken) for letter in letters]
+    for _ in produce(letters, names, folder, templates, fmt, school_email, workers):
+        pass
+    return names

@@ -4,13 +4,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from email.errors import HeaderParseError
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any
 
+from attendance_cli.errors import InputError
 from attendance_cli.letters import markup
 from attendance_cli.letters.model import Letter
 from attendance_cli.letters.templates import Safe, TemplateError, Templates, render, render_block
@@ -114,19 +118,51 @@ def render_one(letter: Letter, templates: Templates, out_format: str, school_ema
 
 def _email(letter: Letter, context: dict[str, Any], document: markup.Document, templates: Templates,
            sender: str) -> str:
-    """A ready e-mail (RFC 5322) with a plain-text part and an HTML alternative."""
+    """A ready e-mail (RFC 5322) with a plain-text part and an HTML alternative. From and To are
+    address objects, not text: the library quotes and encodes each name, so a comma or an angle
+    bracket in a guardian's name stays part of the name instead of adding a recipient."""
+    if not one_address(letter.email or ""):
+        raise InputError(f"Letter {letter.stem}: the guardian's or student's e-mail address is not one address "
+                         "such as name@example.org; nothing was written.",
+                         fix="Correct the address in the contacts or pupils file (or leave it empty: the letter "
+                             "is then posted).")
     text = render(templates.layout("txt"), {**context, "body": Safe(markup.to_text(document)), "email": True})
     page = render(templates.layout("html"), {**context, "body": Safe(markup.to_html(document)), "email": True})
     message = EmailMessage()
-    message["From"] = f'{context["school"]["name"]} <{sender}>'
-    message["To"] = f'{letter.recipient} <{letter.email}>'
-    message["Subject"] = context["subject"]
+    message["From"] = Address(display_name=header_text(context["school"]["name"]), addr_spec=sender)
+    message["To"] = Address(display_name=header_text(letter.recipient), addr_spec=letter.email)
+    message["Subject"] = header_text(context["subject"])
     moment = dt.datetime.combine(context["date"], dt.time(8, 0), tzinfo=dt.UTC)
     message["Date"] = format_datetime(moment)
     message["Message-ID"] = make_msgid(idstring=letter.stem, domain=sender.rpartition("@")[2] or None)
     message.set_content(text)
     message.add_alternative(page, subtype="html")
     return message.as_string()
+
+
+#: Line breaks and the other control characters, none of which belongs in a header's text.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def header_text(text: str) -> str:
+    """A name or subject as the text of one header: a line break or other control character in a
+    guardian's name (pasted from a spreadsheet cell) becomes a space, so it can neither start a
+    header of its own nor stop the run."""
+    return " ".join(_CONTROL.sub(" ", text).split())
+
+
+def one_address(text: str) -> bool:
+    """Whether `text` is one e-mail address and nothing else (name@example.org), read back
+    unchanged by the standard library: a second address, a name or a comment in it would send the
+    letter, or its replies, somewhere it was not meant to go. ASCII only, as a message without
+    SMTPUTF8 can carry it."""
+    if not text.isascii() or text.count("@") != 1 or re.search(r"[\s,;<>\x00-\x1f\x7f]", text):
+        return False
+    try:
+        parsed = Address(addr_spec=text)
+    except (ValueError, IndexError, HeaderParseError):
+        return False
+    return parsed.addr_spec == text and "." in parsed.domain
 
 
 # -- PDF ----------------------------------------------------------------------------------------

@@ -59,10 +59,10 @@ def load_school(path: Path) -> School:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path}: not a valid TOML file ({error}).", fix="Compare it with:\n" + _indent(EXAMPLE)) from error
+    problems = _email_problem(data.get("email"))
     try:
-        return School.model_validate(data)
+        school = School.model_validate(data)
     except ValidationError as error:
-        problems = []
         for item in error.errors():  # every problem at once, not one per attempt
             key = ".".join(str(p) for p in item["loc"]) or "(file)"
             if item["type"] == "extra_forbidden":
@@ -73,6 +73,23 @@ def load_school(path: Path) -> School:
                 problems.append(f"setting {key!r}: {item['msg']}")
         raise ConfigError(f"{path}: " + "; ".join(problems) + ".",
                           fix=f"Settings are: {', '.join(School.model_fields)}. For example:\n" + _indent(EXAMPLE)) from error
+    if problems:
+        raise ConfigError(f"{path}: " + "; ".join(problems) + ".",
+                          fix='Give the one address e-mailed letters come from, with no name and no second address, '
+                              'for example email = "attendance@brooklane.example.org" (or leave email out if no '
+                              'letter is e-mailed).')
+    return school
+
+
+def _email_problem(value: object) -> list[str]:
+    """The `email` setting is the From: of every e-mailed letter, where replies go: anything but one
+    plain address (a name, a second address, a typo) would send a family's reply somewhere else, or
+    stop the run half-way through rendering."""
+    from attendance_cli.letters.render import one_address
+
+    if not isinstance(value, str) or value == "" or one_address(value):
+        return []
+    return [f"setting 'email': {value!r} is not one e-mail address such as name@example.org"]
 
 
 def _indent(text: str) -> str:

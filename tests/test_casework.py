@@ -1,0 +1,187 @@
+"""Casework through `attendance letters` with one real ledger, run after run: a ladder never goes back,
+one letter per family per run (the others held, and sent next run), too old for a letter, adopting a
+ledger mid-year, evidence received, and the penalty-notice limit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from pathlib import Path
+
+import polars as pl
+
+from attendance_cli.ledger import Ledger
+from tests.conftest import ARBOR_HEADER, SCHOOL, csv_frame, weekdays
+
+START = dt.date(2026, 11, 2)  # Monday
+
+POLICY = """name = "casework"
+codes = "dfe"
+school = "school.toml"
+
+[[ladder]]
+name = "unauthorised"
+priority = 40
+limit = { action = "notice-issued", count = 2, years = 3, then = "Refer for other action" }
+
+[[ladder]]
+name = "punctuality"
+priority = 10
+
+[[rule]]
+id = "late-3"
+kind = "count"
+late = true
+window = "half-term"
+at_least = 3
+ladder = "punctuality"
+stage = 1
+letter = "punctuality-1"
+
+[[rule]]
+id = "late-5"
+kind = "count"
+late = true
+window = "half-term"
+at_least = 5
+ladder = "punctuality"
+stage = 2
+letter = "punctuality-meeting"
+
+[[rule]]
+id = "unauth-2"
+kind = "count"
+categories = ["unauthorised"]
+window = "ytd"
+at_least = 2
+ladder = "unauthorised"
+stage = 1
+letter = "unauthorised-1"
+
+[[rule]]
+id = "ill"
+kind = "count"
+codes = ["I"]
+window = "ytd"
+at_least = 2
+ladder = "medical"
+letter = "medical-evidence"
+"""
+
+
+def register(path: Path, mornings: dict[str, dict[int, str]], days: int) -> Path:
+    rows = [ARBOR_HEADER]
+    for pupil_id, marks in mornings.items():
+        for index, day in enumerate(weekdays(START, days)):
+            mark = marks.get(index, "/")
+            rows.append(f"{pupil_id},Smith,Amy,Year 4,4R,{day:%d/%m/%Y},AM,{mark},{'10' if mark == 'L' else ''}")
+            rows.append(f"{pupil_id},Smith,Amy,Year 4,4R,{day:%d/%m/%Y},PM,\\,")
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def setup(tmp_path: Path) -> Path:
+    (tmp_path / "school.toml").write_text(SCHOOL, encoding="utf-8")
+    (tmp_path / "policy.toml").write_text(POLICY, encoding="utf-8")
+    return tmp_path
+
+
+def letters(run, folder: Path, export: Path, *extra):
+    return run("letters", export, "--policy", folder / "policy.toml", "--db", folder / "ledger.sqlite",
+               "--out", folder / "out", "-f", "txt", "--date", "30/11/2026", *extra)
+
+
+def sent(folder: Path) -> list[tuple[str, str]]:
+    with sqlite3.connect(folder / "ledger.sqlite") as db:
+        return db.execute("select pupil_id, letter from letters order by letter_id").fetchall()
+
+
+def manifest(folder: Path, day: str) -> pl.DataFrame:
+    return csv_frame((folder / "out" / f"manifest-{day}.csv").read_text(encoding="utf-8"))
+
+
+def test_a_ladder_never_goes_back_to_a_lower_stage(run, tmp_path):
+    folder = setup(tmp_path)
+    # 5 lates in week 1 (the meeting letter); 3 more in week 2: stage 1 again, which must not be sent
+    export = register(tmp_path / "m.csv", {"S1": {0: "L", 1: "L", 2: "L", 3: "L", 4: "L", 5: "L", 6: "L", 7: "L"}}, 10)
+    assert letters(run, folder, export, "--as-of", "06/11/2026").exit_code == 0
+    assert sent(folder) == [("S1", "punctuality-meeting")]
+    second = letters(run, folder, export)
+    assert second.exit_code == 0, second.stderr
+    assert sent(folder) == [("S1", "punctuality-meeting")]
+    # the case is at its last stage: the next step is for staff, not another letter
+    assert "1 event for staff: past the case's last letter, the policy's next step (recorded)" in second.stderr
+    with Ledger(folder / "ledger.sqlite") as ledger:
+        assert ledger.events().select("rule_id", "decision").rows() == [
+            ("late-3", "superseded"), ("late-5", "letter"), ("late-3", "escalation")]
+
+
+def test_one_letter_per_family_per_run_the_other_held_and_sent_next_run(run, tmp_path):
+    folder = setup(tmp_path)
+    # 3 lates and 2 unauthorised sessions in week 1: the higher-priority unauthorised letter goes now
+    export = register(tmp_path / "m.csv", {"S1": {0: "L", 1: "L", 2: "L", 3: "O", 4: "O"}}, 10)
+    first = letters(run, folder, export, "--as-of", "06/11/2026")
+    assert first.exit_code == 0, first.stderr
+    assert sent(folder) == [("S1", "unauthorised-1")]
+    rows = manifest(folder, "2026-11-06").select("rule_id", "decision", "event_id").rows()
+    assert rows == [("unauth-2", "letter", "1"), ("late-3", "held", None)]  # held: not recorded
+    assert "1 event held for next run: the family gets another ladder's letter now (not recorded)" in first.stderr
+    second = letters(run, folder, export)
+    assert second.exit_code == 0, second.stderr
+    assert sent(folder) == [("S1", "unauthorised-1"), ("S1", "punctuality-1")]
+
+
+def test_an_event_first_met_long_ago_is_too_old_for_a_letter(run, tmp_path):
+    folder = setup(tmp_path)
+    # 3 lates in the first week; evaluated three weeks later (more than 10 school days after)
+    export = register(tmp_path / "m.csv", {"S1": {0: "L", 1: "L", 2: "L"}}, 15)
+    result = letters(run, folder, export)
+    assert result.exit_code == 0, result.stderr
+    assert "1 event too old for a letter (not recorded; --include-older records them)" in result.stderr
+    assert not (folder / "out").exists() or not list((folder / "out").glob("*.txt"))
+    assert not (folder / "ledger.sqlite").exists() or sent(folder) == []
+    included = letters(run, folder, export, "--include-older")
+    assert included.exit_code == 0, included.stderr
+    with Ledger(folder / "ledger.sqlite") as ledger:
+        assert ledger.events().select("rule_id", "decision").rows() == [("late-3", "too-old")]
+    assert sent(folder) == []
+
+
+def test_adopting_a_ledger_records_what_is_met_and_writes_nothing(run, tmp_path):
+    folder = setup(tmp_path)
+    export = register(tmp_path / "m.csv", {"S1": {0: "L", 1: "L", 2: "L", 3: "L", 4: "L"}, "S2": {5: "O", 6: "O"}}, 10)
+    adopted = run("letters", export, "--policy", folder / "policy.toml", "--db", folder / "ledger.sqlite", "--adopt")
+    assert adopted.exit_code == 0, adopted.stderr
+    assert "3 events for 2 pupils adopted: recorded as handled, no letter written." in adopted.stderr
+    assert "  punctuality, stage 2: 1 case" in adopted.stderr and "  unauthorised, stage 1: 1 case" in adopted.stderr
+    assert sent(folder) == []
+    again = letters(run, folder, export)
+    assert again.exit_code == 0 and "No new letters." in again.stderr
+
+
+def test_evidence_received_covers_the_absences_it_is_for(run, tmp_path):
+    folder = setup(tmp_path)
+    export = register(tmp_path / "m.csv", {"S1": {0: "I", 1: "I", 7: "I", 8: "I"}}, 10)
+    with Ledger(folder / "ledger.sqlite") as ledger:  # a ledger that exists
+        ledger.record_actions(pl.DataFrame({"pupil_id": ["S1"], "ladder": ["medical"], "action": ["evidence-received"],
+                                            "date": [dt.date(2026, 11, 12)], "until": [None], "note": [""],
+                                            "source": ["test"]}))
+    result = letters(run, folder, export)
+    assert result.exit_code == 0, result.stderr
+    assert sent(folder) == []  # the four illness absences to 12/11 are covered by the evidence
+
+
+def test_after_two_penalty_notices_the_next_breach_is_for_staff_not_a_letter(run, tmp_path):
+    folder = setup(tmp_path)
+    export = register(tmp_path / "m.csv", {"S1": {8: "O", 9: "O"}}, 10)
+    with Ledger(folder / "ledger.sqlite") as ledger:
+        ledger.record_actions(pl.DataFrame({
+            "pupil_id": ["S1", "S1"], "ladder": ["unauthorised"] * 2, "action": ["notice-issued"] * 2,
+            "date": [dt.date(2025, 3, 3), dt.date(2026, 1, 12)], "until": [None, None], "note": ["", ""],
+            "source": ["test", "test"]}))
+    result = letters(run, folder, export)
+    assert result.exit_code == 0, result.stderr
+    assert sent(folder) == []
+    assert "1 event for staff: past the case's last letter, the policy's next step (recorded)" in result.stderr
+    with Ledger(folder / "ledger.sqlite") as ledger:
+        assert ledger.events().select("rule_id", "decision").rows() == [("unauth-2", "escalation")]
