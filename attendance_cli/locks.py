@@ -102,7 +102,7 @@ def hold(path: Path, wait: float, what: str, *, by: str = "letters run", make_fo
         if make_folder:
             path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o644)
         except PermissionError:
             if sys.platform != "win32":
                 raise
@@ -159,6 +159,11 @@ def run_locks(folder: Path | None, ledger: Path, wait: float) -> Iterator[None]:
             stack.enter_context(hold(folder_lock(folder), wait, f"the letters folder {folder}", make_folder=True,
                                      remove_if=lambda: True, until=deadline))
         lock = ledger_lock(ledger)
+        if not lock.parent.is_dir():
+            from attendance_cli.ledger import LedgerError
+
+            raise LedgerError(f"Cannot open the trigger ledger {ledger}: there is no folder {lock.parent}.",
+                              fix="Check the path given to --db (or the policy's ledger, or $ATTENDANCE_DB).")
         if folder is None or lock.resolve() != folder_lock(folder).resolve():
             stack.enter_context(hold(lock, wait, f"the ledger {ledger}", by="letters or triggers --record run",
                                      until=deadline))

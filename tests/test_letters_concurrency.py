@@ -8,6 +8,7 @@ interrupt with SIGINT as Ctrl-C does."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import sqlite3
@@ -22,7 +23,7 @@ from attendance_cli import locks
 from tests.conftest import ARBOR_HEADER, PUNCTUALITY_LETTER, SCHOOL, weekdays
 
 POLICY = 'name = "concurrency"\ncodes = "dfe"\n\n' + PUNCTUALITY_LETTER
-START = __import__("datetime").date(2026, 11, 2)  # Monday; two school weeks
+START = dt.date(2026, 11, 2)  # Monday; two school weeks
 LATE = {"S1": ("Smith", "Amy"), "S2": ("Khan", "Omar"), "S3": ("Jones", "Ben")}  # 3 lates each: 3 letters
 NOTHING = "Interrupted: nothing was written or recorded.\n"
 no_sigint = pytest.mark.skipif(sys.platform == "win32", reason="Ctrl-C is a console event on Windows, not SIGINT")

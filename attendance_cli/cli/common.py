@@ -139,7 +139,8 @@ LedgerOpt = Annotated[Optional[Path], typer.Option(
     "else $ATTENDANCE_DB, else attendance-ledger.sqlite in the working directory.", dir_okay=False,
     rich_help_panel="Ledger")]
 WaitOpt = Annotated[float, typer.Option(
-    "--wait", metavar="SECONDS", help="If another run is recording in the ledger, wait this long before giving up.",
+    "--wait", metavar="SECONDS", help="If another run is recording in the ledger (or writing letters to the same "
+    "folder), wait this long before giving up.",
     rich_help_panel="Ledger")]
 NewLedgerOpt = Annotated[bool, typer.Option(
     "--new-ledger", help="Start a new ledger if there is none where the ledger is looked for (without this, a "
