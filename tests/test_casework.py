@@ -185,3 +185,46 @@ def test_after_two_penalty_notices_the_next_breach_is_for_staff_not_a_letter(run
     assert "1 event for staff: past the case's last letter, the policy's next step (recorded)" in result.stderr
     with Ledger(folder / "ledger.sqlite") as ledger:
         assert ledger.events().select("rule_id", "decision").rows() == [("unauth-2", "escalation")]
+
+
+RECOVERY = """name = "recovery"
+codes = "dfe"
+school = "school.toml"
+
+[[ladder]]
+name = "pa"
+reset_recovered_school_weeks = 1
+
+[[rule]]
+id = "pa"
+kind = "attendance"
+absence_at_least = 10
+window = "ytd"
+ladder = "pa"
+letter = "persistent-absence"
+"""
+
+
+def test_a_pupil_back_above_the_threshold_long_enough_starts_a_new_case(run, tmp_path):
+    folder = setup(tmp_path)
+    (folder / "policy.toml").write_text(RECOVERY, encoding="utf-8")
+    # 2 of 10 sessions missed in week 1 (20%); none in weeks 2 and 3 (2 of 20 is still 10%; 2 of 30); 5 more in week 4 (17.5%)
+    export = register(tmp_path / "m.csv", {"S1": {0: "O", 1: "O", 15: "O", 16: "O", 17: "O", 18: "O", 19: "O"}}, 20)
+    for day in ("06/11/2026", "13/11/2026", "20/11/2026", "27/11/2026"):
+        result = letters(run, folder, export, "--as-of", day)
+        assert result.exit_code == 0, result.stderr
+    # the state was left on 20/11 (2 of 30) and stayed left a school week: falling back in is a new letter
+    assert sent(folder) == [("S1", "persistent-absence"), ("S1", "persistent-absence")]
+    with Ledger(folder / "ledger.sqlite") as ledger:
+        assert ledger.events().select("as_of", "left_on", "decision").rows() == [
+            (dt.date(2026, 11, 6), dt.date(2026, 11, 20), "letter"), (dt.date(2026, 11, 27), None, "letter")]
+
+
+def test_without_a_long_enough_recovery_the_case_stays_at_its_stage(run, tmp_path):
+    folder = setup(tmp_path)
+    (folder / "policy.toml").write_text(RECOVERY.replace("reset_recovered_school_weeks = 1",
+                                                         "reset_recovered_school_weeks = 3"), encoding="utf-8")
+    export = register(tmp_path / "m.csv", {"S1": {0: "O", 1: "O", 15: "O", 16: "O", 17: "O", 18: "O", 19: "O"}}, 20)
+    for day in ("06/11/2026", "13/11/2026", "20/11/2026", "27/11/2026"):
+        assert letters(run, folder, export, "--as-of", day).exit_code == 0
+    assert sent(folder) == [("S1", "persistent-absence")]

@@ -89,11 +89,12 @@ def _ladders(policy: Policy) -> pl.DataFrame:
         rows.append({"ladder": name, "priority": ladder.priority, "top_stage": policy.top_stage(name),
                      "within": ladder.letter_within or policy.letter_within, "safeguarding": ladder.safeguarding,
                      "escalation": ladder.escalation, "covers": list(ladder.covers),
-                     "quiet": ladder.reset_quiet_school_weeks,
+                     "quiet": ladder.reset_quiet_school_weeks, "recovered": ladder.reset_recovered_school_weeks,
                      "limit_action": limit.action if limit else None, "limit_count": limit.count if limit else None,
                      "limit_years": limit.years if limit else None, "limit_then": limit.then if limit else None})
     schema = {"ladder": pl.String, "priority": pl.Int64, "top_stage": pl.Int64, "within": pl.Int64,
               "safeguarding": pl.Boolean, "escalation": pl.String, "covers": pl.List(pl.String), "quiet": pl.Int64,
+              "recovered": pl.Int64,
               "limit_action": pl.String, "limit_count": pl.Int64, "limit_years": pl.Int64, "limit_then": pl.String}
     return pl.DataFrame(rows, schema=schema)
 
@@ -113,7 +114,7 @@ def case_history(policy: Policy, ledger: LedgerState, letters: pl.DataFrame, cal
               .group_by("pupil_id", "ladder").agg(pl.col("date").max().alias("closed_on")))
     decision = pl.col("decision") if "decision" in ledger.events.columns else pl.lit(None, dtype=pl.String)
     past = (ledger.events.filter(pl.col("as_of").is_between(year_start, as_of) & (decision.fill_null("") != "too-old"))
-            .select("event_id", "pupil_id", "ladder", "stage", "as_of")
+            .select("event_id", "pupil_id", "ladder", "stage", "as_of", "kind", "left_on")
             .join(closed, on=["pupil_id", "ladder"], how="left")
             .filter(pl.col("closed_on").is_null() | (pl.col("as_of") > pl.col("closed_on"))).drop("closed_on"))
     quiet = {row["ladder"]: row["quiet"] for row in _ladders(policy).iter_rows(named=True) if row["quiet"]}
@@ -130,10 +131,33 @@ def case_history(policy: Policy, ledger: LedgerState, letters: pl.DataFrame, cal
             (pl.col("_seg") == pl.col("_seg").max().over("pupil_id", "ladder"))
             & ((now - pl.col("_week").max().over("pupil_id", "ladder")) <= pl.col("_quiet")))
         past = past.filter(keep).drop("_week", "_quiet", "_seg")
+    recovered = {row["ladder"]: row["recovered"] for row in _ladders(policy).iter_rows(named=True) if row["recovered"]}
+    if recovered and past.height:
+        past = _drop_recovered(past, recovered, calendar, as_of)
     sent = (letters.join(past.select("event_id"), on="event_id", how="semi")
             .group_by("pupil_id", "ladder").agg(pl.col("letter_date").max().alias("last_letter")))
     cases = past.group_by("pupil_id", "ladder").agg(pl.col("stage").max().alias("case_stage"))
     return cases.join(sent, on=["pupil_id", "ladder"], how="left")
+
+
+def _drop_recovered(past: pl.DataFrame, recovered: dict[str, int], calendar: SchoolCalendar,
+                    as_of: dt.date) -> pl.DataFrame:
+    """Cases of the `recovered` ladders whose states were all left (attendance back above the
+    threshold) at least N school weeks ago, with nothing recorded since: they start again."""
+    weeks = pl.Series(calendar.school_weeks(end=as_of), dtype=pl.Date)
+    now = weeks.len()
+    per = past.group_by("pupil_id", "ladder").agg(
+        ((pl.col("kind") == "state") & pl.col("left_on").is_null()).any().alias("_open"),
+        pl.col("left_on").max().alias("_left"), pl.col("as_of").max().alias("_last"))
+    per = per.filter(pl.col("ladder").is_in(list(recovered)) & ~pl.col("_open") & pl.col("_left").is_not_null()
+                     & (pl.col("_last") <= pl.col("_left")))
+    if not per.height:
+        return past
+    since = now - weeks.search_sorted(per["_left"].dt.truncate("1w"), side="right").cast(pl.Int64)
+    per = per.with_columns(since.alias("_weeks"),
+                           pl.col("ladder").replace_strict(recovered, return_dtype=pl.Int64).alias("_need"))
+    done = per.filter(pl.col("_weeks") >= pl.col("_need")).select("pupil_id", "ladder")
+    return past.join(done, on=["pupil_id", "ladder"], how="anti")
 
 
 def _years_before(day: dt.date, years: int) -> dt.date:

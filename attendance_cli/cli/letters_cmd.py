@@ -139,14 +139,17 @@ def letters(
                              fix="Add --dry-run, or leave out --preview to write and record the letters in --out.")
         chosen = load_policy(policy)
         settings = load_school(school_path(school, chosen.school))
-        if fmt is LetterFormat.eml and not settings.email:
-            raise UsageError("E-mailed letters need the school's e-mail address (the From: of each message).",
+        by_email = {rule.letter for rule in chosen.rules
+                    if rule.letter and chosen.ladder_of(rule.ladder_name).channel == "email"}
+        if (fmt is LetterFormat.eml or by_email) and not settings.email:
+            why = "" if fmt is LetterFormat.eml else f" (the policy's {', '.join(sorted(by_email))} letters go by e-mail)"
+            raise UsageError(f"E-mailed letters need the school's e-mail address (the From: of each message){why}.",
                              fix="Add email = \"...\" to the school settings file.")
         folder = templates or (Path(chosen.letters) if chosen.letters else None)
         library = Templates(folder)
         needed = sorted({rule.letter for rule in chosen.rules if rule.letter})
         # every template the run could need, before any data is read: a broken one stops the run here
-        library.check(needed, ["html", "txt", "pdf"] if fmt is LetterFormat.eml else [fmt.value])
+        library.check(needed, ["html", "txt", "pdf"] if fmt is LetterFormat.eml or by_email else [fmt.value])
         from attendance_cli.letters.pdf import Workers
 
         workers = stack.enter_context(Workers())
@@ -220,8 +223,9 @@ def letters(
         assert out is not None
         others = plan.not_written(found)
         if not items:
+            # states pupils have left are closed too, so that entering one again is a new event
             recorded = (record_without_letters(found, plan, ledger_path, wait, mode="letters")
-                        if plan.recorded.height else None)
+                        if plan.recorded.height or found.evaluation.left.height else None)
             _summary(console, [], None, quiet, plan, recorded=recorded)
             return
         with c.progress_bar("Writing letters", len(items)) as tick:
@@ -299,7 +303,11 @@ def _summary(console, rendered, written, quiet: bool, plan, dry_run: bool = Fals
                                 f"written ({printed} for print){where}{tail}"))
         return
     if written is None:
-        made = f" Recorded {plural(recorded.recorded, 'event')} without a letter." if recorded is not None else ""
+        made = ""
+        if recorded is not None and recorded.recorded:
+            made += f" Recorded {plural(recorded.recorded, 'event')} without a letter."
+        if recorded is not None and recorded.closed:
+            made += f" Closed {plural(recorded.closed, 'state')} no longer met."
         console.print(c._escape(f"No new letters.{made}{tail}"))
         return
     line = f"Wrote {plural(written.letters, 'letter')} for {plural(pupils, 'pupil')} to {written.folder}"

@@ -37,8 +37,12 @@ class Rendered:
 
 
 def file_format(fmt: str, channel: str) -> str:
-    """e-mail letters for guardians with no e-mail address are printed (PDF)."""
-    return "pdf" if fmt == "eml" and channel != "email" else fmt
+    """A letter going by e-mail is an e-mail (with -f eml, or on a ladder whose `channel` is email,
+    such as the university's automated e-mails to students); e-mail letters for guardians with no
+    e-mail address are printed (PDF)."""
+    if channel == "email":
+        return "eml"
+    return "pdf" if fmt == "eml" else fmt
 
 
 def render_letters(letters: Sequence[Letter], templates: Templates, fmt: str, school_email: str = "",

@@ -126,6 +126,9 @@ class Ladder(_Model):
                                                     "same run are recorded as covered, not held.")
     reset_quiet_school_weeks: Int | None = Field(None, ge=1, description="A case starts again at stage 1 after this "
                                                  "many school weeks with no new event (besides each new school year).")
+    reset_recovered_school_weeks: Int | None = Field(None, ge=1, description="A case starts again once every "
+                                                     "state it was in (attendance below a threshold) has been left for "
+                                                     "this many school weeks with no new event.")
     letter_within: Int | None = Field(None, ge=1, description="School days after an event is first met within "
                                                              "which its letter may go (default: the policy's).")
     recipients: tuple[Recipient, ...] = Field(("guardians",), min_length=1)
