@@ -228,3 +228,116 @@ def test_without_a_long_enough_recovery_the_case_stays_at_its_stage(run, tmp_pat
     for day in ("06/11/2026", "13/11/2026", "20/11/2026", "27/11/2026"):
         assert letters(run, folder, export, "--as-of", day).exit_code == 0
     assert sent(folder) == [("S1", "persistent-absence")]
+
+
+def test_a_letter_names_the_events_of_the_ladders_it_covers(run, tmp_path):
+    folder = setup(tmp_path)
+    policy = POLICY.replace('''[[ladder]]
+name = "punctuality"''', '''[[ladder]]
+name = "leave"
+priority = 30
+
+[[ladder]]
+name = "punctuality"''').replace('priority = 40\n', 'priority = 40\ncovers = ["leave"]\n') + '''
+[[rule]]
+id = "leave"
+kind = "run"
+description = "Holiday in term time not agreed"
+codes = ["G"]
+unit = "sessions"
+length = 1
+ladder = "leave"
+letter = "leave-not-applied-for"
+'''
+    (folder / "policy.toml").write_text(policy, encoding="utf-8")
+    export = register(tmp_path / "m.csv", {"S1": {3: "G", 4: "G"}}, 5)
+    result = letters(run, folder, export)
+    assert result.exit_code == 0, result.stderr
+    assert sent(folder) == [("S1", "unauthorised-1")]
+    rows = manifest(folder, "2026-11-06").select("rule_id", "decision").rows()
+    assert rows == [("unauth-2", "letter"), ("leave", "covered"), ("leave", "covered")]
+    text = " ".join((folder / "out" / "2026-11-06_S1_unauthorised-1.txt").read_text(encoding="utf-8").split())
+    assert "This letter also covers: Holiday in term time not agreed." in text
+
+
+def test_safeguarding_events_go_to_the_referrals_list_and_are_recorded_for_staff(run, tmp_path):
+    folder = setup(tmp_path)
+    policy = POLICY + '''
+[[ladder]]
+name = "missing"
+priority = 100
+safeguarding = true
+
+[[rule]]
+id = "missing-3"
+kind = "count"
+description = "Three unauthorised sessions: check the child is safe"
+categories = ["unauthorised"]
+window = "ytd"
+at_least = 3
+ladder = "missing"
+'''
+    (folder / "policy.toml").write_text(policy, encoding="utf-8")
+    export = register(tmp_path / "m.csv", {"S1": {2: "O", 3: "O", 4: "O"}, "S2": {}}, 5)
+    referrals = tmp_path / "referrals.csv"
+    dry = letters(run, folder, export, "--dry-run", "--referrals", referrals)
+    assert dry.exit_code == 0, dry.stderr
+    listed = csv_frame(referrals.read_text(encoding="utf-8-sig"))
+    assert listed.select("pupil_id", "rule_id", "decision", "description").rows() == [
+        ("S1", "missing-3", "action", "Three unauthorised sessions: check the child is safe")]
+    assert not (folder / "ledger.sqlite").exists()  # a dry run records nothing
+    real = letters(run, folder, export, "--new-ledger", "--referrals", referrals)
+    assert real.exit_code == 0, real.stderr
+    # the family still gets the unauthorised letter; the safeguarding event is recorded for staff
+    assert sent(folder) == [("S1", "unauthorised-1")]
+    with Ledger(folder / "ledger.sqlite") as ledger:
+        assert sorted(ledger.events().select("rule_id", "decision").rows()) == [
+            ("missing-3", "action"), ("unauth-2", "letter")]
+
+
+def lesson_register(path: Path, absent: dict[str, range], days: int) -> Path:
+    """A university lesson export (Progresso): two lessons a day; no names, as such exports have none."""
+    rows = ["EventId,GroupCode,Date,StartTime,EndTime,LearnerId,LearnerCode,Period,AttendanceCode,MinutesLate,SubjectCode"]
+    for learner in ("U1", "U2"):
+        for index, day in enumerate(weekdays(START, days)):
+            for period, (start, end) in enumerate((("09:00", "10:00"), ("11:00", "12:00"))):
+                lesson = 2 * index + period
+                mark = "O" if lesson in absent.get(learner, range(0)) else "/\\"
+                rows.append(f"{10 * index + period + 1},MATH-A,{day:%d-%m-%Y},{start},{end},{learner},C-{learner},"
+                            f"P {period + 1},{mark},,MATH")
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def university(run, folder: Path, export: Path, *extra):
+    return run("letters", export, "--policy", "university", "--school", folder / "school.toml", "--db",
+               folder / "ledger.sqlite", "--new-ledger", "--out", folder / "out", "--date", "09/11/2026", *extra)
+
+
+def test_university_letters_are_e_mails_to_the_student_named_from_the_pupils_file(run, tmp_path):
+    folder = setup(tmp_path)
+    export = lesson_register(tmp_path / "lessons.csv", {"U1": range(0, 10)}, 5)  # no lesson attended all week
+    refused = university(run, folder, export)
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith("Error: No forename for pupil U1 in the exports: a letter cannot go out with a "
+                                     "blank name; nothing was written or recorded.")
+    assert not (folder / "ledger.sqlite").exists() or sent(folder) == []
+    pupils = tmp_path / "students.csv"
+    pupils.write_text("Learner ID,First Name,Last Name,Email\nU1,Łukasz,Nowak,l.nowak@students.example.ac.uk\n"
+                      "U2,Ada,Jones,not an address\n", encoding="utf-8")
+    bad = university(run, folder, export, "--pupils", pupils)
+    assert bad.exit_code == 1 and f"{pupils}: the pupils file has problems" in bad.stderr and "line 3" in bad.stderr
+    pupils.write_text("Learner ID,First Name,Last Name,Email\nU1,Łukasz,Nowak,l.nowak@students.example.ac.uk\n",
+                      encoding="utf-8")
+    result = university(run, folder, export, "--pupils", pupils)  # the default format is pdf: e-mails all the same
+    assert result.exit_code == 0, result.stderr
+    written = sorted(p.name for p in (folder / "out").glob("*.eml"))
+    assert written == ["2026-11-06_U1_university-1-week.eml"]
+    import email
+    import email.policy
+
+    message = email.message_from_bytes((folder / "out" / written[0]).read_bytes(), policy=email.policy.default)
+    assert [(a.display_name, a.addr_spec) for a in message["To"].addresses] == [
+        ("Łukasz Nowak", "l.nowak@students.example.ac.uk")]
+    body = message.get_body(("plain",)).get_content()
+    assert "Dear Łukasz," in body and "Parent or Carer" not in body

@@ -45,6 +45,7 @@ CONTEXT = {
                             "minutes_late": 35}]},
     "window": {"from": D(2026, 11, 2), "to": D(2026, 11, 20), "possible": 28, "absences": 2, "unauthorised": 1,
                "days_missed": 1.0, "lates": 3, "minutes_late": 67, "counted": 3},
+    "also": [],
     "earlier": {"letter": "earlier-letter", "date": D(2026, 10, 6)},
     "since": {"date": D(2026, 10, 6), "absences": 2, "unauthorised": 1, "lates": 3, "counted": 3, "days_missed": 1.0},
 }

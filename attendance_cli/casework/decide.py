@@ -50,7 +50,7 @@ DECISIONS = {
 #: Decisions whose events are recorded in the ledger (too-old too, with --include-older).
 RECORDED = ("letter", "superseded", "covered", "below-stage", "escalation", "action", "adopted")
 
-_COLUMNS = ("decision", "record", "reason", "safeguarding", "priority", "case_stage", "last_letter")
+_COLUMNS = ("decision", "record", "reason", "safeguarding", "priority", "case_stage", "last_letter", "also")
 
 
 @dataclass(frozen=True)
@@ -237,6 +237,12 @@ def decide(policy: Policy, events: pl.DataFrame, ledger: LedgerState, letters: p
         .when(candidate & covered).then(pl.lit("covered"))
         .when(candidate).then(pl.lit("held"))
         .otherwise(pl.col("decision")).alias("decision"))
+    # what a letter speaks for: the events it covers, named in the letter
+    also = (table.filter(pl.col("decision") == "covered").group_by("pupil_id")
+            .agg(pl.col("description").unique().sort().alias("_also")))
+    table = table.join(also, on="pupil_id", how="left").with_columns(
+        pl.when(pl.col("decision") == "letter").then(pl.col("_also").fill_null([])).otherwise(pl.lit([]))
+        .cast(pl.List(pl.String)).alias("also"))
     record = pl.col("decision").is_in(list(RECORDED)) | (pl.lit(include_older) & (pl.col("decision") == "too-old"))
     table = table.with_columns(record.alias("record"), _reason().alias("reason"))
     keep = [c for c in events.columns] + list(_COLUMNS)

@@ -258,9 +258,19 @@ def read_pupils(path) -> pl.DataFrame:
         raise ConfigError(f"{path}: no pupil id column (headers seen: {', '.join(table.columns)}).",
                           fix="Name the column pupil_id (or Student ID, Learner ID).")
     chosen = {field: next((h for h in table.columns if key[h] in aliases), None) for field, aliases in names.items()}
-    return table.select(pl.col(ids[0]).str.strip_chars().alias("pupil_id"),
-                        *[(pl.col(h).str.strip_chars() if h else pl.lit(None, dtype=pl.String)).alias(field)
-                          for field, h in chosen.items()]).unique("pupil_id", keep="first")
+    frame = table.with_row_index("line", offset=2).select(
+        pl.col("line").cast(pl.Int64), pl.col(ids[0]).str.strip_chars().alias("pupil_id"),
+        *[(pl.col(h).str.strip_chars() if h else pl.lit(None, dtype=pl.String)).alias(field)
+          for field, h in chosen.items()])
+    from attendance_cli.errors import InputError, Problem
+    from attendance_cli.letters.contacts import _ADDRESS
+
+    bad = frame.filter(pl.col("email").fill_null("").ne("") & ~pl.col("email").fill_null("").str.contains(_ADDRESS))
+    if bad.height:  # checked here, not when the e-mail is built: the run stops before anything is written
+        raise InputError(f"{path}: the pupils file has problems; no letter was written.",
+                         [Problem(str(path), "not an e-mail address", bad["line"].to_list(), chosen["email"],
+                                  bad["email"][0], "one address such as name@example.org", count=bad.height)])
+    return frame.drop("line").unique("pupil_id", keep="first")
 
 
 def _recipients(cases: pl.DataFrame, contacts: pl.DataFrame | None, fmt: str, policy: Policy,
@@ -352,6 +362,8 @@ def _context(row: dict[str, Any], found, policy: Policy, letter_date: dt.date, s
                    "absences": row["w_absences"] or 0, "unauthorised": row["w_unauthorised"] or 0,
                    "days_missed": None if lessons else (row["w_absences"] or 0) / 2,
                    "lates": row["w_lates"] or 0, "minutes_late": row["w_minutes_late"] or 0},
+        # the other events of this run this letter covers (the ladder's `covers`), as the policy describes them
+        "also": list(row.get("also") or []),
         "earlier": ({"letter": row["earlier_letter"], "date": row["earlier_date"]} if row.get("earlier_letter") else None),
         # from the earlier letter's date to the as-of date (None without an earlier letter)
         "since": ({"date": row["earlier_date"], "absences": row["s_absences"] or 0,

@@ -262,6 +262,7 @@ event       the trigger: rule_id, letter, ladder, stage, description, value, thr
 window      the rule's window: from (its first school day), to, possible, absences, unauthorised, days_missed,
             lates, minutes_late, counted (the marks of the kind the rule counts, all of them in the window)
 earlier     the latest letter of the same ladder this school year (letter, date), or none
+also        the other events of this run the letter covers (the ladder's `covers`): their descriptions
 since       from the earlier letter's date to as_of: date, absences, unauthorised, lates, counted (marks of the
             kind the rule counts), days_missed; none without an earlier letter
 
