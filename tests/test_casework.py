@@ -341,3 +341,19 @@ def test_university_letters_are_e_mails_to_the_student_named_from_the_pupils_fil
         ("Łukasz Nowak", "l.nowak@students.example.ac.uk")]
     body = message.get_body(("plain",)).get_content()
     assert "Dear Łukasz," in body and "Parent or Carer" not in body
+
+
+def test_a_case_on_hold_writes_nothing_until_the_date_then_its_letter_goes(run, tmp_path):
+    folder = setup(tmp_path)
+    export = register(tmp_path / "m.csv", {"S1": {5: "O", 6: "O"}}, 10)
+    with Ledger(folder / "ledger.sqlite") as ledger:
+        ledger.record_actions(pl.DataFrame({"pupil_id": ["S1"], "ladder": ["unauthorised"], "action": ["hold"],
+                                            "date": [dt.date(2026, 11, 9)], "until": [dt.date(2026, 11, 12)],
+                                            "note": ["family bereavement"], "source": ["test"]}))
+    held = letters(run, folder, export, "--as-of", "11/11/2026")
+    assert held.exit_code == 0, held.stderr
+    assert sent(folder) == [] and "1 event on hold (not recorded)" in held.stderr
+    assert "family bereavement" not in held.stderr  # a note is for staff, never in a log
+    after = letters(run, folder, export, "--as-of", "13/11/2026")
+    assert after.exit_code == 0, after.stderr
+    assert sent(folder) == [("S1", "unauthorised-1")]

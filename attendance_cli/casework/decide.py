@@ -72,8 +72,7 @@ class Decisions:
     def for_staff(self) -> pl.DataFrame:
         """Safeguarding events first, then the rest a person must act on."""
         staff = self.table.filter(pl.col("safeguarding") | pl.col("decision").is_in(["escalation", "action", "awaiting"]))
-        return staff.sort(pl.col("safeguarding"), "priority", descending=[True, True]).sort(
-            "safeguarding", descending=True, maintain_order=True)
+        return staff.sort(["safeguarding", "priority", "pupil_id"], descending=[True, True, False], maintain_order=True)
 
     def counts(self) -> dict[str, int]:
         counted = self.table.group_by("decision").len()
@@ -183,7 +182,7 @@ def decide(policy: Policy, events: pl.DataFrame, ledger: LedgerState, letters: p
     # on hold: a hold action dated on or before the as-of date, until a date not yet past
     holds = (actions.filter((pl.col("action") == "hold") & (pl.col("until").is_null() | (pl.col("until") >= as_of)))
              .group_by("pupil_id", "ladder").agg(pl.col("until").max().alias("_hold_until"), pl.col("note").last()
-                                                 .alias("_hold_note")))
+                                                 .alias("_hold_note"), pl.lit(True).alias("_held")))
     table = table.join(holds, on=["pupil_id", "ladder"], how="left")
     # the stage may repeat: one of its repeat_after actions recorded since the case's last letter
     repeats = (table.select("key", "pupil_id", "ladder", "repeat_after", "last_letter").explode("repeat_after")
@@ -212,7 +211,7 @@ def decide(policy: Policy, events: pl.DataFrame, ledger: LedgerState, letters: p
     has_repeat = pl.col("repeat_after").list.len() > 0
     decision = (
         pl.when(pl.lit(adopt)).then(pl.lit("adopted"))
-        .when(pl.col("_hold_until").is_not_null() | pl.col("_hold_note").is_not_null()).then(pl.lit("on-hold"))
+        .when(pl.col("_held").fill_null(False)).then(pl.lit("on-hold"))
         .when(pl.col("letter").is_null()).then(pl.lit("action"))
         .when(pl.col("_limit")).then(pl.lit("escalation"))
         .when(at_stage & ~pl.col("_repeat") & has_repeat).then(pl.lit("awaiting"))
