@@ -945,3 +945,10 @@ def test_extends_a_sibling_policy_file(tmp_path, monkeypatch):
     child = write_policy(folder, 'extends = "base.toml"\n', name="school.toml")
     monkeypatch.chdir(tmp_path)
     assert "penalty-notice" in [r.id for r in load_policy(child).rules]
+
+
+def test_week_runs_before_any_week_has_ended_find_nothing_and_do_not_fail(lessons, find):
+    # as of Thursday of the first week no Monday-to-Friday week is over: the week rules have no spans
+    path = lessons(weekdays(JANUARY, 4), {"ABSENT": lesson_marks(8, spread("O", range(8)))})
+    found = find(path, "university", as_of=D(2026, 1, 8))
+    assert listed(found, "no-attendance-1-week") == set()

@@ -101,6 +101,8 @@ class Marks:
         """The spans (first, last, possible; in `first` order, not overlapping) whose every possible mark
         is in `slots`. Only the chosen marks are looked at (a few in a hundred for absence codes): each
         finds its span by binary search, and a span qualifies when all its marks were found."""
+        if not spans.height:  # e.g. no week has ended by the as-of date yet
+            return spans
         chosen = self.possible.select(pl.col("idx").filter(pl.col("slot").is_in(slots.implode())))["idx"]
         span = spans["first"].search_sorted(chosen, side="right").cast(pl.Int64) - 1
         inside = (span >= 0) & (chosen <= spans["last"].gather(span.clip(lower_bound=0)))  # marks of no span
