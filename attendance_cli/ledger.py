@@ -133,6 +133,15 @@ _CASE_SCHEMA = (
         UNIQUE (pupil_id, ladder, action, date)
     )""",
     "CREATE INDEX actions_by_pupil ON actions (pupil_id, ladder)",
+    # events a run held back for the family's other letter: not recorded as events (they come up again),
+    # but remembered, so that the next run does not call them too old for their letter
+    """CREATE TABLE held (
+        run_id       INTEGER NOT NULL REFERENCES runs ON DELETE CASCADE,
+        pupil_id     TEXT NOT NULL,
+        rule_id      TEXT NOT NULL,
+        first_met_on TEXT NOT NULL,
+        PRIMARY KEY (pupil_id, rule_id, first_met_on, run_id)
+    ) WITHOUT ROWID""",
 )
 
 # Temporary tables filled from the frames given to record(). No NOT NULL here on purpose: a
@@ -209,6 +218,10 @@ _EVENTS_IN: dict[str, pl.DataType] = {
 }
 _EVIDENCE_IN: dict[str, pl.DataType] = {"key": pl.Int64(), "date": pl.Date(), "session": pl.String(), "code": pl.String()}
 _LEFT_IN: dict[str, pl.DataType] = {"rule_id": pl.String(), "pupil_id": pl.String()}
+_HELD_IN: dict[str, pl.DataType] = {"pupil_id": pl.String(), "rule_id": pl.String(), "first_met_on": pl.Date()}
+#: Columns of `Ledger.held()`.
+HELD_SCHEMA: dict[str, pl.DataType] = {"pupil_id": pl.String(), "rule_id": pl.String(), "first_met_on": pl.Date(),
+                                       "held_on": pl.Date()}
 
 
 class LedgerBusy(AttendanceError):
@@ -426,12 +439,14 @@ class Ledger:
 
     def record(self, policy: str, as_of: dt.date, events: pl.DataFrame, evidence: pl.DataFrame,
                left: pl.DataFrame, letters: pl.DataFrame | None = None, letter_run: LetterRun | None = None,
-               before_commit: Callable[[RecordResult], None] | None = None, mode: str = "record") -> RecordResult:
+               before_commit: Callable[[RecordResult], None] | None = None, mode: str = "record",
+               held: pl.DataFrame | None = None) -> RecordResult:
         """Record one run's trigger events, all or nothing.
 
         Events are known by rule id and pupil, whichever policy recorded them: a renamed copy of a
         policy (`policy init`) finds what the original recorded. `mode` says what kind of run it
-        was ('record', 'letters', 'adopt'), for `case list` and `history`.
+        was ('record', 'letters', 'adopt'), for `case list` and `history`. `held` (pupil_id, rule_id,
+        first_met_on): events held back for another letter to the family, remembered with the run.
 
         `events` (one row per event, `key` linking to `evidence`), `evidence` (the sessions behind
         each event) and `left` (rule_id, pupil_id of state rules the pupil no longer meets: their
@@ -476,6 +491,9 @@ class Ledger:
                 # indexed after loading: quicker than keeping the index up to date row by row
                 db.execute("CREATE INDEX temp.new_evidence_by_key ON new_evidence (key)")
                 result = self._write(policy, day, recorded_at, mode)
+                if held is not None and held.height:
+                    db.executemany("INSERT OR IGNORE INTO held VALUES (?, ?, ?, ?)",
+                                   ((result.run_id, *row) for row in _tuples(_conform(held, _HELD_IN, "held"))))
                 if letters is not None and letter_run is not None:
                     result = self._write_letters(result, letters, letter_run, recorded_at)
                 for table in _STAGING_TABLES:
@@ -594,6 +612,13 @@ class Ledger:
         where, params = _filters({"pupil_id": pupil_id, "ladder": ladder})
         return self._frame(f"SELECT {', '.join(ACTION_SCHEMA)} FROM actions {where} ORDER BY pupil_id, date, action_id",
                            params, ACTION_SCHEMA)
+
+    def held(self) -> pl.DataFrame:
+        """Events runs held back for another letter: pupil, rule, first met, and the as-of date of the
+        first run that held them."""
+        return self._frame("SELECT h.pupil_id, h.rule_id, h.first_met_on, min(r.as_of) FROM held h "
+                           "JOIN runs r USING (run_id) GROUP BY h.pupil_id, h.rule_id, h.first_met_on",
+                           [], HELD_SCHEMA)
 
     def policies(self) -> list[str]:
         """The policies that have recorded runs in this ledger, oldest first."""

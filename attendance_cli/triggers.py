@@ -71,9 +71,10 @@ def read_ledger(path: Path, policy: Policy) -> LedgerState:
         events = ledger.events()
         evidence = ledger.evidence()
         actions = ledger.actions()
+        held = ledger.held()
     empty = LedgerState.empty()
     return LedgerState(events.select(empty.events.columns), evidence.select(empty.evidence.columns),
-                       actions.select(empty.actions.columns))
+                       actions.select(empty.actions.columns), held)
 
 
 def find_triggers(export: Export, policy: Policy, calendar_file: Path | None, as_of: dt.date | None,

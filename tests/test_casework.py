@@ -357,3 +357,32 @@ def test_a_case_on_hold_writes_nothing_until_the_date_then_its_letter_goes(run, 
     after = letters(run, folder, export, "--as-of", "13/11/2026")
     assert after.exit_code == 0, after.stderr
     assert sent(folder) == [("S1", "unauthorised-1")]
+
+
+def test_an_event_held_for_another_letter_is_not_too_old_for_its_own_later(run, tmp_path):
+    folder = setup(tmp_path)
+    # week 1: 3 lates and 2 unauthorised sessions (the unauthorised letter wins, punctuality held);
+    # weeks 2-3: 2 more unauthorised each week, so that ladder keeps winning; week 4: the punctuality
+    # letter goes, 3 weeks after it was first met
+    marks = {0: "L", 1: "L", 2: "L", 3: "O", 4: "O", 8: "O", 9: "O", 13: "O", 14: "O"}
+    policy = POLICY + '''
+[[rule]]
+id = "unauth-more"
+kind = "count"
+categories = ["unauthorised"]
+window = "ytd"
+at_least = 2
+ladder = "unauthorised-weekly"
+letter = "unauthorised-1"
+
+[[ladder]]
+name = "unauthorised-weekly"
+priority = 40
+'''
+    (folder / "policy.toml").write_text(policy, encoding="utf-8")
+    export = register(tmp_path / "m.csv", {"S1": marks}, 20)
+    for day in ("06/11/2026", "13/11/2026", "20/11/2026", "27/11/2026"):
+        result = letters(run, folder, export, "--as-of", day)
+        assert result.exit_code == 0, result.stderr
+    assert [letter for _, letter in sent(folder)][-1] == "punctuality-1"
+    assert "too old" not in result.stderr

@@ -199,8 +199,12 @@ def test_ctrl_c_prints_one_line_and_exits_130(run, register, tmp_path, monkeypat
 def test_ctrl_c_while_workers_typeset_letters_gives_no_worker_traceback_and_leaves_nothing(tmp_path):
     files = [str(p) for p in sorted(SAMPLES.glob("primary_arbor_2025-26_*.csv"))]
     out = tmp_path / "out"
+    # every event of the year gets its letter (not only those of the last fortnight): enough letters
+    # for the workers to be typesetting when Ctrl-C comes
+    policy = tmp_path / "many.toml"
+    policy.write_text('extends = "primary-academy"\nletter_within = 300\n', encoding="utf-8")
     process = subprocess.Popen(
-        [sys.executable, "-m", "attendance_cli", "letters", *files, "--policy", "primary-academy", "--school",
+        [sys.executable, "-m", "attendance_cli", "letters", *files, "--policy", str(policy), "--school",
          str(SAMPLES / "primary_school.toml"), "--db", str(tmp_path / "ledger.sqlite"), "--out", str(out), "-q"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
         env={**os.environ, "ATTENDANCE_NO_PROGRESS": "1"})

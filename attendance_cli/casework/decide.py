@@ -16,7 +16,8 @@ For every new event of a run, one decision, in this order (the first that applie
 7. One letter per family per run: among what is left, the pupil's highest-priority ladder (then
    its highest stage) gets the `letter`; the lower stages of that ladder are `superseded`, events
    of the ladders its letter `covers` are `covered` (both recorded), and the rest `held` (not
-   recorded: they come up again next run).
+   recorded: they come up again next run, and are never too old for it, as the ledger remembers
+   that they were held).
 
 A case starts again each school year, after a `closed` action, and after the ladder's
 `reset_quiet_school_weeks` school weeks with no event recorded.
@@ -205,6 +206,13 @@ def decide(policy: Policy, events: pl.DataFrame, ledger: LedgerState, letters: p
     # school days after the day it was first met, up to the as-of date
     days = pl.Series(sorted(d for d in calendar.school_days if d <= as_of), dtype=pl.Date)
     table = table.with_columns((days.len() - days.search_sorted(table["first_met_on"], side="right").cast(pl.Int64))
+                               .alias("_age"))
+    # an event an earlier run held back for another letter keeps its place: it is not too old now
+    earlier = ledger.held.filter(pl.col("held_on") < as_of).select("pupil_id", "rule_id", "first_met_on",
+                                                                  pl.lit(True).alias("_was_held"))
+    table = table.join(earlier.unique(["pupil_id", "rule_id", "first_met_on"]),
+                       on=["pupil_id", "rule_id", "first_met_on"], how="left")
+    table = table.with_columns(pl.when(pl.col("_was_held").fill_null(False)).then(0).otherwise(pl.col("_age"))
                                .alias("_age"))
 
     at_stage = pl.col("case_stage") >= pl.col("stage")

@@ -39,6 +39,11 @@ class Plan:
     def recorded(self) -> pl.DataFrame:
         return self.decisions.recorded
 
+    @property
+    def held(self) -> pl.DataFrame:
+        """pupil_id, rule_id, first_met_on of the events held for the family's other letter."""
+        return self.table.filter(pl.col("decision") == "held").select("pupil_id", "rule_id", "first_met_on")
+
     def counts(self) -> dict[str, int]:
         return self.decisions.counts()
 
@@ -97,7 +102,7 @@ def record_without_letters(found, plan: Plan, ledger_path: Path, wait: float, mo
     evidence = evaluation.evidence.join(events.select("key"), on="key", how="semi")
     with Ledger(ledger_path, wait=wait) as ledger:
         return ledger.record(evaluation.policy.name, evaluation.as_of, events.select(LEDGER_COLUMNS), evidence,
-                             evaluation.left, mode=mode)
+                             evaluation.left, mode=mode, held=plan.held)
 
 
 def referrals_frame(plan: Plan, found) -> pl.DataFrame:

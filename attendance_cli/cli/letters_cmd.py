@@ -225,13 +225,13 @@ def letters(
         if not items:
             # states pupils have left are closed too, so that entering one again is a new event
             recorded = (record_without_letters(found, plan, ledger_path, wait, mode="letters")
-                        if plan.recorded.height or found.evaluation.left.height else None)
+                        if plan.recorded.height or plan.held.height or found.evaluation.left.height else None)
             _summary(console, [], None, quiet, plan, recorded=recorded)
             return
         with c.progress_bar("Writing letters", len(items)) as tick:
             written = write_letters(items, fmt.value, out, found.evaluation, plan.recorded, ledger_path, wait,
                                     templates=str(folder) if folder else None, school_email=settings.email,
-                                    workers=workers, tick=tick, others=others)
+                                    workers=workers, tick=tick, others=others, held=plan.held)
         if written.manifest:
             import polars as pl
 

@@ -191,7 +191,7 @@ def _unique(folder: Path, name: str, taken: set[str]) -> str:
 def write_letters(letters: Sequence[Letter], fmt: str, folder: Path, evaluation, events: pl.DataFrame,
                   ledger_path: Path, wait: float, *, templates: str | None = None, school_email: str = "",
                   workers=None, tick: Callable[[int], None] | None = None, fail_at: str | None = None,
-                  others: pl.DataFrame | None = None) -> Written:
+                  others: pl.DataFrame | None = None, held: pl.DataFrame | None = None) -> Written:
     """Stage the files, record the events and letters in one transaction, move the files into place.
 
     `letters`: in pupil order, rendered (on `workers`, with the `templates` folder) as they are staged.
@@ -266,7 +266,8 @@ def write_letters(letters: Sequence[Letter], fmt: str, folder: Path, evaluation,
         evidence = evaluation.evidence.join(events.select("key"), on="key", how="semi")
         with Ledger(ledger_path, wait=wait) as ledger:
             result = ledger.record(evaluation.policy.name, as_of, events.select(columns), evidence, evaluation.left,
-                                   letters, LetterRun(str(folder.resolve()), token), before_commit, mode="letters")
+                                   letters, LetterRun(str(folder.resolve()), token), before_commit, mode="letters",
+                                   held=held)
             # recorded: from here on the files belong in the folder (a later run finishes this if we are stopped)
             for number, path in enumerate(sorted(staging.iterdir())):
                 if number == 1:

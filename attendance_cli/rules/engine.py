@@ -38,6 +38,10 @@ ACTIONS_EMPTY = pl.DataFrame(schema={"pupil_id": pl.String, "ladder": pl.String,
                                     "date": pl.Date, "until": pl.Date, "note": pl.String})
 
 
+HELD_EMPTY = pl.DataFrame(schema={"pupil_id": pl.String, "rule_id": pl.String, "first_met_on": pl.Date,
+                                 "held_on": pl.Date})
+
+
 @dataclass(frozen=True)
 class LedgerState:
     """What the ledger already holds for this policy (empty frames when there is no ledger)."""
@@ -45,10 +49,13 @@ class LedgerState:
     events: pl.DataFrame  # event_id, rule_id, ladder, stage, kind, pupil_id, value, threshold, measure, ..., as_of, left_on
     evidence: pl.DataFrame  # event_id, rule_id, ladder, stage, pupil_id, date, session, code
     actions: pl.DataFrame = None  # type: ignore[assignment]  # pupil_id, ladder, action, date, until, note
+    held: pl.DataFrame = None  # type: ignore[assignment]  # pupil_id, rule_id, first_met_on, held_on
 
     def __post_init__(self) -> None:
         if self.actions is None:
             object.__setattr__(self, "actions", ACTIONS_EMPTY)
+        if self.held is None:
+            object.__setattr__(self, "held", HELD_EMPTY)
 
     @staticmethod
     def empty() -> LedgerState:
