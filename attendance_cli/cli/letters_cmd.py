@@ -195,7 +195,6 @@ def letters(
         if adopt:
             _show_staff(plan, found, out_format)
             if not dry_run:
-                assert out is not None or True
                 record_without_letters(found, plan, ledger_path, wait, mode="adopt")
             _adopt_summary(console, plan, dry_run, quiet)
             return
@@ -206,9 +205,10 @@ def letters(
         with c.progress("Gathering the figures"):
             items = gather(found, export, chosen, to_write, when, fmt.value, guardians, earlier, settings.model_dump(),
                            pupils_file=pupils)
-        from attendance_cli.letters.deliver import manifest_frame, write_letters
+        from attendance_cli.letters.deliver import manifest_frame, other_rows, write_letters
 
         _show_staff(plan, found, out_format)
+        others = plan.not_written(found)
         if dry_run:
             with c.progress_bar("Rendering letters", len(items)) as tick:
                 rendered = render_letters(items, library, fmt.value, settings.email, tick)
@@ -217,15 +217,20 @@ def letters(
 
                 write_preview(items, fmt.value, preview, templates=str(folder) if folder else None,
                               school_email=settings.email, workers=workers)
-            _show(manifest_frame(rendered), out_format, f"Letters that would be written as of {c.format_day(found.evaluation.as_of)}")
+            import polars as pl
+
+            would = pl.concat([manifest_frame(rendered), other_rows(others, {}, when)])
+            _show(would, out_format, f"Letters that would be written as of {c.format_day(found.evaluation.as_of)}")
             _summary(console, rendered, None, quiet, plan, dry_run=True, preview=preview)
             return
         assert out is not None
-        others = plan.not_written(found)
         if not items:
             # states pupils have left are closed too, so that entering one again is a new event
             recorded = (record_without_letters(found, plan, ledger_path, wait, mode="letters")
                         if plan.recorded.height or plan.held.height or found.evaluation.left.height else None)
+            if others.height:  # what happened to each event, with no letter to list
+                _show(other_rows(others, recorded.event_ids if recorded is not None else {}, when), out_format,
+                      f"New events as of {c.format_day(found.evaluation.as_of)}: no letter in this run")
             _summary(console, [], None, quiet, plan, recorded=recorded)
             return
         with c.progress_bar("Writing letters", len(items)) as tick:
@@ -235,7 +240,7 @@ def letters(
         if written.manifest:
             import polars as pl
 
-            shown = pl.read_csv(out / written.manifest, infer_schema=False).filter(pl.col("decision") == "letter")
+            shown = pl.read_csv(out / written.manifest, infer_schema=False)
             _show(shown, out_format, f"Letters written to {out}")
         _summary(console, written.rendered, written, quiet, plan)
 
@@ -268,12 +273,18 @@ def _adopt_summary(console, plan, dry_run: bool, quiet: bool) -> None:
 
 
 def _show(frame, out_format: str, title: str) -> None:
+    """The manifest: every row as CSV or JSON; on a terminal, the letters (the events for staff are in
+    the table above them, and the counts of the rest on stderr)."""
     from attendance_cli.outputs import write_frame
 
     if out_format == "table":
+        import polars as pl
+
         from attendance_cli.cli.render import print_table
 
-        print_table(frame.drop("address", "email", strict=False), title=title)
+        letters = frame.filter(pl.col("decision") == "letter") if "decision" in frame.columns else frame
+        if letters.height:
+            print_table(letters.drop("address", "email", "decision", "reason", strict=False), title=title)
     else:
         write_frame(frame, out_format, None)
 
