@@ -29,7 +29,7 @@ def main() -> None:
 
     from attendance_cli.cli.common import Duplicates, ingest_options
     from attendance_cli.ingest import open_exports
-    from attendance_cli.letters.facts import gather, new_letter_events, read_letters
+    from attendance_cli.letters.facts import gather, read_letters
     from attendance_cli.letters.school import load_school
     from attendance_cli.letters.deliver import write_letters
     from attendance_cli.rules import load_policy
@@ -44,7 +44,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         ledger = Path(folder) / "ledger.sqlite"
         found = find_triggers(export, policy, None, None, ledger)
-        events = new_letter_events(found.evaluation.events)
+        # every new event that names a letter, not the casework's one letter per family a run sends:
+        # this measures rendering, typesetting and delivery
+        events = (found.evaluation.events.filter((pl.col("status") == "new") & pl.col("letter").is_not_null())
+                  .sort("pupil_id", "ladder", "stage", "rule_id").with_columns(pl.lit("letter").alias("decision")))
         workers.start()  # as `attendance letters` does: before the figures are gathered
         school = load_school(ROOT / "sample_data" / "primary_school.toml")
         letters = gather(found, export, policy, events, dt.date(2026, 7, 20), "pdf", None,

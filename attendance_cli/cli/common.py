@@ -598,7 +598,6 @@ def refuse_unsafe_recording(found, as_of_given: bool, look: str) -> None:
                 f"{format_date(last)}; to look ahead without recording, {look}.")
     if found.ledger_path is None:
         return
-    policy = found.evaluation.policy.name
     with Ledger(found.ledger_path, create=False) as ledger:
         latest = ledger.latest_as_of()
     if latest is None or as_of >= latest:

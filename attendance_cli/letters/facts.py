@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
@@ -38,29 +37,6 @@ def pct_text(attended: int, possible: int) -> str | None:
         return None
     hundredths = attended * 10000 // possible
     return f"{hundredths // 100}.{hundredths % 100:02d}"
-
-
-def new_letter_events(events: pl.DataFrame, only: Sequence[str] = (), exclude: Sequence[str] = ()) -> pl.DataFrame:
-    """New events whose rule names a letter, with --only/--exclude applied."""
-    chosen = events.filter((pl.col("status") == "new") & pl.col("letter").is_not_null())
-    if only:
-        chosen = chosen.filter(pl.col("pupil_id").is_in(list(only)))
-    if exclude:
-        chosen = chosen.filter(~pl.col("pupil_id").is_in(list(exclude)))
-    return chosen.sort("pupil_id", "ladder", "stage", "rule_id")
-
-
-def split_superseded(events: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(events that get a letter, events superseded): per pupil and ladder, only the highest stage
-    newly met in this run gets a letter.
-
-    A pupil can cross several stages of one ladder in a week (3, 5 and 10 lates; the unauthorised
-    letter, the meeting and the penalty warning): the family should get the letter for where the
-    pupil is now, not three letters of rising firmness in one envelope. The lower stages are still
-    recorded with the run, as handled, so their sessions are used up and they do not come up (and
-    send their letter) next week."""
-    top = pl.col("stage") == pl.col("stage").max().over("pupil_id", "ladder")
-    return events.filter(top), events.filter(~top)
 
 
 def gather(found, export: Export, policy: Policy, events: pl.DataFrame, letter_date: dt.date, fmt: str,
