@@ -761,7 +761,10 @@ def test_college_final_warning_waits_two_school_weeks_after_the_second(lessons, 
     assert listed(find(path, "college", as_of=D(2026, 1, 16), ledger=ledger), "still-below-95") == set()
     found = find(path, "college", as_of=D(2026, 1, 23), ledger=ledger)
     assert set(rows(found, "still-below-95")) == {"S"}  # NO-NEW is still below 95%, but with no new absence
-    assert pick(rows(found, "still-below-95")["S"], "status", "value", "stage") == ("new", "90.00", 4)
+    # first met when all its conditions first held: below 95% since 5 January, the new absence on 13
+    # January, the two school weeks after the second warning's week on Monday 19 January
+    assert pick(rows(found, "still-below-95")["S"], "status", "value", "stage", "first_met_on") == (
+        "new", "90.00", 4, D(2026, 1, 19))
     assert rows(found, "below-95")["S"]["status"] == "recorded"
 
 

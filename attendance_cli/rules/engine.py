@@ -117,7 +117,12 @@ def evaluate(policy: Policy, marks: Marks, calendar: SchoolCalendar, as_of: dt.d
     key_base = 0
     for rule in policy.rules:
         eligible = _eligible(rule, marks, ledger, calendar, as_of)
+        applies = None if eligible is None else eligible.select("pupil", "applies_from")
+        eligible = None if eligible is None else eligible.drop("applies_from")
         hits = _evaluate(rule, marks, calendar, as_of, _used_for(rule, used), eligible, _excused(rule, marks, ledger))
+        if applies is not None:  # a follow-up is met no earlier than the day its conditions first held
+            hits = hits.join(applies, on="pupil", how="left").with_columns(
+                pl.max_horizontal("first_met_on", "applies_from").alias("first_met_on")).drop("applies_from")
         hits = hits.with_row_index("key", offset=key_base).with_columns(pl.col("key").cast(pl.Int64))
         key_base += hits.height
         if rule.records_evidence:
@@ -199,7 +204,9 @@ def _eligible(rule: Rule, marks: Marks, ledger: LedgerState, calendar: SchoolCal
               as_of: dt.date) -> pl.DataFrame | None:
     """For a rule that follows another: pupil and `since` (the earlier event's as-of date) of the pupils
     with a recorded event of the earlier rule, long enough ago, with the new marks `needs_new` asks for
-    and the action `after_action` names since then (`since` is then the action's date). None: every pupil."""
+    and the action `after_action` names since then (`since` is then the action's date), and
+    `applies_from`: the first day all of that held (the day after `since`, the day of the last new mark
+    needed, the Monday of the week the wait ends). None: every pupil."""
     if not rule.follows:
         return None
     earlier = marks.numbered(ledger.events.filter((pl.col("rule_id") == rule.follows) & (pl.col("as_of") <= as_of))
@@ -210,13 +217,16 @@ def _eligible(rule: Rule, marks: Marks, ledger: LedgerState, calendar: SchoolCal
                               .select("pupil_id", pl.col("date").alias("_acted")))
         earlier = (earlier.join(done, on="pupil").filter(pl.col("_acted") >= pl.col("since"))
                    .group_by("pupil").agg(pl.col("_acted").max().alias("since")))
+    earlier = earlier.with_columns((pl.col("since") + DAY).alias("applies_from"))
     if rule.needs_new is not None and earlier.height:
         new = rule.needs_new
         chosen = marks.frame.filter(pl.col("slot").is_in(marks.slots(new.codes, new.categories, new.late).implode())
                                     & (pl.col("date") <= as_of)).join(earlier, on="pupil")
-        enough = (chosen.filter(pl.col("date") > pl.col("since")).group_by("pupil").len()
+        enough = (chosen.filter(pl.col("date") > pl.col("since")).group_by("pupil")
+                  .agg(pl.len().alias("len"), pl.col("date").sort().get(new.at_least - 1, null_on_oob=True).alias("_nth"))
                   .filter(pl.col("len") >= new.at_least))
-        earlier = earlier.join(enough.select("pupil"), on="pupil", how="semi")
+        earlier = earlier.join(enough.select("pupil", "_nth"), on="pupil").with_columns(
+            pl.max_horizontal("applies_from", "_nth").alias("applies_from")).drop("_nth")
     if rule.wait_school_weeks and earlier.height:
         weeks = pl.Series(calendar.school_weeks(end=as_of), dtype=pl.Date)
         this_week = as_of - dt.timedelta(days=as_of.weekday())
@@ -224,6 +234,10 @@ def _eligible(rule: Rule, marks: Marks, ledger: LedgerState, calendar: SchoolCal
         # school weeks after the earlier event's week, up to and including this one
         before = weeks.search_sorted(earlier["since"].dt.truncate("1w"), side="right").cast(pl.Int64)
         earlier = earlier.filter((done - before) >= rule.wait_school_weeks)
+        if earlier.height:
+            before = weeks.search_sorted(earlier["since"].dt.truncate("1w"), side="right").cast(pl.Int64)
+            ends = weeks.gather((before + rule.wait_school_weeks - 1).clip(0, weeks.len() - 1))
+            earlier = earlier.with_columns(pl.max_horizontal("applies_from", pl.Series(ends)).alias("applies_from"))
     return earlier
 
 
