@@ -13,7 +13,13 @@ attendance_cli computes them or counts them). For each school week, the register
 week's Friday is written (a cumulative export, as a weekly MIS export is: an N the office later
 corrects to I or O is N in the exports of the days before the correction), `attendance letters` is
 run in-process (typer's CliRunner) with one ledger, and the manifest, the letter files written that
-run and the ledger are checked:
+run and the ledger are checked. After each run a simulated office records what the school did
+(`attendance case record`): a penalty notice issued or waived after each penalty warning, medical
+evidence for about half the medical letters, meetings held after meeting letters.
+
+The week's as-of date is its last school day (a day with marks that are not all closure codes):
+the Friday, or the Thursday when the Friday is an INSET day (the register then reaches the Friday,
+so that run is also an `--as-of` before the export's last date); the letter date is the Monday after.
 
     1 stage      no letter at a stage <= one already sent on the same ladder this school year
                  (two exceptions the policies define are listed, not counted, unless --strict: a ladder
@@ -33,6 +39,7 @@ Run directly:
     .venv/bin/python -m tests.replay primary            # one setting, report on stdout
     .venv/bin/python -m tests.replay all --keep /tmp/r  # every setting; keep the files to look at
     .venv/bin/python -m tests.replay college --examples 10 --json violations.json
+    .venv/bin/python -m tests.replay primary --strict --no-office   # no exceptions, no school actions
 """
 
 from __future__ import annotations
@@ -528,6 +535,58 @@ def build(setting: str, pupils: int = 50) -> School:
     return school
 
 
+def describe(school: School) -> dict[str, int]:
+    """What the synthetic year holds, counted from the final marks: pupils with each kind of record."""
+    out: Counter = Counter()
+    cal = school.calendar
+    for p in school.pupils:
+        rows = sorted(school.marks[p.pid].items())
+        codes = [m.code for _k, m in rows]
+        by_day: dict[dt.date, list[str]] = defaultdict(list)
+        for (day, _slot), m in rows:
+            by_day[day].append(m.code)
+        out["pupils"] += 1
+        out["named"] += bool(p.forename.strip() and p.surname.strip())
+        if sum(c in LATE for c in codes) >= 10:
+            out["10+ lates"] += 1
+        if "G" in codes:
+            out["term-time holiday (G)"] += 1
+        if sum(c == "I" for c in codes) >= 10:
+            out["10+ illness marks"] += 1
+        if any(m.n_until for _k, m in rows):
+            out["N later corrected"] += 1
+        best = run = 0
+        for day in cal.school_days:
+            day_codes = [c for c in by_day.get(day, []) if school.codes[c] in POSSIBLE]
+            if not day_codes:
+                continue
+            run = run + 1 if all(school.codes[c] in ABSENT for c in day_codes) else 0
+            best = max(best, run)
+        if best >= 20:
+            out["absent 20+ school days in a row"] += 1
+        unauth_run = best_u = 0
+        for day in cal.school_days:
+            day_codes = [c for c in by_day.get(day, []) if school.codes[c] in POSSIBLE]
+            if not day_codes:
+                continue
+            unauth_run = unauth_run + 1 if all(school.codes[c] == "unauthorised" for c in day_codes) else 0
+            best_u = max(best_u, unauth_run)
+        if best_u >= 3:
+            out["unauthorised run of 3+ days"] += 1
+        autumn = [c for (day, _s), m in rows for c in [m.code] if day < D(2026, 1, 1) and school.codes[c] in POSSIBLE]
+        summer = [c for (day, _s), m in rows for c in [m.code] if day >= D(2026, 4, 1) and school.codes[c] in POSSIBLE]
+        if autumn and summer:
+            a = sum(school.codes[c] in ABSENT for c in autumn) / len(autumn)
+            b = sum(school.codes[c] in ABSENT for c in summer) / len(summer)
+            if a >= 0.12 and b <= 0.05:
+                out["recovers (autumn 12%+ absent, summer 5% or less)"] += 1
+        if p.first > cal.register_days[0]:
+            out["joins mid-year"] += 1
+        if p.last < cal.register_days[-1]:
+            out["leaves mid-year"] += 1
+    return dict(out)
+
+
 # ---------------------------------------------------------------------------------------------
 # Files: the register as exported for a week, contacts, school settings, pupils
 
@@ -791,7 +850,9 @@ class Report:
     letters: Counter = field(default_factory=Counter)  # (letter, stage) -> letters (families, one per run)
     decisions: Counter = field(default_factory=Counter)
     violations: list[Violation] = field(default_factory=list)
-    sanctioned: list[str] = field(default_factory=list)
+    sanctioned: list[tuple[str, str]] = field(default_factory=list)  # (restart | recovered | repeat, line)
+    data: dict[str, int] = field(default_factory=dict)  # what the synthetic year holds (`describe`)
+    checked: Counter = field(default_factory=Counter)  # what the checks looked at (so a silent regex is seen)
     actions: Counter = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
     office: bool = False
@@ -804,6 +865,8 @@ class Report:
         out = [f"Replay {self.setting}: policy {self.policy}, {self.pupils} pupils, {self.runs} weekly runs "
                f"({self.failed_runs} failed), {self.letters_files} letter files, "
                f"{sum(self.letters.values())} family letters, {self.seconds:.1f}s"]
+        if self.data:
+            out.append("  the year's pupils: " + ", ".join(f"{k}: {n}" for k, n in self.data.items() if k != "pupils"))
         out.append("  letters by type and stage: " + ", ".join(
             f"{name} (stage {stage}): {n}" for (name, stage), n in sorted(self.letters.items())))
         if self.actions:
@@ -813,13 +876,16 @@ class Report:
         if self.decisions:
             out.append("  event decisions over the year: " + ", ".join(f"{k}: {n}" for k, n in sorted(self.decisions.items())))
         if self.sanctioned:
-            kinds = Counter(line.split("): ", 1)[1].split(": ", 1)[1].split(":")[0] for line in self.sanctioned)
+            kinds = Counter(kind for kind, _line in self.sanctioned)
             out.append(f"  same or lower stage again, as the policy allows (not counted as violations; --strict counts "
                        f"them): {len(self.sanctioned)} (" + ", ".join(f"{k}: {n}" for k, n in sorted(kinds.items())) + ")")
-            out.extend(f"    {r}" for r in self.sanctioned[:examples])
+            for kind in sorted(kinds):
+                out.extend([f"    {line}" for k, line in self.sanctioned if k == kind][:examples])
         counts = self.counts()
-        out.append(f"  violations: {len(self.violations)}" + (
-            " (" + ", ".join(f"{k}: {n}" for k, n in sorted(counts.items())) + ")" if counts else ""))
+        if self.checked:
+            out.append("  checked: " + ", ".join(f"{k} {n}" for k, n in sorted(self.checked.items())))
+        out.append(f"  violations: {len(self.violations)} (" + ", ".join(
+            f"{k}: {counts.get(k, 0)}" for k in INVARIANTS) + ")")
         for invariant in sorted(counts):
             chosen = [v for v in self.violations if v.invariant == invariant]
             out.append(f"  -- {invariant}: {len(chosen)}")
@@ -854,26 +920,25 @@ def replay(setting: str, folder: Path, *, pupils: int = 50, weeks: int | None = 
     counted as violations unless `strict`: a ladder with `reset_quiet_school_weeks` restarting after
     that many school weeks with no event recorded on it, and a stage whose rule has `repeat_after`
     repeating after the office recorded one of those actions since that stage's last letter."""
-    from typer.testing import CliRunner
-
     from attendance_cli.cli import app
     from attendance_cli.ledger import Ledger
     from attendance_cli.rules import load_policy
 
     started = time.perf_counter()
     school = school or build(setting, pupils)
-    if (folder / "ledger.sqlite").exists():  # an earlier replay's folder: start the year again
+    if (folder / ".replay").exists():  # an earlier replay's folder: start the year again
         shutil.rmtree(folder)
     elif folder.exists() and any(folder.iterdir()):
         raise SystemExit(f"{folder} is not empty and not a replay folder: choose another")
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / ".replay").write_text("a tests/replay.py folder: removed by the next replay here\n", encoding="utf-8")
     exports, out, db = folder / "exports", folder / "letters", folder / "ledger.sqlite"
     exports.mkdir(exist_ok=True)
     setup = write_setup(school, folder)
     policy = load_policy(school.policy)
     rules = {r.id: r for r in policy.rules}
-    report = Report(setting, school.policy, len(school.pupils))
-    runner = CliRunner()
+    report = Report(setting, school.policy, len(school.pupils), data=describe(school))
+    runner = _Runner(app)
     if office and runner.invoke(app, ["case", "--help"]).exit_code != 0:
         office = False
         report.notes.append("`attendance case` is not available: the school records no actions (penalty decisions, "
@@ -882,6 +947,7 @@ def replay(setting: str, folder: Path, *, pupils: int = 50, weeks: int | None = 
     history: list[Sent] = []
     evidence: dict[str, dt.date] = {}  # pupil -> the latest `until` of evidence received on the medical ladder
     done_actions: list[tuple[str, str, str, dt.date]] = []  # (pupil, ladder, action, date) the office recorded
+    held: dict[tuple[str, str, str], tuple[int, dt.date]] = {}  # (pupil, rule, first met) -> first held (week, as-of)
     seen_letter_ids: set[int] = set()
     restarted: dict[tuple[str, str], dt.date] = {}
     schedule = school.calendar.weeks()[:weeks] if weeks else school.calendar.weeks()
@@ -895,7 +961,7 @@ def replay(setting: str, folder: Path, *, pupils: int = 50, weeks: int | None = 
         result = runner.invoke(app, args, catch_exceptions=True)
         report.runs += 1
         ctx = RunContext(school, report, rules, policy, week, as_of, letter_date, history, restarted, evidence,
-                         done_actions, strict)
+                         done_actions, strict, held)
         if result.exit_code != 0:
             report.failed_runs += 1
             detail = (result.stderr if hasattr(result, "stderr") else result.output) or repr(result.exception)
@@ -932,7 +998,14 @@ def replay(setting: str, folder: Path, *, pupils: int = 50, weeks: int | None = 
             path = out / row["file"]
             if not path.exists():
                 continue
-            ctx.check_letter(row, path.read_text(encoding="utf-8"))
+            text = letter_text(path)
+            if text is None:
+                ctx.tick(f"letters not read ({path.suffix} file)")
+                continue
+            ctx.check_letter(row, text)
+        for row in manifest:  # events held back for the family's other letter: their age is explained later
+            if row.get("decision") == "held":
+                held.setdefault((row["pupil_id"], row["rule_id"], row["first_met_on"]), (week, as_of))
         history.extend(sent_now)
         if office:
             for action in school_actions(sent_now, setting):
@@ -955,6 +1028,26 @@ def replay(setting: str, folder: Path, *, pupils: int = 50, weeks: int | None = 
                   f"{len(report.violations)} violations so far", file=sys.stderr)
     report.seconds = time.perf_counter() - started
     return report
+
+
+class _Runner:
+    """typer's CliRunner (in-process, output captured), with the click command built once: typer builds it
+    again on every invoke, which costs about 0.1 s a run."""
+
+    def __init__(self, app) -> None:
+        import typer.testing
+
+        self._testing = typer.testing
+        self._runner = typer.testing.CliRunner()
+        self._command = typer.testing._get_command(app)
+
+    def invoke(self, app, args: list[str], catch_exceptions: bool = True):
+        original = self._testing._get_command
+        self._testing._get_command = lambda _app: self._command
+        try:
+            return self._runner.invoke(app, args, catch_exceptions=catch_exceptions)
+        finally:
+            self._testing._get_command = original
 
 
 def school_actions(sent: list[Sent], setting: str) -> list[tuple[str, str, str, dt.date, dt.date | None]]:
@@ -987,6 +1080,10 @@ class RunContext:
     evidence: dict[str, dt.date]  # pupil -> medical evidence received, covering absences up to this date
     actions: list[tuple[str, str, str, dt.date]]  # what the office recorded: (pupil, ladder, action, date)
     strict: bool = False
+    held: dict = field(default_factory=dict)  # (pupil, rule, first met) -> (week, as-of) an earlier run held it
+
+    def tick(self, what: str, n: int = 1) -> None:
+        self.report.checked[what] += n
 
     def add(self, invariant: str, pupil: str, rule: str, file: str, detail: str, excerpt: str = "") -> None:
         self.report.violations.append(Violation(invariant, self.week, f"{self.as_of:%Y-%m-%d}", pupil, rule, file,
@@ -1033,7 +1130,8 @@ class RunContext:
             what = (f"{s.letter} (ladder {s.ladder}, stage {s.stage}) after {top.letter} (stage {top.stage}) sent in "
                     f"week {top.week} (as of {top.as_of})")
             notes = []
-            quiet = self.policy.ladder_of(s.ladder).reset_quiet_school_weeks
+            ladder_of = getattr(self.policy, "ladder_of", None)  # (policies before casework had no ladders)
+            quiet = getattr(ladder_of(s.ladder), "reset_quiet_school_weeks", None) if ladder_of else None
             if quiet:
                 # the policy restarts the ladder after `quiet` school weeks with no event recorded on it
                 earlier = [e["as_of"] for e in events if e["pupil_id"] == s.pupil and e["ladder"] == s.ladder
@@ -1047,6 +1145,32 @@ class RunContext:
                     continue
                 notes.append(f"last {s.ladder} event recorded {last}, {gap} school weeks before "
                              f"(reset_quiet_school_weeks = {quiet})")
+            recovered = getattr(ladder_of(s.ladder), "reset_recovered_school_weeks", None) if ladder_of else None
+            if recovered:
+                # the policy restarts the case once every state on it was left N school weeks ago, nothing since
+                mine = [e for e in events if e["pupil_id"] == s.pupil and e["ladder"] == s.ladder
+                        and year_start <= e["as_of"] < self.as_of]
+                lefts = [e["left_on"] for e in mine if e.get("left_on")]
+                still = [e for e in mine if e.get("kind") == "state" and not e.get("left_on")]
+                if mine and lefts and not still:
+                    left = max(lefts)
+                    gap = self._school_weeks_between(left, self.as_of)
+                    quiet_since = max(e["as_of"] for e in mine) <= left
+                    rule = self.rules.get(s.rule)
+                    below = getattr(rule, "absence_at_least", None)
+                    f = figures(self.school, s.pupil, left)
+                    out_of_state = below is None or 100 * f.absences < below * f.possible
+                    if gap >= recovered and quiet_since and out_of_state:
+                        self.restarted[(s.pupil, s.ladder)] = self.as_of
+                        self._sanctioned(s, f"recovered: {what}; the state was left on {left} (marks: absence "
+                                            f"{f.absences}/{f.possible}), {gap} school weeks before "
+                                            f"(reset_recovered_school_weeks = {recovered})")
+                        continue
+                    notes.append(f"state left on {left}, {gap} school weeks before (reset_recovered_school_weeks = "
+                                 f"{recovered}; events since: {not quiet_since}; marks out of the state then: "
+                                 f"{out_of_state})")
+                else:
+                    notes.append(f"reset_recovered_school_weeks = {recovered}, but the case's state was never left")
             rule = self.rules.get(s.rule)
             repeat = tuple(getattr(rule, "repeat_after", ()) or ())
             if repeat and s.stage == top.stage:
@@ -1067,7 +1191,7 @@ class RunContext:
         if self.strict:
             self.add("1-stage", s.pupil, s.rule, s.file, "stage regression (strict): " + text)
         else:
-            self.report.sanctioned.append(line)
+            self.report.sanctioned.append((text.split(":")[0], line))
 
     def _school_weeks_between(self, earlier: dt.date, later: dt.date) -> int:
         """School weeks (Monday-Sunday weeks with a school day) after `earlier`'s week, up to `later`'s."""
@@ -1099,13 +1223,13 @@ class RunContext:
             three_years = self.as_of.replace(year=self.as_of.year - 3)
             earlier = [h for h in self.history if h.pupil == s.pupil and h.letter == "penalty-notice-warning"
                        and h.as_of > three_years]
-            if len(earlier) >= 2:
-                decided = [a for a in self.actions if a[0] == s.pupil and a[2] in ("notice-issued", "notice-waived")
-                           and a[3] > three_years]
-                issued = sum(1 for a in decided if a[2] == "notice-issued")
-                kind = ("after 2 notices issued: the policy's limit is broken" if issued >= 2 else
-                        f"after {issued} notice issued and {len(decided) - issued} waived (the policy's limit counts "
-                        "notices issued, this invariant counts warning letters)")
+            # the national framework: at most 2 penalty notices per child in a rolling 3 years, after which
+            # another measure is used; a waived notice is not a notice, so a warning after one is allowed
+            decided = [a for a in self.actions if a[0] == s.pupil and a[2] in ("notice-issued", "notice-waived")
+                       and a[3] > three_years]
+            issued = sum(1 for a in decided if a[2] == "notice-issued")
+            if issued >= 2:
+                kind = "after 2 notices issued: the policy's limit is broken"
                 self.add("3-penalty", s.pupil, s.rule, s.file,
                          f"penalty-notice warning number {len(earlier) + 1} in 3 years, {kind}; earlier warnings "
                          + ", ".join(f"week {h.week} ({h.letter_date})" for h in earlier) + "; decisions recorded "
@@ -1126,8 +1250,14 @@ class RunContext:
                 self.add("4-age", row["pupil_id"], row["rule_id"], row["file"],
                          f"first met on {first}, after the as-of date")
             elif age > 10:
+                was = self.held.get((row["pupil_id"], row["rule_id"], row["first_met_on"]))
+                if was and self.school.calendar.school_days_between(first, was[1]) <= 10:
+                    continue  # held, while still recent, for the family's other letter: it keeps its place
+                why = (f"; held in week {was[0]} (as of {was[1]}) for the family's other letter, "
+                       f"{self.school.calendar.school_days_between(first, was[1])} school days after it was first met"
+                       if was else "; never held for another letter")
                 self.add("4-age", row["pupil_id"], row["rule_id"], row["file"],
-                         f"event first met on {first}, {age} school days before the as-of date (limit 10)")
+                         f"event first met on {first}, {age} school days before the as-of date (limit 10){why}")
 
     # -- 5 and 6: what the letter says -----------------------------------------------------------
 
@@ -1135,6 +1265,7 @@ class RunContext:
         school, pid, rule_id, file = self.school, row["pupil_id"], row["rule_id"], row["file"]
         person = school.person(pid) if pid in school._by_id else None
         body = flat(text)
+        self.tick("letters read")
 
         def bad(invariant: str, detail: str, excerpt: str = "") -> None:
             self.add(invariant, pid, rule_id, file, detail, excerpt)
@@ -1164,6 +1295,8 @@ class RunContext:
                     f"{unit.capitalize()} missed without permission": f"{year_fig.unauthorised:,}",
                     "Times late": f"{year_fig.lates:,}", "Minutes lost to lateness": f"{year_fig.minutes:,}"}
             seen = set()
+            self.tick("figures tables")
+            self.tick("figures rows", len(fig.rows))
             for cells in fig.rows:
                 if len(cells) != 2:
                     bad("5-figures", f"figures row not label/value: {cells}")
@@ -1199,15 +1332,20 @@ class RunContext:
         def when(text: str) -> dt.date | None:
             return parse_date_text(text, sy)
 
-        for m in re.finditer(rf"has (?:also )?missed {days} of (?:school|college)", body):
+        def finditer(pattern: str, text: str):
+            for match in re.finditer(pattern, text):
+                self.tick("sentences")
+                yield match
+
+        for m in finditer(rf"has (?:also )?missed {days} of (?:school|college)", body):
             if days_text_value(m.group(1)) != year_fig.absences / 2:
                 bad("5-figures", f"sentence: days missed {m.group(1)}, marks give {year_fig.absences / 2:g} days",
                     _excerpt(body, m))
-        for m in re.finditer(rf"\({days} missed\)", body):
+        for m in finditer(rf"\({days} missed\)", body):
             if days_text_value(m.group(1)) != year_fig.absences / 2:
                 bad("5-figures", f"sentence: days missed {m.group(1)}, marks give {year_fig.absences / 2:g} days",
                     _excerpt(body, m))
-        for m in re.finditer(r"(\d+\.\d{2})%", body):
+        for m in finditer(r"(\d+\.\d{2})%", body):
             before = body[max(0, m.start() - 40):m.start()]
             if re.search(r"it has been $", before):
                 continue  # the decline figure: checked below
@@ -1215,48 +1353,48 @@ class RunContext:
                 continue  # the figures table (flattened)
             if m.group(1) != year_fig.percent:
                 bad("5-figures", f"sentence: attendance {m.group(1)}%, marks give {year_fig.percent}%", _excerpt(body, m))
-        for m in re.finditer(rf"since {date} it has been ([\d.]+)%", body):
+        for m in finditer(rf"since {date} it has been ([\d.]+)%", body):
             start = when(m.group(1))
             if start:
                 f = figures(school, pid, as_of, start, as_of)
                 if m.group(2) != f.percent:
                     bad("5-figures", f"sentence: attendance since {start} {m.group(2)}%, marks give {f.percent}%",
                         _excerpt(body, m))
-        for m in re.finditer(r"has missed ([\d,]+) lessons?, ([\d,]+) of them without permission", body):
+        for m in finditer(r"has missed ([\d,]+) lessons?, ([\d,]+) of them without permission", body):
             if int(m.group(1).replace(",", "")) != year_fig.absences or int(m.group(2).replace(",", "")) != year_fig.unauthorised:
                 bad("5-figures", f"sentence: {m.group(1)} lessons missed, {m.group(2)} unauthorised; marks give "
                     f"{year_fig.absences} and {year_fig.unauthorised}", _excerpt(body, m))
-        for m in re.finditer(r"has missed ([\d,]+) lessons?: attendance", body):
+        for m in finditer(r"has missed ([\d,]+) lessons?: attendance", body):
             if int(m.group(1).replace(",", "")) != year_fig.absences:
                 bad("5-figures", f"sentence: {m.group(1)} lessons missed, marks give {year_fig.absences}", _excerpt(body, m))
         # the rule's window
-        for m in re.finditer(rf"has missed ([\d,]+) sessions? of school without permission since {date}\.", body):
+        for m in finditer(rf"has missed ([\d,]+) sessions? of school without permission since {date}\.", body):
             start = when(m.group(2))
             if start:
                 n = count_marks(school, pid, as_of, start, as_of, categories={"unauthorised"})
                 if int(m.group(1).replace(",", "")) != n:
                     bad("5-figures", f"sentence: {m.group(1)} unauthorised sessions since {start}, marks give {n}",
                         _excerpt(body, m))
-        for m in re.finditer(rf"has missed ([\d,]+) sessions? of school without permission between {date} and {date}", body):
+        for m in finditer(rf"has missed ([\d,]+) sessions? of school without permission between {date} and {date}", body):
             a, b = when(m.group(2)), when(m.group(3))
             if a and b:
                 n = count_marks(school, pid, as_of, a, b, codes={"G", "N", "O", "U"})
                 if int(m.group(1).replace(",", "")) != n:
                     bad("5-figures", f"sentence: {m.group(1)} unauthorised sessions between {a} and {b}, marks give {n}",
                         _excerpt(body, m))
-        for m in re.finditer(rf"has arrived late ([\d,]+) times? since {date}(?:, missing ([\d,]+) minutes?)?", body):
+        for m in finditer(rf"has arrived late ([\d,]+) times? since {date}(?:, missing ([\d,]+) minutes?)?", body):
             start = when(m.group(2))
             if start:
                 self._check_lates(pid, start, m, bad, body)
-        for m in re.finditer(r"has (?:now )?been late ([\d,]+) times? this half term(?:, missing ([\d,]+) minutes?)?", body):
+        for m in finditer(r"has (?:now )?been late ([\d,]+) times? this half term(?:, missing ([\d,]+) minutes?)?", body):
             term = school.calendar.half_term_of(as_of)
             if term:
                 self._check_lates(pid, term[0], m, bad, body, minutes_group=2)
-        for m in re.finditer(r"This includes ([\d,]+) sessions? \(mornings or afternoons\) without permission", body):
+        for m in finditer(r"This includes ([\d,]+) sessions? \(mornings or afternoons\) without permission", body):
             if int(m.group(1).replace(",", "")) != year_fig.unauthorised:
                 bad("5-figures", f"sentence: {m.group(1)} unauthorised sessions this year, marks give {year_fig.unauthorised}",
                     _excerpt(body, m))
-        for m in re.finditer(rf"On {date} we wrote to you about \S+ absence without permission\. Since that letter, \S+ "
+        for m in finditer(rf"On {date} we wrote to you about \S+ absence without permission\. Since that letter, \S+ "
                              r"has missed ([\d,]+) more sessions? without permission", body):
             start = when(m.group(1))
             if start:
@@ -1264,39 +1402,48 @@ class RunContext:
                 if int(m.group(2).replace(",", "")) != n:
                     bad("5-figures", f"sentence: {m.group(2)} more unauthorised sessions since the letter of {start}, "
                         f"marks give {n}", _excerpt(body, m))
-        for m in re.finditer(rf"has been off ill for {days}", body):
+        for m in finditer(rf"has been off ill for {days}", body):
             n = count_marks(school, pid, as_of, D(sy, 8, 1), as_of, codes={"I"})
             if days_text_value(m.group(1)) != n / 2:
                 bad("5-figures", f"sentence: off ill for {m.group(1)}, marks give {n / 2:g} days (I sessions this year)",
                     _excerpt(body, m))
-        for m in re.finditer(r"has missed ([\d,]+) lessons? through illness", body):
+        for m in finditer(r"has missed ([\d,]+) lessons? through illness", body):
             n = count_marks(school, pid, as_of, D(sy, 8, 1), as_of, codes={"I"})
             if int(m.group(1).replace(",", "")) != n:
                 bad("5-figures", f"sentence: {m.group(1)} lessons through illness, marks give {n}", _excerpt(body, m))
-        for m in re.finditer(r"has missed ([\d,]+) lessons? this year without permission", body):
+        for m in finditer(r"has missed ([\d,]+) lessons? this year without permission", body):
             if int(m.group(1).replace(",", "")) != year_fig.unauthorised:
                 bad("5-figures", f"sentence: {m.group(1)} unauthorised lessons this year, marks give {year_fig.unauthorised}",
                     _excerpt(body, m))
-        for m in re.finditer(r"([\d,]+) more missed lessons? would take it below", body):
+        for m in finditer(r"([\d,]+) more missed lessons? would take it below", body):
             k = 1
             while 100 * year_fig.attended >= 95 * (year_fig.possible + k):
                 k += 1
             if int(m.group(1).replace(",", "")) != k:
                 bad("5-figures", f"sentence: {m.group(1)} more missed lessons would take attendance below 95%; "
                     f"marks give {k} ({year_fig.attended}/{year_fig.possible})", _excerpt(body, m))
-        for m in re.finditer(rf"absent from school since {date}: ([\d,]+) school days? in a row", body):
+        for m in finditer(rf"absent from school since {date}: ([\d,]+) school days? in a row", body):
             start = when(m.group(1))
             if start:
                 self._check_day_run(pid, start, int(m.group(2).replace(",", "")), m, bad, body)
-        for m in re.finditer(rf"You have missed ([\d,]+) lessons? in a row without permission, starting on {date}", body):
+        for m in finditer(rf"absent from school from {date} to {date}: ([\d,]+) school days? in a row", body):
+            start, end = when(m.group(1)), when(m.group(2))
+            if start and end:
+                self._check_day_run(pid, start, int(m.group(3).replace(",", "")), m, bad, body, end)
+        for m in finditer(rf"You have missed ([\d,]+) lessons? in a row without permission, starting on {date}", body):
             start = when(m.group(2))
             if start:
                 self._check_lesson_run(pid, start, int(m.group(1).replace(",", "")), m, bad, body)
-        for m in re.finditer(rf"(?:at any of your timetabled sessions since|timetabled session for ([\d,]+) weeks?, since) {date}",
+        for m in finditer(rf"(?:at any of your timetabled sessions since|timetabled session for ([\d,]+) weeks?, since) {date}",
                              body):
             start = when(m.group(2))
             if start:
                 self._check_no_attendance(pid, start, int(m.group(1)) if m.group(1) else None, m, bad, body)
+        for m in finditer(rf"(?:at any of your timetabled sessions|timetabled session for ([\d,]+) weeks?,) from {date} "
+                          rf"to {date}", body):
+            start, end = when(m.group(2)), when(m.group(3))
+            if start and end:
+                self._check_no_attendance(pid, start, int(m.group(1)) if m.group(1) else None, m, bad, body, end)
 
     def _check_lates(self, pid: str, start: dt.date, m: re.Match, bad, body: str, minutes_group: int = 3) -> None:
         n, minutes = 0, 0
@@ -1310,7 +1457,8 @@ class RunContext:
             bad("5-figures", f"sentence: late {said} times ({said_minutes} minutes) since {start}, marks give {n} "
                 f"({minutes} minutes)", _excerpt(body, m))
 
-    def _check_day_run(self, pid: str, start: dt.date, length: int, m: re.Match, bad, body: str) -> None:
+    def _check_day_run(self, pid: str, start: dt.date, length: int, m: re.Match, bad, body: str,
+                       end: dt.date | None = None) -> None:
         by_day: dict[dt.date, list[str | None]] = defaultdict(list)
         for day, _slot, code, _mins in self.school.view(self.as_of)[pid]:
             by_day[day].append(code)
@@ -1318,18 +1466,22 @@ class RunContext:
         if not days or days[0] != start:
             bad("5-figures", f"run start {start} is not a school day", _excerpt(body, m))
             return
-        run = 0
+        run, run_days = 0, []
         for d in days:
             codes = [c for c in by_day.get(d, []) if c is not None and self.school.codes[c] in POSSIBLE]
             if not codes:
                 continue
             if all(self.school.codes[c] == "unauthorised" for c in codes):
                 run += 1
+                run_days.append(d)
             else:
                 break
         if run < length:
             bad("5-figures", f"sentence: {length} school days absent in a row since {start}, marks give {run}",
                 _excerpt(body, m))
+        elif end is not None and run_days[length - 1] != end:
+            bad("5-figures", f"sentence: {length} school days absent in a row from {start} to {end}, but the "
+                f"{length}th of them is {run_days[length - 1]}", _excerpt(body, m))
 
     def _check_lesson_run(self, pid: str, start: dt.date, length: int, m: re.Match, bad, body: str) -> None:
         """From the first unauthorised lesson on `start`: `length` possible lessons in a row, all unauthorised."""
@@ -1352,19 +1504,26 @@ class RunContext:
             bad("5-figures", f"sentence: {length} lessons in a row without permission from {start}, marks give {run}",
                 _excerpt(body, m))
 
-    def _check_no_attendance(self, pid: str, start: dt.date, weeks: int | None, m: re.Match, bad, body: str) -> None:
+    def _check_no_attendance(self, pid: str, start: dt.date, weeks: int | None, m: re.Match, bad, body: str,
+                             end: dt.date | None = None) -> None:
+        """No lesson attended from `start` to `end` (or to the as-of date: 'since'), and `weeks` weeks with
+        timetabled lessons in that span."""
+        upto = end or self.as_of
+        span = f"from {start} to {end}" if end else f"since {start}"
+        if end is not None and end > self.as_of:
+            bad("5-figures", f"sentence: {span}, after the as-of date", _excerpt(body, m))
         attended = [(day, slot, code) for day, slot, code, _ in self.school.view(self.as_of)[pid]
-                    if code is not None and start <= day <= self.as_of and self.school.codes[code] in ATTENDED]
+                    if code is not None and start <= day <= upto and self.school.codes[code] in ATTENDED]
         if attended:
             day, slot, code = attended[0]
-            bad("5-figures", f"sentence: no attendance since {start}, but marked {code} on {day} {slot} "
-                f"({len(attended)} lessons attended since)", _excerpt(body, m))
+            bad("5-figures", f"sentence: no attendance {span}, but marked {code} on {day} {slot} "
+                f"({len(attended)} lessons attended in that time)", _excerpt(body, m))
         if weeks is not None:
             mondays = {day - dt.timedelta(days=day.weekday()) for day, _s, code, _ in self.school.view(self.as_of)[pid]
-                       if code is not None and start <= day <= self.as_of and self.school.codes[code] in POSSIBLE}
+                       if code is not None and start <= day <= upto and self.school.codes[code] in POSSIBLE}
             if len(mondays) != weeks and not attended:
-                bad("5-figures", f"sentence: no attendance for {weeks} weeks since {start}; marks give {len(mondays)} "
-                    "weeks with timetabled lessons since then, none attended", _excerpt(body, m))
+                bad("5-figures", f"sentence: no attendance for {weeks} weeks {span}; marks give {len(mondays)} "
+                    "weeks with timetabled lessons in that time, none attended", _excerpt(body, m))
 
     def _check_sessions(self, table: Table, pid: str, rule_id: str, bad, body: str) -> None:
         school = self.school
@@ -1372,7 +1531,9 @@ class RunContext:
         rule = self.rules.get(rule_id)
         sy = self.as_of.year if self.as_of.month >= 8 else self.as_of.year - 1
         selection = _selection(rule)
+        self.tick("sessions tables")
         for cells in table.rows:
+            self.tick("session rows")
             day = parse_date_text(cells[0], sy)
             if day is None:
                 bad("5-figures", f"sessions table: unreadable date {cells[0]!r}")
@@ -1410,6 +1571,7 @@ class RunContext:
         sy = self.as_of.year if self.as_of.month >= 8 else self.as_of.year - 1
         earlier = {h.letter_date for h in self.history if h.pupil == pid}
         for m in DATE_RE.finditer(body):
+            self.tick("dates")
             name, day, month, year = m.groups()
             try:
                 when = D(int(year) if year else (sy if MONTHS.index(month) + 1 >= 8 else sy + 1),
@@ -1444,6 +1606,21 @@ class RunContext:
                 continue
             if when != self.letter_date and when not in school.calendar.school_day_set and when not in earlier:
                 bad("5-dates", f"date {when} is not a school day", _excerpt(body, m))
+
+
+def letter_text(path: Path) -> str | None:
+    """The words of a letter file as a family reads them: a .txt as it is, an .eml's plain-text part
+    (decoded: quoted-printable would split words and dates); None for a PDF."""
+    if path.suffix == ".txt":
+        return path.read_text(encoding="utf-8")
+    if path.suffix == ".eml":
+        import email
+        from email import policy as email_policy
+
+        message = email.message_from_bytes(path.read_bytes(), policy=email_policy.default)
+        body = message.get_body(preferencelist=("plain",))
+        return None if body is None else f"{message['Subject']}\n\n{body.get_content()}"
+    return None
 
 
 def _selection(rule):
@@ -1481,6 +1658,7 @@ def _around(body: str, needle: str) -> str:
 
 
 SETTINGS = ("primary", "secondary", "college", "university")
+INVARIANTS = ("0-run", "1-stage", "2-one-letter", "3-penalty", "4-age", "5-figures", "5-dates", "6-names", "7-evidence")
 
 
 def main(argv: list[str] | None = None) -> int:

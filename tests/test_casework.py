@@ -109,11 +109,17 @@ def test_a_ladder_never_goes_back_to_a_lower_stage(run, tmp_path):
     second = letters(run, folder, export)
     assert second.exit_code == 0, second.stderr
     assert sent(folder) == [("S1", "punctuality-meeting")]
-    # the case is at its last stage: the next step is for staff, not another letter
-    assert "1 event for staff: past the case's last letter, the policy's next step (recorded)" in second.stderr
+    assert "1 event below the stage the case reached this school year (recorded, no letter)" in second.stderr
+    # 5 more lates: the last stage again, which is for staff (the policy's next step), not a second letter
+    more = {i: "L" for i in range(8)} | {i: "L" for i in range(10, 15)}
+    export = register(tmp_path / "m.csv", {"S1": more}, 15)
+    third = letters(run, folder, export)
+    assert third.exit_code == 0, third.stderr
+    assert sent(folder) == [("S1", "punctuality-meeting")]
     with Ledger(folder / "ledger.sqlite") as ledger:
         assert ledger.events().select("rule_id", "decision").rows() == [
-            ("late-3", "superseded"), ("late-5", "letter"), ("late-3", "escalation")]
+            ("late-3", "superseded"), ("late-5", "letter"), ("late-3", "below-stage"), ("late-3", "below-stage"),
+            ("late-5", "escalation")]
 
 
 def test_one_letter_per_family_per_run_the_other_held_and_sent_next_run(run, tmp_path):

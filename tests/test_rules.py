@@ -273,7 +273,7 @@ def test_the_same_register_in_any_row_order_or_split_into_files_finds_the_same(s
     first, second = tmp_path / "first.csv", tmp_path / "second.csv"
     first.write_text("\n".join([header, *shuffled[::2]]) + "\n", encoding="utf-8")
     second.write_text("\n".join([header, *shuffled[1::2]]) + "\n", encoding="utf-8")
-    policy = load_policy("dfe-national")
+    policy = without_minimums(load_policy("dfe-national"))
     export = open_exports([first, second], IngestOptions(codes=load_code_table(policy.codes)))
     assert find_triggers(export, policy, None, None, None).table.sort("rule_id", "pupil_id").equals(expected)
 
@@ -955,3 +955,22 @@ def test_week_runs_before_any_week_has_ended_find_nothing_and_do_not_fail(lesson
     path = lessons(weekdays(JANUARY, 4), {"ABSENT": lesson_marks(8, spread("O", range(8)))})
     found = find(path, "university", as_of=D(2026, 1, 8))
     assert listed(found, "no-attendance-1-week") == set()
+
+
+def test_a_state_letter_rule_is_first_met_once_it_has_its_minimum_of_possible_sessions(school, find):
+    # 6 of the first 60 sessions missed (10%: persistent absence, day 29), then 4 more by day 35 (10 of
+    # 80 by day 39): above the line since the first day, but the rule waits for 60 possible sessions
+    days = weekdays(MONDAY, 40)
+    missed = spread("O", [0, 1]) | spread("I", [20, 21, 40, 41, 60, 61, 70, 71])
+    path = school(days, {"EARLY": seq(80, missed)})
+    found = find(path, load_policy("dfe-national"))  # the preset as shipped, with its minimum
+    assert pick(rows(found, "persistent-absence")["EARLY"], "first_met_on", "value") == (days[29], "87.50")
+
+
+def test_a_count_with_only_when_is_first_met_when_both_hold(school, find):
+    # the sixth illness on day 5, but attendance stays below 95% only from day 65 (8 of 132 missed),
+    # after climbing back to exactly 95% (6 of 120) on day 59: the letter is about day 65, not day 5
+    days = weekdays(MONDAY, 70)
+    path = school(days, {"ILL": seq(140, {**spread("I", range(0, 12, 2)), 130: "O", 131: "O"})})
+    medical = rows(find(path, "primary-academy"), "medical-evidence")["ILL"]
+    assert medical["first_met_on"] == days[65]

@@ -9,8 +9,9 @@ For every new event of a run, one decision, in this order (the first that applie
    action, for staff, never another warning.
 5. The case's stage this school year (since its last reset) is already at or past the event's:
    `awaiting` when the stage may repeat only after the school records a decision (`repeat_after`)
-   and it has not; otherwise `escalation` at the ladder's last stage (a list for staff, not another
-   copy of the last letter) or `below-stage` (recorded, no letter: a ladder never goes backwards).
+   and it has not; otherwise `escalation` for an event of the ladder's last stage (a list for staff,
+   not another copy of the last letter) or `below-stage` for a lower one (recorded, no letter: a
+   ladder never goes backwards).
 6. `too-old`: first met more than `letter_within` school days before the as-of date (recorded
    without a letter only with --include-older).
 7. One letter per family per run: among what is left, the pupil's highest-priority ladder (then
@@ -223,7 +224,7 @@ def decide(policy: Policy, events: pl.DataFrame, ledger: LedgerState, letters: p
         .when(pl.col("letter").is_null()).then(pl.lit("action"))
         .when(pl.col("_limit")).then(pl.lit("escalation"))
         .when(at_stage & ~pl.col("_repeat") & has_repeat).then(pl.lit("awaiting"))
-        .when(at_stage & ~pl.col("_repeat") & (pl.col("case_stage") >= pl.col("top_stage"))).then(pl.lit("escalation"))
+        .when(at_stage & ~pl.col("_repeat") & (pl.col("stage") >= pl.col("top_stage"))).then(pl.lit("escalation"))
         .when(at_stage & ~pl.col("_repeat")).then(pl.lit("below-stage"))
         .when(pl.col("_age") > pl.col("within")).then(pl.lit("too-old"))
         .otherwise(pl.lit("candidate")))

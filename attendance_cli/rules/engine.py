@@ -250,8 +250,13 @@ def _evaluate(rule: Rule, marks: Marks, calendar: SchoolCalendar, as_of: dt.date
         hits = _count(rule, marks, scope)
         if rule.only_when is not None and hits.height:
             s, e = window_of(rule.model_copy(update={"window": rule.only_when_window, "weeks": None}), calendar, as_of)
-            state = _attendance(rule.only_when, marks, _Scope(pl.col("date").is_between(s, e), None, False, None))
-            hits = hits.join(state.filter(pl.col("met")).select("pupil"), on="pupil", how="semi")
+            when_scope = _Scope(pl.col("date").is_between(s, e), None, False, None)
+            state = _attendance(rule.only_when, marks, when_scope).filter(pl.col("met"))
+            hits = hits.join(state.select("pupil"), on="pupil", how="semi")
+            # met only once both held: the count, and attendance under the threshold (continuously since)
+            since = _first_met(rule.only_when, marks, when_scope, hits.select("pupil")).rename({"first_met_on": "_when"})
+            hits = hits.join(since, on="pupil", how="left").with_columns(
+                pl.max_horizontal("first_met_on", "_when").alias("first_met_on")).drop("_when")
         if rule.window == "since-stage" and eligible is not None:
             hits = hits.join(eligible, on="pupil").with_columns((pl.col("since") + DAY).alias("window_start")).drop("since")
         return hits
@@ -372,15 +377,17 @@ def _absent_sessions(marks: Marks, scope: _Scope, pupils: pl.DataFrame) -> pl.Da
 
 def _attendance_hits(rule: AttendanceRule, marks: Marks, scope: _Scope) -> pl.DataFrame:
     state = _attendance(rule, marks, scope).filter(pl.col("met") & (pl.col("possible") >= max(rule.min_possible, 1)))
-    first = _first_met(rule, marks, scope, state)
+    first = _first_met(rule, marks, scope, state, rule.min_possible)
     out = state.join(first, on="pupil", how="left").join(_absent_sessions(marks, scope, state), on="pupil", how="left")
     return _hits(out.with_columns(
         floor_pct(pl.col("possible") - pl.col("absent"), pl.col("possible")).alias("value"),
         pl.lit(rule.label()).alias("threshold"), pl.lit("attendance %").alias("measure")))
 
 
-def _first_met(threshold: Threshold, marks: Marks, scope: _Scope, pupils: pl.DataFrame) -> pl.DataFrame:
-    """The day from which the pupil has met the threshold continuously (cumulative over the window).
+def _first_met(threshold: Threshold, marks: Marks, scope: _Scope, pupils: pl.DataFrame,
+               min_possible: int = 0) -> pl.DataFrame:
+    """The day from which the pupil has met the threshold continuously (cumulative over the window),
+    with at least `min_possible` possible sessions (before that the rule is not met at all).
 
     The days are sorted by pupil and date, so each pupil's running totals are the running totals over
     all rows less those before the pupil's first row: no per-group cumulative sum is needed."""
@@ -391,7 +398,8 @@ def _first_met(threshold: Threshold, marks: Marks, scope: _Scope, pupils: pl.Dat
                          # the running totals just before the pupil's first day, carried down their rows
                          pl.when(first).then(cp - pl.col("possible")).forward_fill().alias("p0"),
                          pl.when(first).then(ca - pl.col("absent")).forward_fill().alias("a0"))
-    daily = daily.with_columns(_meets(threshold, pl.col("ca") - pl.col("a0"), pl.col("cp") - pl.col("p0")).alias("ok"))
+    daily = daily.with_columns((_meets(threshold, pl.col("ca") - pl.col("a0"), pl.col("cp") - pl.col("p0"))
+                                & ((pl.col("cp") - pl.col("p0")) >= min_possible)).alias("ok"))
     last_miss = pl.col("date").filter(~pl.col("ok")).max().fill_null(dt.date.min)
     return daily.group_by("pupil").agg(pl.col("date").filter(pl.col("ok") & (pl.col("date") > last_miss)).min()
                                        .alias("first_met_on"))
