@@ -392,3 +392,76 @@ priority = 40
         assert result.exit_code == 0, result.stderr
     assert [letter for _, letter in sent(folder)][-1] == "punctuality-1"
     assert "too old" not in result.stderr
+
+
+def test_a_renamed_copy_of_the_policy_sends_nothing_again_and_is_named_in_a_warning(run, tmp_path):
+    folder = setup(tmp_path)
+    export = register(tmp_path / "m.csv", {"S1": {0: "L", 1: "L", 2: "L"}}, 5)
+    assert letters(run, folder, export).exit_code == 0
+    assert sent(folder) == [("S1", "punctuality-1")]
+    (folder / "policy.toml").write_text(POLICY.replace('name = "casework"', 'name = "my-copy"'), encoding="utf-8")
+    again = letters(run, folder, export)
+    assert again.exit_code == 0, again.stderr
+    assert sent(folder) == [("S1", "punctuality-1")]
+    assert (f"Warning: the policy 'my-copy' is new to the ledger {folder / 'ledger.sqlite'}, which holds runs of "
+            "'casework'.") in " ".join(again.stderr.split())
+
+
+def test_a_stage_that_needs_the_school_s_action_waits_for_it(run, tmp_path):
+    folder = setup(tmp_path)
+    policy = POLICY + '''
+[[rule]]
+id = "after-meeting"
+kind = "count"
+categories = ["unauthorised"]
+window = "since-stage"
+follows = "unauth-2"
+after_action = "meeting-held"
+at_least = 1
+ladder = "unauthorised"
+stage = 2
+letter = "unauthorised-meeting"
+'''
+    (folder / "policy.toml").write_text(policy, encoding="utf-8")
+    # 2 unauthorised in week 1 (the letter); one more on Wednesday of week 2, after the meeting on Tuesday
+    export = register(tmp_path / "m.csv", {"S1": {0: "O", 1: "O", 5: "O", 7: "O"}}, 10)
+    assert letters(run, folder, export, "--as-of", "06/11/2026").exit_code == 0
+    no_meeting = letters(run, folder, export, "--dry-run")
+    assert "unauthorised-meeting" not in no_meeting.stdout  # no meeting recorded: the stage does not apply
+    with Ledger(folder / "ledger.sqlite") as ledger:
+        ledger.record_actions(pl.DataFrame({"pupil_id": ["S1"], "ladder": ["unauthorised"], "action": ["meeting-held"],
+                                            "date": [dt.date(2026, 11, 10)], "until": [None], "note": [""],
+                                            "source": ["test"]}))
+    after = letters(run, folder, export)
+    assert after.exit_code == 0, after.stderr
+    assert sent(folder) == [("S1", "unauthorised-1"), ("S1", "unauthorised-meeting")]
+    text = " ".join((folder / "out" / "2026-11-13_S1_unauthorised-meeting.txt").read_text(encoding="utf-8").split())
+    assert "Wednesday 11 November 2026 O" in text and "Monday 9 November" not in text  # only after the meeting
+
+
+def test_a_preview_writes_the_letters_to_read_and_records_nothing(run, tmp_path):
+    folder = setup(tmp_path)
+    export = register(tmp_path / "m.csv", {"S1": {0: "L", 1: "L", 2: "L"}, "S2": {3: "O", 4: "O"}}, 5)
+    result = letters(run, folder, export, "--dry-run", "--preview", tmp_path / "preview")
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "preview").iterdir()) == [
+        "2026-11-06_S1_punctuality-1.txt", "2026-11-06_S2_unauthorised-1.txt"]
+    assert f"they are in {tmp_path / 'preview'} to read. Nothing was recorded." in " ".join(result.stderr.split())
+    assert not (folder / "ledger.sqlite").exists() and not (folder / "out").exists()
+
+
+def test_a_ladder_for_agents_writes_to_the_agent_not_the_parents(run, tmp_path):
+    folder = setup(tmp_path)
+    (folder / "policy.toml").write_text(POLICY.replace('name = "unauthorised"\npriority = 40',
+                                                       'name = "unauthorised"\npriority = 40\nrecipients = ["agent"]'),
+                                        encoding="utf-8")
+    contacts = tmp_path / "contacts.csv"
+    contacts.write_text("pupil_id,guardian_name,relationship,parental_responsibility,salutation,email,address\n"
+                        "S1,Mrs Ana Lopez,Mother,yes,Mrs Lopez,,\"1 Hill Road, Newtown, NT1 1AA\"\n"
+                        "S1,Mr Kenji Sato,Education agent,yes,Mr Sato,,\"9 Quay Street, Newtown, NT2 2BB\"\n",
+                        encoding="utf-8")
+    export = register(tmp_path / "m.csv", {"S1": {3: "O", 4: "O"}}, 5)
+    result = letters(run, folder, export, "--contacts", contacts)
+    assert result.exit_code == 0, result.stderr
+    rows = manifest(folder, "2026-11-06").filter(pl.col("decision") == "letter")
+    assert rows.select("recipient", "relationship").rows() == [("Mr Kenji Sato", "Education agent")]

@@ -575,6 +575,26 @@ def exit_for(tally: Tally) -> None:
         raise typer.Exit(EXIT_REJECTS)
 
 
+def warn_new_policy(found) -> None:
+    """A policy new to a ledger that holds another's runs is named in a warning: events are known by
+    rule id, so a renamed copy sends nothing again, but a different policy with rules of the same id
+    would be taken for the same rules."""
+    if found.ledger_path is None:
+        return
+    from attendance_cli.ledger import Ledger
+
+    name = found.evaluation.policy.name
+    with Ledger(found.ledger_path, create=False) as ledger:
+        others = [p for p in ledger.policies() if p != name]
+        known = name in ledger.policies()
+    if others and not known:
+        shown = ", ".join(repr(p) for p in others)
+        stderr_console().print(_escape(
+            f"Warning: the policy {name!r} is new to the ledger {found.ledger_path}, which holds runs of {shown}. "
+            "Events are known by rule id, whichever policy recorded them: what those runs recorded under a rule id "
+            f"this policy also has counts as already done for {name!r}."))
+
+
 def refuse_unsafe_recording(found, as_of_given: bool, look: str) -> None:
     """Refuse (exit 2) to record as of a day that would make the ledger send letters again.
 

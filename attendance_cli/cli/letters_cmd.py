@@ -176,6 +176,7 @@ def letters(
             found = find_triggers(export, chosen, cal_file, c.parse_cli_date(as_of, "--as-of"), ledger_path)
         if not dry_run:
             c.refuse_unsafe_recording(found, as_of is not None, "use --dry-run")
+        c.warn_new_policy(found)
         from attendance_cli.casework.plan import plan_letters, record_without_letters
         from attendance_cli.letters.facts import gather, read_letters
         from attendance_cli.letters.render import render_letters

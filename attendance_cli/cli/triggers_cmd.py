@@ -78,6 +78,7 @@ def triggers(
             found = find_triggers(export, chosen, cal_file, c.parse_cli_date(as_of, "--as-of"), ledger_path)
         if record:
             c.refuse_unsafe_recording(found, as_of is not None, "leave out --record")
+            c.warn_new_policy(found)
         shown = found.new if new_only else found.table
         recorded = []
 
