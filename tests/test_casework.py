@@ -100,6 +100,15 @@ def manifest(folder: Path, day: str) -> pl.DataFrame:
     return csv_frame((folder / "out" / f"manifest-{day}.csv").read_text(encoding="utf-8"))
 
 
+def act(folder: Path, ladder: str, action: str, *dates: dt.date, until: dt.date | None = None, note: str = "") -> None:
+    """Record what the school did on S1's case, as `attendance case record` does: one action per date."""
+    with Ledger(folder / "ledger.sqlite") as ledger:
+        ledger.record_actions(pl.DataFrame({
+            "pupil_id": ["S1"] * len(dates), "ladder": [ladder] * len(dates), "action": [action] * len(dates),
+            "date": list(dates), "until": [until] * len(dates), "note": [note] * len(dates),
+            "source": ["test"] * len(dates)}, schema_overrides={"until": pl.Date}))
+
+
 def test_a_ladder_never_goes_back_to_a_lower_stage(run, tmp_path):
     folder = setup(tmp_path)
     # 5 lates in week 1 (the meeting letter); 3 more in week 2: stage 1 again, which must not be sent
@@ -168,10 +177,7 @@ def test_adopting_a_ledger_records_what_is_met_and_writes_nothing(run, tmp_path)
 def test_evidence_received_covers_the_absences_it_is_for(run, tmp_path):
     folder = setup(tmp_path)
     export = register(tmp_path / "m.csv", {"S1": {0: "I", 1: "I", 7: "I", 8: "I"}}, 10)
-    with Ledger(folder / "ledger.sqlite") as ledger:  # a ledger that exists
-        ledger.record_actions(pl.DataFrame({"pupil_id": ["S1"], "ladder": ["medical"], "action": ["evidence-received"],
-                                            "date": [dt.date(2026, 11, 12)], "until": [None], "note": [""],
-                                            "source": ["test"]}))
+    act(folder, "medical", "evidence-received", dt.date(2026, 11, 12))
     result = letters(run, folder, export)
     assert result.exit_code == 0, result.stderr
     assert sent(folder) == []  # the four illness absences to 12/11 are covered by the evidence
@@ -180,11 +186,7 @@ def test_evidence_received_covers_the_absences_it_is_for(run, tmp_path):
 def test_after_two_penalty_notices_the_next_breach_is_for_staff_not_a_letter(run, tmp_path):
     folder = setup(tmp_path)
     export = register(tmp_path / "m.csv", {"S1": {8: "O", 9: "O"}}, 10)
-    with Ledger(folder / "ledger.sqlite") as ledger:
-        ledger.record_actions(pl.DataFrame({
-            "pupil_id": ["S1", "S1"], "ladder": ["unauthorised"] * 2, "action": ["notice-issued"] * 2,
-            "date": [dt.date(2025, 3, 3), dt.date(2026, 1, 12)], "until": [None, None], "note": ["", ""],
-            "source": ["test", "test"]}))
+    act(folder, "unauthorised", "notice-issued", dt.date(2025, 3, 3), dt.date(2026, 1, 12))
     result = letters(run, folder, export)
     assert result.exit_code == 0, result.stderr
     assert sent(folder) == []
@@ -352,10 +354,7 @@ def test_university_letters_are_e_mails_to_the_student_named_from_the_pupils_fil
 def test_a_case_on_hold_writes_nothing_until_the_date_then_its_letter_goes(run, tmp_path):
     folder = setup(tmp_path)
     export = register(tmp_path / "m.csv", {"S1": {5: "O", 6: "O"}}, 10)
-    with Ledger(folder / "ledger.sqlite") as ledger:
-        ledger.record_actions(pl.DataFrame({"pupil_id": ["S1"], "ladder": ["unauthorised"], "action": ["hold"],
-                                            "date": [dt.date(2026, 11, 9)], "until": [dt.date(2026, 11, 12)],
-                                            "note": ["family bereavement"], "source": ["test"]}))
+    act(folder, "unauthorised", "hold", dt.date(2026, 11, 9), until=dt.date(2026, 11, 12), note="family bereavement")
     held = letters(run, folder, export, "--as-of", "11/11/2026")
     assert held.exit_code == 0, held.stderr
     assert sent(folder) == [] and "1 event on hold (not recorded)" in held.stderr
@@ -428,10 +427,7 @@ letter = "unauthorised-meeting"
     assert letters(run, folder, export, "--as-of", "06/11/2026").exit_code == 0
     no_meeting = letters(run, folder, export, "--dry-run")
     assert "unauthorised-meeting" not in no_meeting.stdout  # no meeting recorded: the stage does not apply
-    with Ledger(folder / "ledger.sqlite") as ledger:
-        ledger.record_actions(pl.DataFrame({"pupil_id": ["S1"], "ladder": ["unauthorised"], "action": ["meeting-held"],
-                                            "date": [dt.date(2026, 11, 10)], "until": [None], "note": [""],
-                                            "source": ["test"]}))
+    act(folder, "unauthorised", "meeting-held", dt.date(2026, 11, 10))
     after = letters(run, folder, export)
     assert after.exit_code == 0, after.stderr
     assert sent(folder) == [("S1", "unauthorised-1"), ("S1", "unauthorised-meeting")]
