@@ -141,11 +141,7 @@ def record_triggers(triggers: Triggers, path: Path, wait: float = 30.0) -> Recor
     evaluation = triggers.evaluation
     new = evaluation.events.filter(pl.col("status") == "new")
     evidence = evaluation.evidence.join(new.select("key"), on="key", how="semi")
-    columns = ["key", "rule_id", "ladder", "stage", "kind", "pupil_id", "value", "threshold", "measure",
-               "window_start", "window_end", "first_met_on", "letter"]
-    with Ledger(path, wait=wait) as ledger:
-        result = ledger.record(evaluation.policy.name, evaluation.as_of,
-                               new.select(columns).with_columns(pl.lit(None, dtype=pl.String).alias("decision")),
-                               evidence, evaluation.left)
+    with Ledger(path, wait=wait) as ledger:  # record() takes the columns it keeps (no decision: not a letters run)
+        result = ledger.record(evaluation.policy.name, evaluation.as_of, new, evidence, evaluation.left)
     return Recorded(result.recorded, result.skipped, result.closed, path)
 

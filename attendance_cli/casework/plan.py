@@ -19,8 +19,6 @@ from attendance_cli.rules.policy import Policy
 #: The list for staff (and --referrals), in order.
 STAFF = ("pupil_id", "surname", "forename", "year_group", "form", "ladder", "stage", "rule_id", "decision", "reason",
          "first_met_on", "value", "threshold", "evidence")
-LEDGER_COLUMNS = ["key", "rule_id", "ladder", "stage", "kind", "pupil_id", "value", "threshold", "measure",
-                  "window_start", "window_end", "first_met_on", "letter", "decision"]
 
 
 @dataclass(frozen=True)
@@ -101,7 +99,7 @@ def record_without_letters(found, plan: Plan, ledger_path: Path, wait: float, mo
     events = plan.recorded
     evidence = evaluation.evidence.join(events.select("key"), on="key", how="semi")
     with Ledger(ledger_path, wait=wait) as ledger:
-        return ledger.record(evaluation.policy.name, evaluation.as_of, events.select(LEDGER_COLUMNS), evidence,
+        return ledger.record(evaluation.policy.name, evaluation.as_of, events, evidence,
                              evaluation.left, mode=mode, held=plan.held)
 
 

@@ -261,11 +261,9 @@ def write_letters(letters: Sequence[Letter], fmt: str, folder: Path, evaluation,
                 extras["manifest"] = name
             _maybe_fail(fail_at, "recorded")
 
-        columns = ["key", "rule_id", "ladder", "stage", "kind", "pupil_id", "value", "threshold", "measure",
-                   "window_start", "window_end", "first_met_on", "letter", "decision"]
         evidence = evaluation.evidence.join(events.select("key"), on="key", how="semi")
         with Ledger(ledger_path, wait=wait) as ledger:
-            result = ledger.record(evaluation.policy.name, as_of, events.select(columns), evidence, evaluation.left,
+            result = ledger.record(evaluation.policy.name, as_of, events, evidence, evaluation.left,
                                    letters, LetterRun(str(folder.resolve()), token), before_commit, mode="letters",
                                    held=held)
             # recorded: from here on the files belong in the folder (a later run finishes this if we are stopped)

@@ -93,17 +93,14 @@ def gather(found, export: Export, policy: Policy, events: pl.DataFrame, letter_d
 def selected(policy: Policy) -> pl.Expr:
     """Whether a mark (code, category, late) is one its event's rule counts (rules without a selection:
     absences). Per row, by the row's rule_id."""
-    absent = pl.col("category").is_in(list(ABSENT))
-    expr = absent
-    for rule in policy.rules:
+    from attendance_cli.rules.marks import selection
+
+    expr = pl.col("category").is_in(list(ABSENT))
+    for rule in policy.rules:  # a few rules: one when/then each, evaluated over all marks at once
         codes, categories = getattr(rule, "codes", ()) or (), getattr(rule, "categories", ()) or ()
         late = bool(getattr(rule, "late", False))
-        if not (codes or categories or late):
-            continue
-        mine = pl.col("code").is_in(list(codes)) | pl.col("category").is_in(list(categories))
-        if late:
-            mine = mine | pl.col("late").is_not_null()
-        expr = pl.when(pl.col("rule_id") == rule.id).then(mine).otherwise(expr)
+        if codes or categories or late:
+            expr = pl.when(pl.col("rule_id") == rule.id).then(selection(codes, categories, late)).otherwise(expr)
     return expr
 
 
@@ -122,17 +119,11 @@ def _window_figures(events: pl.DataFrame, marks: pl.DataFrame, policy: Policy, c
         pl.col("minutes_late").filter(pl.col("late").is_not_null()).sum().cast(pl.Int64).alias("w_minutes_late"),
         selected(policy).sum().cast(pl.Int64).alias("w_counted"),
     )
-    days = pl.Series(sorted(calendar.school_days), dtype=pl.Date)
-    starts = events.select("key", "window_start", "window_end")
-    if days.len():
-        index = days.search_sorted(starts["window_start"], side="left")
-        first = days.gather(index.clip(0, days.len() - 1))
-        starts = starts.with_columns(pl.Series("w_first_day", first, dtype=pl.Date)).with_columns(
-            pl.when(pl.Series(index) < days.len()).then(pl.col("w_first_day")))
-        starts = starts.with_columns(pl.when(pl.col("w_first_day") <= pl.col("window_end")).then(pl.col("w_first_day"))
-                                     .alias("w_first_day"))
-    else:
-        starts = starts.with_columns(pl.lit(None, dtype=pl.Date).alias("w_first_day"))
+    days = pl.DataFrame({"w_first_day": sorted(calendar.school_days)}, schema={"w_first_day": pl.Date})
+    starts = (events.select("key", "window_start", "window_end").sort("window_start")
+              .join_asof(days, left_on="window_start", right_on="w_first_day", strategy="forward")
+              .with_columns(pl.when(pl.col("w_first_day") <= pl.col("window_end")).then(pl.col("w_first_day"))
+                            .alias("w_first_day")))
     return starts.select("key", "w_first_day").join(figures, on="key", how="left")
 
 

@@ -34,10 +34,7 @@ class Marks:
 
     def chosen(self, codes: tuple[str, ...] = (), categories: tuple[str, ...] = (), late: bool = False) -> pl.DataFrame:
         """The possible codes selected by code, category or lateness (any of them)."""
-        condition = pl.col("code").is_in(list(codes)) | pl.col("category").is_in(list(categories))
-        if late:
-            condition = condition | pl.col("late").is_not_null()
-        return self.lookup.filter(condition & pl.col("category").is_in(POSSIBLE))
+        return self.lookup.filter(selection(codes, categories, late) & pl.col("category").is_in(POSSIBLE))
 
     def slots(self, codes: tuple[str, ...] = (), categories: tuple[str, ...] = (), late: bool = False) -> pl.Series:
         return self.chosen(codes, categories, late)["slot"]
@@ -116,6 +113,13 @@ class Marks:
         flags = self.possible["slot"].is_in(slots.implode()).cast(pl.UInt32)
         running = flags.cum_sum()
         return running.gather(spans["last"]) - running.gather(spans["first"]) + flags.gather(spans["first"])
+
+
+def selection(codes: tuple[str, ...] = (), categories: tuple[str, ...] = (), late: bool = False) -> pl.Expr:
+    """Whether a mark (its code, category and late columns) is one a rule's selection names: the
+    rules count these, and the letters say how many."""
+    condition = pl.col("code").is_in(list(codes)) | pl.col("category").is_in(list(categories))
+    return condition | pl.col("late").is_not_null() if late else condition
 
 
 def marks_from(tally, minutes: bool = False) -> Marks:
