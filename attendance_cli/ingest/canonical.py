@@ -129,6 +129,13 @@ class MarkSlots:
         return era
 
 
+def stripped(text: pl.Expr) -> pl.Expr:
+    """Text without its padding; a cell of spaces is blank (null). A per-row expression that the
+    streaming engine runs chunk by chunk (`replace("", None)` is not one)."""
+    trimmed = text.str.strip_chars()
+    return pl.when(trimmed.str.len_bytes() > 0).then(trimmed)
+
+
 @dataclass(frozen=True)
 class Tolerance:
     """Slower parsing a file is reopened with when its problem rows (or padded pupil ids) show it needs it.
@@ -161,15 +168,16 @@ def canonicalise(
     Kept to the few per-row operations every row needs: a row is either a code, unmarked, or a
     *problem*. `_reason` (why a problem row is one) is computed only when it is asked for.
     """
-    if tolerance.strip and "date" in present and not date_is_parsed:
-        raw = raw.with_columns(pl.col("date").str.strip_chars())
-    cols: list[pl.Expr] = [pl.lit(file_index, dtype=pl.UInt16).alias("file")]
     id_field = "pupil_id" if "pupil_id" in present else next(f for f in ("admission_number", "upn") if f in present)
-    pupil_id = pl.col(id_field)
     if tolerance.strip:
-        pupil_id = pupil_id.str.strip_chars().replace("", None)
-    if id_field != "pupil_id" or tolerance.strip:
-        cols.append(pupil_id.alias("pupil_id"))
+        # each padded value column stripped once, in its own step (Polars does not share a repeated
+        # sub-expression between the expressions below, so stripping inside them costs many times over)
+        padded = [id_field, "mark", "minutes_late", "subcode", *([] if date_is_parsed else ["date"]),
+                  *([] if shape == "lessons" else ["session"])]
+        raw = raw.with_columns(stripped(pl.col(c)).alias(c) for c in padded if c in present)
+    cols: list[pl.Expr] = [pl.lit(file_index, dtype=pl.UInt16).alias("file")]
+    if id_field != "pupil_id":
+        cols.append(pl.col(id_field).alias("pupil_id"))
     formats = [*date_formats, *[f for f in tolerance.date_formats if f not in date_formats]]
     if date_is_parsed:
         date = pl.col("date")
@@ -181,15 +189,14 @@ def canonicalise(
     if shape == "lessons":
         cols.append(pl.lit(None, dtype=SESSION).alias("session"))
     else:
-        text = pl.col("session").str.strip_chars() if tolerance.strip else pl.col("session")
-        phys = text.cast(_SESSION_SPELLINGS, strict=False).to_physical()
+        phys = pl.col("session").cast(_SESSION_SPELLINGS, strict=False).to_physical()
         cols.append(pl.lit(_SESSION_OF_SPELLING).gather(phys).alias("session"))
         cols.append(pl.col("session").alias("_session_text"))
     mark = pl.col("mark")
     if "subcode" in present:
         # Bromcom: the parent code (C, J, Y) with the real code (C1, J1, Y3) in a subcode column; a
         # subcode that is not one of its mark's (I with M, / with C1) is a problem, never a silent override
-        subcode = pl.col("subcode").str.strip_chars().replace("", None)
+        subcode = pl.col("subcode") if tolerance.strip else stripped(pl.col("subcode"))
         subcode_fits = subcode.is_null() | mark.is_null() | subcode.str.starts_with(mark.str.strip_chars())
         mark = pl.when(subcode.is_not_null() & subcode_fits).then(subcode).otherwise(mark)
         cols.append(subcode_fits.alias("_subcode_fits"))
@@ -198,8 +205,8 @@ def canonicalise(
     cols.append(mark.alias("mark"))
     if "minutes_late" in present:
         raw_minutes = pl.col("minutes_late")
-        if tolerance.strip or tolerance.decimal_minutes:
-            raw_minutes = raw_minutes.str.strip_chars().replace("", None)
+        if tolerance.decimal_minutes and not tolerance.strip:
+            raw_minutes = stripped(raw_minutes)
         if tolerance.decimal_minutes:
             number = raw_minutes.cast(pl.Float64, strict=False)
             whole = number.is_not_null() & (number == number.floor())
@@ -215,10 +222,10 @@ def canonicalise(
     frame = raw.with_columns(cols)
 
     # quoted empty cells ("") and cells of spaces are blank (and so take --blank-means)
-    mark_text = pl.col("mark").str.strip_chars().replace("", None) if tolerance.strip else pl.col("mark")
-    if tolerance.strip and blank_means:
-        mark_text = mark_text.fill_null(pl.lit(blank_means))
-    token = mark_text.cast(slots.token_enum, strict=False).to_physical().cast(pl.UInt16)
+    mark_text = pl.col("mark")
+    # the code's position in the table, computed once (see above)
+    frame = frame.with_columns(mark_text.cast(slots.token_enum, strict=False).to_physical().cast(pl.UInt16).alias("_token"))
+    token = pl.col("_token")
     dash = len(slots.tokens)
     ragged = pl.col("_ragged") if "_ragged" in present else pl.lit(False)
     session_bad = pl.col("session").is_null() if shape != "lessons" else pl.lit(False)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import polars as pl
@@ -82,6 +82,10 @@ def open_export(path: Path, index: int, *, slots: MarkSlots, maps: dict[str, str
     date_values = [r[date_col] for r in sample if date_col is not None and date_col < len(r)]
     date_formats = detect_formats(date_values, serials=decoded.workbook)
     lookup = len(date_formats) == 1 and padded(date_values, date_formats[0])
+    if not tolerance.strip and _padded_cells(sample, layout):
+        # an exporter that pads its cells with spaces pads every row: read them stripped from the start,
+        # instead of finding it out from millions of problem rows
+        tolerance = replace(tolerance, strip=True)
 
     if layout.shape == "grid":
         raw, present, grid_furniture, grid_rows = _read_grid(decoded, layout, data_start, names, [ragged, extra])
@@ -90,7 +94,8 @@ def open_export(path: Path, index: int, *, slots: MarkSlots, maps: dict[str, str
     else:
         raw = pl.scan_csv(
             decoded.data, has_header=False, skip_lines=data_start, schema={n: pl.String for n in names},
-            row_index_name="row", quote_char='"', separator=decoded.separator, encoding="utf8", raise_if_empty=False, truncate_ragged_lines=True, missing_columns="insert",
+            row_index_name="row", quote_char='"', separator=decoded.separator, encoding="utf8", raise_if_empty=False,
+            truncate_ragged_lines=True, missing_columns="insert", null_values=[""],
         )
         rename = {f"_c{i}": f for f, i in columns.fields.items()} | {f"_c{i}": f for f, i in columns.extras.items()}
         raw = raw.select("row", *[pl.col(c).alias(f) for c, f in rename.items()], ragged, extra)
@@ -109,6 +114,18 @@ def open_export(path: Path, index: int, *, slots: MarkSlots, maps: dict[str, str
                       list(columns.extras), frame, raw, furniture, grid_rows, tolerance, enrolled is not None)
 
 
+#: The fields whose text is read as a value (an id, a date, a code, a number): padding there matters.
+_VALUE_FIELDS = ("pupil_id", "admission_number", "upn", "date", "session", "mark", "minutes_late", "subcode")
+
+
+def _padded_cells(sample: list[list[str]], layout: Layout) -> bool:
+    """Whether the first data rows hold a value cell padded with spaces (`" /"`, `"1001 "`)."""
+    columns = layout.columns
+    wanted = [i for f, i in columns.fields.items() if f in _VALUE_FIELDS]
+    wanted += list(columns.date_columns) + list(columns.weekday_columns)
+    return any(i < len(row) and row[i] != row[i].strip() and row[i].strip() for row in sample for i in wanted)
+
+
 def _read_grid(decoded: Decoded, layout: Layout, data_start: int, names: list[str], ragged: list[pl.Expr]
                ) -> tuple[pl.LazyFrame, set[str], list[Furniture], int]:
     """A wide grid (a column per date and session) read eagerly and turned into one row per mark.
@@ -119,8 +136,8 @@ def _read_grid(decoded: Decoded, layout: Layout, data_start: int, names: list[st
     columns = layout.columns
     table = pl.read_csv(
         decoded.data, has_header=False, skip_lines=data_start, schema={n: pl.String for n in names},
-        row_index_name="row", quote_char='"', separator=decoded.separator, encoding="utf8", raise_if_empty=False, truncate_ragged_lines=True,
-        missing_columns="insert",
+        row_index_name="row", quote_char='"', separator=decoded.separator, encoding="utf8", raise_if_empty=False,
+        truncate_ragged_lines=True, missing_columns="insert", null_values=[""],
     ).with_columns(ragged)  # `_ragged`, and `_extra`: the text past the last column
     id_col = next(columns.fields[f] for f in ("pupil_id", "admission_number", "upn") if f in columns.fields)
     text_columns = [f"_c{i}" for i in range(len(layout.headers))]
