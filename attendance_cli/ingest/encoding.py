@@ -7,7 +7,8 @@ to try, never decoded with replacement characters.
 
 UTF-8 files are read by Polars straight from disk (no copy); only the sample at the top is
 checked here, and Polars' own strict UTF-8 check covers the rest. Other encodings are
-transcoded in memory (such files come from Excel and are small).
+transcoded: in memory when the file is small, else a chunk at a time into a temporary UTF-8 file
+that is removed when the command ends.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import os
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,17 +93,20 @@ def open_text(path: Path, forced: str | None = None) -> Decoded:
             f"(line {line}) is not, so names could be corrupted.",
             fix="Re-export the file from the MIS, or if you know the encoding pass it with --encoding. " + _TRY_HINT,
         )
+    def not_cp1252(byte: int, offset: int, line: int) -> InputError:
+        return InputError(
+            f"{path}: cannot tell the text encoding (not UTF-8, and byte 0x{byte:02X} at offset "
+            f"{offset:,} is not Windows-1252 either).",
+            fix="Pass the encoding with --encoding (for example --encoding latin-1). " + _TRY_HINT)
+
+    note = "Windows-1252 (Excel 'CSV' save); converted to UTF-8"
     if not whole:
-        raw = path.read_bytes()
+        return _transcoded(path, "cp1252", note, not_cp1252)
     try:
         raw.decode("cp1252")
     except UnicodeDecodeError as exc:
-        raise InputError(
-            f"{path}: cannot tell the text encoding (not UTF-8, and byte 0x{raw[exc.start]:02X} at offset "
-            f"{exc.start:,} is not Windows-1252 either).",
-            fix="Pass the encoding with --encoding (for example --encoding latin-1). " + _TRY_HINT,
-        ) from None
-    return _decoded(path, raw, True, "cp1252", note="Windows-1252 (Excel 'CSV' save); converted to UTF-8")
+        raise not_cp1252(raw[exc.start], exc.start, 0) from None
+    return _decoded(path, raw, True, "cp1252", note=note)
 
 
 def _small(path: Path) -> bool:
@@ -135,10 +142,17 @@ def _first_bad_utf8(data: bytes) -> int:
 
 
 def _decoded(path: Path, raw: bytes, whole: bool, encoding: str, note: str | None = None) -> Decoded:
-    if encoding == "utf-8" and not _needs_newline_fix(raw):
+    # UTF-8 is read from disk as it is; Polars skips a byte-order mark with the header line
+    if encoding in ("utf-8", "utf-8-sig") and not _needs_newline_fix(raw):
         text = raw[:SAMPLE_BYTES].decode("utf-8", errors="ignore")
         head, lines, separator = _head_rows(text)
         return Decoded(path, encoding, path, head, lines, _tab_note(note, separator), separator=separator)
+    if not whole and not _needs_newline_fix(raw):
+        def invalid(byte: int, offset: int, line: int) -> InputError:
+            return InputError(f"{path}: byte 0x{byte:02X} on line {line} is not valid {encoding}.",
+                              fix="Check the encoding the file was saved with. " + _TRY_HINT)
+
+        return _transcoded(path, encoding, note, invalid)
     if not whole:
         raw = path.read_bytes()
     try:
@@ -155,6 +169,50 @@ def _decoded(path: Path, raw: bytes, whole: bool, encoding: str, note: str | Non
         note = (note + "; " if note else "") + "old Mac line endings (CR) converted"
     head, lines, separator = _head_rows(text[: SAMPLE_BYTES])
     return Decoded(path, encoding, text.encode("utf-8"), head, lines, _tab_note(note, separator), separator=separator)
+
+
+#: Large files in another encoding are converted to UTF-8 this many bytes at a time.
+CHUNK_BYTES = 16 * 1024 * 1024
+
+
+def _transcoded(path: Path, encoding: str, note: str | None,
+                invalid: Callable[[int, int, int], InputError]) -> Decoded:
+    """A large export in another encoding, converted to UTF-8 in a temporary file a chunk at a time
+    (bounded memory), which is removed when the command ends. `invalid(byte, offset, line)` is the
+    error for a byte the encoding does not define."""
+    handle, name = tempfile.mkstemp(prefix="attendance-utf8-", suffix=".csv")
+    target = Path(name)
+    _remove_at_exit(target)
+    decoder = codecs.getincrementaldecoder(encoding)()
+    offset = lines = 0
+    with path.open("rb") as source, os.fdopen(handle, "wb") as out:
+        while chunk := source.read(CHUNK_BYTES):
+            try:
+                converted = decoder.decode(chunk).encode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise invalid(chunk[exc.start], offset + exc.start, lines + chunk[:exc.start].count(b"\n") + 1) from None
+            out.write(converted.removeprefix(codecs.BOM_UTF8) if offset == 0 else converted)
+            offset += len(chunk)
+            lines += chunk.count(b"\n")
+        try:
+            out.write(decoder.decode(b"", final=True).encode("utf-8"))
+        except UnicodeDecodeError:
+            raise invalid(0, offset, lines + 1) from None
+    with target.open("rb") as converted_file:
+        head, starts, separator = _head_rows(converted_file.read(SAMPLE_BYTES).decode("utf-8", errors="ignore"))
+    return Decoded(path, encoding, target, head, starts, _tab_note(note, separator), separator=separator)
+
+
+_TEMPORARY: list[Path] = []
+
+
+def _remove_at_exit(path: Path) -> None:
+    """Temporary copies hold pupils' data: removed when the process ends, however it ends normally."""
+    if not _TEMPORARY:
+        import atexit
+
+        atexit.register(lambda: [p.unlink(missing_ok=True) for p in _TEMPORARY])
+    _TEMPORARY.append(path)
 
 
 def _needs_newline_fix(raw: bytes) -> bool:
