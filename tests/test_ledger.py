@@ -362,9 +362,9 @@ def test_twenty_thousand_events_with_ten_sessions_each_are_recorded(tmp_path: Pa
 def test_a_version_1_ledger_is_upgraded_in_place_keeping_its_events(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite"
     db = sqlite3.connect(path)
-    from attendance_cli.ledger import _SCHEMA
+    from attendance_cli.ledger import SCHEMA
 
-    for statement in _SCHEMA:
+    for statement in SCHEMA:
         db.execute(statement)
     db.execute("PRAGMA application_id = 1096045636")
     db.execute("PRAGMA user_version = 1")
