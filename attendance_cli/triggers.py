@@ -14,11 +14,12 @@ from pathlib import Path
 
 import polars as pl
 
-from attendance_cli.calendar import SchoolCalendar, calendar_from
+from attendance_cli.calendar import SchoolCalendar
+from attendance_cli.dataset import Dataset
 from attendance_cli.errors import UsageError
-from attendance_cli.ingest import Export, Tally, tally
+from attendance_cli.ingest import Export, Tally
 from attendance_cli.ingest.dates import format_date
-from attendance_cli.rules import Evaluation, LedgerState, Policy, evaluate, marks_from, school_days
+from attendance_cli.rules import Evaluation, LedgerState, Policy, evaluate
 
 DEFAULT_LEDGER = Path("attendance-ledger.sqlite")
 PUPIL = ("pupil_id", "surname", "forename", "year_group", "form")
@@ -45,6 +46,28 @@ class Triggers:
     def new(self) -> pl.DataFrame:
         return self.table.filter(pl.col("status") == "new")
 
+
+
+@dataclass(frozen=True)
+class PolicySettings:
+    """What a policy decides for a run, each resolved here once, the same way for every command:
+    the calendar file, the ledger, the code table and the school settings file. An option given on
+    the command line wins over the policy."""
+
+    policy: Policy
+    calendar_file: Path | None
+    ledger: Path
+    codes: str
+    school: Path
+
+
+def policy_settings(policy: Policy, *, calendar: Path | None = None, db: Path | None = None, codes: str | None = None,
+                    school: Path | None = None) -> PolicySettings:
+    from attendance_cli.letters.school import school_path
+
+    calendar_file = calendar or (Path(policy.calendar) if policy.calendar != "inferred" else None)
+    return PolicySettings(policy, calendar_file, ledger_path_for(policy, db), codes or policy.codes,
+                          school_path(school, policy.school))
 
 
 def ledger_path_for(policy: Policy, db: Path | None) -> Path:
@@ -77,19 +100,20 @@ def read_ledger(path: Path, policy: Policy) -> LedgerState:
                        actions.select(empty.actions.columns), held)
 
 
-def find_triggers(export: Export, policy: Policy, calendar_file: Path | None, as_of: dt.date | None,
+def find_triggers(data: Dataset | Export, policy: Policy, calendar_file: Path | None, as_of: dt.date | None,
                   ledger_path: Path | None) -> Triggers:
     """Evaluate the policy as of `as_of` (default: the last date in the data).
 
-    Two passes over the exports: the tally checks every row (as `summary` does), then the accepted
-    marks are read once more, compactly, for the rules; the calendar comes from those marks."""
-    if policy.register_type == "lesson" and export.shape != "lessons":
+    From the data set's check of every row (as `summary` does) and its accepted marks in compact
+    form; the calendar comes from those marks."""
+    if isinstance(data, Export):
+        data = Dataset(data)
+    if policy.register_type == "lesson" and data.shape != "lessons":
         raise UsageError(f"The {policy.name!r} policy is for lesson registers, but these exports are session (AM/PM) registers.",
                          fix="Use a school policy such as dfe-national, or give the lesson exports.")
-    result = tally(export, None, attributes=["surname", "forename", "year_group", "form"], codes=False)
-    marks = marks_from(result)
-    days, last = school_days(marks)
-    calendar = calendar_from(days, calendar_file)
+    result = data.checked
+    marks = data.marks
+    calendar, last = data.calendar(calendar_file)
     as_of = as_of or last
     if as_of is None:
         raise UsageError("The exports hold no marks, so there is nothing to evaluate.")

@@ -550,10 +550,37 @@ def test_canonical_parquet_round_trip_gives_the_same_figures(write, run, tmp_pat
     out = tmp_path / "marks.parquet"
     assert run("ingest", path, "-o", out).exit_code == 0
     marks = pl.read_parquet(out)
-    assert marks.columns[:8] == ["pupil_id", "date", "session", "code", "minutes_late", "source_file", "source_line", "surname"]
+    assert marks.columns == ["pupil_id", "date", "session", "code", "minutes_late", "source_file", "source_line"]
     assert marks["source_line"].to_list() == [2, 3, 4, 5, 6, 7]
     direct = run("summary", path, "-f", "csv", "-q").stdout
     assert run("summary", out, "-f", "csv", "-q").stdout == direct
+
+
+def test_the_store_holds_unmarked_sessions_the_report_and_fingerprints_and_answers_like_the_exports(write, run, tmp_path):
+    import json
+    import os
+
+    rows = [*session_rows("000869", dt.date(2025, 9, 1), ["/", "\\", "L", "-", "I", "#", "O", "/"], minutes={2: 9}),
+            *session_rows("000870", dt.date(2025, 9, 1), ["N", "\\", "/", "\\", "U", "\\"], minutes={4: 40})]
+    path = write("a.csv", [ARBOR_HEADER, *rows])
+    out = tmp_path / "store.parquet"
+    assert run("ingest", path, "-o", out).exit_code == 0
+    marks = pl.read_parquet(out)
+    assert marks.filter(pl.col("code").is_null()).select("pupil_id", "source_line").rows() == [("000869", 5)]
+    info = json.loads(pl.read_parquet_metadata(out)["attendance_cli"])
+    assert info["report"]["marks"] == 13 and info["report"]["unmarked"] == 1
+    assert info["pupils"]["pupil_id"] == ["000869", "000870"]
+    assert info["fingerprints"][0]["size"] == path.stat().st_size
+    for options in ([], ["--window", "ytd", "--by", "form"], ["--from", "02/09/2025", "--to", "03/09/2025"],
+                    ["--by", "session"], ["--cohort", "dfe"]):
+        assert run("summary", out, "-f", "csv", "-q", *options).stdout == run("summary", path, "-f", "csv", "-q", *options).stdout, options
+    found = [run("triggers", p, "--policy", "dfe-national", "-f", "csv", "-q", "--db", tmp_path / "none.sqlite").stdout
+             for p in (path, out)]
+    assert found[0] == found[1]
+    # an export changed since the store was written is named
+    later = path.stat().st_mtime_ns + 5_000_000_000
+    os.utime(path, ns=(later, later))
+    assert "has changed since this store was written" in run("summary", out, "-f", "csv").stderr
 
 
 def test_a_grid_overlapping_a_long_export_keeps_every_mark_in_the_canonical_file(write, run, tmp_path):

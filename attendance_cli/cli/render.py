@@ -189,26 +189,6 @@ def validation_text(report: ValidationReport, outputs: list[str]) -> str:
 
 
 def validation_json(report: ValidationReport, outputs: list[str]) -> str:
-    import dataclasses
     import json
 
-    def plain(value: object) -> object:
-        if hasattr(value, "isoformat"):
-            return value.isoformat()  # type: ignore[union-attr]
-        return value
-
-    files = []
-    for f in report.files:
-        item = {k: plain(v) for k, v in dataclasses.asdict(f).items()}
-        item["balanced"] = f.balanced
-        files.append(item)
-    data = {
-        "files": files, "codes_table": report.codes_table, "window": report.window, "pupils": report.pupils,
-        "marks": report.marks, "first_date": plain(report.first_date), "last_date": plain(report.last_date),
-        "unmarked": report.unmarked, "duplicates_collapsed": report.duplicates_collapsed,
-        "rejected": report.rejected, "furniture": report.furniture,
-        "codes": report.code_counts.to_dicts() if report.code_counts is not None else [],
-        "rejects": report.rejects.to_dicts() if report.rejects is not None else [],
-        "outputs": outputs,
-    }
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(report.as_dict(outputs), indent=2, ensure_ascii=False) + "\n"

@@ -170,22 +170,23 @@ def slips(
     import datetime as dt
 
     with c.user_errors():
-        from attendance_cli.calendar import calendar_for
-        from attendance_cli.ingest import open_exports
+        from attendance_cli.dataset import Dataset
         from attendance_cli.outputs import atomic_write
         from attendance_cli.reports.slips import slips as make, slips_pdf
         from attendance_cli.rules import load_policy
+        from attendance_cli.triggers import policy_settings
 
         chosen = load_policy(policy)
+        resolved = policy_settings(chosen, calendar=calendar, codes=codes, school=school)
         settings = None
-        if school is not None:
+        if school is not None or chosen.school:  # the policy's school settings, as `letters` uses them
             from attendance_cli.letters.school import load_school
 
-            settings = load_school(school).model_dump()
-        export = open_exports(files, c.ingest_options(codes or chosen.codes, source, maps, encoding, False,
-                                                      c.Duplicates.error, None))
+            settings = load_school(resolved.school).model_dump()
+        data = Dataset.open(files, c.ingest_options(resolved.codes, source, maps, encoding, False, c.Duplicates.error, None))
+        export = data.export
         with c.progress("Working out each pupil's figures"):
-            cal, last = calendar_for(export, calendar)
+            cal, last = data.calendar(resolved.calendar_file)
             reference = c.parse_cli_date(as_of, "--as-of") or last
             window = cal.window("ytd", reference)
             c.require_marks(window, cal.school_days)
@@ -242,26 +243,33 @@ def digest(
     missed, sessions left unmarked this week, and, with --policy, the trigger events new this
     week. Written whole or not at all; a cron job can mail the folder's files."""
     with c.user_errors():
-        from attendance_cli.calendar import calendar_for
+        from attendance_cli.dataset import Dataset
         from attendance_cli.errors import UsageError
-        from attendance_cli.ingest import open_exports
         from attendance_cli.outputs import new_folder
         from attendance_cli.reports.digest import digest as make
 
         if by not in ("form", "year_group"):
             raise UsageError(f"--by {by!r}: a digest is per form or per year_group.", fix="Use --by form or --by year_group.")
-        export = open_exports(files, c.ingest_options(codes, source, maps, encoding, False, c.Duplicates.error, None))
+        settings = None
+        if policy is not None:
+            from attendance_cli.rules import load_policy
+            from attendance_cli.triggers import policy_settings
+
+            # the policy's calendar, ledger and code table, as `triggers` uses them
+            settings = policy_settings(load_policy(policy), calendar=calendar, db=db,
+                                       codes=codes if codes != "dfe" else None)
+        data = Dataset.open(files, c.ingest_options(settings.codes if settings else codes, source, maps, encoding, False,
+                                                    c.Duplicates.error, None))
+        export = data.export
         with c.progress("Working out the week"):
-            cal, last = calendar_for(export, calendar)
+            cal, last = data.calendar(settings.calendar_file if settings else calendar)
             reference = c.parse_cli_date(as_of, "--as-of") or last
             c.require_marks(cal.window("week", reference), cal.school_days)
             new_events = None
-            if policy is not None:
-                from attendance_cli.rules import load_policy
-                from attendance_cli.triggers import find_triggers, ledger_path_for
+            if settings is not None:
+                from attendance_cli.triggers import find_triggers
 
-                chosen = load_policy(policy)
-                found = find_triggers(export, chosen, calendar, reference, ledger_path_for(chosen, db))
+                found = find_triggers(data, settings.policy, settings.calendar_file, reference, settings.ledger)
                 new_events = found.new
             groups, week, year = make(export, cal, reference, by, new_events)
         with new_folder(out):  # a failed run leaves no folder of its own behind

@@ -55,16 +55,17 @@ def summary(
     missed), severe absence (50% or more) and days missed.
     """
     with c.user_errors():
-        from attendance_cli.ingest import open_exports, tally
+        from attendance_cli.dataset import Dataset
         from attendance_cli.outputs import choose_format, write_frame
         from attendance_cli.statistics import METHOD, group_statistics, pupil_statistics
 
         options = c.ingest_options(codes, source, maps, encoding, lenient, duplicates, blank_means)
-        export = open_exports(files, options)
+        data = Dataset.open(files, options)
+        export = data.export
         keys = _check_by(export, by or [])
         with c.progress(f"Reading {len(files)} export{'s' if len(files) != 1 else ''}"):
-            chosen = c.with_cohort(_window(export, window, as_of, start, end, calendar), cohort)
-            result = tally(export, chosen, keys, attributes=["surname", "forename", "year_group", "form", *keys])
+            chosen = c.with_cohort(_window(data, window, as_of, start, end, calendar), cohort)
+            result = data.tally(chosen, keys, attributes=["surname", "forename", "year_group", "form", *keys])
         if start or end:
             _require_overlap(chosen, result.report)
         stats = pupil_statistics(result, keys)
@@ -92,17 +93,15 @@ def summary(
         c.exit_for(result)
 
 
-def _window(export, window: c.WindowName | None, as_of: str | None, start: str | None, end: str | None,
+def _window(data, window: c.WindowName | None, as_of: str | None, start: str | None, end: str | None,
             calendar: Path | None):
     """The window asked for. A named window that holds no school day (a mistyped --as-of, a
     holiday week) is refused, as `digest` and `slips` refuse it, instead of an empty table that
     reads as "nobody was absent"; the calendar this needs is the one the window is made from."""
     if window is None or start or end:
-        return c.resolve_window(export, window, as_of, start, end, calendar)
-    from attendance_cli.calendar import calendar_for
-
-    known = calendar_for(export, calendar)
-    chosen = c.resolve_window(export, window, as_of, start, end, calendar, known=known)
+        return c.resolve_window(data.export, window, as_of, start, end, calendar)
+    known = data.calendar(calendar)
+    chosen = c.resolve_window(data.export, window, as_of, start, end, calendar, known=known)
     c.require_marks(chosen, known[0].school_days)
     return chosen
 

@@ -58,24 +58,24 @@ def triggers(
     Sessions already behind a recorded event are never counted again for the same rule.
     """
     with c.user_errors(), contextlib.ExitStack() as stack:
-        from attendance_cli.ingest import open_exports
+        from attendance_cli.dataset import Dataset
         from attendance_cli.outputs import choose_format, write_frame
         from attendance_cli.rules import load_policy
         from attendance_cli.rules.policy import check_codes
-        from attendance_cli.triggers import find_triggers, ledger_path_for, record_triggers
+        from attendance_cli.triggers import find_triggers, policy_settings, record_triggers
 
         chosen = load_policy(policy)
-        options = c.ingest_options(codes or chosen.codes, source, maps, encoding, lenient, duplicates, blank_means)
+        settings = policy_settings(chosen, calendar=calendar, db=db, codes=codes)
+        options = c.ingest_options(settings.codes, source, maps, encoding, lenient, duplicates, blank_means)
         out_format = choose_format(fmt.value if fmt else None, output, c.stdout_is_terminal())
         check_codes(chosen, options.codes, policy)
-        export = open_exports(files, options)
-        ledger_path = ledger_path_for(chosen, db)
+        data = Dataset.open(files, options)
+        ledger_path = settings.ledger
         if record:  # one recording run at a time per ledger, from reading it to recording
             creating = c.ledger_to_record(chosen, db, new_ledger)
             stack.enter_context(c.recording(ledger_path, wait, None, creating))
         with c.progress(f"Evaluating the {chosen.name} policy"):
-            cal_file = calendar or (Path(chosen.calendar) if chosen.calendar != "inferred" else None)
-            found = find_triggers(export, chosen, cal_file, c.parse_cli_date(as_of, "--as-of"), ledger_path)
+            found = find_triggers(data, chosen, settings.calendar_file, c.parse_cli_date(as_of, "--as-of"), ledger_path)
         if record:
             c.refuse_unsafe_recording(found, as_of is not None, "leave out --record")
             c.warn_new_policy(found)

@@ -131,6 +131,10 @@ def _open_parquet(path: Path, index: int, slots: MarkSlots) -> SourceFile:
                          fix=f"Pass --codes {info.get('codes')} or ingest the exports again.")
     shape = info["shape"]
     raw = pl.scan_parquet(path).with_row_index("row")
+    if "pupils" in info:  # a version-2 store keeps each pupil's details once, in its metadata
+        from attendance_cli.ingest.store import Store
+
+        raw = raw.join(Store(path, info).pupil_table.lazy(), on="pupil_id", how="left", maintain_order="left")
     schema = raw.collect_schema()
     present = set(schema.names()) - {"row", "source_file", "source_line", "code"}
 
@@ -144,5 +148,6 @@ def _open_parquet(path: Path, index: int, slots: MarkSlots) -> SourceFile:
     fields = present & (set(PUPIL_FIELDS) | {"pupil_id", "date", "session", "mark", "minutes_late",
                                               "start_time", "end_time", "period", "event_id", "group_code", "subject"})
     extras = [c for c in info.get("extras", []) if c in present]
-    return SourceFile(path, index, "parquet", None, layout, -1, [], fields | set(extras), extras, frame, raw)
+    return SourceFile(path, index, "parquet", None, layout, -1, [], fields | set(extras), extras, frame, raw,
+                      store_info=info)
 

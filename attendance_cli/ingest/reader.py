@@ -43,6 +43,7 @@ class SourceFile:
     grid_rows: int = 0  # grid exports: data rows read (each holds many marks)
     tolerance: Tolerance = Tolerance()
     enrolment: bool = False  # the rows carry admission or leaving dates
+    store_info: dict | None = None  # a store written by `attendance ingest -o`: its metadata
 
     @property
     def name(self) -> str:

@@ -1,37 +1,182 @@
-"""Canonical marks written to Parquet by `attendance ingest -o`, read back by every command."""
+"""The checked store: the data set `attendance ingest -o store.parquet` writes and every command reads.
+
+One Parquet file, readable by any tool: one row per accepted, de-duplicated mark (and per unmarked
+session, with no code), sorted by pupil, date and session, with where each mark came from
+(`source_file`, `source_line`); and in the file's metadata the pupils' details (from their latest
+export), the validation report, the code table and each export's fingerprint (size and time).
+
+Reading it back is cheap: the rows were checked when the store was written, so commands count
+them directly (`counts`, `compact_marks`) instead of checking their text again. Only what the
+store cannot answer that way (the DfE cohort, grouping by a lesson's subject) reads it as an
+export (`exports._open_parquet`), with identical results.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
-from attendance_cli.ingest.exports import PARQUET_KEY
+from attendance_cli.ingest.canonical import SESSION, MarkSlots
+from attendance_cli.ingest.exports import PARQUET_KEY, Export
 from attendance_cli.ingest.headers import LESSON_FIELDS
 from attendance_cli.ingest.validate import Tally
 from attendance_cli.outputs import atomic_write
 
+#: Version 2 stores hold unmarked sessions, the validation report and the exports' fingerprints.
+STORE_VERSION = 2
+
 
 def canonical_marks(result: Tally) -> pl.LazyFrame:
-    """Accepted, de-duplicated marks, one row each, with the pupil's details (latest export)."""
+    """Accepted, de-duplicated marks and unmarked sessions, one row each, with the pupil's details."""
     export = result.export
     present = set().union(*(f.fields for f in export.files))
     lesson = [f for f in LESSON_FIELDS if f in present]
     names = export.file_info().select("file", pl.col("short_name").alias("source_file"), "data_start")
-    marks = (result.marks()
-             .join(names.lazy(), on="file", how="left")
+    rows = result.marks(unmarked=True)
+    if "enrolled" in rows.collect_schema().names():  # marks outside admission and leaving dates are never counted
+        rows = rows.filter(pl.col("enrolled"))
+    marks = (rows
+             .join(names.lazy(), on="file", how="left", maintain_order="left")
              .with_columns((pl.col("row").cast(pl.Int64) + pl.col("data_start") + 1).alias("source_line"))
              .select("pupil_id", "date", "session", *lesson, "code", "minutes_late", "source_file", "source_line"))
-    return (marks.join(result.pupils.lazy(), on="pupil_id", how="left")
-            .sort("pupil_id", "date", "session", *lesson))
+    if result.runs is not None and not lesson and len(export.files) == 1 and _in_order(result):
+        return marks  # one export, each pupil's rows together and in order, pupils in id order: as it is
+    return marks.sort("pupil_id", "date", "session", *lesson)
+
+
+def _in_order(result: Tally) -> bool:
+    """Whether the pupils' runs of rows come in pupil id order (the rows within each are in order)."""
+    ids = result.runs["pupil_id"]
+    return ids.is_sorted() and ids.n_unique() == ids.len()
 
 
 def write_canonical(result: Tally, path: Path) -> None:
-    """Write the canonical marks to Parquet, whole or not at all."""
+    """Write the store, whole or not at all."""
     export = result.export
-    info = {"codes": export.options.codes.name, "shape": export.shape,
-            "extras": sorted({e for f in export.files for e in f.extras}),
-            "sources": [str(f.path) for f in export.files]}
+    info = {"codes": export.options.codes.name, "tokens": list(export.slots.tokens), "shape": export.shape,
+            "version": STORE_VERSION, "extras": sorted({e for f in export.files for e in f.extras}),
+            "sources": [str(f.path) for f in export.files],
+            "fingerprints": [_fingerprint(f.path) for f in export.files],
+            "written": dt.datetime.now().isoformat(timespec="seconds"),
+            "report": result.report.as_dict(),
+            "pupils": result.pupils.to_dict(as_series=False)}
     frame = canonical_marks(result)
     atomic_write(path, lambda temp: frame.sink_parquet(temp, metadata={PARQUET_KEY.decode(): json.dumps(info)}))
+
+
+def _fingerprint(path: Path) -> dict[str, object]:
+    stat = path.stat()
+    return {"path": str(path.resolve()), "size": stat.st_size, "modified": stat.st_mtime_ns}
+
+
+@dataclass(frozen=True)
+class Store:
+    """A store opened for reading: its rows (lazy) and what its metadata says."""
+
+    path: Path
+    info: dict
+
+    @property
+    def rows(self) -> pl.LazyFrame:
+        return pl.scan_parquet(self.path)
+
+    @property
+    def lessons(self) -> bool:
+        return self.info.get("shape") == "lessons"
+
+    def changed_exports(self) -> list[str]:
+        """Exports the store was written from that have changed since (size or time), as messages."""
+        notes = []
+        for print_ in self.info.get("fingerprints", []):
+            source = Path(print_["path"])
+            if not source.exists():
+                continue
+            stat = source.stat()
+            if stat.st_size != print_["size"] or stat.st_mtime_ns != print_["modified"]:
+                notes.append(f"{source} has changed since this store was written ({self.info.get('written', 'earlier')}); "
+                             f"run 'attendance ingest' again to count it")
+        return notes
+
+    def counts(self, slots: MarkSlots, start: dt.date | None, end: dt.date | None) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Marks per pupil and code in a window, as `Tally.counts` has them, and unmarked sessions per
+        pupil (`Tally.unmarked`), counted straight from the checked rows."""
+        from attendance_cli.ingest.scope import SCOPE_COUNTED
+
+        window = pl.col("date").is_between(pl.lit(start or dt.date.min), pl.lit(end or dt.date.max))
+        grouped = (self.rows.filter(window).group_by("pupil_id", "code")
+                   .agg(pl.len().cast(pl.Int64).alias("sessions"), pl.col("minutes_late").sum().cast(pl.Int64).alias("minutes_late"))
+                   .collect(engine="streaming"))
+        scope = pl.lit(SCOPE_COUNTED, dtype=pl.UInt8).alias("scope")
+        kinds = slots.lookup.filter(pl.col("status") == "ok").select("code", "category", "late", "closure").unique("code")
+        counts = (grouped.filter(pl.col("code").is_not_null()).join(kinds, on="code", how="left")
+                  .select("pupil_id", scope, "sessions", "minutes_late", "code", "category", "late", "closure"))
+        unmarked = grouped.filter(pl.col("code").is_null()).select("pupil_id", scope, "sessions")
+        return counts, unmarked
+
+    @property
+    def pupil_table(self) -> pl.DataFrame:
+        """One row per pupil with their details, as the check that wrote the store had them."""
+        data = self.info.get("pupils", {"pupil_id": []})
+        return pl.DataFrame(data, schema={c: pl.String for c in data})
+
+    def pupils(self, attributes: list[str]) -> pl.DataFrame:
+        table = self.pupil_table
+        return table.select("pupil_id", *[a for a in dict.fromkeys(attributes) if a in table.columns and a != "pupil_id"])
+
+    def compact(self, slots: MarkSlots, minutes: bool = True):
+        """The accepted marks in the rules' compact form (`rules.marks.Marks`): pupils numbered in id
+        order, marks sorted by pupil, date and session (as the store is)."""
+        from attendance_cli.rules.marks import Marks
+
+        lookup = slots.lookup.filter(pl.col("status") == "ok").select("slot", "code", "category", "late", "closure")
+        token = pl.col("code").cast(slots.token_enum).to_physical().cast(pl.UInt16)
+        slot = (slots.era_expr(pl.col("date")) * len(slots.tokens) + token).cast(pl.UInt16)
+        if self.lessons:
+            names = self.rows.collect_schema().names()
+            parts = [pl.col(c).cast(pl.String) for c in ("start_time", "period", "event_id", "subject") if c in names]
+            session = pl.concat_str(parts, separator=" ", ignore_nulls=True) if parts else pl.lit("lesson")
+        else:
+            session = pl.col("session").cast(SESSION)
+        extra = [pl.col("minutes_late").cast(pl.Int16)] if minutes else []
+        rows = (self.rows.filter(pl.col("code").is_not_null())
+                .select("pupil_id", "date", session.alias("session"), slot.alias("slot"), *extra)
+                .collect(engine="streaming"))
+        pupils = rows.select(pl.col("pupil_id").unique().sort()).with_row_index("pupil").with_columns(
+            pl.col("pupil").cast(pl.UInt32))
+        frame = rows.join(pupils, on="pupil_id", how="left", maintain_order="left").select("pupil", pl.exclude("pupil_id", "pupil"))
+        if not self.lessons:
+            frame = frame.sort("pupil", "date", "session") if not _sorted(frame) else frame
+        else:
+            frame = frame.sort("pupil", "date", "session")
+        return Marks(frame, pupils.select("pupil", "pupil_id"), lookup, self.lessons)
+
+
+def _sorted(frame: pl.DataFrame) -> bool:
+    later = ((pl.col("pupil") > pl.col("pupil").shift(1))
+             | ((pl.col("pupil") == pl.col("pupil").shift(1))
+                & ((pl.col("date") > pl.col("date").shift(1))
+                   | ((pl.col("date") == pl.col("date").shift(1)) & (pl.col("session") > pl.col("session").shift(1))))))
+    return bool(frame.select(later.fill_null(True).all()).item())
+
+
+def open_store(path: Path, info: dict | None = None) -> Store | None:
+    """The store at `path`, or None if it is a Parquet file of the first version (read as an export)."""
+    if info is None:
+        info = json.loads(pl.read_parquet_metadata(path).get(PARQUET_KEY.decode(), "{}"))
+    if info.get("version", 1) < STORE_VERSION:
+        return None
+    return Store(path, info)
+
+
+def single_store(export: Export) -> Store | None:
+    """The store, when the data set is exactly one store file (the fast paths)."""
+    if len(export.files) != 1 or export.files[0].layout.name != "canonical-parquet":
+        return None
+    store = open_store(export.files[0].path, export.files[0].store_info)
+    if store is None or store.info.get("tokens") != list(export.slots.tokens):
+        return None
+    return store

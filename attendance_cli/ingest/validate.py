@@ -97,6 +97,28 @@ class ValidationReport:
     def rejected(self) -> int:
         return sum(f.rejected + f.marks_rejected for f in self.files)
 
+    def as_dict(self, outputs: Sequence[str] = ()) -> dict:
+        """The report as plain data (dates as ISO text), for JSON."""
+        import dataclasses
+
+        def plain(value: object) -> object:
+            return value.isoformat() if hasattr(value, "isoformat") else value  # type: ignore[union-attr]
+
+        files = []
+        for f in self.files:
+            item = {k: plain(v) for k, v in dataclasses.asdict(f).items()}
+            item["balanced"] = f.balanced
+            files.append(item)
+        return {
+            "files": files, "codes_table": self.codes_table, "window": self.window, "pupils": self.pupils,
+            "marks": self.marks, "first_date": plain(self.first_date), "last_date": plain(self.last_date),
+            "unmarked": self.unmarked, "duplicates_collapsed": self.duplicates_collapsed,
+            "rejected": self.rejected, "furniture": self.furniture,
+            "codes": self.code_counts.to_dicts() if self.code_counts is not None else [],
+            "rejects": self.rejects.to_dicts() if self.rejects is not None else [],
+            "outputs": list(outputs),
+        }
+
     @property
     def furniture(self) -> int:
         return sum(f.furniture + f.above_header for f in self.files)
@@ -129,15 +151,17 @@ class Tally:
             frames.append(source.frame.with_columns(pl.col("_checked_slot").alias("slot")) if clean else source.frame)
         return frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
 
-    def marks(self) -> pl.LazyFrame:
-        """The accepted, de-duplicated marks with their code and category (lazy)."""
-        lookup = self.export.slots.lookup.filter(pl.col("status") == "ok").select(
+    def marks(self, unmarked: bool = False) -> pl.LazyFrame:
+        """The accepted, de-duplicated marks with their code and category (lazy); with `unmarked`,
+        the unmarked sessions too (with no code)."""
+        kept = ["ok", "unmarked"] if unmarked else ["ok"]
+        lookup = self.export.slots.lookup.filter(pl.col("status").is_in(kept)).select(
             "slot", "code", "category", "late", "closure").lazy()
-        rows = self.rows_checked().join(lookup, on="slot", how="inner")
+        rows = self.rows_checked().join(lookup, on="slot", how="inner", maintain_order="left")  # in file order
         if self.excluded.height:
             # a grid's row holds many marks: its date and session say which one
             keys = ["file", "row", "date", "session"]
-            rows = rows.join(self.excluded.select(keys).lazy(), on=keys, how="anti", nulls_equal=True)
+            rows = rows.join(self.excluded.select(keys).lazy(), on=keys, how="anti", nulls_equal=True, maintain_order="left")
         return rows
 
 
@@ -460,10 +484,10 @@ def _pupils(per_file: pl.DataFrame, attrs: list[str], files: int) -> pl.DataFram
     if files > 1:
         accepted = accepted.sort("latest_session", "file").group_by("pupil_id", maintain_order=True).agg(
             pl.col(a).drop_nulls().last() for a in attrs)
-    return _tidy_pupils(accepted.select("pupil_id", *attrs)).sort("pupil_id")
+    return tidy_pupils(accepted.select("pupil_id", *attrs)).sort("pupil_id")
 
 
-def _tidy_pupils(pupils: pl.DataFrame) -> pl.DataFrame:
+def tidy_pupils(pupils: pl.DataFrame) -> pl.DataFrame:
     """Values trimmed ("4A " is form 4A; a cell of spaces is blank), names split from a full-name
     column, year groups written one way ("Year 10", "Reception")."""
     text = [c for c, dtype in pupils.schema.items() if c != "pupil_id" and dtype == pl.String]
@@ -557,6 +581,30 @@ def _report(export: Export, window: Window | None, groups: pl.DataFrame, rejects
         rejects=rejects.drop("_file", "_row", "_status"),
         duplicates_collapsed=collapsed.height,
     )
+
+
+def report_from_dict(data: dict) -> ValidationReport:
+    """A report read back from `ValidationReport.as_dict` (a store's metadata)."""
+    import dataclasses
+
+    def day(text: str | None) -> dt.date | None:
+        return dt.date.fromisoformat(text) if text else None
+
+    names = {f.name for f in dataclasses.fields(FileReport)}
+    files = []
+    for item in data.get("files", []):
+        values = {k: v for k, v in item.items() if k in names}
+        values["first_date"], values["last_date"] = day(values.get("first_date")), day(values.get("last_date"))
+        values["furniture_lines"] = [tuple(x) for x in values.get("furniture_lines", [])]
+        files.append(FileReport(**values))
+    codes = data.get("codes") or []
+    rejects = data.get("rejects") or []
+    return ValidationReport(
+        files=files, codes_table=data.get("codes_table", ""), window=data.get("window", "all dates in the data"),
+        pupils=data.get("pupils", 0), marks=data.get("marks", 0), first_date=day(data.get("first_date")),
+        last_date=day(data.get("last_date")), code_counts=pl.DataFrame(codes) if codes else None,
+        unmarked=data.get("unmarked", 0), rejects=pl.DataFrame(rejects) if rejects else None,
+        duplicates_collapsed=data.get("duplicates_collapsed", 0))
 
 
 def _meanings(export: Export) -> pl.DataFrame:

@@ -1,0 +1,191 @@
+"""The data set a run works from: the exports (or a checked store) read and checked once.
+
+    Dataset.open(paths, options)      cheap: encodings, headers and layouts only
+    dataset.tally(window, by, ...)    the check of every row and the mark counts for a window
+    dataset.marks                     the accepted marks in the rules' compact form
+    dataset.dates                     school days and the last date in the data (the calendar's source)
+
+Each is worked out once per run and kept: a command that needs the marks, the calendar and the
+figures for three windows reads the exports once. Once the marks are in memory, the figures for
+any further window are counted from them, not from the exports. A store written by
+`attendance ingest -o` is counted straight from its checked rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from attendance_cli.ingest import Export, IngestOptions, Tally, Window, open_exports, tally
+from attendance_cli.ingest.scope import SCOPE_COUNTED
+
+if TYPE_CHECKING:
+    from attendance_cli.calendar import SchoolCalendar
+    from attendance_cli.ingest.store import Store
+    from attendance_cli.rules.marks import Marks
+
+#: The pupil details commands show.
+NAMES = ("surname", "forename", "year_group", "form")
+
+
+@dataclass
+class Dataset:
+    """One run's exports, read at most once (see the module's docstring)."""
+
+    export: Export
+    _tallies: dict = field(default_factory=dict)
+    _checked: Tally | None = None
+    _marks: Marks | None = None
+    _dates: tuple[list[dt.date], dt.date | None] | None = None
+
+    @classmethod
+    def open(cls, paths: Sequence[Path], options: IngestOptions) -> Dataset:
+        return cls(open_exports(list(paths), options))
+
+    # -- what the exports are ------------------------------------------------------------------------
+
+    @property
+    def shape(self) -> str:
+        return self.export.shape
+
+    @property
+    def lessons(self) -> bool:
+        return self.export.shape == "lessons"
+
+    @cached_property
+    def store(self) -> Store | None:
+        """The checked store, when the data set is one store written by `attendance ingest -o`."""
+        from attendance_cli.ingest.store import single_store
+
+        return single_store(self.export)
+
+    # -- the check and the counts -------------------------------------------------------------------
+
+    def tally(self, window: Window | None = None, by: Sequence[str] = (), attributes: Sequence[str] | None = None,
+              codes: bool = True) -> Tally:
+        """Every row checked, and marks counted per pupil (and per `by` mark column) in `window`."""
+        key = (window, tuple(by), tuple(attributes) if attributes is not None else None, codes)
+        if key not in self._tallies:
+            self._tallies[key] = self._count(window, list(by), attributes, codes)
+        return self._tallies[key]
+
+    def _count(self, window: Window | None, by: list[str], attributes: Sequence[str] | None, codes: bool) -> Tally:
+        simple = not [b for b in by if b in self.export.mark_fields or b == "session"] and not (window and window.dfe_cohort)
+        store = self.store if simple else None
+        if store is not None:
+            return self._from_store(store, window, attributes, codes)
+        if simple and self._marks is not None and self._checked is not None:
+            return self._from_marks(window, attributes, codes)
+        return tally(self.export, window, by, attributes=attributes, codes=codes)
+
+    @property
+    def checked(self) -> Tally:
+        """The whole data set checked, with each pupil's details (the pass the rules' marks come from)."""
+        if self._checked is None:
+            self._checked = self.tally(None, attributes=NAMES, codes=False)
+        return self._checked
+
+    @property
+    def marks(self) -> Marks:
+        """Every accepted mark in the rules' compact form, with its minutes late."""
+        if self._marks is None:
+            store = self.store
+            if store is not None:
+                self._marks = store.compact(self.export.slots)
+            else:
+                from attendance_cli.rules.marks import marks_from
+
+                self._marks = marks_from(self.checked, minutes=True)
+        return self._marks
+
+    @property
+    def dates(self) -> tuple[list[dt.date], dt.date | None]:
+        """School days (a mark that is not a closure) and the last date with a mark."""
+        if self._dates is None:
+            if self._marks is not None or self.store is not None:
+                from attendance_cli.rules.marks import school_days
+
+                self._dates = school_days(self.marks)
+            else:
+                from attendance_cli.calendar import dates_in_data
+
+                self._dates = dates_in_data(self.export)
+        return self._dates
+
+    def calendar(self, calendar_file: Path | None = None) -> tuple[SchoolCalendar, dt.date | None]:
+        """The calendar (from the file, else inferred from the school days) and the last date in the data."""
+        from attendance_cli.calendar import calendar_from
+
+        days, last = self.dates
+        return calendar_from(days, calendar_file), last
+
+    # -- counts without reading the exports again ---------------------------------------------------
+
+    def _from_marks(self, window: Window | None, attributes: Sequence[str] | None, codes: bool) -> Tally:
+        """A window's counts from the marks in memory, with the whole check's report and pupils."""
+        base = self._checked
+        marks = self._marks
+        frame = marks.frame if window is None else marks.frame.filter(window.expr())
+        grouped = (frame.group_by("pupil", "slot")
+                   .agg(pl.len().cast(pl.Int64).alias("sessions"), pl.col("minutes_late").sum().cast(pl.Int64).alias("minutes_late"))
+                   .join(marks.pupils, on="pupil").join(marks.lookup, on="slot"))
+        counts = self._shaped(grouped.group_by("pupil_id", "code", "category", "late", "closure")
+                              .agg(pl.col("sessions").sum(), pl.col("minutes_late").sum()), codes)
+        # unmarked sessions are few: counted from the check's own figures where the window is everything
+        unmarked = base.unmarked.filter(pl.col("scope") == SCOPE_COUNTED) if window is None else self._unmarked(window)
+        return self._tally(base, window, counts, unmarked, attributes, codes)
+
+    def _unmarked(self, window: Window) -> pl.DataFrame:
+        return tally(self.export, window, attributes=[], codes=False).unmarked
+
+    def _from_store(self, store: Store, window: Window | None, attributes: Sequence[str] | None, codes: bool) -> Tally:
+        counts, unmarked = store.counts(self.export.slots, window.start if window else None, window.end if window else None)
+        counts = self._shaped(counts, codes)
+        report = self._store_report(store, window, counts, unmarked)
+        pupils = store.pupils(list(attributes) if attributes is not None else self.export.attributes)
+        from attendance_cli.ingest.validate import tidy_pupils
+
+        pupils = tidy_pupils(pupils)
+        empty = pl.DataFrame(schema={"file": pl.UInt16, "row": pl.UInt32, "date": pl.Date, "session": pl.String})
+        return Tally(self.export, window, [], report, counts, pupils, empty, unmarked, codes, None)
+
+    def _store_report(self, store: Store, window: Window | None, counts: pl.DataFrame, unmarked: pl.DataFrame):
+        from attendance_cli.ingest.validate import report_from_dict
+
+        report = report_from_dict(store.info.get("report", {}))
+        notes = store.changed_exports()
+        if notes and report.files:
+            first = report.files[0]
+            first.encoding_note = "; ".join([*([first.encoding_note] if first.encoding_note else []), *notes])
+        with_marks = pl.concat([counts.select("pupil_id"), unmarked.filter(pl.col("sessions") > 0).select("pupil_id")])
+        return replace(report, window=window.describe() if window else "all dates in the data",
+                       pupils=with_marks["pupil_id"].n_unique(), marks=int(counts["sessions"].sum() or 0),
+                       unmarked_in_window=int(unmarked["sessions"].sum() or 0))
+
+    @staticmethod
+    def _shaped(counts: pl.DataFrame, codes: bool) -> pl.DataFrame:
+        """Counts in `Tally.counts`' columns: per code, or (codes=False) one total per pupil."""
+        counts = counts.filter(pl.col("sessions") > 0)
+        if not codes:
+            counts = (counts.group_by("pupil_id").agg(pl.col("sessions").sum(), pl.col("minutes_late").sum())
+                      .with_columns(pl.lit(None, dtype=pl.String).alias(c) for c in ("code", "category", "late"))
+                      .with_columns(pl.lit(None, dtype=pl.Boolean).alias("closure")))
+        return counts.select("pupil_id", pl.lit(SCOPE_COUNTED, dtype=pl.UInt8).alias("scope"), "sessions", "minutes_late",
+                             "code", "category", "late", "closure")
+
+    def _tally(self, base: Tally, window: Window | None, counts: pl.DataFrame, unmarked: pl.DataFrame,
+               attributes: Sequence[str] | None, codes: bool) -> Tally:
+        wanted = [c for c in base.pupils.columns if c == "pupil_id" or attributes is None or c in attributes]
+        with_marks = pl.concat([counts.select("pupil_id"), unmarked.filter(pl.col("sessions") > 0).select("pupil_id")])
+        report = replace(base.report, window=window.describe() if window else "all dates in the data",
+                         pupils=with_marks["pupil_id"].n_unique(), marks=int(counts["sessions"].sum() or 0),
+                         unmarked_in_window=int(unmarked["sessions"].sum() or 0),
+                         code_counts=None if not codes else base.report.code_counts)
+        return Tally(self.export, window, [], report, counts, base.pupils.select(wanted), base.excluded, unmarked, codes,
+                     base.runs)
