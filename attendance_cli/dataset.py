@@ -137,12 +137,10 @@ class Dataset:
                    .join(marks.pupils, on="pupil").join(marks.lookup, on="slot"))
         counts = self._shaped(grouped.group_by("pupil_id", "code", "category", "late", "closure")
                               .agg(pl.col("sessions").sum(), pl.col("minutes_late").sum()), codes)
-        # unmarked sessions are few: counted from the check's own figures where the window is everything
-        unmarked = base.unmarked.filter(pl.col("scope") == SCOPE_COUNTED) if window is None else self._unmarked(window)
+        blank = marks.unmarked if window is None else marks.unmarked.filter(window.expr())
+        unmarked = blank.group_by("pupil_id").agg(pl.len().cast(pl.Int64).alias("sessions")).select(
+            "pupil_id", pl.lit(SCOPE_COUNTED, dtype=pl.UInt8).alias("scope"), "sessions")
         return self._tally(base, window, counts, unmarked, attributes, codes)
-
-    def _unmarked(self, window: Window) -> pl.DataFrame:
-        return tally(self.export, window, attributes=[], codes=False).unmarked
 
     def _from_store(self, store: Store, window: Window | None, attributes: Sequence[str] | None, codes: bool) -> Tally:
         counts, unmarked = store.counts(self.export.slots, window.start if window else None, window.end if window else None)

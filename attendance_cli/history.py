@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from attendance_cli.codes import ATTENDED, POSSIBLE
+
+if TYPE_CHECKING:
+    from attendance_cli.dataset import Dataset
 
 TIMELINE = {"date": pl.Date, "entry": pl.String, "policy": pl.String, "rule_id": pl.String, "stage": pl.Int64,
             "value": pl.String, "threshold": pl.String, "detail": pl.String}
@@ -21,12 +25,12 @@ class History:
     note: str
 
 
-def pupil_history(pupil_id: str, files: list[Path], options, calendar_file: Path | None, ledger_path: Path,
+def pupil_history(pupil_id: str, data: Dataset | None, calendar_file: Path | None, ledger_path: Path,
                   policy: str | None) -> History:
     parts = [pl.DataFrame(schema=TIMELINE)]
     name, note = "", "No exports given: attendance per half term not shown."
-    if files:
-        attendance, name = _attendance(pupil_id, files, options, calendar_file)
+    if data is not None:
+        attendance, name = _attendance(pupil_id, data, calendar_file)
         parts.append(attendance)
         note = "Attendance % per half term by the DfE method, rounded down."
     if ledger_path.exists():
@@ -38,15 +42,10 @@ def pupil_history(pupil_id: str, files: list[Path], options, calendar_file: Path
                                   maintain_order=True), name, note)
 
 
-def _attendance(pupil_id: str, files: list[Path], options, calendar_file: Path | None) -> tuple[pl.DataFrame, str]:
-    from attendance_cli.calendar import calendar_from
-    from attendance_cli.ingest import open_exports, tally
-    from attendance_cli.rules.marks import marks_from, school_days
-
-    export = open_exports(files, options)
-    result = tally(export, attributes=["surname", "forename", "year_group", "form"], codes=False)
-    everyone = marks_from(result)  # the same accepted marks the rules see; the calendar comes from them
-    calendar = calendar_from(school_days(everyone)[0], calendar_file)
+def _attendance(pupil_id: str, data: Dataset, calendar_file: Path | None) -> tuple[pl.DataFrame, str]:
+    result = data.checked
+    everyone = data.marks  # the same accepted marks the rules see; the calendar comes from them
+    calendar, _ = data.calendar(calendar_file)
     marks = (everyone.frame.join(everyone.numbered(pl.DataFrame({"pupil_id": [pupil_id]})), on="pupil", how="semi")
              .join(everyone.lookup.select("slot", "category", "late"), on="slot")
              .filter(pl.col("category").is_in(POSSIBLE)).select("date", "category", "late"))
@@ -69,7 +68,7 @@ def _attendance(pupil_id: str, files: list[Path], options, calendar_file: Path |
         pl.col("late").is_not_null().sum().alias("late"))
     from attendance_cli.rules.engine import floor_pct
 
-    unit = "contact points" if export.shape == "lessons" else "sessions"
+    unit = "contact points" if data.lessons else "sessions"
     out = per.select(
         pl.col("start").alias("date"), pl.lit("attendance").alias("entry"), pl.lit(None, dtype=pl.String).alias("policy"),
         pl.col("half_term").alias("rule_id"), pl.lit(None, dtype=pl.Int64).alias("stage"),

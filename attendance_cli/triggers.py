@@ -41,6 +41,7 @@ class Triggers:
     ledger_path: Path | None  # None when no ledger file exists yet
     last_day: dt.date | None = None  # the last school day with a mark in the exports
     state: LedgerState | None = None  # what the ledger held when the policy was evaluated
+    data: Dataset | None = None  # the data set it was found in (later stages count from it, not the exports)
 
     @property
     def new(self) -> pl.DataFrame:
@@ -127,7 +128,7 @@ def find_triggers(data: Dataset | Export, policy: Policy, calendar_file: Path | 
     evaluation = evaluate(policy, marks, calendar, as_of, state)
     table = _table(evaluation, state, result.pupils)
     return Triggers(result, evaluation, calendar, table,
-                    ledger_path if ledger_path is not None and ledger_path.exists() else None, last, state)
+                    ledger_path if ledger_path is not None and ledger_path.exists() else None, last, state, data)
 
 
 def _table(evaluation: Evaluation, state: LedgerState, pupils: pl.DataFrame) -> pl.DataFrame:

@@ -55,9 +55,17 @@ def history(
         ledger_path = ledger_path_for(chosen, db) if chosen else (db or _env_ledger() or DEFAULT_LEDGER)
         if files:  # (without exports, a missing ledger leaves nothing to show: the error below says so)
             c.given_ledger(db)
-        options = c.ingest_options(codes, None, None, None, False, c.Duplicates.error, None) if files else None
-        cal_file = calendar or (Path(chosen.calendar) if chosen and chosen.calendar != "inferred" else None)
-        result = pupil_history(pupil_id, files or [], options, cal_file, ledger_path, chosen.name if chosen else None)
+        data = None
+        if files:
+            from attendance_cli.dataset import Dataset
+
+            data = Dataset.open(files, c.ingest_options(codes, None, None, None, False, c.Duplicates.error, None))
+        cal_file = calendar
+        if chosen is not None:
+            from attendance_cli.triggers import policy_settings
+
+            cal_file = policy_settings(chosen, calendar=calendar, db=db).calendar_file
+        result = pupil_history(pupil_id, data, cal_file, ledger_path, chosen.name if chosen else None)
         if files and not ledger_path.exists():
             c.stderr_console().print(c._escape(f"No ledger at {ledger_path}: no events to show, only attendance "
                                                "(give the ledger with --db if it is elsewhere)."))

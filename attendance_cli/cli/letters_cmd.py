@@ -124,13 +124,13 @@ def letters(
 
     with c.user_errors(), contextlib.ExitStack() as stack:
         from attendance_cli.errors import UsageError
-        from attendance_cli.ingest import open_exports
+        from attendance_cli.dataset import Dataset
         from attendance_cli.letters.school import load_school, school_path
         from attendance_cli.letters.templates import Templates
         from attendance_cli.outputs import choose_format
         from attendance_cli.rules import load_policy
         from attendance_cli.rules.policy import check_codes
-        from attendance_cli.triggers import find_triggers, ledger_path_for
+        from attendance_cli.triggers import find_triggers, policy_settings
 
         if out is None and not dry_run and not adopt:
             raise UsageError("Say where the letters go with --out DIR (or list them with --dry-run).")
@@ -160,8 +160,9 @@ def letters(
             guardians = read_contacts(contacts)
         options = c.ingest_options(codes or chosen.codes, source, maps, encoding, False, c.Duplicates.error, None)
         check_codes(chosen, options.codes, policy)
-        export = open_exports(files, options)
-        ledger_path = ledger_path_for(chosen, db)
+        data = Dataset.open(files, options)
+        resolved = policy_settings(chosen, calendar=calendar, db=db, codes=codes, school=school)
+        ledger_path = resolved.ledger
         console = c.stderr_console()
         if not dry_run:  # one recording run at a time per folder and ledger, from recovery to the end
             creating = c.ledger_to_record(chosen, db, new_ledger)
@@ -172,8 +173,7 @@ def letters(
             for note in recover(out, ledger_path, wait):
                 console.print(c._escape(note))
         with c.progress(f"Evaluating the {chosen.name} policy"):
-            cal_file = calendar or (Path(chosen.calendar) if chosen.calendar != "inferred" else None)
-            found = find_triggers(export, chosen, cal_file, c.parse_cli_date(as_of, "--as-of"), ledger_path)
+            found = find_triggers(data, chosen, resolved.calendar_file, c.parse_cli_date(as_of, "--as-of"), ledger_path)
         if not dry_run:
             c.refuse_unsafe_recording(found, as_of is not None, "use --dry-run")
         c.warn_new_policy(found)
@@ -204,7 +204,7 @@ def letters(
             workers.start()  # they load Typst while the figures are gathered
         when = c.parse_cli_date(letter_date, "--date") or dt.date.today()
         with c.progress("Gathering the figures"):
-            items = gather(found, export, chosen, to_write, when, fmt.value, guardians, earlier, settings.model_dump(),
+            items = gather(found, data.export, chosen, to_write, when, fmt.value, guardians, earlier, settings.model_dump(),
                            pupils_file=pupils)
         from attendance_cli.letters.deliver import manifest_frame, other_rows, write_letters
 

@@ -68,9 +68,8 @@ def report(
     import datetime as dt
 
     with c.user_errors():
-        from attendance_cli.calendar import calendar_for
+        from attendance_cli.dataset import Dataset
         from attendance_cli.errors import UsageError
-        from attendance_cli.ingest import open_exports
         from attendance_cli.outputs import atomic_write
         from attendance_cli.reports.figures import build, read_pupil_file
         from attendance_cli.reports.render import charts, context, to_html, to_pdf
@@ -94,18 +93,18 @@ def report(
             ledger_path = ledger_path_for(chosen_policy, db)
             ledger_path = ledger_path if ledger_path.exists() else None
         options = c.ingest_options(codes, source, maps, encoding, False, c.Duplicates.error, None)
-        export = open_exports(files, options)
+        dataset = Dataset.open(files, options)
         with c.progress("Working out the figures"):
-            cal, last = calendar_for(export, calendar)
+            cal, last = dataset.calendar(calendar)
             from attendance_cli.cli.common import WindowName
 
-            chosen = c.resolve_window(export, window or (None if start or end else WindowName.half_term), as_of,
+            chosen = c.resolve_window(dataset.export, window or (None if start or end else WindowName.half_term), as_of,
                                       start, end, calendar, known=(cal, last))
             assert chosen is not None
             c.require_marks(chosen, cal.school_days)
             within = next((rule.within for rule in (chosen_policy.rules if chosen_policy else ())
                            if rule.kind == "will-cross"), 4)  # the policy's own "will cross" margin, if it has one
-            figures = build(export, chosen, cal, title=title or f"Attendance report: {chosen.label}",
+            figures = build(dataset, chosen, cal, title=title or f"Attendance report: {chosen.label}",
                             suppress_below=suppress_below, pupil_file=pupil_file, ledger_path=ledger_path,
                             policy_name=chosen_policy.name if chosen_policy else None, at_risk_within=within)
         with c.progress("Drawing the charts"):
@@ -190,7 +189,7 @@ def slips(
             reference = c.parse_cli_date(as_of, "--as-of") or last
             window = cal.window("ytd", reference)
             c.require_marks(window, cal.school_days)
-            rows = make(export, window, chosen)
+            rows = make(data, window, chosen)
         when = c.parse_cli_date(letter_date, "--date") or dt.date.today()
         with c.progress(f"Typesetting {len(rows):,} slips"):
             pdfs, whole = slips_pdf(rows, settings, window, when, [(b.name, b.explanation) for b in chosen.bands])
@@ -271,7 +270,7 @@ def digest(
 
                 found = find_triggers(data, settings.policy, settings.calendar_file, reference, settings.ledger)
                 new_events = found.new
-            groups, week, year = make(export, cal, reference, by, new_events)
+            groups, week, year = make(data, cal, reference, by, new_events)
         with new_folder(out):  # a failed run leaves no folder of its own behind
             written = _write_digests(out, groups, by, fmt, week, year, reference)
         if not quiet:

@@ -130,11 +130,13 @@ class Store:
     def compact(self, slots: MarkSlots, minutes: bool = True):
         """The accepted marks in the rules' compact form (`rules.marks.Marks`): pupils numbered in id
         order, marks sorted by pupil, date and session (as the store is)."""
-        from attendance_cli.rules.marks import Marks
+        from attendance_cli.rules.marks import split_unmarked
 
         lookup = slots.lookup.filter(pl.col("status") == "ok").select("slot", "code", "category", "late", "closure")
         token = pl.col("code").cast(slots.token_enum).to_physical().cast(pl.UInt16)
-        slot = (slots.era_expr(pl.col("date")) * len(slots.tokens) + token).cast(pl.UInt16)
+        unmarked = slots.status("unmarked")
+        slot = (pl.when(pl.col("code").is_null()).then(unmarked)
+                .otherwise(slots.era_expr(pl.col("date")) * len(slots.tokens) + token).cast(pl.UInt16))
         if self.lessons:
             names = self.rows.collect_schema().names()
             parts = [pl.col(c).cast(pl.String) for c in ("start_time", "period", "event_id", "subject") if c in names]
@@ -142,7 +144,7 @@ class Store:
         else:
             session = pl.col("session").cast(SESSION)
         extra = [pl.col("minutes_late").cast(pl.Int16)] if minutes else []
-        rows = (self.rows.filter(pl.col("code").is_not_null())
+        rows = (self.rows
                 .select("pupil_id", "date", session.alias("session"), slot.alias("slot"), *extra)
                 .collect(engine="streaming"))
         pupils = rows.select(pl.col("pupil_id").unique().sort()).with_row_index("pupil").with_columns(
@@ -152,7 +154,7 @@ class Store:
             frame = frame.sort("pupil", "date", "session") if not _sorted(frame) else frame
         else:
             frame = frame.sort("pupil", "date", "session")
-        return Marks(frame, pupils.select("pupil", "pupil_id"), lookup, self.lessons)
+        return split_unmarked(frame, pupils.select("pupil", "pupil_id"), lookup, self.lessons, unmarked)
 
 
 def _sorted(frame: pl.DataFrame) -> bool:

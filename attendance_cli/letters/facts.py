@@ -16,7 +16,8 @@ import polars as pl
 
 from attendance_cli.codes import POSSIBLE
 from attendance_cli.calendar import school_year_label, school_year_start
-from attendance_cli.ingest import Export, Window, tally
+from attendance_cli.dataset import Dataset
+from attendance_cli.ingest import Export, Window
 from attendance_cli.letters.model import Letter
 from attendance_cli.rules import Policy
 from attendance_cli.rules.marks import ABSENT
@@ -50,14 +51,16 @@ def gather(found, export: Export, policy: Policy, events: pl.DataFrame, letter_d
     pupil_ids = events["pupil_id"].unique()
     pupils = _named(found.tally.pupils, pupil_ids, pupils_file)
     year = Window(school_year_start(as_of), as_of, f"school year {school_year_label(school_year_start(as_of))} to date")
-    ytd = pupil_statistics(tally(export, year, attributes=["surname", "forename", "year_group", "form"]))
+    data = found.data if found.data is not None else Dataset(export)
+    ytd = pupil_statistics(data.tally(year, attributes=["surname", "forename", "year_group", "form"]))
     ytd = ytd.filter(pl.col("pupil_id").is_in(pupil_ids.implode()))
-    marks = (found.tally.marks().filter(pl.col("pupil_id").is_in(pupil_ids.implode()) & pl.col("date").le(as_of))
-             .select("pupil_id", "date", pl.col("session").cast(pl.String), "code", "category", "late", "minutes_late",
-                     *(["enrolled"] if "enrolled" in found.tally.marks().collect_schema().names() else []))
-             .collect())
-    if "enrolled" in marks.columns:
-        marks = marks.filter(pl.col("enrolled")).drop("enrolled")
+    compact = data.marks  # the accepted marks the rules saw, between admission and leaving dates
+    marks = (compact.frame.filter(pl.col("date").le(as_of))
+             .join(compact.pupils.filter(pl.col("pupil_id").is_in(pupil_ids.implode())), on="pupil")
+             .join(compact.lookup, on="slot")
+             .select("pupil_id", "date", pl.col("session").cast(pl.String), "code", "category", "late",
+                     pl.col("minutes_late").cast(pl.Int32))
+             .sort("pupil_id", "date", "session"))
     windows = _window_figures(events, marks, policy, found.calendar)
     sessions = _sessions(found.evaluation.evidence, events, marks, _meanings(export))
     earlier = _earlier(events, policy, earlier_letters, school_year_start(as_of))

@@ -4,29 +4,32 @@ school year, new trigger events, and sessions left unmarked this week. One table
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from attendance_cli.calendar import SchoolCalendar
-from attendance_cli.ingest import Export, tally
 from attendance_cli.ingest.scope import SCOPE_COUNTED
 from attendance_cli.reports.figures import require_possible
 from attendance_cli.rules.engine import floor_pct
 from attendance_cli.statistics import natural_order, pupil_statistics
+
+if TYPE_CHECKING:
+    from attendance_cli.dataset import Dataset
 
 COLUMNS = ("pupil_id", "surname", "forename", "year_group", "form", "week_possible", "week_absences", "week_lates",
            "week_attendance_pct", "unmarked_this_week", "ytd_attendance_pct", "ytd_days_missed", "persistent_absence",
            "new_triggers")
 
 
-def digest(export: Export, calendar: SchoolCalendar, as_of: dt.date, by: str,
+def digest(data: Dataset, calendar: SchoolCalendar, as_of: dt.date, by: str,
            new_events: pl.DataFrame | None = None) -> tuple[dict[str, pl.DataFrame], str, str]:
     """{group: its pupils' rows (COLUMNS)}, and the week's and the year's window descriptions."""
     week_window = calendar.window("week", as_of)
     year_window = calendar.window("ytd", as_of)
     names = ["surname", "forename", "year_group", "form"]
-    week = tally(export, week_window, attributes=names)
-    year = tally(export, year_window, attributes=names)
+    week = data.tally(week_window, attributes=names)
+    year = data.tally(year_window, attributes=names)
     # attendance % rounded down to two decimals in integers, as every other output shows it
     w = pupil_statistics(week).select(
         "pupil_id", pl.col("possible_sessions").alias("week_possible"),

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from attendance_cli.calendar import SchoolCalendar, easter_sunday, school_year_start
 from attendance_cli.codes import ATTENDED, POSSIBLE
 from attendance_cli.errors import UsageError
-from attendance_cli.ingest import Export, Window, tally
-from attendance_cli.rules.marks import ABSENT, Marks, marks_from
+from attendance_cli.ingest import Export, Window
+from attendance_cli.rules.marks import ABSENT, Marks
 from attendance_cli.statistics import METHOD, group_statistics, overall_statistics, pupil_statistics
+
+if TYPE_CHECKING:
+    from attendance_cli.dataset import Dataset
 
 #: Pupil attributes broken down when the exports (or a pupil file) have them.
 ATTRIBUTES = ("sen", "fsm", "pupil_premium", "gender", "ethnicity", "eal")
@@ -114,11 +117,13 @@ def _rates(row: dict[str, Any]) -> dict[str, Any]:
         "days_missed", "late_before_close", "late_after_close", "minutes_late")}
 
 
-def build(export: Export, window: Window, calendar: SchoolCalendar, *, title: str, suppress_below: int = 5,
+def build(data: Dataset, window: Window, calendar: SchoolCalendar, *, title: str, suppress_below: int = 5,
           pupil_file: pl.DataFrame | None = None, ledger_path=None, policy_name: str | None = None,
           at_risk_within: int = 4, weeks_around_letters: int = 4) -> Report:
-    lessons = export.shape == "lessons"
-    counted = tally(export, window)
+    export = data.export
+    lessons = data.lessons
+    marks = data.marks  # read first: the window's counts then come from the marks, not another read
+    counted = data.tally(window)
     pupils = pupil_statistics(counted, keys=[a for a in ATTRIBUTES if a in counted.pupils.columns])
     require_possible(pupils, window)
     if pupil_file is not None:
@@ -141,7 +146,6 @@ def build(export: Export, window: Window, calendar: SchoolCalendar, *, title: st
             rows.append(shown)
         breakdowns.append((column, rows))
 
-    marks = marks_from(counted, minutes=True)
     possible = _possible(marks)  # every possible mark with its code and category, once
     weekly, heat, reasons = _series(possible, window, export)
     patterns = _patterns(marks, possible, window, calendar, pupils, at_risk_within, lessons)

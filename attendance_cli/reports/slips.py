@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import datetime as dt
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from attendance_cli.errors import ConfigError
 from attendance_cli.formatting import percentage
-from attendance_cli.ingest import Export, Window, tally
+from attendance_cli.ingest import Window
 from attendance_cli.reports.figures import require_possible
 from attendance_cli.rules import Policy
 from attendance_cli.statistics import natural_order, pupil_statistics
+
+if TYPE_CHECKING:
+    from attendance_cli.dataset import Dataset
 
 
 def band_for(attended: int, possible: int, policy: Policy) -> tuple[str, str]:
@@ -31,16 +34,16 @@ def band_for(attended: int, possible: int, policy: Policy) -> tuple[str, str]:
     return chosen.name, chosen.explanation
 
 
-def slips(export: Export, window: Window, policy: Policy) -> list[dict[str, Any]]:
+def slips(data: Dataset, window: Window, policy: Policy) -> list[dict[str, Any]]:
     """One slip's figures per pupil with sessions in the window, in form, surname, forename order."""
     if not policy.bands:
         raise ConfigError(f"The {policy.name!r} policy has no attendance bands, so slips cannot say which band a pupil is in.",
                           fix="Use a policy with [[bands]] (e.g. primary-academy), or add bands to yours: "
                               "attendance policy show primary-academy.")
-    stats = pupil_statistics(tally(export, window, attributes=["surname", "forename", "year_group", "form"]))
+    stats = pupil_statistics(data.tally(window, attributes=["surname", "forename", "year_group", "form"]))
     require_possible(stats, window)  # no slips at all is a mistaken window, not a run with nothing to print
     stats = stats.sort(natural_order("year_group"), "form", "surname", "forename", "pupil_id", nulls_last=True)
-    lessons = export.shape == "lessons"
+    lessons = data.lessons
     out = []
     for row in stats.iter_rows(named=True):  # one per pupil: a slip each
         band, explanation = band_for(row["attended_sessions"], row["possible_sessions"], policy)

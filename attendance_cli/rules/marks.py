@@ -29,6 +29,8 @@ class Marks:
     lookup: pl.DataFrame  # slot, code, category, late, closure
     lessons: bool
     sums: dict[str, pl.DataFrame] = field(default_factory=dict)  # per-pupil totals by window, shared by rules
+    #: sessions left unmarked (pupil, date), read in the same pass: for the figures of any window
+    unmarked: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema={"pupil_id": pl.String, "date": pl.Date}))
 
     # -- codes -----------------------------------------------------------------------------------
 
@@ -63,7 +65,8 @@ class Marks:
     def up_to(self, as_of: dt.date) -> Marks:
         if self.frame.height and self.frame["date"].max() <= as_of:
             return self
-        return Marks(self.frame.filter(pl.col("date") <= as_of), self.pupils, self.lookup, self.lessons)
+        return Marks(self.frame.filter(pl.col("date") <= as_of), self.pupils, self.lookup, self.lessons,
+                     unmarked=self.unmarked.filter(pl.col("date") <= as_of))
 
     @cached_property
     def possible(self) -> pl.DataFrame:
@@ -128,7 +131,8 @@ def marks_from(tally, minutes: bool = False) -> Marks:
     export = tally.export
     lessons = export.shape == "lessons"
     lookup = export.slots.lookup.filter(pl.col("status") == "ok").select("slot", "code", "category", "late", "closure")
-    lazy = tally.rows_checked().filter(pl.col("slot").is_in(lookup["slot"].implode()))
+    unmarked = export.slots.status("unmarked")  # kept apart at the end (see Marks.unmarked)
+    lazy = tally.rows_checked().filter(pl.col("slot").is_in(lookup["slot"].implode()) | (pl.col("slot") == unmarked))
     if tally.excluded.height:  # collapsed duplicates
         keys = ["file", "row", "date", "session"]
         lazy = lazy.join(tally.excluded.select(keys).lazy(), on=keys, how="anti", nulls_equal=True)
@@ -152,7 +156,7 @@ def marks_from(tally, minutes: bool = False) -> Marks:
             run = frame.select("_key").set_sorted("_key").join_asof(starts.set_sorted("_key"), on="_key")["_run"]
         else:
             run = starts["_key"].search_sorted(frame["_key"], side="right").cast(pl.UInt32)  # 1 for the first run
-        return compact(frame.drop("_key").insert_column(0, run.alias("_run")), runs, lookup, lessons)
+        return compact(frame.drop("_key").insert_column(0, run.alias("_run")), runs, lookup, lessons, unmarked)
     # otherwise pupils are numbered by *run* (rows of one pupil in a row) while the rows stream past,
     # and the ids are kept only where a run starts: tens of millions of id strings are never
     # gathered into memory
@@ -163,7 +167,7 @@ def marks_from(tally, minutes: bool = False) -> Marks:
                      pl.exclude("pupil_id", "_start")))
     frame = frame.collect(engine="streaming")
     runs = frame.filter(pl.col("_run_id").is_not_null()).select("_run", pl.col("_run_id").alias("pupil_id"))
-    return compact(frame.drop("_run_id"), runs, lookup, lessons)
+    return compact(frame.drop("_run_id"), runs, lookup, lessons, unmarked)
 
 
 def _row_key(file: pl.Expr, row: pl.Expr) -> pl.Expr:
@@ -171,7 +175,8 @@ def _row_key(file: pl.Expr, row: pl.Expr) -> pl.Expr:
     return file.cast(pl.UInt64) * (1 << 32) + row.cast(pl.UInt64)
 
 
-def compact(frame: pl.DataFrame, runs: pl.DataFrame, lookup: pl.DataFrame, lessons: bool) -> Marks:
+def compact(frame: pl.DataFrame, runs: pl.DataFrame, lookup: pl.DataFrame, lessons: bool,
+            unmarked_slot: int | None = None) -> Marks:
     """Number the pupils in pupil id order and sort the marks by pupil, date and session (exports
     usually are already, and then nothing is sorted).
 
@@ -194,7 +199,26 @@ def compact(frame: pl.DataFrame, runs: pl.DataFrame, lookup: pl.DataFrame, lesso
     frame = frame.select(pupil, pl.exclude("_run"))
     if not ordered:
         frame = frame.sort("pupil", "date", "session")
-    return Marks(frame, pupils.select("pupil", "pupil_id"), lookup, lessons)
+    return split_unmarked(frame, pupils.select("pupil", "pupil_id"), lookup, lessons, unmarked_slot)
+
+
+def split_unmarked(frame: pl.DataFrame, pupils: pl.DataFrame, lookup: pl.DataFrame, lessons: bool,
+                   unmarked_slot: int | None) -> Marks:
+    """The marks, with the unmarked sessions read alongside them set apart (`Marks.unmarked`, by
+    pupil id); the pupils are those with a mark."""
+    if unmarked_slot is None:
+        return Marks(frame, pupils, lookup, lessons)
+    blank = pl.col("slot") == unmarked_slot
+    unmarked = frame.filter(blank).join(pupils, on="pupil", how="left").select("pupil_id", "date")
+    frame = frame.filter(~blank)
+    marked = frame["pupil"].unique()
+    if marked.len() < pupils.height:  # a pupil with only unmarked sessions has no mark: the others numbered again
+        keep = pupils.filter(pl.col("pupil").is_in(marked.implode())).with_row_index("_new").with_columns(
+            pl.col("_new").cast(pl.UInt32))
+        frame = (frame.join(keep.select("pupil", "_new"), on="pupil", how="inner", maintain_order="left")
+                 .with_columns(pl.col("_new").alias("pupil")).drop("_new"))
+        pupils = keep.select(pl.col("_new").alias("pupil"), "pupil_id")
+    return Marks(frame, pupils, lookup, lessons, unmarked=unmarked)
 
 
 def school_days(marks: Marks) -> tuple[list[dt.date], dt.date | None]:
