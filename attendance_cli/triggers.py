@@ -170,3 +170,65 @@ def record_triggers(triggers: Triggers, path: Path, wait: float = 30.0) -> Recor
         result = ledger.record(evaluation.policy.name, evaluation.as_of, new, evidence, evaluation.left)
     return Recorded(result.recorded, result.skipped, result.closed, path)
 
+
+
+def new_policy_warning(found: Triggers) -> str | None:
+    """A policy new to a ledger that holds another's runs is named in a warning: events are known by
+    rule id, so a renamed copy sends nothing again, but a different policy with rules of the same id
+    would be taken for the same rules."""
+    if found.ledger_path is None:
+        return None
+    from attendance_cli.ledger import Ledger
+
+    name = found.evaluation.policy.name
+    with Ledger(found.ledger_path, create=False) as ledger:
+        others = [p for p in ledger.policies() if p != name]
+        known = name in ledger.policies()
+    if not others or known:
+        return None
+    shown = ", ".join(repr(p) for p in others)
+    return (f"Warning: the policy {name!r} is new to the ledger {found.ledger_path}, which holds runs of {shown}. "
+            "Events are known by rule id, whichever policy recorded them: what those runs recorded under a rule id "
+            f"this policy also has counts as already done for {name!r}.")
+
+
+def refuse_unsafe_recording(found: Triggers, as_of_given: bool, look: str) -> None:
+    """Refuse (exit 2) to record as of a day that would make the ledger send letters again.
+
+    Evaluated after the last date in the exports, a ytd or half-term window is empty or in another
+    school year: every open state (persistent absence, ...) is closed, and is new again, with its
+    letter, next week. Evaluated before a run already recorded, the states that run closed are met
+    again, so new. Looking (triggers without --record, letters --dry-run) is always allowed: `look`
+    says how. `attendance letters` uses this too.
+    """
+    from attendance_cli.ingest.dates import format_date
+    from attendance_cli.ledger import EARLIER_RUN_WHY, Ledger, RecordedLater
+
+    as_of = found.evaluation.as_of
+    last = found.last_day
+    if last is not None and as_of > last:
+        raise UsageError(
+            f"--as-of {format_date(as_of)} is after the last date in the exports ({format_date(last)}): recording as "
+            "of a day the registers do not reach would close every open state, such as persistent absence, and send "
+            "its letter again next time.",
+            fix=f"Export the registers up to {format_date(as_of)}, or leave out --as-of to record as of "
+                f"{format_date(last)}; to look ahead without recording, {look}.")
+    if found.ledger_path is None:
+        return
+    with Ledger(found.ledger_path, create=False) as ledger:
+        latest = ledger.latest_as_of()
+    if latest is None or as_of >= latest:
+        return
+    held = (f"{format_date(latest)}, the as-of date of a run already recorded in the ledger {found.ledger_path}. "
+            f"{EARLIER_RUN_WHY}")
+    if not as_of_given:
+        raise RecordedLater(f"The exports end on {format_date(as_of)}, before {held}",
+                            fix=f"Give the exports up to {format_date(latest)} or later (is the latest export "
+                                f"missing?); to look back without recording, {look}.")
+    if last is not None and last >= latest:
+        fix = (f"Leave out --as-of to record as of the last date in the exports ({format_date(last)}), or give a date "
+               f"from {format_date(latest)} on")
+    else:
+        fix = f"Give the exports up to {format_date(latest)} or later, and an --as-of from {format_date(latest)} on"
+    raise RecordedLater(f"--as-of {format_date(as_of)} is before {held}",
+                        fix=f"{fix}; to look back without recording, {look}.")

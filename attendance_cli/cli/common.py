@@ -431,57 +431,13 @@ def parse_cli_date(text: str | None, option: str) -> dt.date | None:
     return value
 
 
-def resolve_window(export: Export, window: WindowName | None, as_of: str | None, start: str | None,
-                   end: str | None, calendar: Path | None, known=None) -> Window | None:
-    """The window the user asked for (None: every date in the data). `known`: (calendar, last date)
-    when the command has already worked them out (each costs a pass over the exports)."""
-    from attendance_cli.calendar import calendar_for
-    from attendance_cli.ingest import Window
+def window_choice(window: WindowName | None, as_of: str | None, start: str | None = None, end: str | None = None,
+                  cohort: Cohort = Cohort.all):
+    """The window options as the jobs take them (dates parsed here, so an error names the option)."""
+    from attendance_cli.jobs import WindowChoice
 
-    as_of_date = parse_cli_date(as_of, "--as-of")
-    start_date, end_date = parse_cli_date(start, "--from"), parse_cli_date(end, "--to")
-    if window and (start_date or end_date):
-        raise UsageError("--window cannot be combined with --from/--to.", fix="Use one or the other.")
-    if start_date or end_date:
-        if start_date and end_date and end_date < start_date:
-            raise UsageError("--to is before --from.")
-        return Window(start_date, end_date, "chosen dates")
-    if window is None:
-        if as_of_date:
-            return Window(None, as_of_date, "every date")
-        return None
-    cal, last = known if known is not None else calendar_for(export, calendar)
-    reference = as_of_date or last
-    if reference is None:
-        raise UsageError("The exports hold no marks, so there is no date to count from.")
-    return cal.window(window.value, reference)
-
-
-def with_cohort(window: Window | None, cohort: Cohort) -> Window | None:
-    """The window, counting only the DfE cohort if asked."""
-    if cohort != Cohort.dfe:
-        return window
-    from dataclasses import replace
-
-    from attendance_cli.ingest import Window
-
-    return replace(window or Window(None, None), dfe_cohort=True)
-
-
-def require_marks(window: Window, school_days) -> None:
-    """Refuse a window that holds no school day of the data: a mistyped date would otherwise give an
-    empty report, slip run or digest that reads as 'nothing to report'."""
-    from attendance_cli.ingest.dates import format_date
-
-    days = sorted(school_days)
-    if not days:
-        raise UsageError("The exports hold no marks, so there is nothing to report.")
-    start, end = window.start or days[0], window.end or days[-1]
-    if not any(start <= day <= end for day in days):
-        raise UsageError(f"The window {window.describe()} holds no school day of the exports, which run from "
-                         f"{format_date(days[0])} to {format_date(days[-1])}.",
-                         fix="Check --as-of, --from and --to (dates are day first), or leave them out to use the "
-                             "last date in the data.")
+    return WindowChoice(window.value if window else None, parse_cli_date(as_of, "--as-of"),
+                        parse_cli_date(start, "--from"), parse_cli_date(end, "--to"), cohort == Cohort.dfe)
 
 
 def write_rejects(tally: Tally, path: Path) -> None:
@@ -576,62 +532,9 @@ def exit_for(tally: Tally) -> None:
 
 
 def warn_new_policy(found) -> None:
-    """A policy new to a ledger that holds another's runs is named in a warning: events are known by
-    rule id, so a renamed copy sends nothing again, but a different policy with rules of the same id
-    would be taken for the same rules."""
-    if found.ledger_path is None:
-        return
-    from attendance_cli.ledger import Ledger
+    """The warning (triggers.new_policy_warning) that a policy is new to a ledger holding another's runs."""
+    from attendance_cli.triggers import new_policy_warning
 
-    name = found.evaluation.policy.name
-    with Ledger(found.ledger_path, create=False) as ledger:
-        others = [p for p in ledger.policies() if p != name]
-        known = name in ledger.policies()
-    if others and not known:
-        shown = ", ".join(repr(p) for p in others)
-        stderr_console().print(_escape(
-            f"Warning: the policy {name!r} is new to the ledger {found.ledger_path}, which holds runs of {shown}. "
-            "Events are known by rule id, whichever policy recorded them: what those runs recorded under a rule id "
-            f"this policy also has counts as already done for {name!r}."))
-
-
-def refuse_unsafe_recording(found, as_of_given: bool, look: str) -> None:
-    """Refuse (exit 2) to record as of a day that would make the ledger send letters again.
-
-    Evaluated after the last date in the exports, a ytd or half-term window is empty or in another
-    school year: every open state (persistent absence, ...) is closed, and is new again, with its
-    letter, next week. Evaluated before a run already recorded, the states that run closed are met
-    again, so new. Looking (triggers without --record, letters --dry-run) is always allowed: `look`
-    says how. `attendance letters` uses this too.
-    """
-    from attendance_cli.ingest.dates import format_date
-    from attendance_cli.ledger import EARLIER_RUN_WHY, Ledger, RecordedLater
-
-    as_of = found.evaluation.as_of
-    last = found.last_day
-    if last is not None and as_of > last:
-        raise UsageError(
-            f"--as-of {format_date(as_of)} is after the last date in the exports ({format_date(last)}): recording as "
-            "of a day the registers do not reach would close every open state, such as persistent absence, and send "
-            "its letter again next time.",
-            fix=f"Export the registers up to {format_date(as_of)}, or leave out --as-of to record as of "
-                f"{format_date(last)}; to look ahead without recording, {look}.")
-    if found.ledger_path is None:
-        return
-    with Ledger(found.ledger_path, create=False) as ledger:
-        latest = ledger.latest_as_of()
-    if latest is None or as_of >= latest:
-        return
-    held = (f"{format_date(latest)}, the as-of date of a run already recorded in the ledger {found.ledger_path}. "
-            f"{EARLIER_RUN_WHY}")
-    if not as_of_given:
-        raise RecordedLater(f"The exports end on {format_date(as_of)}, before {held}",
-                            fix=f"Give the exports up to {format_date(latest)} or later (is the latest export "
-                                f"missing?); to look back without recording, {look}.")
-    if last is not None and last >= latest:
-        fix = (f"Leave out --as-of to record as of the last date in the exports ({format_date(last)}), or give a date "
-               f"from {format_date(latest)} on")
-    else:
-        fix = f"Give the exports up to {format_date(latest)} or later, and an --as-of from {format_date(latest)} on"
-    raise RecordedLater(f"--as-of {format_date(as_of)} is before {held}",
-                        fix=f"{fix}; to look back without recording, {look}.")
+    warning = new_policy_warning(found)
+    if warning:
+        stderr_console().print(_escape(warning))

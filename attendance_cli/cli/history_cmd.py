@@ -44,28 +44,23 @@ def history(
     did about each case (`attendance case record`: the action, its ladder, until and note)."""
     with c.user_errors():
         from attendance_cli.errors import UsageError
-        from attendance_cli.history import pupil_history
+        from attendance_cli.jobs import HistoryOptions, history as job
+        from attendance_cli.jobs.history import ledger_for
         from attendance_cli.outputs import choose_format, write_frame
         from attendance_cli.rules import load_policy
-        from attendance_cli.triggers import DEFAULT_LEDGER, ledger_path_for
 
         pupil_id = pupil_id.strip()  # ids are read from the exports without surrounding spaces
         chosen = load_policy(policy) if policy else None
-        codes = codes or (chosen.codes if chosen else "dfe")
-        ledger_path = ledger_path_for(chosen, db) if chosen else (db or _env_ledger() or DEFAULT_LEDGER)
-        if files:  # (without exports, a missing ledger leaves nothing to show: the error below says so)
-            c.given_ledger(db)
+        options = HistoryOptions(pupil_id, chosen, calendar, db)
+        ledger_path = ledger_for(options)
         data = None
-        if files:
+        if files:  # (without exports, a missing ledger leaves nothing to show: the error below says so)
             from attendance_cli.dataset import Dataset
 
+            c.given_ledger(db)
+            codes = codes or (chosen.codes if chosen else "dfe")
             data = Dataset.open(files, c.ingest_options(codes, None, None, None, False, c.Duplicates.error, None))
-        cal_file = calendar
-        if chosen is not None:
-            from attendance_cli.triggers import policy_settings
-
-            cal_file = policy_settings(chosen, calendar=calendar, db=db).calendar_file
-        result = pupil_history(pupil_id, data, cal_file, ledger_path, chosen.name if chosen else None)
+        result = job(data, options)
         if files and not ledger_path.exists():
             c.stderr_console().print(c._escape(f"No ledger at {ledger_path}: no events to show, only attendance "
                                                "(give the ledger with --db if it is elsewhere)."))
@@ -81,9 +76,3 @@ def history(
                         caption=f"Ledger: {ledger_path if ledger_path.exists() else 'none'}. {result.note}")
         else:
             write_frame(result.timeline, out_format, output, sheet="history")
-
-
-def _env_ledger() -> Path | None:
-    import os
-
-    return Path(os.environ["ATTENDANCE_DB"]) if os.environ.get("ATTENDANCE_DB") else None

@@ -52,18 +52,14 @@ def ingest(
     and a fix for any row it cannot use, unless --lenient.
     """
     with c.user_errors():
-        from attendance_cli.ingest import open_exports, tally
-        from attendance_cli.ingest.store import write_canonical
+        from attendance_cli.dataset import Dataset
+        from attendance_cli.jobs import ingest as job
 
-        options = c.ingest_options(codes, source, maps, encoding, lenient, duplicates, blank_means)
-        export = open_exports(files, options)
-        with c.progress(f"Reading {len(files)} export{'s' if len(files) != 1 else ''}"):
-            result = tally(export)
-        written = []
-        if output is not None:
-            with c.progress(f"Writing {output}"):
-                write_canonical(result, output)
-            written.append(f"{output} ({result.report.marks:,} marks)")
+        data = Dataset.open(files, c.ingest_options(codes, source, maps, encoding, lenient, duplicates, blank_means))
+        with c.progress(f"Reading {len(files)} export{'s' if len(files) != 1 else ''}"
+                        + (f" and writing {output}" if output is not None else "")):
+            result = job(data, output).tally
+        written = [f"{output} ({result.report.marks:,} marks)"] if output is not None else []
         if result.report.rejected:
             c.write_rejects(result, rejects)
             written.append(f"{rejects} ({result.report.rejected:,} rejected rows)")

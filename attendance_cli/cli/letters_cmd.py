@@ -123,14 +123,15 @@ def letters(
     import datetime as dt
 
     with c.user_errors(), contextlib.ExitStack() as stack:
-        from attendance_cli.errors import UsageError
         from attendance_cli.dataset import Dataset
-        from attendance_cli.letters.school import load_school, school_path
+        from attendance_cli.errors import UsageError
+        from attendance_cli.jobs import LettersOptions, letters as job
+        from attendance_cli.letters.school import load_school
         from attendance_cli.letters.templates import Templates
         from attendance_cli.outputs import choose_format
         from attendance_cli.rules import load_policy
         from attendance_cli.rules.policy import check_codes
-        from attendance_cli.triggers import find_triggers, policy_settings
+        from attendance_cli.triggers import policy_settings
 
         if out is None and not dry_run and not adopt:
             raise UsageError("Say where the letters go with --out DIR (or list them with --dry-run).")
@@ -138,7 +139,8 @@ def letters(
             raise UsageError("--preview writes the letters a run would send, to read first: use it with --dry-run.",
                              fix="Add --dry-run, or leave out --preview to write and record the letters in --out.")
         chosen = load_policy(policy)
-        settings = load_school(school_path(school, chosen.school))
+        resolved = policy_settings(chosen, calendar=calendar, db=db, codes=codes, school=school)
+        settings = load_school(resolved.school)
         by_email = {rule.letter for rule in chosen.rules
                     if rule.letter and chosen.ladder_of(rule.ladder_name).channel == "email"}
         if (fmt is LetterFormat.eml or by_email) and not settings.email:
@@ -158,10 +160,9 @@ def letters(
             from attendance_cli.letters.contacts import read_contacts
 
             guardians = read_contacts(contacts)
-        options = c.ingest_options(codes or chosen.codes, source, maps, encoding, False, c.Duplicates.error, None)
+        options = c.ingest_options(resolved.codes, source, maps, encoding, False, c.Duplicates.error, None)
         check_codes(chosen, options.codes, policy)
         data = Dataset.open(files, options)
-        resolved = policy_settings(chosen, calendar=calendar, db=db, codes=codes, school=school)
         ledger_path = resolved.ledger
         console = c.stderr_console()
         if not dry_run:  # one recording run at a time per folder and ledger, from recovery to the end
@@ -172,21 +173,20 @@ def letters(
 
             for note in recover(out, ledger_path, wait):
                 console.print(c._escape(note))
+        when = c.parse_cli_date(letter_date, "--date") or dt.date.today()
+        run_options = LettersOptions(resolved, settings.model_dump(), fmt.value, c.parse_cli_date(as_of, "--as-of"),
+                                     when, tuple(only or ()), tuple(exclude or ()), include_older, adopt, guardians,
+                                     pupils, recording=not dry_run)
         with c.progress(f"Evaluating the {chosen.name} policy"):
-            found = find_triggers(data, chosen, resolved.calendar_file, c.parse_cli_date(as_of, "--as-of"), ledger_path)
-        if not dry_run:
-            c.refuse_unsafe_recording(found, as_of is not None, "use --dry-run")
-        c.warn_new_policy(found)
-        from attendance_cli.casework.plan import plan_letters, record_without_letters
-        from attendance_cli.letters.facts import gather, read_letters
+            run = job(data, run_options)
+        found, plan = run.found, run.plan
+        if run.warning:
+            console.print(c._escape(run.warning))
+        from attendance_cli.casework.plan import record_without_letters
         from attendance_cli.letters.render import render_letters
 
-        earlier = read_letters(found.ledger_path, None)
-        plan = plan_letters(found, chosen, earlier, only or (), exclude or (), include_older=include_older,
-                            adopt=adopt)
-        for pupil in (only or []):
-            if pupil not in set(plan.letters["pupil_id"].to_list()):
-                console.print(c._escape(f"Warning: --only {pupil}: no new letter for this pupil."))
+        for pupil in run.missing_only:
+            console.print(c._escape(f"Warning: --only {pupil}: no new letter for this pupil."))
         if referrals is not None:
             from attendance_cli.casework.plan import referrals_frame
             from attendance_cli.outputs import write_frame
@@ -199,13 +199,10 @@ def letters(
                 record_without_letters(found, plan, ledger_path, wait, mode="adopt")
             _adopt_summary(console, plan, dry_run, quiet)
             return
-        to_write = plan.letters
-        if not dry_run and to_write.height >= MANY:
+        if not dry_run and plan.letters.height >= MANY:
             workers.start()  # they load Typst while the figures are gathered
-        when = c.parse_cli_date(letter_date, "--date") or dt.date.today()
         with c.progress("Gathering the figures"):
-            items = gather(found, data.export, chosen, to_write, when, fmt.value, guardians, earlier, settings.model_dump(),
-                           pupils_file=pupils)
+            items = run.items
         from attendance_cli.letters.deliver import manifest_frame, other_rows, write_letters
 
         _show_staff(plan, found, out_format)

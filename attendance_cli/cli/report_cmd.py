@@ -70,8 +70,9 @@ def report(
     with c.user_errors():
         from attendance_cli.dataset import Dataset
         from attendance_cli.errors import UsageError
+        from attendance_cli.jobs import ReportOptions, report as job
         from attendance_cli.outputs import atomic_write
-        from attendance_cli.reports.figures import build, read_pupil_file
+        from attendance_cli.reports.figures import read_pupil_file
         from attendance_cli.reports.render import charts, context, to_html, to_pdf
 
         kind = out.suffix.lower().lstrip(".")
@@ -82,45 +83,30 @@ def report(
             from attendance_cli.letters.school import load_school
 
             school_settings = load_school(school).model_dump()
-        pupil_file = read_pupil_file(pupils) if pupils is not None else None
-        ledger_path = None
         chosen_policy = None
         if policy is not None:
             from attendance_cli.rules import load_policy
-            from attendance_cli.triggers import ledger_path_for
 
             chosen_policy = load_policy(policy)
-            ledger_path = ledger_path_for(chosen_policy, db)
-            ledger_path = ledger_path if ledger_path.exists() else None
-        options = c.ingest_options(codes, source, maps, encoding, False, c.Duplicates.error, None)
-        dataset = Dataset.open(files, options)
+        options = ReportOptions(c.window_choice(window, as_of, start, end), calendar, title, suppress_below,
+                                read_pupil_file(pupils) if pupils is not None else None, chosen_policy, db)
+        data = Dataset.open(files, c.ingest_options(codes, source, maps, encoding, False, c.Duplicates.error, None))
         with c.progress("Working out the figures"):
-            cal, last = dataset.calendar(calendar)
-            from attendance_cli.cli.common import WindowName
-
-            chosen = c.resolve_window(dataset.export, window or (None if start or end else WindowName.half_term), as_of,
-                                      start, end, calendar, known=(cal, last))
-            assert chosen is not None
-            c.require_marks(chosen, cal.school_days)
-            within = next((rule.within for rule in (chosen_policy.rules if chosen_policy else ())
-                           if rule.kind == "will-cross"), 4)  # the policy's own "will cross" margin, if it has one
-            figures = build(dataset, chosen, cal, title=title or f"Attendance report: {chosen.label}",
-                            suppress_below=suppress_below, pupil_file=pupil_file, ledger_path=ledger_path,
-                            policy_name=chosen_policy.name if chosen_policy else None, at_risk_within=within)
+            result = job(data, options)
         with c.progress("Drawing the charts"):
-            svgs = charts(figures)
-            data = context(figures, school_settings, anonymous)
+            svgs = charts(result.figures)
+            page = context(result.figures, school_settings, anonymous)
         if kind == "html":
-            text = to_html(data, svgs)
+            text = to_html(page, svgs)
             atomic_write(out, lambda temp: temp.write_text(text, encoding="utf-8"))
         else:
-            pdf = to_pdf(data, svgs, dt.date.today())
+            pdf = to_pdf(page, svgs, dt.date.today())
             atomic_write(out, lambda temp: temp.write_bytes(pdf))
         if not quiet:
             from attendance_cli.formatting import plural
 
-            pupil_count = plural(figures.headline.get("pupils", 0) or 0, "pupil")
-            c.stderr_console().print(c._escape(f"Wrote {out}: {chosen.describe()}, {pupil_count}."))
+            pupil_count = plural(result.figures.headline.get("pupils", 0) or 0, "pupil")
+            c.stderr_console().print(c._escape(f"Wrote {out}: {result.window.describe()}, {pupil_count}."))
 
 
 def register_more(app: typer.Typer) -> None:
@@ -170,29 +156,20 @@ def slips(
 
     with c.user_errors():
         from attendance_cli.dataset import Dataset
+        from attendance_cli.jobs import SlipsOptions, slips as job
         from attendance_cli.outputs import atomic_write
-        from attendance_cli.reports.slips import slips as make, slips_pdf
+        from attendance_cli.reports.slips import slips_pdf
         from attendance_cli.rules import load_policy
         from attendance_cli.triggers import policy_settings
 
-        chosen = load_policy(policy)
-        resolved = policy_settings(chosen, calendar=calendar, codes=codes, school=school)
-        settings = None
-        if school is not None or chosen.school:  # the policy's school settings, as `letters` uses them
-            from attendance_cli.letters.school import load_school
-
-            settings = load_school(resolved.school).model_dump()
-        data = Dataset.open(files, c.ingest_options(resolved.codes, source, maps, encoding, False, c.Duplicates.error, None))
-        export = data.export
+        settings = policy_settings(load_policy(policy), calendar=calendar, codes=codes, school=school)
+        data = Dataset.open(files, c.ingest_options(settings.codes, source, maps, encoding, False, c.Duplicates.error, None))
         with c.progress("Working out each pupil's figures"):
-            cal, last = data.calendar(resolved.calendar_file)
-            reference = c.parse_cli_date(as_of, "--as-of") or last
-            window = cal.window("ytd", reference)
-            c.require_marks(window, cal.school_days)
-            rows = make(data, window, chosen)
+            result = job(data, SlipsOptions(settings, c.parse_cli_date(as_of, "--as-of")))
+        rows = result.rows
         when = c.parse_cli_date(letter_date, "--date") or dt.date.today()
         with c.progress(f"Typesetting {len(rows):,} slips"):
-            pdfs, whole = slips_pdf(rows, settings, window, when, [(b.name, b.explanation) for b in chosen.bands])
+            pdfs, whole = slips_pdf(rows, result.school, result.window, when, result.bands)
         atomic_write(out, lambda temp: temp.write_bytes(whole))
         if per_pupil is not None:
             from attendance_cli.outputs import new_folder
@@ -201,15 +178,15 @@ def slips(
             # every pupil their own file, named the same in every run (A/1 and A-1 would both clean to A-1)
             names = file_names((row["pupil_id"] for row in rows), mark_changed=True)
             with new_folder(per_pupil):
-                for row, data in zip(rows, pdfs):
+                for row, pdf in zip(rows, pdfs):
                     target = per_pupil / f"{names[row['pupil_id']]}.pdf"
-                    atomic_write(target, lambda temp, data=data: temp.write_bytes(data))
+                    atomic_write(target, lambda temp, pdf=pdf: temp.write_bytes(pdf))
         if not quiet:
             from attendance_cli.formatting import plural
 
             extra = f" and one per pupil in {per_pupil}" if per_pupil else ""
             written = plural(len(rows), "slip")
-            c.stderr_console().print(c._escape(f"Wrote {written} to {out}{extra}: {window.describe()}."))
+            c.stderr_console().print(c._escape(f"Wrote {written} to {out}{extra}: {result.window.describe()}."))
 
 
 class DigestFormat(str, Enum):
@@ -243,12 +220,9 @@ def digest(
     week. Written whole or not at all; a cron job can mail the folder's files."""
     with c.user_errors():
         from attendance_cli.dataset import Dataset
-        from attendance_cli.errors import UsageError
+        from attendance_cli.jobs import DigestOptions, digest as job
         from attendance_cli.outputs import new_folder
-        from attendance_cli.reports.digest import digest as make
 
-        if by not in ("form", "year_group"):
-            raise UsageError(f"--by {by!r}: a digest is per form or per year_group.", fix="Use --by form or --by year_group.")
         settings = None
         if policy is not None:
             from attendance_cli.rules import load_policy
@@ -259,24 +233,14 @@ def digest(
                                        codes=codes if codes != "dfe" else None)
         data = Dataset.open(files, c.ingest_options(settings.codes if settings else codes, source, maps, encoding, False,
                                                     c.Duplicates.error, None))
-        export = data.export
         with c.progress("Working out the week"):
-            cal, last = data.calendar(settings.calendar_file if settings else calendar)
-            reference = c.parse_cli_date(as_of, "--as-of") or last
-            c.require_marks(cal.window("week", reference), cal.school_days)
-            new_events = None
-            if settings is not None:
-                from attendance_cli.triggers import find_triggers
-
-                found = find_triggers(data, settings.policy, settings.calendar_file, reference, settings.ledger)
-                new_events = found.new
-            groups, week, year = make(data, cal, reference, by, new_events)
+            result = job(data, DigestOptions(by, c.parse_cli_date(as_of, "--as-of"), calendar, settings))
         with new_folder(out):  # a failed run leaves no folder of its own behind
-            written = _write_digests(out, groups, by, fmt, week, year, reference)
+            written = _write_digests(out, result.groups, by, fmt, result.week, result.year, result.as_of)
         if not quiet:
             from attendance_cli.formatting import plural
 
-            c.stderr_console().print(c._escape(f"Wrote {plural(len(written), 'digest')} to {out}: {week}."))
+            c.stderr_console().print(c._escape(f"Wrote {plural(len(written), 'digest')} to {out}: {result.week}."))
 
 
 def _write_digests(out: Path, groups: dict, by: str, fmt: DigestFormat, week: str, year: str, reference) -> list[str]:

@@ -59,10 +59,11 @@ def triggers(
     """
     with c.user_errors(), contextlib.ExitStack() as stack:
         from attendance_cli.dataset import Dataset
-        from attendance_cli.outputs import choose_format, write_frame
+        from attendance_cli.jobs import TriggersOptions, triggers as job
+        from attendance_cli.outputs import choose_format
         from attendance_cli.rules import load_policy
         from attendance_cli.rules.policy import check_codes
-        from attendance_cli.triggers import find_triggers, policy_settings, record_triggers
+        from attendance_cli.triggers import policy_settings
 
         chosen = load_policy(policy)
         settings = policy_settings(chosen, calendar=calendar, db=db, codes=codes)
@@ -70,50 +71,56 @@ def triggers(
         out_format = choose_format(fmt.value if fmt else None, output, c.stdout_is_terminal())
         check_codes(chosen, options.codes, policy)
         data = Dataset.open(files, options)
-        ledger_path = settings.ledger
         if record:  # one recording run at a time per ledger, from reading it to recording
             creating = c.ledger_to_record(chosen, db, new_ledger)
-            stack.enter_context(c.recording(ledger_path, wait, None, creating))
+            stack.enter_context(c.recording(settings.ledger, wait, None, creating))
         with c.progress(f"Evaluating the {chosen.name} policy"):
-            found = find_triggers(data, chosen, settings.calendar_file, c.parse_cli_date(as_of, "--as-of"), ledger_path)
-        if record:
-            c.refuse_unsafe_recording(found, as_of is not None, "leave out --record")
-            c.warn_new_policy(found)
-        shown = found.new if new_only else found.table
-        recorded = []
-
-        def do_record() -> None:
-            with c.progress("Recording in the ledger"):
-                recorded.append(record_triggers(found, ledger_path, wait=wait))
-            from attendance_cli.locks import checkpoint
-
-            checkpoint("committed")
-
-        title = f"{chosen.title or chosen.name}: rules met as of {c.format_day(found.evaluation.as_of)}"
-        metadata = {"policy": chosen.name, "as_of": c.format_day(found.evaluation.as_of)}
-        if output is not None and out_format != "table":
-            # the file appears only if recording succeeded, and nothing is recorded if the file cannot be written
-            from attendance_cli.outputs import atomic_write
-
-            def write_then_record(temp: Path) -> None:
-                write_frame(shown, out_format, temp, sheet="triggers", metadata=metadata)
-                if record:
-                    do_record()
-
-            atomic_write(output, write_then_record)
-        else:
-            if record:
-                do_record()
-            if out_format == "table":
-                from attendance_cli.cli.render import print_table
-
-                print_table(shown, title=title, caption=f"Policy {chosen.name}, {len(chosen.rules)} rules. "
-                                                        f"Ledger: {found.ledger_path or 'none yet'}.")
-            else:
-                write_frame(shown, out_format, None, sheet="triggers", metadata=metadata)
+            result = job(data, TriggersOptions(settings, c.parse_cli_date(as_of, "--as-of"), new_only, record))
+        if result.warning and record:
+            c.stderr_console().print(c._escape(result.warning))
+        recorded = _show(result, out_format, output, settings.ledger if record else None, wait)
+        found = result.found
         if found.tally.report.rejected:
             c.write_rejects(found.tally, rejects)
         c.reading_summary(found.tally, rejects, quiet)
-        c.trigger_summary(found, recorded[0] if recorded else None, new_only, quiet)
+        c.trigger_summary(found, recorded, new_only, quiet)
         c.exit_for(found.tally)
 
+
+def _show(result, out_format: str, output: Path | None, ledger: Path | None, wait: float):
+    """Print or write the table; with a ledger, record the events too. Written to a file, the file
+    appears only if recording succeeded, and nothing is recorded if the file cannot be written."""
+    from attendance_cli.outputs import write_frame
+
+    recorded = []
+
+    def do_record() -> None:
+        if ledger is None:
+            return
+        from attendance_cli.locks import checkpoint
+        from attendance_cli.triggers import record_triggers
+
+        with c.progress("Recording in the ledger"):
+            recorded.append(record_triggers(result.found, ledger, wait=wait))
+        checkpoint("committed")
+
+    if output is not None and out_format != "table":
+        from attendance_cli.outputs import atomic_write
+
+        def write_then_record(temp: Path) -> None:
+            write_frame(result.table, out_format, temp, sheet="triggers", metadata=result.metadata)
+            do_record()
+
+        atomic_write(output, write_then_record)
+    else:
+        do_record()
+        if out_format == "table":
+            from attendance_cli.cli.render import print_table
+
+            found = result.found
+            print_table(result.table, title=result.title,
+                        caption=f"Policy {found.evaluation.policy.name}, {len(found.evaluation.policy.rules)} rules. "
+                                f"Ledger: {found.ledger_path or 'none yet'}.")
+        else:
+            write_frame(result.table, out_format, None, sheet="triggers", metadata=result.metadata)
+    return recorded[0] if recorded else None

@@ -1,0 +1,146 @@
+"""`report`, `slips` and `digest`: the figures behind the half-termly report, the families' slips
+and the tutors' weekly lists (the CLI typesets and writes them)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from attendance_cli.jobs.windows import WindowChoice, require_school_days
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from attendance_cli.dataset import Dataset
+    from attendance_cli.ingest import Window
+    from attendance_cli.reports.figures import Report
+    from attendance_cli.rules import Policy
+    from attendance_cli.triggers import PolicySettings
+
+#: The report's "will cross a threshold within N school days" margin when the policy has no rule of its own.
+AT_RISK_WITHIN = 4
+
+
+# -- report -----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ReportOptions:
+    window: WindowChoice = field(default_factory=WindowChoice)  # no name and no dates: the half term
+    calendar: Path | None = None
+    title: str | None = None  # default "Attendance report: <window>"
+    suppress_below: int = 5
+    pupil_file: pl.DataFrame | None = None  # extra pupil attributes to break down by
+    policy: Policy | None = None  # its ledger's letters, and its will-cross margin
+    db: Path | None = None
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    figures: Report
+    window: Window
+
+
+def report(data: Dataset, options: ReportOptions = ReportOptions()) -> ReportResult:
+    from dataclasses import replace
+
+    from attendance_cli.reports.figures import build
+
+    choice = options.window
+    if choice.name is None and not choice.dated:
+        choice = replace(choice, name="half-term")
+    window = choice.resolve(data, options.calendar)
+    assert window is not None
+    calendar, _ = data.calendar(options.calendar)
+    require_school_days(window, calendar.school_days)
+    ledger_path = None
+    policy = options.policy
+    if policy is not None:
+        from attendance_cli.triggers import ledger_path_for
+
+        ledger_path = ledger_path_for(policy, options.db)
+        ledger_path = ledger_path if ledger_path.exists() else None
+    within = next((rule.within for rule in (policy.rules if policy else ()) if rule.kind == "will-cross"),
+                  AT_RISK_WITHIN)  # the policy's own "will cross" margin, if it has one
+    figures = build(data, window, calendar, title=options.title or f"Attendance report: {window.label}",
+                    suppress_below=options.suppress_below, pupil_file=options.pupil_file, ledger_path=ledger_path,
+                    policy_name=policy.name if policy else None, at_risk_within=within)
+    return ReportResult(figures, window)
+
+
+# -- slips ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SlipsOptions:
+    settings: PolicySettings  # the policy (its bands) and its calendar and school settings
+    as_of: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class SlipsResult:
+    rows: list[dict[str, Any]]  # one slip's figures per pupil, in form, surname, forename order
+    window: Window  # the school year to date
+    school: dict[str, Any] | None  # the school settings the slips are headed with
+    bands: list[tuple[str, str]]  # the policy's bands (name, explanation), printed on each slip
+
+    @property
+    def table(self) -> pl.DataFrame:
+        from attendance_cli.reports.slips import slip_frame
+
+        return slip_frame(self.rows)
+
+
+def slips(data: Dataset, options: SlipsOptions) -> SlipsResult:
+    from attendance_cli.reports.slips import slips as figures
+
+    settings = options.settings
+    school = None
+    if settings.school is not None and (settings.school.exists() or settings.policy.school):
+        from attendance_cli.letters.school import load_school
+
+        school = load_school(settings.school).model_dump()
+    calendar, last = data.calendar(settings.calendar_file)
+    window = calendar.window("ytd", options.as_of or last)
+    require_school_days(window, calendar.school_days)
+    rows = figures(data, window, settings.policy)
+    return SlipsResult(rows, window, school, [(b.name, b.explanation) for b in settings.policy.bands])
+
+
+# -- digest -----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DigestOptions:
+    by: str  # form or year_group
+    as_of: dt.date | None = None
+    calendar: Path | None = None
+    settings: PolicySettings | None = None  # with a policy: each pupil's new trigger events, and its calendar
+
+
+@dataclass(frozen=True)
+class DigestResult:
+    groups: dict[str, pl.DataFrame]  # {form or year group: its pupils' rows (reports.digest.COLUMNS)}
+    week: str  # the week's window, described
+    year: str  # the school year to date, described
+    as_of: dt.date
+
+
+def digest(data: Dataset, options: DigestOptions) -> DigestResult:
+    from attendance_cli.errors import UsageError
+    from attendance_cli.reports.digest import digest as figures
+
+    if options.by not in ("form", "year_group"):
+        raise UsageError(f"--by {options.by!r}: a digest is per form or per year_group.",
+                         fix="Use --by form or --by year_group.")
+    settings = options.settings
+    calendar_file = settings.calendar_file if settings is not None else options.calendar
+    calendar, last = data.calendar(calendar_file)
+    reference = options.as_of or last
+    require_school_days(calendar.window("week", reference), calendar.school_days)
+    new_events = None
+    if settings is not None:  # the same events `triggers --new` lists with the same policy
+        from attendance_cli.triggers import find_triggers
+
+        new_events = find_triggers(data, settings.policy, settings.calendar_file, reference, settings.ledger).new
+    groups, week, year = figures(data, calendar, reference, options.by, new_events)
+    return DigestResult(groups, week, year, reference)

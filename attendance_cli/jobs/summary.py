@@ -1,0 +1,73 @@
+"""`summary`: attendance per pupil, or per group, by the DfE method."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from attendance_cli.errors import UsageError
+from attendance_cli.jobs.windows import WindowChoice, require_overlap
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from attendance_cli.dataset import Dataset
+    from attendance_cli.ingest import Tally, Window
+
+
+@dataclass(frozen=True)
+class SummaryOptions:
+    window: WindowChoice = field(default_factory=WindowChoice)
+    by: tuple[str, ...] = ()  # group by these columns (pupil details, mark columns or session)
+    calendar: Path | None = None  # the calendar file named windows are made from (default: inferred)
+
+
+@dataclass(frozen=True)
+class Summary:
+    table: pl.DataFrame  # one row per pupil (or per group): statistics.PUPIL_COLUMNS / group columns
+    tally: Tally  # the check of every row behind it (its report, rejects)
+    window: Window | None
+    by: tuple[str, ...]
+    method: str  # how the figures are worked out, as every output states it
+    unit: str  # sessions, or contact points (lessons)
+
+    @property
+    def window_text(self) -> str:
+        return self.tally.report.window
+
+
+def summary(data: Dataset, options: SummaryOptions = SummaryOptions()) -> Summary:
+    from attendance_cli.statistics import METHOD, group_statistics, pupil_statistics
+
+    keys = check_by(data, list(options.by))
+    window = options.window.resolve(data, options.calendar)
+    result = data.tally(window, keys, attributes=["surname", "forename", "year_group", "form", *keys])
+    if options.window.dated:
+        require_overlap(window, result.report)
+    table = pupil_statistics(result, keys)
+    if keys:
+        table = group_statistics(table, keys, lessons=data.lessons)
+    method = METHOD
+    if window is not None and window.dfe_cohort:
+        from attendance_cli.cohort import DESCRIPTION
+
+        method = f"{METHOD} {DESCRIPTION}"
+    unit = "contact points (lessons)" if data.lessons else "sessions"
+    return Summary(table, result, window, tuple(keys), method, unit)
+
+
+def check_by(data: Dataset, by: list[str]) -> list[str]:
+    """The --by columns, each one the exports can be grouped by (in order, once each)."""
+    from attendance_cli.ingest.headers import PUPIL_FIELDS
+
+    export = data.export
+    allowed = list(dict.fromkeys(["year_group", "form", *PUPIL_FIELDS, *export.attributes, *export.mark_fields,
+                                  *([] if data.lessons else ["session"])]))
+    allowed = [a for a in allowed if a not in ("full_name", "surname", "forename", "upn", "admission_number",
+                                                 "admission_date", "leaving_date", "date_of_birth")]
+    for key in by:
+        if key not in allowed:
+            raise UsageError(f"--by {key!r} is not a column of these exports.",
+                             fix=f"Group by one of: {', '.join(allowed)}.")
+    return list(dict.fromkeys(by))

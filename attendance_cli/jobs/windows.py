@@ -1,0 +1,91 @@
+"""Which dates a job counts: the window a user names (or the dates they give), made from the
+calendar, and the checks that keep a mistyped date from reading as "nobody was absent"."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from attendance_cli.errors import UsageError
+
+if TYPE_CHECKING:
+    from attendance_cli.dataset import Dataset
+    from attendance_cli.ingest import Window
+    from attendance_cli.ingest.validate import ValidationReport
+
+#: The windows a calendar can make, current as of a date (SchoolCalendar.window).
+NAMES = ("week", "last-week", "half-term", "term", "ytd", "year")
+
+
+@dataclass(frozen=True)
+class WindowChoice:
+    """A window by name (current as of `as_of`, default the last date in the data), or the dates
+    from `start` to `end`, or (neither) every date in the data up to `as_of`. `dfe_cohort`: count
+    only the national statistics' cohort."""
+
+    name: str | None = None
+    as_of: dt.date | None = None
+    start: dt.date | None = None
+    end: dt.date | None = None
+    dfe_cohort: bool = False
+
+    @property
+    def dated(self) -> bool:
+        return self.start is not None or self.end is not None
+
+    def resolve(self, data: Dataset, calendar_file: Path | None) -> Window | None:
+        """The window (None: every date in the data). A named window must hold a school day of the
+        data (from the calendar the window is made from): a mistyped --as-of or a holiday week is
+        refused instead of giving an empty table."""
+        from attendance_cli.ingest import Window
+
+        if self.name and self.dated:
+            raise UsageError("--window cannot be combined with --from/--to.", fix="Use one or the other.")
+        if self.dated:
+            if self.start and self.end and self.end < self.start:
+                raise UsageError("--to is before --from.")
+            window: Window | None = Window(self.start, self.end, "chosen dates")
+        elif self.name is None:
+            window = Window(None, self.as_of, "every date") if self.as_of else None
+        else:
+            if self.name not in NAMES:
+                raise UsageError(f"There is no window {self.name!r}.", fix=f"Use one of: {', '.join(NAMES)}.")
+            calendar, last = data.calendar(calendar_file)
+            reference = self.as_of or last
+            if reference is None:
+                raise UsageError("The exports hold no marks, so there is no date to count from.")
+            window = calendar.window(self.name, reference)
+            require_school_days(window, calendar.school_days)
+        if self.dfe_cohort:
+            window = replace(window or Window(None, None), dfe_cohort=True)
+        return window
+
+
+def require_school_days(window: Window, school_days) -> None:
+    """Refuse a window that holds no school day of the data: a mistyped date would otherwise give an
+    empty report, slip run or digest that reads as 'nothing to report'."""
+    from attendance_cli.ingest.dates import format_date
+
+    days = sorted(school_days)
+    if not days:
+        raise UsageError("The exports hold no marks, so there is nothing to report.")
+    start, end = window.start or days[0], window.end or days[-1]
+    if not any(start <= day <= end for day in days):
+        raise UsageError(f"The window {window.describe()} holds no school day of the exports, which run from "
+                         f"{format_date(days[0])} to {format_date(days[-1])}.",
+                         fix="Check --as-of, --from and --to (dates are day first), or leave them out to use the "
+                             "last date in the data.")
+
+
+def require_overlap(window: Window, report: ValidationReport) -> None:
+    """--from/--to entirely outside the exports' dates is refused like an empty named window (from
+    the pass's own date range: no second read)."""
+    from attendance_cli.ingest.dates import format_date
+
+    first, last = report.first_date, report.last_date
+    if first is None or (window.end or last) < first or (window.start or first) > last:
+        raise UsageError(f"The window {window.describe()} holds no date of the exports"
+                         + (f", which run from {format_date(first)} to {format_date(last)}." if first else "."),
+                         fix="Check --from and --to (dates are day first).")
