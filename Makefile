@@ -12,7 +12,7 @@ LETTER_OPTS = --policy primary-academy --school $(DEMO)/primary_school.toml --co
 	--db $(LEDGER) --out $(LETTERS)
 PRIMARY = $(wildcard $(DEMO)/primary_arbor_2025-26_*.csv) $(DEMO)/primary_arbor_2026-27_autumn_grid.csv
 
-.PHONY: demo test bench install clean sample help-check
+.PHONY: demo test bench install clean sample help-check docs docs-check
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found " + sys.version.split()[0] + ")")'
@@ -60,6 +60,15 @@ bench: $(TSTAMP)
 
 sample: $(STAMP)
 	$(BIN)/attendance sample --out $(DEMO)
+
+# docs/cli.md, the CLI reference: the --help of every command, generated from the commands
+# (written whole: a failed run leaves the old file); docs-check fails if it is out of date
+docs: $(STAMP)
+	@mkdir -p docs
+	$(BIN)/python -m attendance_cli.cli.reference > docs/cli.md.tmp && mv docs/cli.md.tmp docs/cli.md
+
+docs-check: $(STAMP)
+	$(BIN)/python -m attendance_cli.cli.reference --check
 
 clean:
 	rm -rf $(VENV) .pytest_cache bench/data
