@@ -15,9 +15,33 @@ from attendance_cli.ingest.exports import Export
 from attendance_cli.ingest.problems import REASONS, REJECT_SCHEMA
 from attendance_cli.ingest.scope import COHORT_PERIOD, Window, scoped
 
-def find_duplicates(export: Export, window: Window | None, per_file: pl.DataFrame, by_marks: list[str]
-                ) -> tuple[pl.DataFrame, list[Problem], pl.DataFrame]:
-    """Find sessions that appear more than once.
+def _session_hash(key: list[str]) -> pl.Expr:
+    """One number per row from its session (pupil, date, session): rows of the same session have the
+    same number, so rows whose numbers all differ hold no session twice (the converse need not hold)."""
+    return pl.struct(*key).hash().alias("_hash")
+
+
+def _checked_rows(export: Export, frame: pl.LazyFrame) -> pl.LazyFrame:
+    """The rows a duplicate can be among: accepted marks and unmarked sessions."""
+    slots = export.slots
+    ok_slots = slots.lookup.filter(pl.col("status") == "ok")["slot"]
+    return frame.filter(pl.col("slot").is_in(ok_slots.implode()) | (pl.col("slot") == slots.status("unmarked")))
+
+
+def distinct_sessions(export: Export, frame: pl.LazyFrame) -> pl.LazyFrame:
+    """A plan, run in the same read as the main pass, answering (one boolean) whether no session of a
+    session register appears twice: proven when every row's session hash differs."""
+    checked = _checked_rows(export, frame)
+    return checked.select((_session_hash(SESSION_KEY).n_unique() == pl.len()).alias("distinct"))
+
+
+#: What makes a session register's row one session.
+SESSION_KEY = ["pupil_id", "date", "session"]
+
+
+def find_duplicates(export: Export, window: Window | None, per_file: pl.DataFrame, by_marks: list[str],
+                    distinct: bool = False) -> tuple[pl.DataFrame, list[Problem], pl.DataFrame]:
+    """Find sessions that appear more than once (none when the pass proved them `distinct`).
 
     Returns the rows to leave out (identical copies, unmarked copies of a marked session, and
     with keep-last the earlier side of a conflict), the conflicts as problems (error mode), and
@@ -40,21 +64,19 @@ def find_duplicates(export: Export, window: Window | None, per_file: pl.DataFram
                                           "pupil_id": pl.String,
                                           "slot": pl.UInt16, "scope": pl.UInt8, "minutes_late": pl.Int32,
                                           **{b: pl.Int32 if b == COHORT_PERIOD else pl.String for b in by_marks}})
-    if suspects.is_empty():
+    if suspects.is_empty() or distinct:
         return empty_excluded, [], pl.DataFrame(schema=REJECT_SCHEMA)
 
     if export.shape == "sessions":
-        key = ["pupil_id", "date", "session"]
+        key = SESSION_KEY
     elif any("event_id" in f.fields for f in export.files):
         key = ["pupil_id", "date", "event_id"]
     else:
         present = set().union(*(f.fields for f in export.files))
         key = ["pupil_id", "date", *[c for c in ("start_time", "period", "group_code", "subject") if c in present]]
     unmarked = slots.status("unmarked")
-    ok_slots = slots.lookup.filter(pl.col("status") == "ok")["slot"]
     rows = (
-        scoped(export, window, suspect_files).filter(pl.col("pupil_id").is_in(suspects.implode())
-                     & (pl.col("slot").is_in(ok_slots.implode()) | (pl.col("slot") == unmarked)))
+        _checked_rows(export, scoped(export, window, suspect_files)).filter(pl.col("pupil_id").is_in(suspects.implode()))
         .select("file", "row", *list(dict.fromkeys([*key, "date", "session", "slot", "scope", "minutes_late", "mark",
                                                     *by_marks])))
         .collect(engine="streaming")

@@ -43,6 +43,9 @@ class SourceFile:
     grid_rows: int = 0  # grid exports: data rows read (each holds many marks)
     tolerance: Tolerance = Tolerance()
     enrolment: bool = False  # the rows carry admission or leaving dates
+    #: the first rows hold each pupil's rows together (most exports): the pass proves most pupils free
+    #: of duplicates from that. False (rows by date, or in no order): it is planned for from the start
+    grouped: bool = True
     store_info: dict | None = None  # a store written by `attendance ingest -o`: its metadata
 
     @property
@@ -112,11 +115,22 @@ def open_export(path: Path, index: int, *, slots: MarkSlots, maps: dict[str, str
     frame = frame.with_columns((enrolled if enrolled is not None else pl.lit(True)).alias("enrolled"))
     fields = (present - {"_ragged"}) | {"pupil_id"}
     return SourceFile(path, index, decoded.encoding, decoded.note, layout, data_start, date_formats, fields,
-                      list(columns.extras), frame, raw, furniture, grid_rows, tolerance, enrolled is not None)
+                      list(columns.extras), frame, raw, furniture, grid_rows, tolerance, enrolled is not None,
+                      layout.shape != "sessions" or _grouped(sample, layout))
 
 
 #: The fields whose text is read as a value (an id, a date, a code, a number): padding there matters.
 _VALUE_FIELDS = ("pupil_id", "admission_number", "upn", "date", "session", "mark", "minutes_late", "subcode")
+
+
+def _grouped(sample: list[list[str]], layout: Layout) -> bool:
+    """Whether the first data rows keep each pupil's rows together: the pupil changes at most every
+    fourth row (an export by pupil runs a pupil's hundreds of rows together; one by date, or in no
+    order, changes pupil on almost every row)."""
+    index = next((layout.columns.fields[f] for f in ("pupil_id", "admission_number", "upn") if f in layout.columns.fields), None)
+    ids = [row[index].strip() for row in sample if index is not None and index < len(row) and row[index].strip()]
+    changes = sum(a != b for a, b in zip(ids, ids[1:]))
+    return len(ids) < 8 or changes * 4 <= len(ids)
 
 
 def _padded_cells(sample: list[list[str]], layout: Layout) -> bool:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from attendance_cli.errors import InputError, Problem
-from attendance_cli.ingest.duplicates import find_duplicates
+from attendance_cli.ingest.duplicates import distinct_sessions, find_duplicates
 from attendance_cli.ingest.exports import Export
 from attendance_cli.ingest.headers import RECEPTION_TEXT, YEAR_NUMBER
 from attendance_cli.ingest.problems import (
@@ -276,6 +276,10 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
         age_columns = {"date_of_birth", "year_group"} if cohort else set()
         attrs = [a for a in attrs if a in wanted or a in age_columns or (a == "full_name" and names)]
     frame = scoped(export, window)
+    # rows not kept by pupil (by date, or in no order): the latest row's details and the proof that
+    # no session appears twice are found in the same pass, instead of reading the rows again
+    by_session = export.shape == "sessions" and not all(f.grouped for f in export.files)
+    proof = distinct_sessions(export, frame) if by_session else None
     if not codes:
         # every code valid on its date becomes one slot: the pass groups by pupil, not pupil and code
         frame = frame.with_columns(slots.fold_codes(pl.col("slot")).alias("slot"))
@@ -293,12 +297,16 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
         pl.col("_descent_row").min().alias("descent_row"),
         # when each pupil's latest row is, to take their details from the latest file (one file: no need)
         *([pl.col("key").max().alias("key_max")] if len(export.files) > 1 else []),
-        # a pupil's attributes are their latest row's (see _latest_attributes); last() keeps row order
-        *[pl.col(a).last() for a in attrs],
+        # a pupil's attributes: see _latest_attributes
+        *_latest_in_group(attrs, by_session),
     )
-    groups = _collect(groups_plan, export)
+    if proof is None:
+        groups, distinct = _collect(groups_plan, export), False
+    else:
+        groups, proven = _collect_all([groups_plan, proof], export)
+        distinct = bool(proven.item())
     groups = groups.join(slots.statuses, on="slot", how="left")
-    per_file = _latest_attributes(export, _per_file(groups, attrs, export.shape), attrs)
+    per_file = _latest_attributes(export, _per_file(groups, attrs, export.shape), attrs, by_session)
 
     problem_slots = slots.lookup.filter(pl.col("status").is_in(["problem", "not_valid_on_date"]))["slot"]
     problem_rows = empty_problem_rows()
@@ -312,7 +320,7 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
         if reopened is not None:
             raise _Reopened(reopened)
 
-    excluded, conflicts, conflict_rejects = find_duplicates(export, window, per_file, keys)
+    excluded, conflicts, conflict_rejects = find_duplicates(export, window, per_file, keys, distinct)
     rejects = rejects_frame(export, problem_rows, conflict_rejects)
     problems = problems_of(export, rejects) + conflicts
     if problems and not export.options.lenient:
@@ -369,6 +377,14 @@ def _collect(plan: pl.LazyFrame, export: Export) -> pl.DataFrame:
         raise _explain_read_error(export, exc) from None
 
 
+def _collect_all(plans: list[pl.LazyFrame], export: Export) -> list[pl.DataFrame]:
+    """Several results of one read of the exports (the plans share their scan)."""
+    try:
+        return pl.collect_all(plans, engine=_engine(export))
+    except pl.exceptions.ComputeError as exc:
+        raise _explain_read_error(export, exc) from None
+
+
 def _explain_read_error(export: Export, exc: Exception) -> InputError:
     """Polars refused a file outright (only bytes that are not UTF-8 do this): say which file."""
     first_line = str(exc).splitlines()[0]
@@ -400,7 +416,8 @@ def _per_file(groups: pl.DataFrame, attrs: list[str], shape: str) -> pl.DataFram
         pl.col("descents").sum(), pl.col("descent_row").min(),
         (~pl.col("_usable")).any().alias("has_problem"), pl.col("_usable").any().alias("accepted"),
         pl.col("first_date").filter(pl.col("_usable")).min(), pl.col("last_date").filter(pl.col("_usable")).max(),
-        *[pl.col(a).last() for a in attrs],
+        # the latest row's (groups are in row order; `_at`: the latest by date and session)
+        *[pl.col(a).sort_by("_at").last() if "_at" in groups.columns else pl.col(a).last() for a in attrs],
         # date x 2 + PM of the latest row (one file: its last date is enough)
         (pl.col("key_max").max() if "key_max" in groups.columns else pl.col("last_date").max().cast(pl.Int32) * 2
          ).alias("latest_session"),
@@ -414,12 +431,23 @@ def _per_file(groups: pl.DataFrame, attrs: list[str], shape: str) -> pl.DataFram
     return per_file.with_columns(in_order.alias("in_order"))
 
 
-def _latest_attributes(export: Export, per_file: pl.DataFrame, attrs: list[str]) -> pl.DataFrame:
+def _latest_in_group(attrs: list[str], by_session: bool) -> list[pl.Expr]:
+    """Each attribute of a group of rows in the main pass: its value on the group's last row, or
+    (`by_session`, for exports not kept in pupil order) on its latest row by date, session and row,
+    with that row's place in that order (`_at`)."""
+    if not by_session:
+        return [pl.col(a).last() for a in attrs]
+    order = pl.col("key").cast(pl.Int64) * (1 << 32) + pl.col("row").cast(pl.Int64)
+    latest = order.arg_max()
+    return [*[pl.col(a).get(latest).alias(a) for a in attrs], order.max().alias("_at")]
+
+
+def _latest_attributes(export: Export, per_file: pl.DataFrame, attrs: list[str], by_session: bool) -> pl.DataFrame:
     """Each pupil's attributes from their latest row in each file that gives them (a pupil who moved
     from 4A to 4B is in 4B; a blank form on the latest row does not blank the form).
 
-    Where the pupil's rows are in order, that is their last row, which the pass read. The others
-    are read again, on their own: pupils whose rows are not in order (unsorted exports, lesson
+    Where the pupil's rows are in order, or the pass looked for the latest row (`by_session`), the
+    pass read it. The others are read again, on their own: pupils whose rows are not in order (unsorted exports, lesson
     registers, where the latest lesson is by date and start time), and pupils whose last row
     leaves an attribute blank that the file has a column for."""
     if export.shape != "sessions":
@@ -429,7 +457,8 @@ def _latest_attributes(export: Export, per_file: pl.DataFrame, attrs: list[str])
     has = {i: set(source.frame.collect_schema().names()) for i, source in enumerate(export.files)}
     blank = [pl.col("file").is_in([i for i, names in has.items() if a in names])
              & pl.col(a).str.strip_chars().replace("", None).is_null() for a in attrs]
-    again = per_file.filter(~pl.col("in_order") | pl.any_horizontal(blank))
+    # by_session: the pass took each pupil's latest row, whatever the order (_latest_in_group)
+    again = per_file.filter(pl.any_horizontal(blank) if by_session else ~pl.col("in_order") | pl.any_horizontal(blank))
     if again.is_empty():
         return per_file
     plans = []
