@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 
 def plural(count: int, word: str) -> str:
     """`1 pupil`, `2 pupils`, `1,234 marks`."""
@@ -11,19 +9,12 @@ def plural(count: int, word: str) -> str:
 
 
 def percentage(value: float | None, direction: str = "nearest") -> str:
-    """Two decimals. Attendance % is rounded down and absence % up, so a pupil on 89.996% shows
-    89.99% (never 90.00%) and the table always agrees with the persistent-absence flag
-    (exact for up to 1,000 possible sessions); the two still add up to 100.00."""
-    if value is None:
-        return ""
-    scaled = value * 100
-    if direction == "down":
-        scaled = math.floor(scaled + 1e-9)
-    elif direction == "up":
-        scaled = math.ceil(scaled - 1e-9)
-    else:
-        scaled = round(scaled)
-    return f"{scaled / 100:.2f}"
+    """Two decimals, rounded `down` (attendance %), `up` (overall absence %) or to the `nearest`:
+    `figures.rounded`, where every figure's rounding is (imported here when first used, so this
+    module stays free of Polars)."""
+    from attendance_cli.figures import rounded
+
+    return rounded(value, direction)
 
 
 def cell(column: str, value: object) -> str:
@@ -32,8 +23,9 @@ def cell(column: str, value: object) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if column.endswith("_pct"):
-        direction = {"attendance_pct": "down", "overall_absence_pct": "up"}.get(column, "nearest")
-        return percentage(value, direction)  # type: ignore[arg-type]
+        from attendance_cli.figures import rounded, rounding_of
+
+        return rounded(value, rounding_of(column))  # type: ignore[arg-type]
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)

@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from attendance_cli.codes import ATTENDED, POSSIBLE
+from attendance_cli.figures import (
+    POSSIBLE, attended_expr, authorised_expr, pct_down_expr, possible_expr, unauthorised_expr,
+)
 
 if TYPE_CHECKING:
     from attendance_cli.dataset import Dataset
@@ -61,18 +63,15 @@ def _attendance(pupil_id: str, data: Dataset, calendar_file: Path | None) -> tup
     halves = pl.DataFrame({"start": [h.start for h in calendar.half_terms],
                            "half_term": [f"{h.name} {h.school_year}" for h in calendar.half_terms]})
     marks = marks.sort("date").join_asof(halves.sort("start"), left_on="date", right_on="start", strategy="backward")
-    category = pl.col("category")
     per = marks.group_by("half_term", "start").agg(
-        pl.len().alias("possible"), category.is_in(ATTENDED).sum().alias("attended"),
-        (category == "authorised").sum().alias("authorised"), (category == "unauthorised").sum().alias("unauthorised"),
+        possible_expr(only_possible=True).alias("possible"), attended_expr().alias("attended"),
+        authorised_expr().alias("authorised"), unauthorised_expr().alias("unauthorised"),
         pl.col("late").is_not_null().sum().alias("late"))
-    from attendance_cli.rules.engine import floor_pct
-
     unit = "contact points" if data.lessons else "sessions"
     out = per.select(
         pl.col("start").alias("date"), pl.lit("attendance").alias("entry"), pl.lit(None, dtype=pl.String).alias("policy"),
         pl.col("half_term").alias("rule_id"), pl.lit(None, dtype=pl.Int64).alias("stage"),
-        floor_pct(pl.col("attended"), pl.col("possible")).alias("value"), pl.lit("attendance %").alias("threshold"),
+        pct_down_expr(pl.col("attended"), pl.col("possible")).alias("value"), pl.lit("attendance %").alias("threshold"),
         pl.format(f"{{}} possible {unit}, {{}} authorised and {{}} unauthorised absences, {{}} late",
                   "possible", "authorised", "unauthorised", "late").alias("detail"))
     return out, name

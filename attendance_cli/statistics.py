@@ -17,6 +17,8 @@ The method (DfE, "Pupil attendance in schools"; reference/rules.md):
 
 Lesson registers give the same figures per lesson ("contact point") instead of per session;
 days missed are only given for session registers (two sessions make a day).
+
+The arithmetic (sums by category, percentages, PA and SA, days missed) is `attendance_cli.figures`.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from attendance_cli.codes import ATTENDED, POSSIBLE
+from attendance_cli.figures import (
+    absences_of_expr, days_missed_expr, pct_expr, persistent_expr, session_totals_expr, severe_expr,
+)
 from attendance_cli.ingest.scope import SCOPE_COUNTED
 from attendance_cli.ingest.validate import Tally
 
@@ -44,9 +48,6 @@ GROUP_COLUMNS = (
     "severe_absence_pct", "days_missed",
 )
 
-PA_SHARE = 10  # absence of 1/10 or more of possible sessions
-SA_SHARE = 2  # absence of 1/2 or more
-
 METHOD = (
     "DfE method: attendance % = (present + approved educational activity) / possible sessions × 100; "
     "possible sessions exclude codes that are not counted (X, D, Q, Y1–Y7, Z, #); persistent absence = "
@@ -55,29 +56,20 @@ METHOD = (
 )
 
 
-def _sum_where(condition: pl.Expr, value: str = "sessions") -> pl.Expr:
-    return pl.col(value).filter(condition).sum()
-
-
 def _session_totals() -> list[pl.Expr]:
-    category, late = pl.col("category"), pl.col("late")
+    """The tally's counts (`sessions` marks of each code) summed per pupil: the sessions by category
+    (figures), then lateness."""
+    late = pl.col("late")
     return [
-        _sum_where(category.is_in(POSSIBLE)).alias("possible_sessions"),
-        _sum_where(category.is_in(ATTENDED)).alias("attended_sessions"),
-        _sum_where(category == "authorised").alias("authorised_absences"),
-        _sum_where(category == "unauthorised").alias("unauthorised_absences"),
-        _sum_where(late == "before_close").alias("late_before_close"),
-        _sum_where(late == "after_close").alias("late_after_close"),
-        _sum_where(late.is_not_null(), "minutes_late").alias("minutes_late"),
+        *session_totals_expr(weight="sessions"),
+        pl.col("sessions").filter(late == "before_close").sum().alias("late_before_close"),
+        pl.col("sessions").filter(late == "after_close").sum().alias("late_after_close"),
+        pl.col("minutes_late").filter(late.is_not_null()).sum().alias("minutes_late"),
     ]
 
 
-def _absences() -> pl.Expr:
-    return pl.col("authorised_absences") + pl.col("unauthorised_absences")
-
-
 def _pct(numerator: pl.Expr, denominator: str = "possible_sessions") -> pl.Expr:
-    return pl.when(pl.col(denominator) > 0).then(numerator.cast(pl.Float64) * 100.0 / pl.col(denominator))
+    return pct_expr(numerator, pl.col(denominator))
 
 
 def pupil_statistics(tally: Tally, keys: Sequence[str] = ()) -> pl.DataFrame:
@@ -95,9 +87,9 @@ def pupil_statistics(tally: Tally, keys: Sequence[str] = ()) -> pl.DataFrame:
     lessons = tally.export.shape == "lessons"
     per_pupil = per_pupil.with_columns(
         _pct(pl.col("attended_sessions")).alias("attendance_pct"),
-        (_absences() * PA_SHARE >= pl.col("possible_sessions")).alias("persistent_absence"),
-        (_absences() * SA_SHARE >= pl.col("possible_sessions")).alias("severe_absence"),
-        (pl.lit(None, dtype=pl.Float64) if lessons else _absences().cast(pl.Float64) / 2).alias("days_missed"),
+        persistent_expr(absences_of_expr(), pl.col("possible_sessions")).alias("persistent_absence"),
+        severe_expr(absences_of_expr(), pl.col("possible_sessions")).alias("severe_absence"),
+        days_missed_expr(absences_of_expr(), lessons).alias("days_missed"),
     )
     pupils = tally.pupils
     attribute_keys = [k for k in keys if k not in mark_keys and k not in PUPIL_COLUMNS]
@@ -142,10 +134,10 @@ def overall_statistics(pupil_stats: pl.DataFrame, lessons: bool = False) -> pl.D
 def _with_rates(grouped: pl.DataFrame, lessons: bool) -> pl.DataFrame:
     return grouped.with_columns(
         _pct(pl.col("attended_sessions")).alias("attendance_pct"),
-        _pct(_absences()).alias("overall_absence_pct"),
+        _pct(absences_of_expr()).alias("overall_absence_pct"),
         _pct(pl.col("authorised_absences")).alias("authorised_absence_pct"),
         _pct(pl.col("unauthorised_absences")).alias("unauthorised_absence_pct"),
         _pct(pl.col("persistent_absence_pupils"), "_enrolments").alias("persistent_absence_pct"),
         _pct(pl.col("severe_absence_pupils"), "_enrolments").alias("severe_absence_pct"),
-        (pl.lit(None, dtype=pl.Float64) if lessons else _absences().cast(pl.Float64) / 2).alias("days_missed"),
+        days_missed_expr(absences_of_expr(), lessons).alias("days_missed"),
     )

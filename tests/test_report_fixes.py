@@ -243,7 +243,7 @@ def test_letters_four_weeks_before_and_after_are_28_days_each(run, tmp_path):
 
 
 def test_the_change_after_a_letter_is_the_difference_of_the_figures_shown():
-    from attendance_cli.reports.render import _points
+    from attendance_cli.figures import points_between as _points  # was reports.render._points
 
     # 76.884 and 79.056 show as 76.88 and 79.05: the change shown is +2.17, not +2.172 rounded
     assert [_points("76.88", "79.05"), _points("100.00", "90.00"), _points("95.00", "95.00")] == [

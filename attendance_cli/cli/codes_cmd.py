@@ -29,7 +29,7 @@ def codes(
     with c.user_errors():
         import polars as pl
 
-        from attendance_cli.codes import POSSIBLE, list_presets as presets, load_code_table
+        from attendance_cli.codes import ATTENDED, POSSIBLE, list_presets as presets, load_code_table
         from attendance_cli.ingest.dates import format_date
         from attendance_cli.outputs import choose_format, write_frame
 
@@ -41,7 +41,7 @@ def codes(
         table = load_code_table(codes)
         rows = [{
             "code": code.code, "meaning": code.meaning, "category": code.category,
-            "possible_session": code.category in POSSIBLE, "attendance": code.category in ("present", "aea"),
+            "possible_session": code.category in POSSIBLE, "attendance": code.category in ATTENDED,
             "late": code.late, "valid_from": format_date(code.valid_from) or None,
             "valid_until": format_date(code.valid_until) or None, "aliases": " ".join(code.aliases) or None,
         } for code in table.codes]

@@ -21,13 +21,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from attendance_cli.errors import ConfigError, MissingFileError, UsageError
+# which categories are possible sessions and attendance is the figures' arithmetic; re-exported here
+from attendance_cli.figures import ATTENDED, POSSIBLE  # noqa: F401
 
 Category = Literal["present", "aea", "authorised", "unauthorised", "not_counted", "admin"]
 
-#: Categories that are possible sessions (the DfE denominator), in reporting order.
-POSSIBLE: tuple[str, ...] = ("present", "aea", "authorised", "unauthorised")
-#: Categories that count as attendance.
-ATTENDED: tuple[str, ...] = ("present", "aea")
 CATEGORIES: tuple[str, ...] = ("present", "aea", "authorised", "unauthorised", "not_counted", "admin")
 
 PRESETS_DIR = Path(__file__).parent

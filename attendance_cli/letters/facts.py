@@ -3,7 +3,8 @@ who receives them. One `Letter` per event and guardian.
 
 The figures come from the same places as everywhere else: the attendance % and days missed from
 `statistics.pupil_statistics` over the school year to the as-of date (exactly what `attendance
-summary --window ytd` prints), the sessions from the trigger's evidence.
+summary --window ytd` prints), the sessions from the trigger's evidence, and the arithmetic
+(rounding, days missed, the band) from `attendance_cli.figures`.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from typing import Any
 
 import polars as pl
 
-from attendance_cli.codes import POSSIBLE
 from attendance_cli.calendar import school_year_label, school_year_start
 from attendance_cli.dataset import Dataset
+from attendance_cli.figures import (
+    ABSENT, absences_expr, absences_of, band_of, days_missed, pct_down, possible_expr, unauthorised_expr,
+)
 from attendance_cli.ingest import Export, Window
 from attendance_cli.letters.model import Letter
 from attendance_cli.rules import Policy
-from attendance_cli.rules.marks import ABSENT
 from attendance_cli.statistics import pupil_statistics
 
 NO_CONTACT = "Parent or Carer"
@@ -30,14 +32,6 @@ def safe_name(text: str) -> str:
     """A file-name part from an id or a letter type: letters, digits and - only (never a raw name)."""
     cleaned = re.sub(r"[^A-Za-z0-9-]+", "-", text).strip("-")
     return cleaned[:40] or "x"
-
-
-def pct_text(attended: int, possible: int) -> str | None:
-    """Attendance % rounded down to two decimals, as `attendance summary` shows it (never 90.00 for 89.999)."""
-    if not possible:
-        return None
-    hundredths = attended * 10000 // possible
-    return f"{hundredths // 100}.{hundredths % 100:02d}"
 
 
 def gather(found, export: Export, policy: Policy, events: pl.DataFrame, letter_date: dt.date, fmt: str,
@@ -75,11 +69,10 @@ def gather(found, export: Export, policy: Policy, events: pl.DataFrame, letter_d
             .join(windows, on="key", how="left").join(sessions, on="key", how="left").join(earlier, on="key", how="left")
             .join(since, on="key", how="left")
             .join(recipients, on=["pupil_id", "ladder"], how="left").sort("pupil_id", "ladder", "stage", "rule_id", "guardian"))
-    bands = policy.band_of()
     out = []
     used: set[str] = set()
     for row in rows.iter_rows(named=True):  # one per letter (hundreds), not per mark
-        context = _context(row, found, policy, letter_date, school, bands, year)
+        context = _context(row, found, policy, letter_date, school, year)
         base = f"{as_of:%Y-%m-%d}_{safe_name(row['pupil_id'])}_{safe_name(row['letter'])}"
         stem = base + (f"_g{row['guardian']}" if row["guardian"] else "")
         number = 2
@@ -113,11 +106,10 @@ def _window_figures(events: pl.DataFrame, marks: pl.DataFrame, policy: Policy, c
     window may start in a holiday: a letter says the day the school next met)."""
     inside = events.select("key", "pupil_id", "rule_id", "window_start", "window_end").join(marks, on="pupil_id").filter(
         pl.col("date").is_between(pl.col("window_start"), pl.col("window_end")))
-    absent = pl.col("category").is_in(list(ABSENT))
     figures = inside.group_by("key").agg(
-        pl.col("category").is_in(list(POSSIBLE)).sum().cast(pl.Int64).alias("w_possible"),
-        absent.sum().cast(pl.Int64).alias("w_absences"),
-        (pl.col("category") == "unauthorised").sum().cast(pl.Int64).alias("w_unauthorised"),
+        possible_expr().cast(pl.Int64).alias("w_possible"),
+        absences_expr().cast(pl.Int64).alias("w_absences"),
+        unauthorised_expr().cast(pl.Int64).alias("w_unauthorised"),
         pl.col("late").is_not_null().sum().cast(pl.Int64).alias("w_lates"),
         pl.col("minutes_late").filter(pl.col("late").is_not_null()).sum().cast(pl.Int64).alias("w_minutes_late"),
         selected(policy).sum().cast(pl.Int64).alias("w_counted"),
@@ -172,8 +164,8 @@ def _since(events: pl.DataFrame, earlier: pl.DataFrame, marks: pl.DataFrame, pol
     after = (events.select("key", "pupil_id", "rule_id").join(earlier.select("key", "earlier_date"), on="key")
              .join(marks, on="pupil_id").filter(pl.col("date") >= pl.col("earlier_date")))
     return after.group_by("key").agg(
-        pl.col("category").is_in(list(ABSENT)).sum().cast(pl.Int64).alias("s_absences"),
-        (pl.col("category") == "unauthorised").sum().cast(pl.Int64).alias("s_unauthorised"),
+        absences_expr().cast(pl.Int64).alias("s_absences"),
+        unauthorised_expr().cast(pl.Int64).alias("s_unauthorised"),
         pl.col("late").is_not_null().sum().cast(pl.Int64).alias("s_lates"),
         selected(policy).sum().cast(pl.Int64).alias("s_counted"))
 
@@ -281,25 +273,20 @@ def _recipients(cases: pl.DataFrame, contacts: pl.DataFrame | None, fmt: str, po
         (pl.col("guardian") == -1).alias("to_student")).drop("guardians", "agent", "student", "by_email")
 
 
-def _band(pct: str | None, bands: list[tuple[str, float, float | None]], policy: Policy) -> dict[str, str] | None:
-    if pct is None or not bands:
-        return None
-    value = float(pct)
-    explanations = {b.name: b.explanation for b in policy.bands}
-    for name, low, high in bands:
-        if value >= low and (high is None or value < high):
-            return {"name": name, "explanation": explanations[name]}
-    return None
+def _band(attended: int, possible: int, policy: Policy) -> dict[str, str] | None:
+    """The policy's band for the attendance (figures.band_of: exact), or None (no bands, no possible session)."""
+    band = band_of(attended, possible, policy.bands)
+    return None if band is None else {"name": band.name, "explanation": band.explanation}
 
 
 def _context(row: dict[str, Any], found, policy: Policy, letter_date: dt.date, school: dict[str, Any],
-             bands: list[tuple[str, float, float | None]], year: Window) -> dict[str, Any]:
+             year: Window) -> dict[str, Any]:
     """The names a letter template may use (listed by `attendance templates show --names`)."""
     possible = row["possible_sessions"] or 0
     attended = row["attended_sessions"] or 0
-    absences = (row["authorised_absences"] or 0) + (row["unauthorised_absences"] or 0)
+    absences = absences_of(row["authorised_absences"], row["unauthorised_absences"])
     lessons = found.tally.export.shape == "lessons"
-    percent = pct_text(attended, possible)
+    percent = pct_down(attended, possible)
     forename, surname = row.get("forename") or "", row.get("surname") or ""
     name = row["guardian_name"]
     salutation = row["salutation"] or name or NO_CONTACT
@@ -317,11 +304,11 @@ def _context(row: dict[str, Any], found, policy: Policy, letter_date: dt.date, s
                       "on_file": bool(row["guardian"]) or bool(row["to_student"]), "student": bool(row["to_student"])},
         "attendance": {"percent": percent, "possible": possible, "attended": attended, "absences": absences,
                        "authorised": row["authorised_absences"] or 0, "unauthorised": row["unauthorised_absences"] or 0,
-                       "days_missed": None if lessons else absences / 2, "lessons": lessons,
+                       "days_missed": days_missed(absences, lessons), "lessons": lessons,
                        "lates": (row["late_before_close"] or 0) + (row["late_after_close"] or 0),
                        "minutes_late": row["minutes_late"] or 0, "from": year.start, "to": year.end,
                        "persistent_absence": bool(row["persistent_absence"]), "severe_absence": bool(row["severe_absence"]),
-                       "band": _band(percent, bands, policy)},
+                       "band": _band(attended, possible, policy)},
         "event": {"rule_id": row["rule_id"], "letter": row["letter"], "ladder": row["ladder"], "stage": row["stage"],
                   "description": row["description"], "value": row["value"], "threshold": row["threshold"],
                   "measure": row["measure"], "window_start": _real(row["window_start"]), "window_end": row["window_end"],
@@ -330,7 +317,7 @@ def _context(row: dict[str, Any], found, policy: Policy, letter_date: dt.date, s
         "window": {"from": row["w_first_day"], "to": row["window_end"], "possible": row["w_possible"] or 0,
                    "counted": row["w_counted"] or 0,
                    "absences": row["w_absences"] or 0, "unauthorised": row["w_unauthorised"] or 0,
-                   "days_missed": None if lessons else (row["w_absences"] or 0) / 2,
+                   "days_missed": days_missed(row["w_absences"] or 0, lessons),
                    "lates": row["w_lates"] or 0, "minutes_late": row["w_minutes_late"] or 0},
         # the other events of this run this letter covers (the ladder's `covers`), as the policy describes them
         "also": list(row.get("also") or []),
@@ -339,7 +326,7 @@ def _context(row: dict[str, Any], found, policy: Policy, letter_date: dt.date, s
         "since": ({"date": row["earlier_date"], "absences": row["s_absences"] or 0,
                    "unauthorised": row["s_unauthorised"] or 0, "lates": row["s_lates"] or 0,
                    "counted": row["s_counted"] or 0,
-                   "days_missed": None if lessons else (row["s_absences"] or 0) / 2}
+                   "days_missed": days_missed(row["s_absences"] or 0, lessons)}
                   if row.get("earlier_letter") else None),
     }
 

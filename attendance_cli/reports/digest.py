@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from attendance_cli.calendar import SchoolCalendar
+from attendance_cli.figures import absences_of_expr, pct_down_expr
 from attendance_cli.ingest.scope import SCOPE_COUNTED
 from attendance_cli.reports.figures import require_possible
-from attendance_cli.rules.engine import floor_pct
 from attendance_cli.statistics import natural_order, pupil_statistics
 
 if TYPE_CHECKING:
@@ -33,12 +33,12 @@ def digest(data: Dataset, calendar: SchoolCalendar, as_of: dt.date, by: str,
     # attendance % rounded down to two decimals in integers, as every other output shows it
     w = pupil_statistics(week).select(
         "pupil_id", pl.col("possible_sessions").alias("week_possible"),
-        (pl.col("authorised_absences") + pl.col("unauthorised_absences")).alias("week_absences"),
+        absences_of_expr().alias("week_absences"),
         (pl.col("late_before_close") + pl.col("late_after_close")).alias("week_lates"),
-        floor_pct(pl.col("attended_sessions"), pl.col("possible_sessions")).alias("week_attendance_pct"))
+        pct_down_expr(pl.col("attended_sessions"), pl.col("possible_sessions")).alias("week_attendance_pct"))
     require_possible(w, week_window)  # a week with nothing to count is refused, not sent out as empty lists
     y = pupil_statistics(year).select(
-        *["pupil_id", *names], floor_pct(pl.col("attended_sessions"), pl.col("possible_sessions")).alias("ytd_attendance_pct"),
+        *["pupil_id", *names], pct_down_expr(pl.col("attended_sessions"), pl.col("possible_sessions")).alias("ytd_attendance_pct"),
         pl.col("days_missed").alias("ytd_days_missed"), "persistent_absence")
     unmarked = (week.unmarked.filter(pl.col("scope") == SCOPE_COUNTED).group_by("pupil_id")
                 .agg(pl.col("sessions").sum().cast(pl.Int64).alias("unmarked_this_week")))

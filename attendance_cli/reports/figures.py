@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from attendance_cli.calendar import SchoolCalendar, easter_sunday, school_year_start
-from attendance_cli.codes import ATTENDED, POSSIBLE
 from attendance_cli.errors import UsageError
+from attendance_cli.figures import (
+    ABSENT, POSSIBLE, absences_expr, attended_expr, pct, pct_expr, persistent_expr, possible_expr, severe_expr,
+)
 from attendance_cli.ingest import Export, Window
-from attendance_cli.rules.marks import ABSENT, Marks
+from attendance_cli.rules.marks import Marks
 from attendance_cli.statistics import METHOD, group_statistics, overall_statistics, pupil_statistics
 
 if TYPE_CHECKING:
@@ -178,14 +180,13 @@ def _possible(marks: Marks) -> pl.DataFrame:
 def _series(possible: pl.DataFrame, window: Window, export: Export) -> tuple[pl.DataFrame, list[list[float | None]], pl.DataFrame]:
     """Attendance and minutes late per school week; attendance by weekday and session; absence by code."""
     frame = possible.filter(_in(window))
-    attended = pl.col("category").is_in(ATTENDED)
     weekly = (frame.group_by(pl.col("date").dt.truncate("1w").alias("week")).agg(
-        pl.len().alias("possible"), attended.sum().alias("attended"),
+        possible_expr(only_possible=True).alias("possible"), attended_expr().alias("attended"),
         pl.col("minutes_late").filter(pl.col("late").is_not_null()).sum().cast(pl.Int64).alias("minutes_late"))
-        .with_columns((pl.col("attended") * 100.0 / pl.col("possible")).alias("attendance_pct")).sort("week"))
+        .with_columns(pct_expr(pl.col("attended"), pl.col("possible")).alias("attendance_pct")).sort("week"))
     heat_frame = frame.group_by(pl.col("date").dt.weekday().alias("day"), pl.col("session").cast(pl.String)).agg(
-        pl.len().alias("possible"), attended.sum().alias("attended"))
-    cells = {(r["day"], r["session"]): r["attended"] * 100.0 / r["possible"] for r in heat_frame.iter_rows(named=True)}
+        possible_expr(only_possible=True).alias("possible"), attended_expr().alias("attended"))
+    cells = {(r["day"], r["session"]): pct(r["attended"], r["possible"]) for r in heat_frame.iter_rows(named=True)}
     heat = [[cells.get((day, session)) for session in ("AM", "PM")] for day in range(1, 6)]
     meanings = {}
     for code in export.options.codes.codes:
@@ -198,7 +199,7 @@ def _series(possible: pl.DataFrame, window: Window, export: Export) -> tuple[pl.
 
 
 def _per_pupil(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame.group_by("pupil").agg(pl.len().alias("possible"), pl.col("category").is_in(list(ABSENT)).sum().alias("absent"))
+    return frame.group_by("pupil").agg(possible_expr(only_possible=True).alias("possible"), absences_expr().alias("absent"))
 
 
 def _patterns(marks: Marks, possible: pl.DataFrame, window: Window, calendar: SchoolCalendar, pupils: pl.DataFrame,
@@ -207,7 +208,6 @@ def _patterns(marks: Marks, possible: pl.DataFrame, window: Window, calendar: Sc
     persistently or severely absent in the window, and pupils within `within` sessions of it."""
     frame = possible
     inside = frame.filter(_in(window))
-    absent = pl.col("category").is_in(list(ABSENT))
     # days next to a break: the last school day before and the first after a gap of more than a weekend,
     # or next to a bank holiday
     days = sorted(set(calendar.school_days))
@@ -215,10 +215,10 @@ def _patterns(marks: Marks, possible: pl.DataFrame, window: Window, calendar: Sc
     for before, after in zip(days, days[1:]):
         if (after - before).days > 3 or _bank_holiday_between(before, after):
             edges.update((before, after))
-    by_day = inside.group_by("date").agg(pl.len().alias("possible"), absent.sum().alias("absent"))
+    by_day = inside.group_by("date").agg(possible_expr(only_possible=True).alias("possible"), absences_expr().alias("absent"))
     near = by_day.filter(pl.col("date").is_in(sorted(edges)))
     rest = by_day.filter(~pl.col("date").is_in(sorted(edges)))
-    rate = (lambda f: float(f["absent"].sum() * 100.0 / f["possible"].sum()) if f.height and f["possible"].sum() else None)
+    rate = (lambda part: pct(int(part["absent"].sum()), int(part["possible"].sum())) if part.height else None)
     holidays = inside.filter(pl.col("code") == "G")
     # newly PA/SA: persistently absent over the school year to the window's end, not to the day before it began
     start, end = window.start or dt.date.min, window.end or dt.date.max
@@ -230,18 +230,18 @@ def _patterns(marks: Marks, possible: pl.DataFrame, window: Window, calendar: Sc
     present = inside.select(pl.col("pupil").unique())
     both = (to_end.join(present, on="pupil", how="semi")
             .join(before, on="pupil", how="left", suffix="_before").fill_null(0))
-    pa = pl.col("absent") * 10 >= pl.col("possible")
-    pa_before = (pl.col("absent_before") * 10 >= pl.col("possible_before")) & (pl.col("possible_before") > 0)
-    sa = pl.col("absent") * 2 >= pl.col("possible")
-    sa_before = (pl.col("absent_before") * 2 >= pl.col("possible_before")) & (pl.col("possible_before") > 0)
+    pa = persistent_expr(pl.col("absent"), pl.col("possible"))
+    pa_before = persistent_expr(pl.col("absent_before"), pl.col("possible_before"))
+    sa = severe_expr(pl.col("absent"), pl.col("possible"))
+    sa_before = severe_expr(pl.col("absent_before"), pl.col("possible_before"))
     # at risk: not PA yet, but `within` more absences out of as many more sessions would make them PA
-    at_risk = ~pa & ((pl.col("absent") + within) * 10 >= pl.col("possible") + within)
+    at_risk = ~pa & persistent_expr(pl.col("absent") + within, pl.col("possible") + within)
     flagged = both.with_columns(pa.alias("pa"), (pa & ~pa_before).alias("new_pa"), (sa & ~sa_before).alias("new_sa"),
                                 at_risk.alias("at_risk"))
     flagged = marks.with_ids(flagged)
     names = pupils.select("pupil_id", *[c for c in ("surname", "forename", "year_group", "form") if c in pupils.columns])
     listing = (lambda column: flagged.filter(pl.col(column)).join(names, on="pupil_id", how="left")
-               .with_columns((100.0 - pl.col("absent") * 100.0 / pl.col("possible")).alias("attendance_pct"))
+               .with_columns(pct_expr(pl.col("possible") - pl.col("absent"), pl.col("possible")).alias("attendance_pct"))
                .sort("pupil_id").to_dicts())
     return {
         "edge_days": len([d for d in edges if start <= d <= end]),
@@ -311,9 +311,12 @@ def _last_year(possible: pl.DataFrame, window: Window, calendar: SchoolCalendar)
         return None
     per = _per_pupil(frame)
     possible, absences = int(per["possible"].sum()), int(per["absent"].sum())
-    return {"start": start, "end": end, "attendance_pct": 100.0 - absences * 100.0 / possible,
-            "overall_absence_pct": absences * 100.0 / possible,
-            "persistent_absence_pct": float((per["absent"] * 10 >= per["possible"]).mean() * 100.0)}
+    # the share of pupils persistently absent as the mean of their flags × 100: the same double as
+    # always (k × 100 / n can differ from it in the last bit, and so round the other way at a tie)
+    return {"start": start, "end": end, "attendance_pct": pct(possible - absences, possible),
+            "overall_absence_pct": pct(absences, possible),
+            "persistent_absence_pct": float(per.select(persistent_expr(pl.col("absent"), pl.col("possible")))
+                                            .to_series().mean() * 100.0)}
 
 
 def _interventions(marks: Marks, possible: pl.DataFrame, ledger_path, policy: str | None, weeks: int
@@ -338,15 +341,15 @@ def _interventions(marks: Marks, possible: pl.DataFrame, ledger_path, policy: st
                                                               pl.col("letter_date") + span - dt.timedelta(days=1)))
         .then(pl.lit("after")).alias("side")).filter(pl.col("side").is_not_null())
     table = joined.group_by("letter", "side").agg(
-        pl.len().alias("possible"), pl.col("category").is_in(list(ATTENDED)).sum().alias("attended"),
+        possible_expr(only_possible=True).alias("possible"), attended_expr().alias("attended"),
         pl.col("pupil").n_unique().alias("pupils"))
     out = []
     for letter in sorted(table["letter"].unique().to_list()):
         rows = {r["side"]: r for r in table.filter(pl.col("letter") == letter).iter_rows(named=True)}
         if "before" not in rows or "after" not in rows:
             continue
-        before = rows["before"]["attended"] * 100.0 / rows["before"]["possible"]
-        after = rows["after"]["attended"] * 100.0 / rows["after"]["possible"]
+        before = pct(rows["before"]["attended"], rows["before"]["possible"])
+        after = pct(rows["after"]["attended"], rows["after"]["possible"])
         out.append({"letter": letter, "pupils": rows["before"]["pupils"], "before": before, "after": after,
                     "change": after - before})
     return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from attendance_cli.figures import points_between
 from attendance_cli.formatting import cell, plural
 from attendance_cli.reports.figures import BENCHMARK_SOURCE, Report
 
@@ -18,13 +19,6 @@ def _pct(value: float | None, measure: str) -> str:
     down, overall absence up, other rates to the nearest. One function for all, so one figure never
     shows two ways (16.11% absence in the headline, 16.10% in the patterns)."""
     return cell(measure, value)
-
-
-def _points(before: str, after: str) -> str:
-    """The change between two shown percentages, from the shown figures (in hundredths), so the
-    table's three columns agree: 76.88 to 79.05 is +2.17, whatever the unrounded figures."""
-    hundredths = int(after.replace(".", "")) - int(before.replace(".", ""))
-    return f"{'-' if hundredths < 0 else '+'}{abs(hundredths) // 100}.{abs(hundredths) % 100:02d}"
 
 
 def _runs(runs: dict[str, int] | list) -> str | None:
@@ -119,7 +113,7 @@ def context(report: Report, school: dict[str, Any] | None, anonymous: bool) -> d
     for i in report.interventions:
         before, after = _pct(i["before"], "attendance_pct"), _pct(i["after"], "attendance_pct")
         interventions.append({"letter": i["letter"], "pupils": f"{i['pupils']:,}", "before": before, "after": after,
-                              "change": _points(before, after)})
+                              "change": points_between(before, after)})
     reasons = [{"code": r["code"], "meaning": r["meaning"], "category": r["category"], "sessions": f"{r['sessions']:,}"}
                for r in report.reasons.iter_rows(named=True)]
     m = report.method

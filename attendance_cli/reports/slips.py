@@ -1,20 +1,19 @@
 """The half-termly pupil attendance report for families: one slip per pupil, in form order.
 
 Per pupil: attendance % this school year to date, days missed, times late, and the band the
-school's policy puts that attendance in (the bands cover 0-100% with no gaps), with its
-explanation. One merged PDF to print; one PDF per pupil on request (split at each slip's bookmark).
+school's policy puts that attendance in (the bands cover 0-100% with no gaps; `figures.band_of`),
+with its explanation. One merged PDF to print; one PDF per pupil on request (split at each slip's bookmark).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from attendance_cli.errors import ConfigError
-from attendance_cli.formatting import percentage
+from attendance_cli.figures import absences_of, band_of, pct_down
 from attendance_cli.ingest import Window
 from attendance_cli.reports.figures import require_possible
 from attendance_cli.rules import Policy
@@ -22,16 +21,6 @@ from attendance_cli.statistics import natural_order, pupil_statistics
 
 if TYPE_CHECKING:
     from attendance_cli.dataset import Dataset
-
-
-def band_for(attended: int, possible: int, policy: Policy) -> tuple[str, str]:
-    """The policy's band for this attendance, compared exactly (no rounding can move a pupil)."""
-    value = Fraction(attended * 100, possible)
-    chosen = policy.bands[0]
-    for band in policy.bands:
-        if value >= Fraction(str(band.from_)):
-            chosen = band
-    return chosen.name, chosen.explanation
 
 
 def slips(data: Dataset, window: Window, policy: Policy) -> list[dict[str, Any]]:
@@ -46,15 +35,19 @@ def slips(data: Dataset, window: Window, policy: Policy) -> list[dict[str, Any]]
     lessons = data.lessons
     out = []
     for row in stats.iter_rows(named=True):  # one per pupil: a slip each
-        band, explanation = band_for(row["attended_sessions"], row["possible_sessions"], policy)
+        band = band_of(row["attended_sessions"], row["possible_sessions"], policy.bands)
+        if band is None:  # the lowest band starts from 0 (the policy is checked): never, but never a wrong band
+            raise ConfigError(f"The {policy.name!r} policy's bands do not cover pupil {row['pupil_id']}'s attendance "
+                              f"({pct_down(row['attended_sessions'], row['possible_sessions'])}%).",
+                              fix="Start the lowest band from 0: attendance policy check FILE.")
         out.append({
             "pupil_id": row["pupil_id"], "name": " ".join(p for p in (row["forename"], row["surname"]) if p) or row["pupil_id"],
             "year_group": row["year_group"] or "", "form": row["form"] or "",
-            "attendance": percentage(row["attendance_pct"], "down"),
+            "attendance": pct_down(row["attended_sessions"], row["possible_sessions"]),
             "days_missed": None if lessons else row["days_missed"],
-            "missed": (row["authorised_absences"] or 0) + (row["unauthorised_absences"] or 0),
+            "missed": absences_of(row["authorised_absences"], row["unauthorised_absences"]),
             "lates": (row["late_before_close"] or 0) + (row["late_after_close"] or 0),
-            "band": band, "explanation": explanation,
+            "band": band.name, "explanation": band.explanation,
         })
     return out
 

@@ -26,7 +26,8 @@ from fractions import Fraction
 import polars as pl
 
 from attendance_cli.calendar import SchoolCalendar, school_year_start
-from attendance_cli.rules.marks import ABSENT, Marks
+from attendance_cli.figures import ABSENT, SESSIONS_PER_DAY, pct_down_expr
+from attendance_cli.rules.marks import Marks
 from attendance_cli.rules.policy import (
     AgeRule, AttendanceRule, CannotReachRule, CountRule, DeclineRule, Policy, Rule, RunRule, Threshold,
     WillCrossRule,
@@ -361,13 +362,6 @@ def _sums(marks: Marks, scope: _Scope) -> pl.DataFrame:
     return marks.sums[key]
 
 
-def floor_pct(attended: pl.Expr, possible: pl.Expr) -> pl.Expr:
-    """Attendance % rounded down to two decimals, as text ("89.99"): exact integer arithmetic, so the
-    figure never shows 90.00 for a pupil who is persistently absent (the summary table does the same)."""
-    hundredths = (attended.cast(pl.Int64) * 10000) // possible.cast(pl.Int64)
-    return pl.format("{}.{}", hundredths // 100, (hundredths % 100).cast(pl.String).str.zfill(2))
-
-
 def _absent_sessions(marks: Marks, scope: _Scope, pupils: pl.DataFrame) -> pl.DataFrame:
     """The absences in scope of these pupils: the evidence of a state."""
     absent = marks.frame.filter(pl.col("slot").is_in(marks.absent_slots.implode())).join(
@@ -380,7 +374,7 @@ def _attendance_hits(rule: AttendanceRule, marks: Marks, scope: _Scope) -> pl.Da
     first = _first_met(rule, marks, scope, state, rule.min_possible)
     out = state.join(first, on="pupil", how="left").join(_absent_sessions(marks, scope, state), on="pupil", how="left")
     return _hits(out.with_columns(
-        floor_pct(pl.col("possible") - pl.col("absent"), pl.col("possible")).alias("value"),
+        pct_down_expr(pl.col("possible") - pl.col("absent"), pl.col("possible")).alias("value"),
         pl.lit(rule.label()).alias("threshold"), pl.lit("attendance %").alias("measure")))
 
 
@@ -441,7 +435,7 @@ def remaining_school_days(calendar: SchoolCalendar, as_of: dt.date, days_per_yea
 
 def _cannot_reach(rule: CannotReachRule, marks: Marks, scope: _Scope, calendar: SchoolCalendar,
                   as_of: dt.date) -> pl.DataFrame:
-    days_left = remaining_school_days(calendar, as_of, rule.sessions_per_year // 2)
+    days_left = remaining_school_days(calendar, as_of, rule.sessions_per_year // SESSIONS_PER_DAY)
     threshold = Threshold(attendance_below=rule.attendance)
     state = _attendance(threshold, marks, scope)
     if marks.lessons:
@@ -449,12 +443,12 @@ def _cannot_reach(rule: CannotReachRule, marks: Marks, scope: _Scope, calendar: 
         so_far = max(1, sum(1 for d in calendar.school_days if school_year_start(as_of) <= d <= as_of))
         remaining = (pl.col("possible") * days_left) // so_far
     else:
-        remaining = pl.lit(2 * days_left, dtype=pl.Int64)
+        remaining = pl.lit(SESSIONS_PER_DAY * days_left, dtype=pl.Int64)
     best_possible = pl.col("possible") + pl.col("remaining")
     state = state.with_columns(remaining.alias("remaining")).filter(_meets(threshold, pl.col("absent"), best_possible))
     state = state.join(_absent_sessions(marks, scope, state), on="pupil", how="left")
     return _hits(state.with_columns(
-        floor_pct(best_possible - pl.col("absent"), best_possible).alias("value"),
+        pct_down_expr(best_possible - pl.col("absent"), best_possible).alias("value"),
         pl.lit(f"{rule.attendance:g}% by the end of the school year").alias("threshold"),
         pl.lit(f"best attendance % still possible this year ({days_left} school days left)").alias("measure"),
         pl.lit(as_of).alias("first_met_on")))
@@ -483,8 +477,8 @@ def _decline(rule: DeclineRule, marks: Marks, scope: _Scope, calendar: SchoolCal
     later_scope = _Scope(pl.col("date").is_between(later_start, as_of), None, False, None)
     out = out.join(_absent_sessions(marks, later_scope, out), on="pupil", how="left")
     return _hits(out.with_columns(
-        floor_pct(pl.col("t2"), pl.col("p2")).alias("value"),
-        (pl.lit("below ") + floor_pct(pl.col("t1"), pl.col("p1"))
+        pct_down_expr(pl.col("t2"), pl.col("p2")).alias("value"),
+        (pl.lit("below ") + pct_down_expr(pl.col("t1"), pl.col("p1"))
          + pl.lit(f" (the {rule.weeks} school weeks before)" + (f" by more than {rule.by:g} points" if rule.by else ""))
          ).alias("threshold"),
         pl.lit(f"attendance % over the last {rule.weeks} school weeks").alias("measure"),

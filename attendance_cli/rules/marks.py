@@ -14,9 +14,7 @@ from functools import cached_property
 
 import polars as pl
 
-from attendance_cli.codes import POSSIBLE
-
-ABSENT = ("authorised", "unauthorised")
+from attendance_cli.figures import ABSENT, POSSIBLE
 
 
 @dataclass

@@ -374,12 +374,11 @@ class Policy(_Model):
         return tuple(r for r in self.rule if r.enabled)
 
     def band_of(self) -> list[tuple[str, float, float | None]]:
-        """(name, from, to) per band, `to` exclusive (None for the top band, which includes 100)."""
-        out = []
-        for index, band in enumerate(self.bands):
-            upper = self.bands[index + 1].from_ if index + 1 < len(self.bands) else None
-            out.append((band.name, band.from_, upper))
-        return out
+        """(name, from, to) per band, `to` exclusive (None for the top band, which includes 100), to
+        describe them; the band a pupil is in is `figures.band_of`."""
+        from attendance_cli.figures import band_ranges
+
+        return band_ranges(self.bands)
 
 
 # -- thresholds a window can hold ----------------------------------------------------------------
