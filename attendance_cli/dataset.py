@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from attendance_cli.ingest import Export, IngestOptions, Tally, Window, open_exports, tally
+from attendance_cli.calendar import Window
+from attendance_cli.ingest import Export, IngestOptions, Tally, open_exports, tally
 from attendance_cli.ingest.scope import SCOPE_COUNTED
 
 if TYPE_CHECKING:

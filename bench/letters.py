@@ -33,7 +33,7 @@ def main() -> None:
     from attendance_cli.letters.school import load_school
     from attendance_cli.letters.deliver import write_letters
     from attendance_cli.rules import load_policy
-    from attendance_cli.triggers import find_triggers
+    from attendance_cli.rules.triggers import find_triggers
 
     from attendance_cli.letters.pdf import Workers
 

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from attendance_cli.errors import InputError
-from attendance_cli.ingest import Window
+from attendance_cli.calendar import Window
 from tests.conftest import csv_frame, read, stats
 
 HEADER = "Student ID,Legal Surname,Legal Forename,Date of Birth,Year Group,Date,Session,Mark,Minutes Late"

@@ -15,7 +15,7 @@ from attendance_cli.codes import load_code_table
 from attendance_cli.dataset import Dataset
 from attendance_cli.ingest import IngestOptions
 from attendance_cli.rules import load_policy
-from attendance_cli.triggers import policy_settings
+from attendance_cli.rules.triggers import policy_settings
 from tests.conftest import csv_frame
 from tests.test_reports import BANDS_POLICY
 

@@ -15,13 +15,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from attendance_cli import triggers as triggers_module
+from attendance_cli.rules import triggers as triggers_module
 from attendance_cli.codes import load_code_table
 from attendance_cli.errors import ConfigError, UsageError
 from attendance_cli.ingest import IngestOptions, open_exports
 from attendance_cli.rules import LedgerState, Policy, load_policy
 from attendance_cli.rules.policy import check_codes
-from attendance_cli.triggers import Triggers, find_triggers
+from attendance_cli.rules.triggers import Triggers, find_triggers
 from tests.conftest import ARBOR_HEADER
 
 D = dt.date

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from attendance_cli.ingest import Window
+from attendance_cli.calendar import Window
 from attendance_cli.statistics import group_statistics, overall_statistics, pupil_statistics
 from tests.conftest import ARBOR_HEADER, pupil, read, session_rows, stats
 

@@ -49,7 +49,7 @@ def _ledger(policy: Policy | None, db: Path | None) -> Path:
     """--db, else the policy's 'ledger', else $ATTENDANCE_DB, else ./attendance-ledger.sqlite."""
     import os
 
-    from attendance_cli.triggers import DEFAULT_LEDGER, ledger_path_for
+    from attendance_cli.rules.triggers import DEFAULT_LEDGER, ledger_path_for
 
     if policy is not None:
         return ledger_path_for(policy, db)
@@ -59,7 +59,7 @@ def _ledger(policy: Policy | None, db: Path | None) -> Path:
 
 
 def _say(text: str) -> None:
-    c.stderr_console().print(c._escape(text))
+    c.stderr_console().print(c.escape(text))
 
 
 @app.command("record", short_help="Record one action on a case (meeting-held, hold, closed, ...).", epilog=c.examples(

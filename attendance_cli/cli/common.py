@@ -20,7 +20,8 @@ import typer
 from attendance_cli.errors import EXIT_INTERRUPTED, AttendanceError, FileSystemError, MissingFileError, UsageError
 
 if TYPE_CHECKING:
-    from attendance_cli.ingest import Export, IngestOptions, Tally, Window
+    from attendance_cli.calendar import Window
+    from attendance_cli.ingest import Export, IngestOptions, Tally
 
 
 class Source(str, Enum):
@@ -182,7 +183,7 @@ def user_errors() -> Iterator[None]:
 
 
 def _report(exc: AttendanceError) -> None:
-    stderr_console().print(f"[bold red]Error:[/] {_escape(exc.describe())}")
+    stderr_console().print(f"[bold red]Error:[/] {escape(exc.describe())}")
 
 
 INTERRUPTED = "Interrupted: nothing was written or recorded."
@@ -238,7 +239,7 @@ def _fail(exc: AttendanceError) -> None:
     raise typer.Exit(exc.exit_code) from None
 
 
-def _escape(text: str) -> str:
+def escape(text: str) -> str:
     from rich.markup import escape
 
     return escape(text)
@@ -321,7 +322,7 @@ def ledger_to_record(policy, db: Path | None, new_ledger: bool) -> bool:
     a new ledger. Refused (exit 2) unless the ledger was named with --db or --new-ledger was given: a
     run started in another folder would otherwise start a new ledger silently, and send every letter
     the real ledger already recorded again."""
-    from attendance_cli.triggers import DEFAULT_LEDGER, ledger_path_for
+    from attendance_cli.rules.triggers import DEFAULT_LEDGER, ledger_path_for
 
     path = ledger_path_for(policy, db)
     if path.exists():
@@ -351,7 +352,7 @@ def recording(ledger: Path, wait: float, folder: Path | None = None, creating: b
 
     def created() -> None:
         if creating and ledger.exists():
-            stderr_console().print(_escape(f"Created a new ledger at {ledger}."))
+            stderr_console().print(escape(f"Created a new ledger at {ledger}."))
 
     with run_locks(folder, ledger, wait):
         before = _last_run(ledger)
@@ -485,7 +486,7 @@ def reading_summary(tally: Tally, rejects_path: Path | None, quiet: bool) -> Non
     lines += notes
     console = stderr_console()
     for line in lines:
-        console.print(_escape(line))
+        console.print(escape(line))
 
 
 def format_day(day: dt.date | None) -> str:
@@ -508,10 +509,10 @@ def trigger_summary(found, recorded, new_only: bool, quiet: bool) -> None:
         line = f"{plural(counts['new'], 'new event')} for {plural(pupils, 'pupil')}"
         if counts["recorded"]:
             line += f"; {plural(counts['recorded'], 'recorded state')} still met"
-        console.print(_escape(line + "."))
+        console.print(escape(line + "."))
     if counts["stale"]:
         hint = " (run without --new to list them)" if new_only else ""
-        console.print(_escape(f"Warning: {plural(counts['stale'], 'recorded event')} stale: the marks behind "
+        console.print(escape(f"Warning: {plural(counts['stale'], 'recorded event')} stale: the marks behind "
                               f"{'it' if counts['stale'] == 1 else 'them'} have changed since{hint}."))
     if recorded is not None:
         line = f"Recorded {plural(recorded.recorded, 'event')} in {recorded.path}"
@@ -520,7 +521,7 @@ def trigger_summary(found, recorded, new_only: bool, quiet: bool) -> None:
             extras.append(f"{recorded.skipped:,} already recorded by another run")
         if recorded.closed:
             extras.append(f"{plural(recorded.closed, 'state')} closed: no longer met")
-        console.print(_escape(line + (f" ({'; '.join(extras)})" if extras else "") + "."))
+        console.print(escape(line + (f" ({'; '.join(extras)})" if extras else "") + "."))
 
 
 def exit_for(tally: Tally) -> None:
@@ -533,8 +534,8 @@ def exit_for(tally: Tally) -> None:
 
 def warn_new_policy(found) -> None:
     """The warning (triggers.new_policy_warning) that a policy is new to a ledger holding another's runs."""
-    from attendance_cli.triggers import new_policy_warning
+    from attendance_cli.rules.triggers import new_policy_warning
 
     warning = new_policy_warning(found)
     if warning:
-        stderr_console().print(_escape(warning))
+        stderr_console().print(escape(warning))

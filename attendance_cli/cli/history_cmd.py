@@ -62,7 +62,7 @@ def history(
             data = Dataset.open(files, c.ingest_options(codes, None, None, None, False, c.Duplicates.error, None))
         result = job(data, options)
         if files and not ledger_path.exists():
-            c.stderr_console().print(c._escape(f"No ledger at {ledger_path}: no events to show, only attendance "
+            c.stderr_console().print(c.escape(f"No ledger at {ledger_path}: no events to show, only attendance "
                                                "(give the ledger with --db if it is elsewhere)."))
         if result.timeline.is_empty():
             where = f" in {ledger_path}" if ledger_path.exists() else f" (no ledger at {ledger_path})"

@@ -131,7 +131,7 @@ def letters(
         from attendance_cli.outputs import choose_format
         from attendance_cli.rules import load_policy
         from attendance_cli.rules.policy import check_codes
-        from attendance_cli.triggers import policy_settings
+        from attendance_cli.rules.triggers import policy_settings
 
         if out is None and not dry_run and not adopt:
             raise UsageError("Say where the letters go with --out DIR (or list them with --dry-run).")
@@ -172,7 +172,7 @@ def letters(
             from attendance_cli.letters.deliver import recover
 
             for note in recover(out, ledger_path, wait):
-                console.print(c._escape(note))
+                console.print(c.escape(note))
         when = c.parse_cli_date(letter_date, "--date") or dt.date.today()
         run_options = LettersOptions(resolved, settings.model_dump(), fmt.value, c.parse_cli_date(as_of, "--as-of"),
                                      when, tuple(only or ()), tuple(exclude or ()), include_older, adopt, guardians,
@@ -181,12 +181,12 @@ def letters(
             run = job(data, run_options)
         found, plan = run.found, run.plan
         if run.warning:
-            console.print(c._escape(run.warning))
+            console.print(c.escape(run.warning))
         from attendance_cli.casework.plan import record_without_letters
         from attendance_cli.letters.render import render_letters
 
         for pupil in run.missing_only:
-            console.print(c._escape(f"Warning: --only {pupil}: no new letter for this pupil."))
+            console.print(c.escape(f"Warning: --only {pupil}: no new letter for this pupil."))
         if referrals is not None:
             from attendance_cli.casework.plan import referrals_frame
             from attendance_cli.outputs import write_frame
@@ -262,10 +262,10 @@ def _adopt_summary(console, plan, dry_run: bool, quiet: bool) -> None:
         return
     counts = plan.stage_counts()
     verb = "would be adopted" if dry_run else "adopted"
-    console.print(c._escape(f"{plural(plan.table.height, 'event')} for {plural(plan.table['pupil_id'].n_unique(), 'pupil')} "
+    console.print(c.escape(f"{plural(plan.table.height, 'event')} for {plural(plan.table['pupil_id'].n_unique(), 'pupil')} "
                             f"{verb}: recorded as handled, no letter written."))
     for (ladder, stage), number in counts.items():
-        console.print(c._escape(f"  {ladder}, stage {stage}: {plural(number, 'case')}"))
+        console.print(c.escape(f"  {ladder}, stage {stage}: {plural(number, 'case')}"))
     if dry_run:
         console.print("Dry run: nothing was recorded.")
 
@@ -297,7 +297,7 @@ def _summary(console, rendered, written, quiet: bool, plan, dry_run: bool = Fals
     unaddressed = {r.letter.pupil_id for r in rendered if not r.letter.guardian}
     printed = sum(1 for r in rendered if r.letter.channel == "post")
     if unaddressed:
-        console.print(c._escape(f"Warning: {plural(len(unaddressed), 'pupil')} with no guardian on file (or none with "
+        console.print(c.escape(f"Warning: {plural(len(unaddressed), 'pupil')} with no guardian on file (or none with "
                                 "parental responsibility): their letters are addressed to the parent or carer, for print."))
     if quiet:
         return
@@ -308,7 +308,7 @@ def _summary(console, rendered, written, quiet: bool, plan, dry_run: bool = Fals
     if dry_run:
         where = (f"; they are in {preview} to read. Nothing was recorded." if preview is not None
                  else ". Nothing was written or recorded.")
-        console.print(c._escape(f"Dry run: {plural(len(rendered), 'letter')} for {plural(pupils, 'pupil')} would be "
+        console.print(c.escape(f"Dry run: {plural(len(rendered), 'letter')} for {plural(pupils, 'pupil')} would be "
                                 f"written ({printed} for print){where}{tail}"))
         return
     if written is None:
@@ -317,14 +317,14 @@ def _summary(console, rendered, written, quiet: bool, plan, dry_run: bool = Fals
             made += f" Recorded {plural(recorded.recorded, 'event')} without a letter."
         if recorded is not None and recorded.closed:
             made += f" Closed {plural(recorded.closed, 'state')} no longer met."
-        console.print(c._escape(f"No new letters.{made}{tail}"))
+        console.print(c.escape(f"No new letters.{made}{tail}"))
         return
     line = f"Wrote {plural(written.letters, 'letter')} for {plural(pupils, 'pupil')} to {written.folder}"
     parts = [p for p in (written.merged and f"print file {written.merged}", written.manifest and f"manifest {written.manifest}") if p]
-    console.print(c._escape(line + (f" ({'; '.join(parts)})" if parts else "")
+    console.print(c.escape(line + (f" ({'; '.join(parts)})" if parts else "")
                             + f"; recorded {plural(written.events, 'event')}.{tail}"))
     if written.skipped:
-        console.print(c._escape(f"{plural(written.skipped, 'event')} had been recorded by another run meanwhile: "
+        console.print(c.escape(f"{plural(written.skipped, 'event')} had been recorded by another run meanwhile: "
                                 "no letter written for them."))
 
 
@@ -366,5 +366,5 @@ def templates_copy(target: Annotated[Path, typer.Argument(help="A new folder.", 
         from attendance_cli.letters.templates import copy_defaults
 
         written = copy_defaults(target, force)
-        c.stderr_console().print(c._escape(f"Copied {len(written)} templates to {target}. Point the policy at it with "
+        c.stderr_console().print(c.escape(f"Copied {len(written)} templates to {target}. Point the policy at it with "
                                            f"letters = \"{target}\", or pass --templates {target}."))

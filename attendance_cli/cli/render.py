@@ -169,15 +169,11 @@ def _width(columns, narrowest: bool = False) -> int:
 
 def validation_text(report: ValidationReport, outputs: list[str]) -> str:
     """The validation report as plain text, from templates/ingest_report.txt.j2."""
-    from jinja2 import FileSystemLoader, StrictUndefined
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
     from attendance_cli.ingest.dates import format_date
     from attendance_cli.resources import templates_folder
+    from attendance_cli.templating import environment
 
-    env = ImmutableSandboxedEnvironment(loader=FileSystemLoader(templates_folder()), undefined=StrictUndefined,
-                                        autoescape=False, trim_blocks=True, lstrip_blocks=True,
-                                        keep_trailing_newline=True)
+    env = environment([templates_folder()], "plain")
     env.filters["date"] = format_date
     env.filters["n"] = lambda value: f"{value:,}"
     env.filters["plural"] = plural

@@ -106,7 +106,7 @@ def report(
             from attendance_cli.formatting import plural
 
             pupil_count = plural(result.figures.headline.get("pupils", 0) or 0, "pupil")
-            c.stderr_console().print(c._escape(f"Wrote {out}: {result.window.describe()}, {pupil_count}."))
+            c.stderr_console().print(c.escape(f"Wrote {out}: {result.window.describe()}, {pupil_count}."))
 
 
 def register_more(app: typer.Typer) -> None:
@@ -160,7 +160,7 @@ def slips(
         from attendance_cli.outputs import atomic_write
         from attendance_cli.reports.slips import slips_pdf
         from attendance_cli.rules import load_policy
-        from attendance_cli.triggers import policy_settings
+        from attendance_cli.rules.triggers import policy_settings
 
         settings = policy_settings(load_policy(policy), calendar=calendar, codes=codes, school=school)
         data = Dataset.open(files, c.ingest_options(settings.codes, source, maps, encoding, False, c.Duplicates.error, None))
@@ -186,7 +186,7 @@ def slips(
 
             extra = f" and one per pupil in {per_pupil}" if per_pupil else ""
             written = plural(len(rows), "slip")
-            c.stderr_console().print(c._escape(f"Wrote {written} to {out}{extra}: {result.window.describe()}."))
+            c.stderr_console().print(c.escape(f"Wrote {written} to {out}{extra}: {result.window.describe()}."))
 
 
 class DigestFormat(str, Enum):
@@ -226,7 +226,7 @@ def digest(
         settings = None
         if policy is not None:
             from attendance_cli.rules import load_policy
-            from attendance_cli.triggers import policy_settings
+            from attendance_cli.rules.triggers import policy_settings
 
             # the policy's calendar, ledger and code table, as `triggers` uses them
             settings = policy_settings(load_policy(policy), calendar=calendar, db=db,
@@ -240,7 +240,7 @@ def digest(
         if not quiet:
             from attendance_cli.formatting import plural
 
-            c.stderr_console().print(c._escape(f"Wrote {plural(len(written), 'digest')} to {out}: {result.week}."))
+            c.stderr_console().print(c.escape(f"Wrote {plural(len(written), 'digest')} to {out}: {result.week}."))
 
 
 def _write_digests(out: Path, groups: dict, by: str, fmt: DigestFormat, week: str, year: str, reference) -> list[str]:
@@ -300,17 +300,15 @@ def _move_all(staging: Path, out: Path, names: list[str]) -> None:
 def _digest_page(fmt: DigestFormat, title: str, week: str, year: str, rows, reference) -> bytes:
     """One group's digest as an HTML page or a PDF."""
     from attendance_cli.errors import UsageError
-    from attendance_cli.reports.render import _env
+    from attendance_cli.reports.render import environment
 
     if fmt is DigestFormat.html:
-        page = _env("html").get_template("digest.html.j2").render(title=title, week=week, year=year,
+        page = environment("html").get_template("digest.html.j2").render(title=title, week=week, year=year,
                                                                    rows=rows.to_dicts())
         return page.encode("utf-8")
     from attendance_cli.letters.pdf import compile_one
-    from attendance_cli.letters.templates import FILTERS
 
-    env = _env("typ")
-    env.filters.update(FILTERS)
+    env = environment("typ")
     source_text = env.get_template("digest.typ.j2").render(title=title, week=week, year=year, rows=rows.to_dicts())
     data, message = compile_one((source_text, True, reference.isoformat()))
     if message or data is None:

@@ -63,7 +63,7 @@ def triggers(
         from attendance_cli.outputs import choose_format
         from attendance_cli.rules import load_policy
         from attendance_cli.rules.policy import check_codes
-        from attendance_cli.triggers import policy_settings
+        from attendance_cli.rules.triggers import policy_settings
 
         chosen = load_policy(policy)
         settings = policy_settings(chosen, calendar=calendar, db=db, codes=codes)
@@ -77,7 +77,7 @@ def triggers(
         with c.progress(f"Evaluating the {chosen.name} policy"):
             result = job(data, TriggersOptions(settings, c.parse_cli_date(as_of, "--as-of"), new_only, record))
         if result.warning and record:
-            c.stderr_console().print(c._escape(result.warning))
+            c.stderr_console().print(c.escape(result.warning))
         recorded = _show(result, out_format, output, settings.ledger if record else None, wait)
         found = result.found
         if found.tally.report.rejected:
@@ -98,7 +98,7 @@ def _show(result, out_format: str, output: Path | None, ledger: Path | None, wai
         if ledger is None:
             return
         from attendance_cli.locks import checkpoint
-        from attendance_cli.triggers import record_triggers
+        from attendance_cli.rules.triggers import record_triggers
 
         with c.progress("Recording in the ledger"):
             recorded.append(record_triggers(result.found, ledger, wait=wait))

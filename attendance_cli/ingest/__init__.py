@@ -8,6 +8,6 @@ computed from; `Tally.marks()` gives the accepted rows themselves for stages tha
 """
 
 from attendance_cli.ingest.exports import Export, IngestOptions, open_exports
-from attendance_cli.ingest.validate import FileReport, Tally, ValidationReport, Window, tally
+from attendance_cli.ingest.validate import FileReport, Tally, ValidationReport, tally
 
-__all__ = ["Export", "FileReport", "IngestOptions", "Tally", "ValidationReport", "Window", "open_exports", "tally"]
+__all__ = ["Export", "FileReport", "IngestOptions", "Tally", "ValidationReport", "open_exports", "tally"]

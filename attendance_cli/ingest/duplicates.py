@@ -13,7 +13,8 @@ from attendance_cli.ingest.canonical import SESSION
 from attendance_cli.ingest.dates import format_date
 from attendance_cli.ingest.exports import Export
 from attendance_cli.ingest.problems import REASONS, REJECT_SCHEMA
-from attendance_cli.ingest.scope import COHORT_PERIOD, Window, scoped
+from attendance_cli.calendar.windows import Window
+from attendance_cli.ingest.scope import COHORT_PERIOD, scoped
 
 def _session_hash(key: list[str]) -> pl.Expr:
     """One number per row from its session (pupil, date, session): rows of the same session have the

@@ -1,4 +1,4 @@
-"""What a pass counts: a window of dates, and each row's *scope*.
+"""What a pass counts: each row's *scope* within a window (calendar.windows).
 
 A row's scope says whether it is counted: inside the window and the pupil's enrolment (admission
 and leaving dates), and with `--cohort dfe` inside the DfE's national cohort. Rows out of scope
@@ -7,46 +7,16 @@ are still read, checked and accounted for; they are only not counted.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import polars as pl
 
-from attendance_cli.ingest.dates import format_date
+from attendance_cli.calendar.windows import Window
 from attendance_cli.ingest.exports import Export
 from attendance_cli.ingest.reader import SourceFile
 
 SCOPE_COUNTED, SCOPE_OUTSIDE_WINDOW, SCOPE_NOT_ENROLLED = 0, 1, 2
 SCOPE_OUTSIDE_COHORT, SCOPE_AGE_UNKNOWN = 3, 4  # only when the DfE cohort is counted
-
-
-@dataclass(frozen=True)
-class Window:
-    """A span of dates to count (inclusive). `None` on either side means open. `dfe_cohort`: count
-    only the pupils and sessions of the DfE's national statistics (`cohort.py`)."""
-
-    start: dt.date | None
-    end: dt.date | None
-    label: str = "all dates in the data"
-    dfe_cohort: bool = False
-
-    def expr(self, column: str = "date") -> pl.Expr:
-        start = pl.lit(self.start or dt.date.min)
-        end = pl.lit(self.end or dt.date.max)
-        return pl.col(column).is_between(start, end)
-
-    def describe(self) -> str:
-        return self._dates() + ("; DfE cohort (compulsory school age)" if self.dfe_cohort else "")
-
-    def _dates(self) -> str:
-        if self.start is None and self.end is None:
-            return self.label
-        if self.start is None:
-            return f"{self.label}: up to {format_date(self.end)}"
-        if self.end is None:
-            return f"{self.label}: from {format_date(self.start)}"
-        return f"{self.label}: {format_date(self.start)} to {format_date(self.end)}"
 
 
 #: With the DfE cohort, marks are also counted per period (school year, and whether in its sixth
@@ -67,7 +37,7 @@ def scoped(export: Export, window: Window | None, files: Sequence[SourceFile] | 
                  .otherwise(SCOPE_COUNTED).cast(pl.UInt8))
     rows = Export.rows_of(files).with_columns(scope.alias("scope"))
     if window is not None and window.dfe_cohort:
-        from attendance_cli.cohort import period
+        from attendance_cli.statistics.cohort import period
 
         # which school year, and whether in its sixth half term: marks are counted per period, and
         # each pupil's periods are kept or left out by their age once the pass is done

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from attendance_cli.calendar.windows import Window
 from attendance_cli.errors import InputError, Problem
 from attendance_cli.ingest.duplicates import distinct_sessions, find_duplicates
 from attendance_cli.ingest.exports import Export
@@ -32,10 +33,10 @@ from attendance_cli.ingest.problems import (
     empty_problem_rows, problems_of, read_problem_rows, rejects_frame, reopen_tolerantly,
 )
 from attendance_cli.ingest.scope import (
-    COHORT_PERIOD, SCOPE_AGE_UNKNOWN, SCOPE_COUNTED, SCOPE_OUTSIDE_COHORT, Window, scoped,
+    COHORT_PERIOD, SCOPE_AGE_UNKNOWN, SCOPE_COUNTED, SCOPE_OUTSIDE_COHORT, scoped,
 )
 
-__all__ = ["FileReport", "Tally", "ValidationReport", "Window", "tally"]
+__all__ = ["FileReport", "Tally", "ValidationReport", "tally"]
 
 
 @dataclass
@@ -208,7 +209,7 @@ def _check_cohort_ages(export: Export) -> None:
 def _fold_cohort(export: Export, counts: pl.DataFrame, unmarked: pl.DataFrame, per_file: pl.DataFrame,
                  attrs: list[str], by_marks: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Leave out the periods of pupils outside the DfE cohort (scope), then drop the period."""
-    from attendance_cli.cohort import ages, in_cohort_period
+    from attendance_cli.statistics.cohort import ages, in_cohort_period
 
     present = [a for a in ("date_of_birth", "year_group") if a in attrs]
     birth_given = pl.col("date_of_birth").is_not_null() if "date_of_birth" in present else pl.lit(False)

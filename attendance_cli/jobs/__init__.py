@@ -21,7 +21,7 @@ from attendance_cli.jobs.reports import (DigestOptions, DigestResult, ReportOpti
                                          SlipsResult, digest, report, slips)
 from attendance_cli.jobs.summary import Summary, SummaryOptions, summary
 from attendance_cli.jobs.triggers import TriggersOptions, TriggersResult, triggers
-from attendance_cli.jobs.windows import WindowChoice
+from attendance_cli.calendar.windows import WindowChoice
 
 __all__ = ["DigestOptions", "DigestResult", "HistoryOptions", "IngestResult", "LettersOptions", "LettersRun", "ReportOptions", "ReportResult",
            "SlipsOptions", "SlipsResult", "Summary", "SummaryOptions", "TriggersOptions", "TriggersResult",

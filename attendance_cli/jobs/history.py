@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from attendance_cli.dataset import Dataset
-    from attendance_cli.history import History
+    from attendance_cli.reports.history import History
     from attendance_cli.rules import Policy
 
 
@@ -24,7 +24,7 @@ def ledger_for(options: HistoryOptions) -> Path:
     """--db, else the policy's ledger, else ATTENDANCE_DB, else the working directory's."""
     import os
 
-    from attendance_cli.triggers import DEFAULT_LEDGER, ledger_path_for
+    from attendance_cli.rules.triggers import DEFAULT_LEDGER, ledger_path_for
 
     if options.policy is not None:
         return ledger_path_for(options.policy, options.db)
@@ -34,11 +34,11 @@ def ledger_for(options: HistoryOptions) -> Path:
 
 
 def history(data: Dataset | None, options: HistoryOptions) -> History:
-    from attendance_cli.history import pupil_history
+    from attendance_cli.reports.history import pupil_history
 
     calendar_file = options.calendar
     if options.policy is not None:
-        from attendance_cli.triggers import policy_settings
+        from attendance_cli.rules.triggers import policy_settings
 
         calendar_file = policy_settings(options.policy, calendar=options.calendar, db=options.db).calendar_file
     return pupil_history(options.pupil_id.strip(), data, calendar_file, ledger_for(options),

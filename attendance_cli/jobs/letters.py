@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from attendance_cli.casework.plan import Plan
     from attendance_cli.dataset import Dataset
     from attendance_cli.letters.model import Letter
-    from attendance_cli.triggers import PolicySettings, Triggers
+    from attendance_cli.rules.triggers import PolicySettings, Triggers
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class LettersRun:
 def letters(data: Dataset, options: LettersOptions) -> LettersRun:
     from attendance_cli.casework.plan import plan_letters
     from attendance_cli.letters.facts import read_letters
-    from attendance_cli.triggers import find_triggers, new_policy_warning, refuse_unsafe_recording
+    from attendance_cli.rules.triggers import find_triggers, new_policy_warning, refuse_unsafe_recording
 
     settings = options.settings
     found = find_triggers(data, settings.policy, settings.calendar_file, options.as_of, settings.ledger)

@@ -8,16 +8,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from attendance_cli.jobs.windows import WindowChoice, require_school_days
+from attendance_cli.calendar.windows import WindowChoice, require_school_days
 
 if TYPE_CHECKING:
     import polars as pl
 
     from attendance_cli.dataset import Dataset
-    from attendance_cli.ingest import Window
+    from attendance_cli.calendar import Window
     from attendance_cli.reports.figures import Report
     from attendance_cli.rules import Policy
-    from attendance_cli.triggers import PolicySettings
+    from attendance_cli.rules.triggers import PolicySettings
 
 #: The report's "will cross a threshold within N school days" margin when the policy has no rule of its own.
 AT_RISK_WITHIN = 4
@@ -57,7 +57,7 @@ def report(data: Dataset, options: ReportOptions = ReportOptions()) -> ReportRes
     ledger_path = None
     policy = options.policy
     if policy is not None:
-        from attendance_cli.triggers import ledger_path_for
+        from attendance_cli.rules.triggers import ledger_path_for
 
         ledger_path = ledger_path_for(policy, options.db)
         ledger_path = ledger_path if ledger_path.exists() else None
@@ -139,7 +139,7 @@ def digest(data: Dataset, options: DigestOptions) -> DigestResult:
     require_school_days(calendar.window("week", reference), calendar.school_days)
     new_events = None
     if settings is not None:  # the same events `triggers --new` lists with the same policy
-        from attendance_cli.triggers import find_triggers
+        from attendance_cli.rules.triggers import find_triggers
 
         new_events = find_triggers(data, settings.policy, settings.calendar_file, reference, settings.ledger).new
     groups, week, year = figures(data, calendar, reference, options.by, new_events)

@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from attendance_cli.errors import UsageError
-from attendance_cli.jobs.windows import WindowChoice, require_overlap
+from attendance_cli.calendar.windows import WindowChoice, require_overlap
 
 if TYPE_CHECKING:
     import polars as pl
 
     from attendance_cli.dataset import Dataset
-    from attendance_cli.ingest import Tally, Window
+    from attendance_cli.calendar import Window
+    from attendance_cli.ingest import Tally
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ def summary(data: Dataset, options: SummaryOptions = SummaryOptions()) -> Summar
         table = group_statistics(table, keys, lessons=data.lessons)
     method = METHOD
     if window is not None and window.dfe_cohort:
-        from attendance_cli.cohort import DESCRIPTION
+        from attendance_cli.statistics.cohort import DESCRIPTION
 
         method = f"{METHOD} {DESCRIPTION}"
     unit = "contact points (lessons)" if data.lessons else "sessions"

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     import polars as pl
 
     from attendance_cli.dataset import Dataset
-    from attendance_cli.triggers import PolicySettings, Triggers
+    from attendance_cli.rules.triggers import PolicySettings, Triggers
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class TriggersResult:
 
 
 def triggers(data: Dataset, options: TriggersOptions) -> TriggersResult:
-    from attendance_cli.triggers import find_triggers, new_policy_warning, refuse_unsafe_recording
+    from attendance_cli.rules.triggers import find_triggers, new_policy_warning, refuse_unsafe_recording
 
     settings = options.settings
     found = find_triggers(data, settings.policy, settings.calendar_file, options.as_of, settings.ledger)

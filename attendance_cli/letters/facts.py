@@ -20,7 +20,8 @@ from attendance_cli.dataset import Dataset
 from attendance_cli.figures import (
     ABSENT, absences_expr, absences_of, band_of, days_missed, pct_down, possible_expr, unauthorised_expr,
 )
-from attendance_cli.ingest import Export, Window
+from attendance_cli.calendar import Window
+from attendance_cli.ingest import Export
 from attendance_cli.letters.model import Letter
 from attendance_cli.rules import Policy
 from attendance_cli.statistics import pupil_statistics

@@ -17,7 +17,8 @@ from typing import Any
 from attendance_cli.errors import InputError
 from attendance_cli.letters import markup
 from attendance_cli.letters.model import Letter
-from attendance_cli.letters.templates import Safe, TemplateError, Templates, render, render_block
+from attendance_cli.letters.templates import TemplateError, Templates, render, render_block
+from attendance_cli.templating import Safe
 
 #: What a letter's file is, by the format asked for and how the letter is delivered.
 EXTENSION = {"pdf": "pdf", "html": "html", "txt": "txt", "eml": "eml"}
@@ -73,7 +74,7 @@ def wording(letter: Letter, templates: Templates) -> tuple[str, markup.Document]
 
 def tables(context: dict[str, Any]) -> dict[str, markup.Table]:
     """The tables the ::sessions and ::figures directives stand for."""
-    from attendance_cli.letters.templates import FILTERS
+    from attendance_cli.templating import FILTERS
 
     sessions = context["event"]["sessions"]
     headings, rows = _session_rows(sessions, context["attendance"]["lessons"])
@@ -92,7 +93,7 @@ def tables(context: dict[str, Any]) -> dict[str, markup.Table]:
 
 def _session_rows(sessions: list[dict[str, Any]], lessons: bool) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
     """Sessions as a family reads them: one row per day (morning, afternoon), or per lesson."""
-    from attendance_cli.letters.templates import FILTERS
+    from attendance_cli.templating import FILTERS
 
     def mark(s: dict[str, Any]) -> str:
         return s["code"] + (f" ({s['minutes_late']} min late)" if s["minutes_late"] is not None else "")

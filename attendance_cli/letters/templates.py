@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import html
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from attendance_cli.errors import ConfigError, MissingFileError, UsageError
 from attendance_cli.letters import markup
 from attendance_cli.resources import templates_folder
+from attendance_cli.templating import FILTERS, Safe, environment
 
 LAYOUT_DIR = "_layout"
 FORMATS = ("pdf", "html", "txt", "eml")
@@ -32,26 +32,12 @@ _LAYOUT_OF = {"pdf": ("typ", "letter.typ.j2"), "html": ("html", "letter.html.j2"
               "txt": ("txt", "letter.txt.j2")}
 
 
-class Safe(str):
-    """Text already in its output's form (the rendered wording): not escaped again."""
-
-
 def letters_folder() -> Path:
     return templates_folder() / "letters"
 
 
 class TemplateError(ConfigError):
     """A letter template that cannot be used: it names the template and the line."""
-
-
-def _escaper(fmt: str) -> Callable[[Any], str]:
-    if fmt == "wording":
-        return markup.literal
-    if fmt == "html":
-        return lambda value: value if isinstance(value, Safe) else html.escape("" if value is None else str(value))
-    if fmt == "typ":
-        return lambda value: value if isinstance(value, Safe) else "#" + markup.typst_string("" if value is None else str(value))
-    return lambda value: value if isinstance(value, Safe) else ("" if value is None else str(value))
 
 
 class Templates:
@@ -68,15 +54,7 @@ class Templates:
     def env(self, fmt: str):
         """The sandboxed environment for "wording", "html", "typ" or "txt"."""
         if fmt not in self._envs:
-            from jinja2 import FileSystemLoader, StrictUndefined
-            from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-            env = ImmutableSandboxedEnvironment(
-                loader=FileSystemLoader([str(f) for f in self.folders]), undefined=StrictUndefined,
-                autoescape=False, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-                finalize=_escaper(fmt))
-            env.filters.update(FILTERS)
-            self._envs[fmt] = env
+            self._envs[fmt] = environment(self.folders, fmt)
         return self._envs[fmt]
 
     def names(self) -> list[str]:
@@ -177,42 +155,6 @@ def _template_at(template, filename: str):
             except Exception:  # pragma: no cover - only used to find a line number
                 return None
     return None
-
-
-# -- filters available in templates -------------------------------------------------------------
-
-
-def _date(value: Any, style: str = "long") -> str:
-    import datetime as dt
-
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        value = dt.date.fromisoformat(value)
-    if style == "short":
-        return f"{value:%d/%m/%Y}"
-    return f"{value:%A} {value.day} {value:%B %Y}" if style == "day" else f"{value.day} {value:%B %Y}"
-
-
-def _days(value: Any) -> str:
-    """Days as words a family reads: 1 day, 4½ days, 0 days."""
-    if value is None:
-        return ""
-    whole, half = divmod(round(float(value) * 2), 2)
-    text = (f"{whole:,}" if whole or not half else "") + ("½" if half else "")
-    return f"{text} day" + ("" if (whole, half) in ((1, 0), (0, 1)) else "s")
-
-
-def _count(value: int, noun: str, plural: str | None = None) -> str:
-    return f"{value:,} {noun if value == 1 else (plural or noun + 's')}"
-
-
-def _typst_str(value: Any) -> Safe:
-    """A value as a Typst string literal, for arguments in a Typst layout (`title: {{ subject | typst_str }}`)."""
-    return Safe(markup.typst_string("" if value is None else str(value)))
-
-
-FILTERS: dict[str, Callable[..., str]] = {"date": _date, "days": _days, "count": _count, "typst_str": _typst_str}
 
 
 # -- `attendance templates` ---------------------------------------------------------------------

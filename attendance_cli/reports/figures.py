@@ -19,7 +19,8 @@ from attendance_cli.errors import UsageError
 from attendance_cli.figures import (
     ABSENT, POSSIBLE, absences_expr, attended_expr, pct, pct_expr, persistent_expr, possible_expr, severe_expr,
 )
-from attendance_cli.ingest import Export, Window
+from attendance_cli.calendar import Window
+from attendance_cli.ingest import Export
 from attendance_cli.rules.marks import Marks
 from attendance_cli.statistics import METHOD, group_statistics, overall_statistics, pupil_statistics
 

@@ -129,33 +129,28 @@ def context(report: Report, school: dict[str, Any] | None, anonymous: bool) -> d
     }
 
 
-def _env(kind: str):
-    from jinja2 import FileSystemLoader, StrictUndefined
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-    from attendance_cli.letters.templates import FILTERS, _escaper
+def environment(kind: str):
+    """The environment for the reports' templates (templates/reports/): "html" pages, autoescaped,
+    or "typ" Typst sources (slips, the report's and the digests' PDFs)."""
     from attendance_cli.resources import templates_folder
+    from attendance_cli.templating import environment as make
 
-    env = ImmutableSandboxedEnvironment(loader=FileSystemLoader(str(templates_folder() / "reports")),
-                                        undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                                        autoescape=kind == "html", finalize=None if kind == "html" else _escaper("typ"))
-    env.filters.update(FILTERS)
-    return env
+    return make([templates_folder() / "reports"], kind, autoescape=kind == "html", keep_trailing_newline=False)
 
 
 def to_html(data: dict[str, Any], svgs: dict[str, str]) -> str:
     from markupsafe import Markup
 
-    return _env("html").get_template("report.html.j2").render(data, charts={k: Markup(v) for k, v in svgs.items()})
+    return environment("html").get_template("report.html.j2").render(data, charts={k: Markup(v) for k, v in svgs.items()})
 
 
 def to_pdf(data: dict[str, Any], svgs: dict[str, str], when) -> bytes:
     from attendance_cli.errors import ConfigError
     from attendance_cli.letters.markup import typst_string
     from attendance_cli.letters.pdf import compile_one
-    from attendance_cli.letters.templates import Safe
+    from attendance_cli.templating import Safe
 
-    source = _env("typ").get_template("report.typ.j2").render(
+    source = environment("typ").get_template("report.typ.j2").render(
         data, charts={k: Safe(f"image(bytes({typst_string(v)}), format: \"svg\", width: 100%)") for k, v in svgs.items()})
     pdf, message = compile_one((source, True, when.isoformat()))
     if message or pdf is None:

@@ -14,7 +14,7 @@ import polars as pl
 
 from attendance_cli.errors import ConfigError
 from attendance_cli.figures import absences_of, band_of, pct_down
-from attendance_cli.ingest import Window
+from attendance_cli.calendar import Window
 from attendance_cli.reports.figures import require_possible
 from attendance_cli.rules import Policy
 from attendance_cli.statistics import natural_order, pupil_statistics
@@ -56,11 +56,9 @@ def slips_pdf(rows: list[dict[str, Any]], school: dict[str, Any] | None, window:
               bands: list[tuple[str, str]]) -> tuple[list[bytes], bytes]:
     """Per-pupil PDFs and the merged one, typeset together (split at each slip's bookmark)."""
     from attendance_cli.letters.pdf import typeset
-    from attendance_cli.letters.templates import FILTERS
-    from attendance_cli.reports.render import _env
+    from attendance_cli.reports.render import environment
 
-    env = _env("typ")
-    env.filters.update(FILTERS)
+    env = environment("typ")
     preamble = env.get_template("slip-preamble.typ.j2").render(school_name=(school or {}).get("name", ""))
     template = env.get_template("slip.typ.j2")
     pages = [template.render(slip=row, school_name=(school or {}).get("name", ""), window=window.describe(), date=when,

@@ -220,8 +220,10 @@ def split_unmarked(frame: pl.DataFrame, pupils: pl.DataFrame, lookup: pl.DataFra
 
 
 def school_days(marks: Marks) -> tuple[list[dt.date], dt.date | None]:
-    """Days on which the school met (a mark that is not a closure code such as `#`, for any pupil)
-    and the last date with a mark: the calendar without another pass over the exports."""
+    """School days and the last date with a mark (calendar.school_days_in), from the marks in memory:
+    the calendar without another pass over the exports."""
+    from attendance_cli.calendar import school_days_in
+
     open_slots = marks.lookup.filter(~pl.col("closure"))["slot"].implode()
-    days = marks.frame.filter(pl.col("slot").is_in(open_slots))["date"].unique()
-    return sorted(days.to_list()), marks.frame["date"].max() if marks.frame.height else None
+    return school_days_in(marks.frame.select("date", "slot"), pl.lit(True), pl.col("slot").is_in(open_slots))
+

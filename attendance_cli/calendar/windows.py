@@ -1,5 +1,6 @@
-"""Which dates a job counts: the window a user names (or the dates they give), made from the
-calendar, and the checks that keep a mistyped date from reading as "nobody was absent"."""
+"""Which dates are counted: a window of dates (`Window`), the window a user names or the dates they
+give (`WindowChoice`), made from the calendar, and the checks that keep a mistyped date from
+reading as "nobody was absent"."""
 
 from __future__ import annotations
 
@@ -8,15 +9,45 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import polars as pl
+
 from attendance_cli.errors import UsageError
+from attendance_cli.ingest.dates import format_date
 
 if TYPE_CHECKING:
     from attendance_cli.dataset import Dataset
-    from attendance_cli.ingest import Window
     from attendance_cli.ingest.validate import ValidationReport
 
+@dataclass(frozen=True)
+class Window:
+    """A span of dates to count (inclusive). `None` on either side means open. `dfe_cohort`: count
+    only the pupils and sessions of the DfE's national statistics (`statistics/cohort.py`)."""
+
+    start: dt.date | None
+    end: dt.date | None
+    label: str = "all dates in the data"
+    dfe_cohort: bool = False
+
+    def expr(self, column: str = "date") -> pl.Expr:
+        start = pl.lit(self.start or dt.date.min)
+        end = pl.lit(self.end or dt.date.max)
+        return pl.col(column).is_between(start, end)
+
+    def describe(self) -> str:
+        return self._dates() + ("; DfE cohort (compulsory school age)" if self.dfe_cohort else "")
+
+    def _dates(self) -> str:
+        if self.start is None and self.end is None:
+            return self.label
+        if self.start is None:
+            return f"{self.label}: up to {format_date(self.end)}"
+        if self.end is None:
+            return f"{self.label}: from {format_date(self.start)}"
+        return f"{self.label}: {format_date(self.start)} to {format_date(self.end)}"
+
+
 #: The windows a calendar can make, current as of a date (SchoolCalendar.window).
-NAMES = ("week", "last-week", "half-term", "term", "ytd", "year")
+WINDOWS = ("week", "last-week", "half-term", "term", "ytd", "year")
 
 
 @dataclass(frozen=True)
@@ -39,8 +70,6 @@ class WindowChoice:
         """The window (None: every date in the data). A named window must hold a school day of the
         data (from the calendar the window is made from): a mistyped --as-of or a holiday week is
         refused instead of giving an empty table."""
-        from attendance_cli.ingest import Window
-
         if self.name and self.dated:
             raise UsageError("--window cannot be combined with --from/--to.", fix="Use one or the other.")
         if self.dated:
@@ -50,8 +79,6 @@ class WindowChoice:
         elif self.name is None:
             window = Window(None, self.as_of, "every date") if self.as_of else None
         else:
-            if self.name not in NAMES:
-                raise UsageError(f"There is no window {self.name!r}.", fix=f"Use one of: {', '.join(NAMES)}.")
             calendar, last = data.calendar(calendar_file)
             reference = self.as_of or last
             if reference is None:
@@ -66,8 +93,6 @@ class WindowChoice:
 def require_school_days(window: Window, school_days) -> None:
     """Refuse a window that holds no school day of the data: a mistyped date would otherwise give an
     empty report, slip run or digest that reads as 'nothing to report'."""
-    from attendance_cli.ingest.dates import format_date
-
     days = sorted(school_days)
     if not days:
         raise UsageError("The exports hold no marks, so there is nothing to report.")
@@ -82,8 +107,6 @@ def require_school_days(window: Window, school_days) -> None:
 def require_overlap(window: Window, report: ValidationReport) -> None:
     """--from/--to entirely outside the exports' dates is refused like an empty named window (from
     the pass's own date range: no second read)."""
-    from attendance_cli.ingest.dates import format_date
-
     first, last = report.first_date, report.last_date
     if first is None or (window.end or last) < first or (window.start or first) > last:
         raise UsageError(f"The window {window.describe()} holds no date of the exports"

@@ -16,9 +16,8 @@ from pathlib import Path
 
 from attendance_cli.errors import ConfigError, UsageError
 from attendance_cli.ingest.dates import format_date, parse_date
-from attendance_cli.ingest.scope import Window
+from attendance_cli.calendar.windows import WINDOWS, Window
 
-WINDOWS = ("week", "last-week", "half-term", "term", "ytd", "year")
 TERMS = ("autumn", "spring", "summer")
 
 
@@ -210,10 +209,22 @@ def _as_date(value: object) -> dt.date | None:
     return parse_date(str(value)) if value else None
 
 
-def dates_in_data(export) -> tuple[list[dt.date], dt.date | None]:
-    """School days (a mark that is not a closure code) and the last date with any valid mark.
+def school_days_in(rows, counted, open_day) -> tuple[list[dt.date], dt.date | None]:
+    """School days and the last date with a mark, from `rows` (a frame with `date`): the one place a
+    school day is defined. A date is a school day when a `counted` row on it is `open_day` (a mark
+    that is not a closure code such as `#`, for any pupil); the last date is the last of any counted
+    row (closures included)."""
+    import polars as pl
 
-    One pass over the date and slot columns; only commands with a named window need it.
+    days = (rows.lazy().filter(counted).group_by("date").agg(open_day.any().alias("open"))
+            .drop_nulls("date").collect(engine="streaming"))
+    last = days["date"].max() if days.height else None
+    return sorted(days.filter(pl.col("open"))["date"].to_list()), last
+
+
+def dates_in_data(export) -> tuple[list[dt.date], dt.date | None]:
+    """School days and the last date with a valid mark, straight from the exports (one pass over
+    the date and slot columns; only commands with a named window and no marks in memory need it).
     """
     import polars as pl
 
@@ -225,11 +236,8 @@ def dates_in_data(export) -> tuple[list[dt.date], dt.date | None]:
     closures = lookup.filter(pl.col("closure"))["token"].unique().implode()
     text = pl.col("mark").str.strip_chars()
     problem = (pl.col("slot") == slots.status("problem")) & text.is_not_null() & ~text.is_in(["", "-"])
-    days = (export.rows.filter(pl.col("slot").is_in(lookup["slot"].implode()) | problem)
-            .group_by("date").agg((pl.col("slot").is_in(open_slots) | (problem & ~text.is_in(closures))).any().alias("open"))
-            .drop_nulls("date").collect(engine="streaming"))
-    last = days["date"].max() if days.height else None
-    return sorted(days.filter(pl.col("open"))["date"].to_list()), last
+    return school_days_in(export.rows, pl.col("slot").is_in(lookup["slot"].implode()) | problem,
+                          pl.col("slot").is_in(open_slots) | (problem & ~text.is_in(closures)))
 
 
 def calendar_for(export, calendar_file: Path | None = None) -> tuple[SchoolCalendar, dt.date | None]:
