@@ -73,6 +73,19 @@ def test_wide_grid_with_date_and_session_in_each_header(write):
     assert pupil(figures, "000124")["year_group"] == "Reception"
 
 
+def test_a_grid_that_holds_a_pupil_on_two_rows_is_checked_for_duplicates(write):
+    # a grid row is one pupil's marks in order; a pupil on two rows may hold a session twice: copies
+    # collapse, and a copy with another mark is a conflict, as in a long export
+    header = "Student ID,Legal Surname,Form,Mon 01/09/2025 AM,Mon 01/09/2025 PM,02/09/2025 AM"
+    same = read([write("same.csv", [header, "1,Nowak,Oak,/,\\,/", "2,Lee,Oak,/,O,/", "2,Lee,Oak,/,O,/"])])
+    assert same.report.duplicates_collapsed == 3
+    assert [(pupil(pupil_stats(same), p)["possible_sessions"], pupil(pupil_stats(same), p)["attended_sessions"])
+            for p in ("1", "2")] == [(3, 3), (3, 2)]
+    with pytest.raises(InputError) as raised:
+        read([write("conflict.csv", [header, "1,Nowak,Oak,/,\\,/", "1,Nowak,Oak,/,O,/"])])
+    assert "conflicting duplicate: pupil 1 on 01/09/2025 PM" in raised.value.describe()
+
+
 def test_a_grid_row_with_more_fields_than_the_header_is_one_row_naming_its_extra_text(write):
     path = write("glong.csv", ["Student ID,Surname,Forename,01/09/2025 AM,01/09/2025 PM", "1,Smith, Ann,A,/,N", "2,Lee,Bob,/,N"])
     with pytest.raises(InputError) as raised:

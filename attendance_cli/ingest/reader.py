@@ -43,8 +43,9 @@ class SourceFile:
     grid_rows: int = 0  # grid exports: data rows read (each holds many marks)
     tolerance: Tolerance = Tolerance()
     enrolment: bool = False  # the rows carry admission or leaving dates
-    #: the first rows hold each pupil's rows together (most exports): the pass proves most pupils free
-    #: of duplicates from that. False (rows by date, or in no order): it is planned for from the start
+    #: the first rows hold each pupil's rows together (most exports), or a grid's columns name each
+    #: date and session once: the pass proves most pupils free of duplicates from that. False (rows
+    #: by date, or in no order): it is planned for from the start
     grouped: bool = True
     store_info: dict | None = None  # a store written by `attendance ingest -o`: its metadata
 
@@ -116,7 +117,8 @@ def open_export(path: Path, index: int, *, slots: MarkSlots, maps: dict[str, str
     fields = (present - {"_ragged"}) | {"pupil_id"}
     return SourceFile(path, index, decoded.encoding, decoded.note, layout, data_start, date_formats, fields,
                       list(columns.extras), frame, raw, furniture, grid_rows, tolerance, enrolled is not None,
-                      layout.shape != "sessions" or _grouped(sample, layout))
+                      _grouped(sample, layout) if layout.shape == "sessions" else
+                      layout.shape != "grid" or _distinct_cells(layout))
 
 
 #: The fields whose text is read as a value (an id, a date, a code, a number): padding there matters.
@@ -131,6 +133,15 @@ def _grouped(sample: list[list[str]], layout: Layout) -> bool:
     ids = [row[index].strip() for row in sample if index is not None and index < len(row) and row[index].strip()]
     changes = sum(a != b for a, b in zip(ids, ids[1:]))
     return len(ids) < 8 or changes * 4 <= len(ids)
+
+
+def _distinct_cells(layout: Layout) -> bool:
+    """Whether a grid's columns name each date and session once (then a row holds no session twice)."""
+    columns = layout.columns
+    if columns.weekday_columns:
+        return len(set(columns.weekday_columns.values())) == len(columns.weekday_columns)
+    cells = [(parse_date(text), session) for text, session in columns.date_columns.values()]
+    return None not in {day for day, _ in cells} and len(set(cells)) == len(cells)
 
 
 def _padded_cells(sample: list[list[str]], layout: Layout) -> bool:
@@ -170,20 +181,28 @@ def _read_grid(decoded: Decoded, layout: Layout, data_start: int, names: list[st
             raise InputError(f"{decoded.path}: grid column {layout.headers[col]!r} has a date that is not a "
                              f"day-first date ({date_text!r}).", fix="Grid dates must read dd/mm/yyyy.")
         cells[f"_c{col}"] = (parsed, session)
-    mapping = pl.DataFrame({
-        "_cell": list(cells), "date": [v[0] for v in cells.values()],
-        "session": [v[1] for v in cells.values()],
-        "column": [f"{v[0]:%d/%m/%Y} {v[1]}" for v in cells.values()],
-    })
+    # each pupil's cells in date and session order, one row each, as a long export by pupil reads:
+    # the marks are exploded from each row (no sort), and the cell's date, session and column name
+    # looked up by its number; the pupil's columns are joined by row, lazily (streamed, not copied
+    # onto every mark in memory)
+    order = sorted(cells, key=lambda c: (cells[c][0], cells[c][1] != "AM"))
+    dates = pl.Series([cells[c][0] for c in order], dtype=pl.Date)
+    sessions = pl.Series([cells[c][1] for c in order], dtype=pl.String)
+    names = pl.Series([f"{cells[c][0]:%d/%m/%Y} {cells[c][1]}" for c in order], dtype=pl.String)
+    number = pl.col("_cell")
     pupil_cols = _pupil_columns(columns)
+    pupils = table.select("row", "_ragged", "_extra", *pupil_cols).rename(pupil_cols)
     long = (
-        table.unpivot(index=["row", "_ragged", "_extra", *pupil_cols], on=list(cells), variable_name="_cell", value_name="mark")
-        .join(mapping, on="_cell", how="left")
-        .rename(pupil_cols)
+        table.lazy().select("row", pl.concat_list(order).alias("mark"),
+                            # 0 .. cells - 1 on every row (from a column, so it is one list per row)
+                            pl.int_ranges(pl.col("row") * 0, pl.col("row") * 0 + len(order), dtype=pl.UInt32).alias("_cell"))
+        .explode("mark", "_cell")
+        .with_columns(pl.lit(dates).gather(number).alias("date"), pl.lit(sessions).gather(number).alias("session"),
+                      pl.lit(names).gather(number).alias("column"))
+        .join(pupils.lazy(), on="row", how="left", maintain_order="left")
         .drop("_cell")
-        .sort("row", "date", "session")
     )
-    return long.lazy(), _grid_present(columns), furniture, keep.len()
+    return long, _grid_present(columns), furniture, keep.len()
 
 
 def _pupil_columns(columns: ColumnMap) -> dict[str, str]:

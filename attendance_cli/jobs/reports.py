@@ -134,6 +134,7 @@ def digest(data: Dataset, options: DigestOptions) -> DigestResult:
                          fix="Use --by form or --by year_group.")
     settings = options.settings
     calendar_file = settings.calendar_file if settings is not None else options.calendar
+    data.marks  # read once: the calendar, the week's and the year's figures then come from memory
     calendar, last = data.calendar(calendar_file)
     reference = options.as_of or last
     require_school_days(calendar.window("week", reference), calendar.school_days)
