@@ -33,8 +33,6 @@ if TYPE_CHECKING:
 
 #: The pupil details commands show.
 NAMES = ("surname", "forename", "year_group", "form")
-#: The key of the whole data set's check in Dataset._tallies (see Dataset.checked).
-_CHECKED = (None, (), NAMES, False)
 
 
 @dataclass
@@ -91,9 +89,6 @@ class Dataset:
     def checked(self) -> Tally:
         """The whole data set checked, with each pupil's details (the pass the rules' marks come from)."""
         if self._checked is None:
-            key = _CHECKED
-            if self.store is None and key not in self._tallies:  # the marks are read in the same pass
-                self._tallies[key] = tally(self.export, None, attributes=NAMES, codes=False, keep_rows=True)
             self._checked = self.tally(None, attributes=NAMES, codes=False)
         return self._checked
 
@@ -108,8 +103,6 @@ class Dataset:
                 from attendance_cli.rules.marks import marks_from
 
                 self._marks = marks_from(self.checked, minutes=True)
-                # now in the marks: not kept twice
-                self._checked = self._tallies[_CHECKED] = replace(self._checked, rows=None)
         return self._marks
 
     @property

@@ -141,9 +141,6 @@ class Tally:
     # where each pupil's rows start (file, row, pupil_id), when every pupil's rows in every file are
     # together: a second pass can then tell the pupil from the row number without reading the ids
     runs: pl.DataFrame | None = None
-    #: with keep_rows: the accepted and unmarked rows (file, row, date, session, slot, minutes_late
-    #: and enrolled), collected in the same read as the pass, for the rules' marks (rules.marks)
-    rows: pl.DataFrame | None = None
 
     def rows_checked(self) -> pl.LazyFrame:
         """The exports' canonical rows for a second pass. A file in which the pass found no problem
@@ -173,22 +170,20 @@ class Tally:
 
 
 def tally(export: Export, window: Window | None = None, by: Sequence[str] = (),
-          attributes: Sequence[str] | None = None, codes: bool = True, keep_rows: bool = False) -> Tally:
+          attributes: Sequence[str] | None = None, codes: bool = True) -> Tally:
     """Validate every row of the exports and count marks per pupil (and per `by` mark column).
 
     `attributes`: the pupil columns to keep (default: every one the exports have).
     `codes=False`: check and account for every row as usual, but count the accepted marks only in
     total, not code by code (`Tally.counts` then has no codes): for stages that read the marks
     themselves afterwards (the rules), this pass groups by pupil instead of pupil and code.
-    `keep_rows`: also keep the accepted rows (`Tally.rows`), read in the same pass, where each
-    pupil's rows are together (the rows then need no pupil id: the row number says whose they are).
     """
     for _ in range(2):
         try:
-            return _tally(export, window, by, attributes, codes, keep_rows)
+            return _tally(export, window, by, attributes, codes)
         except _Reopened as reopened:
             export = reopened.export
-    return _tally(export, window, by, attributes, codes, keep_rows)
+    return _tally(export, window, by, attributes, codes)
 
 
 class _Reopened(Exception):
@@ -269,7 +264,7 @@ def _left_out_of_cohort(counts: pl.DataFrame, unmarked: pl.DataFrame) -> tuple[i
 
 
 def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Sequence[str] | None,
-           codes: bool = True, keep_rows: bool = False) -> Tally:
+           codes: bool = True) -> Tally:
     cohort = window is not None and window.dfe_cohort
     if cohort:
         _check_cohort_ages(export)
@@ -286,7 +281,6 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
     # no session appears twice are found in the same pass, instead of reading the rows again
     by_session = export.shape == "sessions" and not all(f.grouped for f in export.files)
     proof = distinct_sessions(export, frame) if by_session else None
-    rows_plan = _accepted_rows(export, frame) if keep_rows and not by_session and export.shape == "sessions" else None
     if not codes:
         # every code valid on its date becomes one slot: the pass groups by pupil, not pupil and code
         frame = frame.with_columns(slots.fold_codes(pl.col("slot")).alias("slot"))
@@ -307,11 +301,11 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
         # a pupil's attributes: see _latest_attributes
         *_latest_in_group(attrs, by_session),
     )
-    plans = [groups_plan, *([proof] if proof is not None else []), *([rows_plan] if rows_plan is not None else [])]
-    results = _collect_all(plans, export) if len(plans) > 1 else [_collect(groups_plan, export)]
-    groups = results[0]
-    distinct = bool(results[1].item()) if proof is not None else False
-    kept_rows = results[-1] if rows_plan is not None else None
+    if proof is None:
+        groups, distinct = _collect(groups_plan, export), False
+    else:
+        groups, proven = _collect_all([groups_plan, proof], export)
+        distinct = bool(proven.item())
     groups = groups.join(slots.statuses, on="slot", how="left")
     # grid files whose cells hold each date and session once (reader: `grouped`)
     grids = [f.index for f in export.files if f.layout.shape == "grid" and f.grouped]
@@ -367,18 +361,8 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
     contiguous = per_file.select((pl.col("row_max") - pl.col("row_min") + 1 == pl.col("span")).all()).item()
     runs = per_file.select("file", pl.col("row_min").alias("row"), "pupil_id").sort("file", "row") if contiguous else None
     return Tally(export, window, by_marks, report, counts, pupils, excluded.select("file", "row", "date", "session"),
-                 unmarked, codes, runs, kept_rows if runs is not None else None)
+                 unmarked, codes, runs)
 
-
-def _accepted_rows(export: Export, frame: pl.LazyFrame) -> pl.LazyFrame:
-    """The rows the rules' marks are made of (accepted marks and unmarked sessions), without their
-    pupil ids, as a plan read alongside the pass."""
-    slots = export.slots
-    ok_slots = slots.lookup.filter(pl.col("status") == "ok")["slot"]
-    names = frame.collect_schema().names()
-    return (frame.filter(pl.col("slot").is_in(ok_slots.implode()) | (pl.col("slot") == slots.status("unmarked")))
-            .select("file", "row", "date", "session", "slot", pl.col("minutes_late").cast(pl.Int16),
-                    *(["enrolled"] if "enrolled" in names else [])))
 
 
 #: Inputs larger than this are streamed (bounded memory); smaller ones run faster in memory.

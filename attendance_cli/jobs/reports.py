@@ -50,6 +50,7 @@ def report(data: Dataset, options: ReportOptions = ReportOptions()) -> ReportRes
     choice = options.window
     if choice.name is None and not choice.dated:
         choice = replace(choice, name="half-term")
+    data.marks  # the report needs them: read first, the calendar and every window's figures come from them
     window = choice.resolve(data, options.calendar)
     assert window is not None
     calendar, _ = data.calendar(options.calendar)
@@ -134,7 +135,6 @@ def digest(data: Dataset, options: DigestOptions) -> DigestResult:
                          fix="Use --by form or --by year_group.")
     settings = options.settings
     calendar_file = settings.calendar_file if settings is not None else options.calendar
-    data.marks  # read once: the calendar, the week's and the year's figures then come from memory
     calendar, last = data.calendar(calendar_file)
     reference = options.as_of or last
     require_school_days(calendar.window("week", reference), calendar.school_days)
