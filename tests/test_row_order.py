@@ -1,8 +1,9 @@
 """Row order never changes a figure: an export by pupil, by date or shuffled gives the same summary,
 the same latest details, the same duplicates collapsed and the same conflicts.
 
-Exports not kept by pupil are read on their own plan (the latest details and the proof that no
-session appears twice found in the one pass): these tests hold both plans to the same answers."""
+Exports not kept by pupil are read on their own plan (each pupil's latest details found in the pass;
+no session twice proven from a sorted hash per session): these tests hold both plans to the same
+answers."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Sessions that appear more than once: identical copies collapse, conflicting ones are errors.
 
-The pass proves most pupils free of duplicates (their rows are contiguous and in order); only the
-pupils it cannot prove, and pupils whose files overlap in dates, are checked here, row by row.
+The pass proves most pupils free of duplicates (their rows are contiguous and in order); the
+pupils it cannot prove, and pupils whose files overlap in dates, are checked here: first by a hash
+of each row's session (no two equal: no duplicate), then row by row where two hashes are equal.
 """
 
 from __future__ import annotations
@@ -29,20 +30,13 @@ def _checked_rows(export: Export, frame: pl.LazyFrame) -> pl.LazyFrame:
     return frame.filter(pl.col("slot").is_in(ok_slots.implode()) | (pl.col("slot") == slots.status("unmarked")))
 
 
-def distinct_sessions(export: Export, frame: pl.LazyFrame) -> pl.LazyFrame:
-    """A plan, run in the same read as the main pass, answering (one boolean) whether no session of a
-    session register appears twice: proven when every row's session hash differs."""
-    checked = _checked_rows(export, frame)
-    return checked.select((_session_hash(SESSION_KEY).n_unique() == pl.len()).alias("distinct"))
-
-
 #: What makes a session register's row one session.
 SESSION_KEY = ["pupil_id", "date", "session"]
 
 
-def find_duplicates(export: Export, window: Window | None, per_file: pl.DataFrame, by_marks: list[str],
-                    distinct: bool = False) -> tuple[pl.DataFrame, list[Problem], pl.DataFrame]:
-    """Find sessions that appear more than once (none when the pass proved them `distinct`).
+def find_duplicates(export: Export, window: Window | None, per_file: pl.DataFrame, by_marks: list[str]
+                    ) -> tuple[pl.DataFrame, list[Problem], pl.DataFrame]:
+    """Find sessions that appear more than once.
 
     Returns the rows to leave out (identical copies, unmarked copies of a marked session, and
     with keep-last the earlier side of a conflict), the conflicts as problems (error mode), and
@@ -65,7 +59,7 @@ def find_duplicates(export: Export, window: Window | None, per_file: pl.DataFram
                                           "pupil_id": pl.String,
                                           "slot": pl.UInt16, "scope": pl.UInt8, "minutes_late": pl.Int32,
                                           **{b: pl.Int32 if b == COHORT_PERIOD else pl.String for b in by_marks}})
-    if suspects.is_empty() or distinct:
+    if suspects.is_empty():
         return empty_excluded, [], pl.DataFrame(schema=REJECT_SCHEMA)
 
     if export.shape == "sessions":
@@ -76,8 +70,17 @@ def find_duplicates(export: Export, window: Window | None, per_file: pl.DataFram
         present = set().union(*(f.fields for f in export.files))
         key = ["pupil_id", "date", *[c for c in ("start_time", "period", "group_code", "subject") if c in present]]
     unmarked = slots.status("unmarked")
+    suspected = _checked_rows(export, scoped(export, window, suspect_files)).filter(pl.col("pupil_id").is_in(suspects.implode()))
+    # First one number per row, a hash of its session, kept sorted: rows of one session have the
+    # same number, so where no two numbers are equal no session appears twice (the usual case, as
+    # when rows are merely out of order). Only rows whose number is shared are then read in full.
+    hashes = suspected.select(_session_hash(key)).collect(engine="streaming")["_hash"].sort()
+    shared = hashes.filter(hashes == hashes.shift(1)).unique()
+    del hashes
+    if shared.is_empty():
+        return empty_excluded, [], pl.DataFrame(schema=REJECT_SCHEMA)
     rows = (
-        _checked_rows(export, scoped(export, window, suspect_files)).filter(pl.col("pupil_id").is_in(suspects.implode()))
+        suspected.filter(_session_hash(key).is_in(shared.implode()))
         .select("file", "row", *list(dict.fromkeys([*key, "date", "session", "slot", "scope", "minutes_late", "mark",
                                                     *by_marks])))
         .collect(engine="streaming")

@@ -26,7 +26,7 @@ import polars as pl
 
 from attendance_cli.calendar.windows import Window
 from attendance_cli.errors import InputError, Problem
-from attendance_cli.ingest.duplicates import distinct_sessions, find_duplicates
+from attendance_cli.ingest.duplicates import find_duplicates
 from attendance_cli.ingest.exports import Export
 from attendance_cli.ingest.headers import RECEPTION_TEXT, YEAR_NUMBER
 from attendance_cli.ingest.problems import (
@@ -277,10 +277,9 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
         age_columns = {"date_of_birth", "year_group"} if cohort else set()
         attrs = [a for a in attrs if a in wanted or a in age_columns or (a == "full_name" and names)]
     frame = scoped(export, window)
-    # rows not kept by pupil (by date, or in no order): the latest row's details and the proof that
-    # no session appears twice are found in the same pass, instead of reading the rows again
+    # rows not kept by pupil (by date, or in no order): the latest row's details are found in the
+    # pass itself, instead of reading the rows again
     by_session = export.shape == "sessions" and not all(f.grouped for f in export.files)
-    proof = distinct_sessions(export, frame) if by_session else None
     if not codes:
         # every code valid on its date becomes one slot: the pass groups by pupil, not pupil and code
         frame = frame.with_columns(slots.fold_codes(pl.col("slot")).alias("slot"))
@@ -301,11 +300,7 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
         # a pupil's attributes: see _latest_attributes
         *_latest_in_group(attrs, by_session),
     )
-    if proof is None:
-        groups, distinct = _collect(groups_plan, export), False
-    else:
-        groups, proven = _collect_all([groups_plan, proof], export)
-        distinct = bool(proven.item())
+    groups = _collect(groups_plan, export)
     groups = groups.join(slots.statuses, on="slot", how="left")
     # grid files whose cells hold each date and session once (reader: `grouped`)
     grids = [f.index for f in export.files if f.layout.shape == "grid" and f.grouped]
@@ -323,7 +318,7 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
         if reopened is not None:
             raise _Reopened(reopened)
 
-    excluded, conflicts, conflict_rejects = find_duplicates(export, window, per_file, keys, distinct)
+    excluded, conflicts, conflict_rejects = find_duplicates(export, window, per_file, keys)
     rejects = rejects_frame(export, problem_rows, conflict_rejects)
     problems = problems_of(export, rejects) + conflicts
     if problems and not export.options.lenient:
@@ -387,14 +382,6 @@ def _collect(plan: pl.LazyFrame, export: Export) -> pl.DataFrame:
         raise _explain_read_error(export, exc) from None
 
 
-def _collect_all(plans: list[pl.LazyFrame], export: Export) -> list[pl.DataFrame]:
-    """Several results of one read of the exports (the plans share their scan)."""
-    try:
-        return pl.collect_all(plans, engine=_engine(export))
-    except pl.exceptions.ComputeError as exc:
-        raise _explain_read_error(export, exc) from None
-
-
 def _explain_read_error(export: Export, exc: Exception) -> InputError:
     """Polars refused a file outright (only bytes that are not UTF-8 do this): say which file."""
     first_line = str(exc).splitlines()[0]
@@ -450,8 +437,7 @@ def _latest_in_group(attrs: list[str], by_session: bool) -> list[pl.Expr]:
     if not by_session:
         return [pl.col(a).last() for a in attrs]
     order = pl.col("key").cast(pl.Int64) * (1 << 32) + pl.col("row").cast(pl.Int64)
-    latest = order.arg_max()
-    return [*[pl.col(a).get(latest).alias(a) for a in attrs], order.max().alias("_at")]
+    return [*[pl.col(a).max_by(order).alias(a) for a in attrs], order.max().alias("_at")]
 
 
 def _latest_attributes(export: Export, per_file: pl.DataFrame, attrs: list[str], by_session: bool) -> pl.DataFrame:
