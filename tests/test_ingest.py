@@ -563,7 +563,7 @@ def test_canonical_parquet_round_trip_gives_the_same_figures(write, run, tmp_pat
     out = tmp_path / "marks.parquet"
     assert run("ingest", path, "-o", out).exit_code == 0
     marks = pl.read_parquet(out)
-    assert marks.columns == ["pupil_id", "date", "session", "code", "minutes_late", "source_file", "source_line"]
+    assert marks.columns == ["pupil_id", "date", "session", "code", "minutes_late", "source_file", "source_line", "pupil"]
     assert marks["source_line"].to_list() == [2, 3, 4, 5, 6, 7]
     direct = run("summary", path, "-f", "csv", "-q").stdout
     assert run("summary", out, "-f", "csv", "-q").stdout == direct
@@ -580,6 +580,8 @@ def test_the_store_holds_unmarked_sessions_the_report_and_fingerprints_and_answe
     assert run("ingest", path, "-o", out).exit_code == 0
     marks = pl.read_parquet(out)
     assert marks.filter(pl.col("code").is_null()).select("pupil_id", "source_line").rows() == [("000869", 5)]
+    # each row's pupil number, in pupil id order, for readers that count by number
+    assert marks.select("pupil_id", "pupil").unique().sort("pupil").rows() == [("000869", 0), ("000870", 1)]
     info = json.loads(pl.read_parquet_metadata(out)["attendance_cli"])
     assert info["report"]["marks"] == 13 and info["report"]["unmarked"] == 1
     assert info["pupils"]["pupil_id"] == ["000869", "000870"]

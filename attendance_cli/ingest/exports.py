@@ -136,7 +136,7 @@ def _open_parquet(path: Path, index: int, slots: MarkSlots) -> SourceFile:
 
         raw = raw.join(Store(path, info).pupil_table.lazy(), on="pupil_id", how="left", maintain_order="left")
     schema = raw.collect_schema()
-    present = set(schema.names()) - {"row", "source_file", "source_line", "code"}
+    present = set(schema.names()) - {"row", "source_file", "source_line", "code", "pupil"}
 
     raw = raw.with_columns(pl.col("code").alias("mark"), pl.col("session").cast(pl.String),
                            pl.col("minutes_late").cast(pl.String))

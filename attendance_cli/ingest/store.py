@@ -2,8 +2,10 @@
 
 One Parquet file, readable by any tool: one row per accepted, de-duplicated mark (and per unmarked
 session, with no code), sorted by pupil, date and session, with where each mark came from
-(`source_file`, `source_line`); and in the file's metadata the pupils' details (from their latest
-export), the validation report, the code table and each export's fingerprint (size and time).
+(`source_file`, `source_line`) and the pupil's number (`pupil`: 0, 1, ... in pupil id order, so a
+reader can count by a small integer instead of an id); and in the file's metadata the pupils'
+details (from their latest export), the validation report, the code table and each export's
+fingerprint (size and time).
 
 Reading it back is cheap: the rows were checked when the store was written, so commands count
 them directly (`counts`, `compact_marks`) instead of checking their text again. Only what the
@@ -26,8 +28,9 @@ from attendance_cli.ingest.headers import LESSON_FIELDS
 from attendance_cli.ingest.validate import Tally
 from attendance_cli.outputs import atomic_write
 
-#: Version 2 stores hold unmarked sessions, the validation report and the exports' fingerprints.
-STORE_VERSION = 2
+#: Version 2 stores hold unmarked sessions, the validation report and the exports' fingerprints;
+#: version 3 each row's pupil number. An earlier store is read as an export (the same figures, slower).
+STORE_VERSION = 3
 
 
 def canonical_marks(result: Tally) -> pl.LazyFrame:
@@ -39,10 +42,13 @@ def canonical_marks(result: Tally) -> pl.LazyFrame:
     rows = result.marks(unmarked=True)
     if "enrolled" in rows.collect_schema().names():  # marks outside admission and leaving dates are never counted
         rows = rows.filter(pl.col("enrolled"))
+    numbers = result.pupils.select(pl.col("pupil_id").sort()).with_row_index("pupil").lazy()
     marks = (rows
              .join(names.lazy(), on="file", how="left", maintain_order="left")
+             .join(numbers, on="pupil_id", how="left", maintain_order="left")
              .with_columns((pl.col("row").cast(pl.Int64) + pl.col("data_start") + 1).alias("source_line"))
-             .select("pupil_id", "date", "session", *lesson, "code", "minutes_late", "source_file", "source_line"))
+             .select("pupil_id", "date", "session", *lesson, "code", "minutes_late", "source_file", "source_line",
+                     pl.col("pupil").cast(pl.UInt32)))
     if result.runs is not None and not lesson and len(export.files) == 1 and _in_order(result):
         return marks  # one export, each pupil's rows together and in order, pupils in id order: as it is
     return marks.sort("pupil_id", "date", "session", *lesson)
@@ -107,9 +113,10 @@ class Store:
         from attendance_cli.ingest.scope import SCOPE_COUNTED
 
         window = pl.col("date").is_between(pl.lit(start or dt.date.min), pl.lit(end or dt.date.max))
-        grouped = (self.rows.filter(window).group_by("pupil_id", "code")
+        grouped = (self.rows.filter(window).group_by("pupil", "code")  # by number: no ids to hash
                    .agg(pl.len().cast(pl.Int64).alias("sessions"), pl.col("minutes_late").sum().cast(pl.Int64).alias("minutes_late"))
-                   .collect(engine="streaming"))
+                   .collect(engine="streaming")
+                   .join(self.numbers, on="pupil", how="left").drop("pupil"))
         scope = pl.lit(SCOPE_COUNTED, dtype=pl.UInt8).alias("scope")
         kinds = slots.lookup.filter(pl.col("status") == "ok").select("code", "category", "late", "closure").unique("code")
         counts = (grouped.filter(pl.col("code").is_not_null()).join(kinds, on="code", how="left")
@@ -122,6 +129,12 @@ class Store:
         """One row per pupil with their details, as the check that wrote the store had them."""
         data = self.info.get("pupils", {"pupil_id": []})
         return pl.DataFrame(data, schema={c: pl.String for c in data})
+
+    @property
+    def numbers(self) -> pl.DataFrame:
+        """Each pupil's number (the store's `pupil` column) and id."""
+        return (self.pupil_table.select(pl.col("pupil_id").sort()).with_row_index("pupil")
+                .with_columns(pl.col("pupil").cast(pl.UInt32)))
 
     def pupils(self, attributes: list[str]) -> pl.DataFrame:
         table = self.pupil_table
@@ -144,12 +157,11 @@ class Store:
         else:
             session = pl.col("session").cast(SESSION)
         extra = [pl.col("minutes_late").cast(pl.Int16)] if minutes else []
-        rows = (self.rows
-                .select("pupil_id", "date", session.alias("session"), slot.alias("slot"), *extra)
-                .collect(engine="streaming"))
-        pupils = rows.select(pl.col("pupil_id").unique().sort()).with_row_index("pupil").with_columns(
-            pl.col("pupil").cast(pl.UInt32))
-        frame = rows.join(pupils, on="pupil_id", how="left", maintain_order="left").select("pupil", pl.exclude("pupil_id", "pupil"))
+        # the pupil's number, not the id: tens of millions of id strings are never read
+        frame = (self.rows
+                 .select("pupil", "date", session.alias("session"), slot.alias("slot"), *extra)
+                 .collect(engine="streaming"))
+        pupils = self.numbers
         if not self.lessons:
             frame = frame.sort("pupil", "date", "session") if not _sorted(frame) else frame
         else:
