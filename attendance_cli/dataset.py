@@ -85,6 +85,31 @@ class Dataset:
             return self._from_marks(window, attributes, codes)
         return tally(self.export, window, by, attributes=attributes, codes=codes)
 
+    def prepare(self, windows: Sequence[Window], attributes: Sequence[str] | None = None, codes: bool = True) -> None:
+        """Count several windows (a digest's week and year) in one pass over the exports: the pass
+        marks each row with the windows it is in (Window.inner), and each window's tally is taken
+        from those counts, as `tally(window, attributes=..., codes=...)` then returns it."""
+        from attendance_cli.ingest.scope import PERIODS
+
+        attrs = tuple(attributes) if attributes is not None else None
+        wanted = [w for w in dict.fromkeys(windows) if (w, (), attrs, codes) not in self._tallies]
+        if (len(wanted) < 2 or len(wanted) > 8 or self.store is not None or self._marks is not None
+                or any(w.dfe_cohort or w.inner for w in wanted)):
+            return  # one window, a store or marks in memory: each is counted as cheaply on its own
+        starts, ends = [w.start for w in wanted], [w.end for w in wanted]
+        hull = Window(None if None in starts else min(starts), None if None in ends else max(ends),
+                      "the windows together", inner=tuple(wanted))
+        base = tally(self.export, hull, attributes=attributes, codes=codes)
+        columns = [c for c in base.counts.columns if c != PERIODS]
+        for i, window in enumerate(wanted):
+            inside = (pl.col("scope") == SCOPE_COUNTED) & ((pl.col(PERIODS) // (1 << i)) % 2 == 1)
+            counts = (base.counts.filter(inside).group_by([c for c in columns if c not in ("sessions", "minutes_late")],
+                                                          maintain_order=True)
+                      .agg(pl.col("sessions").sum(), pl.col("minutes_late").sum()).select(columns))
+            unmarked = (base.unmarked.filter(inside).group_by("pupil_id", "scope", maintain_order=True)
+                        .agg(pl.col("sessions").sum()).select("pupil_id", "scope", "sessions"))
+            self._tallies[(window, (), attrs, codes)] = self._tally(base, window, counts, unmarked, attributes, codes)
+
     @property
     def checked(self) -> Tally:
         """The whole data set checked, with each pupil's details (the pass the rules' marks come from)."""

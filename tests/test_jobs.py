@@ -3,6 +3,7 @@ command honours a policy's settings the same way."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -165,3 +166,24 @@ def test_slips_are_headed_with_the_policys_school(run, tmp_path):
     library = jobs.slips(data(PRIMARY), jobs.SlipsOptions(policy_settings(load_policy(str(policy)))))
     assert library.school["name"] == "Larchwood Juniors"
     assert len(PdfReader(out).pages) == len(library.rows)
+
+
+@pytest.mark.parametrize("spans", [
+    ((dt.date(2025, 10, 13), dt.date(2025, 10, 17)), (dt.date(2025, 8, 1), dt.date(2025, 10, 17))),  # a week in a year
+    ((dt.date(2025, 9, 1), dt.date(2025, 9, 30)), (dt.date(2025, 11, 3), dt.date(2025, 12, 19))),  # apart
+])
+def test_windows_counted_in_one_pass_give_each_windows_own_figures(spans):
+    from attendance_cli.calendar import Window
+    from attendance_cli.statistics import pupil_statistics
+
+    windows = [Window(start, end, "chosen") for start, end in spans]
+    names = ["surname", "forename", "year_group", "form"]
+    together = data(SECONDARY)
+    together.prepare(windows, attributes=names)
+    assert all((w, (), tuple(names), True) in together._tallies for w in windows)  # counted in the one pass
+    for window in windows:
+        alone = pupil_statistics(data(SECONDARY).tally(window, attributes=names))
+        shared = together.tally(window, attributes=names)
+        assert pupil_statistics(shared).equals(alone)
+        assert alone.height > 100
+        assert (shared.report.window, shared.report.pupils) == (window.describe(), alone.height)

@@ -234,9 +234,14 @@ def dates_in_data(export) -> tuple[list[dt.date], dt.date | None]:
     # a row the pass will explain or reread (a mark padded with spaces: "/ ") is read by its text here,
     # so the calendar agrees with the figures; a row that is really wrong stops the pass anyway
     closures = lookup.filter(pl.col("closure"))["token"].unique().implode()
-    text = pl.col("mark").str.strip_chars()
-    problem = (pl.col("slot") == slots.status("problem")) & text.is_not_null() & ~text.is_in(["", "-"])
-    return school_days_in(export.rows, pl.col("slot").is_in(lookup["slot"].implode()) | problem,
+    problem_slot = slots.status("problem")
+    # the rows grouped by date and slot first (and a problem row's text): a few thousand groups, on
+    # which the rest is worked out, instead of on every row
+    grouped = (export.rows.group_by("date", "slot", pl.when(pl.col("slot") == problem_slot).then(pl.col("mark"))
+                                    .alias("_text")).agg(pl.len()).collect(engine="streaming"))
+    text = pl.col("_text").str.strip_chars()
+    problem = (pl.col("slot") == problem_slot) & text.is_not_null() & ~text.is_in(["", "-"])
+    return school_days_in(grouped, pl.col("slot").is_in(lookup["slot"].implode()) | problem,
                           pl.col("slot").is_in(open_slots) | (problem & ~text.is_in(closures)))
 
 

@@ -27,6 +27,9 @@ class Window:
     end: dt.date | None
     label: str = "all dates in the data"
     dfe_cohort: bool = False
+    #: windows inside this one counted in the same pass: each row is marked with the ones it is in
+    #: (ingest.scope.PERIODS), so one read gives every window's figures (Dataset.prepare)
+    inner: tuple[Window, ...] = ()
 
     def expr(self, column: str = "date") -> pl.Expr:
         start = pl.lit(self.start or dt.date.min)

@@ -15,7 +15,7 @@ from attendance_cli.ingest.dates import format_date
 from attendance_cli.ingest.exports import Export
 from attendance_cli.ingest.problems import REASONS, REJECT_SCHEMA
 from attendance_cli.calendar.windows import Window
-from attendance_cli.ingest.scope import COHORT_PERIOD, scoped
+from attendance_cli.ingest.scope import COHORT_PERIOD, PERIODS, scoped
 
 def _session_hash(key: list[str]) -> pl.Expr:
     """One number per row from its session (pupil, date, session): rows of the same session have the
@@ -58,7 +58,8 @@ def find_duplicates(export: Export, window: Window | None, per_file: pl.DataFram
     empty_excluded = pl.DataFrame(schema={"file": pl.UInt16, "row": pl.UInt32, "date": pl.Date, "session": SESSION,
                                           "pupil_id": pl.String,
                                           "slot": pl.UInt16, "scope": pl.UInt8, "minutes_late": pl.Int32,
-                                          **{b: pl.Int32 if b == COHORT_PERIOD else pl.String for b in by_marks}})
+                                          **{b: pl.Int32 if b == COHORT_PERIOD else pl.UInt8 if b == PERIODS else pl.String
+                                             for b in by_marks}})
     if suspects.is_empty():
         return empty_excluded, [], pl.DataFrame(schema=REJECT_SCHEMA)
 

@@ -23,6 +23,9 @@ SCOPE_OUTSIDE_COHORT, SCOPE_AGE_UNKNOWN = 3, 4  # only when the DfE cohort is co
 #: half term); each pupil's periods are kept or left out by their age once the pass is done.
 COHORT_PERIOD = "_cohort_period"
 
+#: With inner windows (Window.inner), which of them each row is in: bit i for the i-th.
+PERIODS = "_periods"
+
 
 def scoped(export: Export, window: Window | None, files: Sequence[SourceFile] | None = None) -> pl.LazyFrame:
     """The canonical rows of the files (default: all) with each row's `scope`."""
@@ -36,6 +39,9 @@ def scoped(export: Export, window: Window | None, files: Sequence[SourceFile] | 
                  .when(~pl.col("enrolled")).then(SCOPE_NOT_ENROLLED)
                  .otherwise(SCOPE_COUNTED).cast(pl.UInt8))
     rows = Export.rows_of(files).with_columns(scope.alias("scope"))
+    if window is not None and window.inner:
+        rows = rows.with_columns(pl.sum_horizontal(
+            [inner.expr().cast(pl.UInt8) * (1 << i) for i, inner in enumerate(window.inner)]).cast(pl.UInt8).alias(PERIODS))
     if window is not None and window.dfe_cohort:
         from attendance_cli.statistics.cohort import period
 

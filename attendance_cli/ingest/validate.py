@@ -33,7 +33,7 @@ from attendance_cli.ingest.problems import (
     empty_problem_rows, problems_of, read_problem_rows, rejects_frame, reopen_tolerantly,
 )
 from attendance_cli.ingest.scope import (
-    COHORT_PERIOD, SCOPE_AGE_UNKNOWN, SCOPE_COUNTED, SCOPE_OUTSIDE_COHORT, scoped,
+    COHORT_PERIOD, PERIODS, SCOPE_AGE_UNKNOWN, SCOPE_COUNTED, SCOPE_OUTSIDE_COHORT, scoped,
 )
 
 __all__ = ["FileReport", "Tally", "ValidationReport", "tally"]
@@ -271,6 +271,8 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
     slots = export.slots
     by_marks = [b for b in by if b in export.mark_fields or b == "session"]
     keys = [*by_marks, COHORT_PERIOD] if cohort else by_marks  # what marks are counted by, besides pupil and code
+    if window is not None and window.inner:
+        keys = [*keys, PERIODS]  # which inner windows (Dataset.prepare)
     attrs = export.attributes
     if wanted is not None:
         names = {"surname", "forename"} & set(wanted)

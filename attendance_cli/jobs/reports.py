@@ -137,11 +137,15 @@ def digest(data: Dataset, options: DigestOptions) -> DigestResult:
     calendar_file = settings.calendar_file if settings is not None else options.calendar
     calendar, last = data.calendar(calendar_file)
     reference = options.as_of or last
-    require_school_days(calendar.window("week", reference), calendar.school_days)
+    week = calendar.window("week", reference)
+    require_school_days(week, calendar.school_days)
     new_events = None
     if settings is not None:  # the same events `triggers --new` lists with the same policy
         from attendance_cli.rules.triggers import find_triggers
 
         new_events = find_triggers(data, settings.policy, settings.calendar_file, reference, settings.ledger).new
+    # the week and the year to date in one pass (reports.digest counts these two windows), unless
+    # the rules' marks are in memory already (then they are counted from those)
+    data.prepare([week, calendar.window("ytd", reference)], attributes=["surname", "forename", "year_group", "form"])
     groups, week, year = figures(data, calendar, reference, options.by, new_events)
     return DigestResult(groups, week, year, reference)
