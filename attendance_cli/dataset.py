@@ -114,6 +114,9 @@ class Dataset:
     def checked(self) -> Tally:
         """The whole data set checked, with each pupil's details (the pass the rules' marks come from)."""
         if self._checked is None:
+            key = (None, (), NAMES, False)
+            if key not in self._tallies and self.store is None:  # the rules' marks: written aside by the same read
+                self._tallies[key] = tally(self.export, None, attributes=NAMES, codes=False, keep_rows=True)
             self._checked = self.tally(None, attributes=NAMES, codes=False)
         return self._checked
 

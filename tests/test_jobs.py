@@ -187,3 +187,27 @@ def test_windows_counted_in_one_pass_give_each_windows_own_figures(spans):
         assert pupil_statistics(shared).equals(alone)
         assert alone.height > 100
         assert (shared.report.window, shared.report.pupils) == (window.describe(), alone.height)
+
+
+def test_streamed_the_marks_are_written_aside_by_the_checking_pass_and_the_events_are_the_same(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    from attendance_cli.ingest import validate
+    from attendance_cli.rules.triggers import find_triggers
+
+    policy = load_policy("dfe-national")
+    in_memory = find_triggers(data(SECONDARY), policy, None, None, None)
+    monkeypatch.setattr(validate, "STREAMING_BYTES", 0)  # every file streamed, as a large one is
+    streamed_data = data(SECONDARY)
+    streamed = find_triggers(streamed_data, policy, None, None, None)
+    assert streamed_data.checked.rows_file is not None and streamed_data.checked.rows_file.exists()
+    assert streamed.table.equals(in_memory.table) and streamed.table.height > 10
+    # the file of rows is the command's own: none is left behind when it ends
+    env = {**__import__("os").environ, "ATTENDANCE_STREAMING_BYTES": "0", "TMPDIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "attendance_cli", "triggers", *map(str, SECONDARY), "--policy",
+                           "dfe-national", "--db", str(tmp_path / "none.sqlite"), "-f", "csv", "-q"],
+                          capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("\n") == in_memory.table.height + 1
+    assert not list(tmp_path.glob("attendance-*"))

@@ -182,7 +182,7 @@ def _transcoded(path: Path, encoding: str, note: str | None,
     error for a byte the encoding does not define."""
     handle, name = tempfile.mkstemp(prefix="attendance-utf8-", suffix=".csv")
     target = Path(name)
-    _remove_at_exit(target)
+    remove_at_exit(target)
     decoder = codecs.getincrementaldecoder(encoding)()
     offset = lines = 0
     with path.open("rb") as source, os.fdopen(handle, "wb") as out:
@@ -206,7 +206,7 @@ def _transcoded(path: Path, encoding: str, note: str | None,
 _TEMPORARY: list[Path] = []
 
 
-def _remove_at_exit(path: Path) -> None:
+def remove_at_exit(path: Path) -> None:
     """Temporary copies hold pupils' data: removed when the process ends, however it ends normally."""
     if not _TEMPORARY:
         import atexit

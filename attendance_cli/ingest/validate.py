@@ -19,8 +19,10 @@ proof does not cover are checked for duplicates in `duplicates.py`.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import polars as pl
 
@@ -141,6 +143,10 @@ class Tally:
     # where each pupil's rows start (file, row, pupil_id), when every pupil's rows in every file are
     # together: a second pass can then tell the pupil from the row number without reading the ids
     runs: pl.DataFrame | None = None
+    #: with keep_rows: the accepted rows and unmarked sessions (file, row, date, session, slot,
+    #: minutes_late, enrolled), written by the pass itself to a temporary file (removed when the
+    #: command ends), for the rules' marks (rules.marks.marks_from): no second read of the exports
+    rows_file: Path | None = None
 
     def rows_checked(self) -> pl.LazyFrame:
         """The exports' canonical rows for a second pass. A file in which the pass found no problem
@@ -170,20 +176,21 @@ class Tally:
 
 
 def tally(export: Export, window: Window | None = None, by: Sequence[str] = (),
-          attributes: Sequence[str] | None = None, codes: bool = True) -> Tally:
+          attributes: Sequence[str] | None = None, codes: bool = True, keep_rows: bool = False) -> Tally:
     """Validate every row of the exports and count marks per pupil (and per `by` mark column).
 
     `attributes`: the pupil columns to keep (default: every one the exports have).
     `codes=False`: check and account for every row as usual, but count the accepted marks only in
     total, not code by code (`Tally.counts` then has no codes): for stages that read the marks
     themselves afterwards (the rules), this pass groups by pupil instead of pupil and code.
+    `keep_rows`: the pass also writes the accepted rows aside (`Tally.rows_file`) for the rules.
     """
     for _ in range(2):
         try:
-            return _tally(export, window, by, attributes, codes)
+            return _tally(export, window, by, attributes, codes, keep_rows)
         except _Reopened as reopened:
             export = reopened.export
-    return _tally(export, window, by, attributes, codes)
+    return _tally(export, window, by, attributes, codes, keep_rows)
 
 
 class _Reopened(Exception):
@@ -264,7 +271,7 @@ def _left_out_of_cohort(counts: pl.DataFrame, unmarked: pl.DataFrame) -> tuple[i
 
 
 def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Sequence[str] | None,
-           codes: bool = True) -> Tally:
+           codes: bool = True, keep_rows: bool = False) -> Tally:
     cohort = window is not None and window.dfe_cohort
     if cohort:
         _check_cohort_ages(export)
@@ -282,11 +289,18 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
     # rows not kept by pupil (by date, or in no order): the latest row's details are found in the
     # pass itself, instead of reading the rows again
     by_session = export.shape == "sessions" and not all(f.grouped for f in export.files)
+    # the rows the rules' marks are made of, written aside by this same read (a sink streams them to
+    # a file as they pass); the "descents" below are then found in that file, not in the pass (an
+    # order-dependent step in the pass would make Polars hold the shared rows in memory)
+    rows_file = (_temporary_rows() if keep_rows and not by_session and export.shape == "sessions"
+                 and _engine(export) == "streaming" else None)  # (None: no room in the temporary folder)
+    rows_sink = _rows_aside(export, frame).sink_ipc(rows_file, lazy=True) if rows_file is not None else None
     if not codes:
         # every code valid on its date becomes one slot: the pass groups by pupil, not pupil and code
         frame = frame.with_columns(slots.fold_codes(pl.col("slot")).alias("slot"))
     # a "descent" is a row whose date and session are not after the previous row's
-    descent_row = pl.when(pl.col("key") <= pl.col("key").shift(1)).then(pl.col("row"))
+    descent_row = (pl.when(DESCENT).then(pl.col("row")) if rows_sink is None
+                   else pl.lit(None, dtype=pl.UInt32))  # (found in the rows file)
     groups_plan = frame.with_columns(descent_row.alias("_descent_row")).group_by(
         "file", "pupil_id", "slot", "scope", *keys).agg(
         pl.len().alias("n"),
@@ -302,11 +316,21 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
         # a pupil's attributes: see _latest_attributes
         *_latest_in_group(attrs, by_session),
     )
-    groups = _collect(groups_plan, export)
+    if rows_sink is not None:
+        try:
+            groups = pl.collect_all([groups_plan, rows_sink], engine="streaming")[0]
+        except (pl.exceptions.ComputeError, OSError) as exc:
+            if "os error" in str(exc) or isinstance(exc, OSError):  # the rows could not be written aside
+                rows_file.unlink(missing_ok=True)  # (a full temporary folder): the rules read the exports again
+                return _tally(export, window, by, wanted, codes, keep_rows=False)
+            raise _explain_read_error(export, exc) from None
+        descents = (pl.scan_ipc(rows_file).filter(DESCENT).select("file", "row").collect())
+    else:
+        groups, descents = _collect(groups_plan, export), None
     groups = groups.join(slots.statuses, on="slot", how="left")
     # grid files whose cells hold each date and session once (reader: `grouped`)
     grids = [f.index for f in export.files if f.layout.shape == "grid" and f.grouped]
-    per_file = _latest_attributes(export, _per_file(groups, attrs, export.shape, grids), attrs, by_session)
+    per_file = _latest_attributes(export, _per_file(groups, attrs, export.shape, grids, descents), attrs, by_session)
 
     problem_slots = slots.lookup.filter(pl.col("status").is_in(["problem", "not_valid_on_date"]))["slot"]
     problem_rows = empty_problem_rows()
@@ -358,12 +382,42 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
     contiguous = per_file.select((pl.col("row_max") - pl.col("row_min") + 1 == pl.col("span")).all()).item()
     runs = per_file.select("file", pl.col("row_min").alias("row"), "pupil_id").sort("file", "row") if contiguous else None
     return Tally(export, window, by_marks, report, counts, pupils, excluded.select("file", "row", "date", "session"),
-                 unmarked, codes, runs)
+                 unmarked, codes, runs, rows_file if runs is not None else None)
+
+
+#: A row whose date and session are not after the previous row's (see _per_file's `in_order`).
+DESCENT = pl.col("key") <= pl.col("key").shift(1)
+
+
+def _rows_aside(export: Export, frame: pl.LazyFrame) -> pl.LazyFrame:
+    """Every row, without its pupil id or text (each pupil's rows being together, the row number says
+    whose a row is): what the rules' marks are made of (rules.marks keeps the accepted ones), and
+    each row's date and session as a key, for the descents."""
+    names = frame.collect_schema().names()
+    return frame.select("file", "row", "date", "session", "slot", "minutes_late", "key",
+                        *(["enrolled"] if "enrolled" in names else []))
+
+
+def _temporary_rows() -> Path | None:
+    """A temporary file for the rows set aside (removed when the command ends), or None if the
+    temporary folder cannot take one (the rules then read the exports again)."""
+    import tempfile
+
+    from attendance_cli.ingest.encoding import remove_at_exit
+
+    try:
+        handle, name = tempfile.mkstemp(prefix="attendance-rows-", suffix=".arrow")
+    except OSError:
+        return None
+    os.close(handle)
+    remove_at_exit(Path(name))
+    return Path(name)
 
 
 
 #: Inputs larger than this are streamed (bounded memory); smaller ones run faster in memory.
-STREAMING_BYTES = 64 * 1024 * 1024
+#: ATTENDANCE_STREAMING_BYTES sets another size (the tests stream small files with it).
+STREAMING_BYTES = int(os.environ.get("ATTENDANCE_STREAMING_BYTES", 64 * 1024 * 1024))
 
 
 #: About the bytes a long export spends on one mark (a grid's cell becomes such a row when read).
@@ -405,7 +459,8 @@ def _explain_read_error(export: Export, exc: Exception) -> InputError:
 # -- per file ------------------------------------------------------------------------------------
 
 
-def _per_file(groups: pl.DataFrame, attrs: list[str], shape: str, grids: list[int]) -> pl.DataFrame:
+def _per_file(groups: pl.DataFrame, attrs: list[str], shape: str, grids: list[int],
+              descents: pl.DataFrame | None = None) -> pl.DataFrame:
     """One row per (file, pupil): rows, the uniqueness evidence, dates of usable marks, attributes
     (from the pupil's last row in the file), and whether that last row is their latest (`in_order`)."""
     usable = pl.col("status").is_in(["ok", "unmarked"])
@@ -421,6 +476,16 @@ def _per_file(groups: pl.DataFrame, attrs: list[str], shape: str, grids: list[in
         (pl.col("key_max").max() if "key_max" in groups.columns else pl.col("last_date").max().cast(pl.Int32) * 2
          ).alias("latest_session"),
     )
+    if descents is not None:  # found in the rows file (file, row): each given to the pupil whose rows it is among
+        ranges = per_file.select("file", "pupil_id", "row_min", "row_max").sort("file", "row_min")
+        found = (descents.sort("file", "row").join_asof(ranges, left_on="row", right_on="row_min", by="file",
+                                                    check_sortedness=False)
+                 .filter(pl.col("row") <= pl.col("row_max"))
+                 .group_by("file", "pupil_id").agg(pl.len().cast(pl.UInt32).alias("descents"),
+                                                   pl.col("row").min().alias("descent_row")))
+        per_file = (per_file.drop("descents", "descent_row").join(found, on=["file", "pupil_id"], how="left",
+                                                                   maintain_order="left")
+                    .with_columns(pl.col("descents").fill_null(0)))
     # rows contiguous and in strictly increasing date and session: the pupil's first row may follow
     # another pupil's later one; no other row may follow one that is not before it. A grid's marks
     # are its row's cells (in date order, each date and session once): one row is contiguous.

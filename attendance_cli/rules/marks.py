@@ -124,14 +124,19 @@ def selection(codes: tuple[str, ...] = (), categories: tuple[str, ...] = (), lat
 
 
 def marks_from(tally, minutes: bool = False) -> Marks:
-    """Every accepted mark of a tally, reduced to what rules need (one more pass over the exports,
-    reading only the date, session and mark of a file the tally found clean).
+    """Every accepted mark of a tally, reduced to what rules need: from the rows the pass wrote aside
+    (`Tally.rows_file`), else one more pass over the exports (reading only the date, session and
+    mark of a file the tally found clean).
     `minutes`: also keep each mark's minutes late (reports chart them; rules do not need them)."""
     export = tally.export
     lessons = export.shape == "lessons"
     lookup = export.slots.lookup.filter(pl.col("status") == "ok").select("slot", "code", "category", "late", "closure")
     unmarked = export.slots.status("unmarked")  # kept apart at the end (see Marks.unmarked)
-    lazy = tally.rows_checked().filter(pl.col("slot").is_in(lookup["slot"].implode()) | (pl.col("slot") == unmarked))
+    if tally.rows_file is not None and tally.runs is not None:  # written aside by the pass: no second read
+        lazy = pl.scan_ipc(tally.rows_file).filter(pl.col("slot").is_in(lookup["slot"].implode())
+                                                  | (pl.col("slot") == unmarked))
+    else:
+        lazy = tally.rows_checked().filter(pl.col("slot").is_in(lookup["slot"].implode()) | (pl.col("slot") == unmarked))
     if tally.excluded.height:  # collapsed duplicates
         keys = ["file", "row", "date", "session"]
         lazy = lazy.join(tally.excluded.select(keys).lazy(), on=keys, how="anti", nulls_equal=True)
