@@ -55,7 +55,7 @@ test: $(TSTAMP)
 	$(BIN)/python -m pytest
 	@# the reading tests again with every file streamed, as a large export is (the plans differ)
 	ATTENDANCE_STREAMING_BYTES=0 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_ingest.py \
-		tests/test_row_order.py tests/test_statistics.py tests/test_rules.py tests/test_jobs.py
+		tests/test_row_order.py tests/test_statistics.py tests/test_rules.py tests/test_jobs.py tests/test_reports.py
 
 bench: $(TSTAMP)
 	$(BIN)/python -m compileall -q attendance_cli

@@ -83,6 +83,10 @@ class Dataset:
             return self._from_store(store, window, attributes, codes)
         if simple and self._marks is not None and self._checked is not None:
             return self._from_marks(window, attributes, codes)
+        if simple and self._checked is not None and self._checked.rows_file is not None:
+            counted = self._from_rows(window, attributes, codes)
+            if counted is not None:
+                return counted
         return tally(self.export, window, by, attributes=attributes, codes=codes)
 
     def prepare(self, windows: Sequence[Window], attributes: Sequence[str] | None = None, codes: bool = True) -> None:
@@ -93,7 +97,8 @@ class Dataset:
 
         attrs = tuple(attributes) if attributes is not None else None
         wanted = [w for w in dict.fromkeys(windows) if (w, (), attrs, codes) not in self._tallies]
-        if (len(wanted) < 2 or len(wanted) > 8 or self.store is not None or self._marks is not None
+        aside = self._checked is not None and self._checked.rows_file is not None  # each counted from those rows
+        if (len(wanted) < 2 or len(wanted) > 8 or self.store is not None or self._marks is not None or aside
                 or any(w.dfe_cohort or w.inner for w in wanted)):
             return  # one window, a store or marks in memory: each is counted as cheaply on its own
         starts, ends = [w.start for w in wanted], [w.end for w in wanted]
@@ -109,6 +114,15 @@ class Dataset:
             unmarked = (base.unmarked.filter(inside).group_by("pupil_id", "scope", maintain_order=True)
                         .agg(pl.col("sessions").sum()).select("pupil_id", "scope", "sessions"))
             self._tallies[(window, (), attrs, codes)] = self._tally(base, window, counts, unmarked, attributes, codes)
+
+    def read_once(self) -> None:
+        """For a command that counts a window it must first find in the calendar: check large exports
+        once, writing their rows aside, so that the calendar and every window are counted from those
+        rows instead of from the exports again (small exports are read again: that is quicker)."""
+        from attendance_cli.ingest.validate import engine_for
+
+        if self.store is None and self._marks is None and engine_for(self.export) == "streaming":
+            self.checked
 
     @property
     def checked(self) -> Tally:
@@ -141,6 +155,14 @@ class Dataset:
                 from attendance_cli.rules.marks import school_days
 
                 self._dates = school_days(self.marks)
+            elif self._checked is not None and self._checked.rows_file is not None:
+                from attendance_cli.calendar import school_days_in
+
+                lookup = self.export.slots.lookup.filter(pl.col("status") == "ok")
+                open_slots = lookup.filter(~pl.col("closure"))["slot"].implode()
+                rows = self._rows_aside().group_by("date", "slot").agg(pl.len()).collect(engine="streaming")
+                self._dates = school_days_in(rows, pl.col("slot").is_in(lookup["slot"].implode()),
+                                             pl.col("slot").is_in(open_slots))
             else:
                 from attendance_cli.calendar import dates_in_data
 
@@ -169,6 +191,46 @@ class Dataset:
         blank = marks.unmarked if window is None else marks.unmarked.filter(window.expr())
         unmarked = blank.group_by("pupil_id").agg(pl.len().cast(pl.Int64).alias("sessions")).select(
             "pupil_id", pl.lit(SCOPE_COUNTED, dtype=pl.UInt8).alias("scope"), "sessions")
+        return self._tally(base, window, counts, unmarked, attributes, codes)
+
+    def _rows_aside(self) -> pl.LazyFrame:
+        """The accepted rows and unmarked sessions the checking pass wrote aside (in its pupils'
+        enrolment, duplicates left out)."""
+        base = self._checked
+        rows = pl.scan_ipc(base.rows_file)
+        if "enrolled" in rows.collect_schema().names():
+            rows = rows.filter(pl.col("enrolled"))
+        slots = self.export.slots
+        ok = slots.lookup.filter(pl.col("status") == "ok")["slot"]
+        rows = rows.filter(pl.col("slot").is_in(ok.implode()) | (pl.col("slot") == slots.status("unmarked")))
+        if base.excluded.height:  # collapsed duplicates
+            keys = ["file", "row", "date", "session"]
+            rows = rows.join(base.excluded.select(keys).lazy(), on=keys, how="anti", nulls_equal=True)
+        return rows
+
+    def _from_rows(self, window: Window | None, attributes: Sequence[str] | None, codes: bool) -> Tally | None:
+        """A window's counts from the rows the checking pass wrote aside (no read of the exports), by
+        each pupil's number; None if two pupils' numbers are equal (then the exports are counted)."""
+        from attendance_cli.ingest.validate import pupil_hash
+
+        base = self._checked
+        if attributes is not None and not set(attributes) <= set(base.pupils.columns):
+            return None
+        ids = base.pupils.select(pupil_hash(pl.col("pupil_id")).alias("_pupil"), "pupil_id")
+        if ids["_pupil"].n_unique() != ids.height:
+            return None
+        rows = self._rows_aside()
+        if window is not None:
+            rows = rows.filter(window.expr())
+        grouped = (rows.group_by("_pupil", "slot")
+                   .agg(pl.len().cast(pl.Int64).alias("sessions"), pl.col("minutes_late").sum().cast(pl.Int64))
+                   .collect(engine="streaming").join(ids, on="_pupil"))
+        lookup = self.export.slots.lookup.filter(pl.col("status") == "ok").select("slot", "code", "category", "late", "closure")
+        counts = self._shaped(grouped.join(lookup, on="slot").group_by("pupil_id", "code", "category", "late", "closure")
+                              .agg(pl.col("sessions").sum(), pl.col("minutes_late").sum()), codes)
+        unmarked = (grouped.filter(pl.col("slot") == self.export.slots.status("unmarked")).group_by("pupil_id")
+                    .agg(pl.col("sessions").sum())
+                    .select("pupil_id", pl.lit(SCOPE_COUNTED, dtype=pl.UInt8).alias("scope"), "sessions"))
         return self._tally(base, window, counts, unmarked, attributes, codes)
 
     def _from_store(self, store: Store, window: Window | None, attributes: Sequence[str] | None, codes: bool) -> Tally:

@@ -293,7 +293,7 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
     # a file as they pass); the "descents" below are then found in that file, not in the pass (an
     # order-dependent step in the pass would make Polars hold the shared rows in memory)
     rows_file = (_temporary_rows() if keep_rows and not by_session and export.shape == "sessions"
-                 and _engine(export) == "streaming" else None)  # (None: no room in the temporary folder)
+                 and engine_for(export) == "streaming" else None)  # (None: no room in the temporary folder)
     rows_sink = _rows_aside(export, frame).sink_ipc(rows_file, lazy=True) if rows_file is not None else None
     if not codes:
         # every code valid on its date becomes one slot: the pass groups by pupil, not pupil and code
@@ -390,12 +390,18 @@ DESCENT = pl.col("key") <= pl.col("key").shift(1)
 
 
 def _rows_aside(export: Export, frame: pl.LazyFrame) -> pl.LazyFrame:
-    """Every row, without its pupil id or text (each pupil's rows being together, the row number says
-    whose a row is): what the rules' marks are made of (rules.marks keeps the accepted ones), and
-    each row's date and session as a key, for the descents."""
+    """Every row, without its text, its pupil as a number (`_pupil`): what the rules' marks are made
+    of (rules.marks keeps the accepted ones), any window's counts (Dataset), and each row's date and
+    session as a key, for the descents."""
     names = frame.collect_schema().names()
     return frame.select("file", "row", "date", "session", "slot", "minutes_late", "key",
-                        *(["enrolled"] if "enrolled" in names else []))
+                        pupil_hash(pl.col("pupil_id")).alias("_pupil"), *(["enrolled"] if "enrolled" in names else []))
+
+
+def pupil_hash(ids: pl.Expr) -> pl.Expr:
+    """A number for each pupil id, in the rows set aside (Dataset counts windows by it, and only
+    when no two pupils' numbers are equal)."""
+    return ids.hash(seed=13)
 
 
 def _temporary_rows() -> Path | None:
@@ -424,7 +430,8 @@ STREAMING_BYTES = int(os.environ.get("ATTENDANCE_STREAMING_BYTES", 64 * 1024 * 1
 _BYTES_PER_MARK = 50
 
 
-def _engine(export: Export) -> str:
+def engine_for(export: Export) -> str:
+    """"streaming" for exports larger than STREAMING_BYTES, else "in-memory"."""
     size = sum(f.path.stat().st_size if f.layout.shape != "grid"
                else f.grid_rows * max(1, len(f.layout.columns.date_columns) or len(f.layout.columns.weekday_columns))
                * _BYTES_PER_MARK for f in export.files)
@@ -433,7 +440,7 @@ def _engine(export: Export) -> str:
 
 def _collect(plan: pl.LazyFrame, export: Export) -> pl.DataFrame:
     try:
-        return plan.collect(engine=_engine(export))
+        return plan.collect(engine=engine_for(export))
     except pl.exceptions.ComputeError as exc:
         raise _explain_read_error(export, exc) from None
 

@@ -101,6 +101,7 @@ def slips(data: Dataset, options: SlipsOptions) -> SlipsResult:
         from attendance_cli.letters.school import load_school
 
         school = load_school(settings.school).model_dump()
+    data.read_once()  # the calendar, then the year to date: both from one read
     calendar, last = data.calendar(settings.calendar_file)
     window = calendar.window("ytd", options.as_of or last)
     require_school_days(window, calendar.school_days)
@@ -135,6 +136,7 @@ def digest(data: Dataset, options: DigestOptions) -> DigestResult:
                          fix="Use --by form or --by year_group.")
     settings = options.settings
     calendar_file = settings.calendar_file if settings is not None else options.calendar
+    data.read_once()  # the calendar, then the week and the year: all from one read
     calendar, last = data.calendar(calendar_file)
     reference = options.as_of or last
     week = calendar.window("week", reference)

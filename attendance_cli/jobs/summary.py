@@ -42,6 +42,8 @@ def summary(data: Dataset, options: SummaryOptions = SummaryOptions()) -> Summar
     from attendance_cli.statistics import METHOD, group_statistics, pupil_statistics
 
     keys = check_by(data, list(options.by))
+    if options.window.name is not None and not keys:
+        data.read_once()  # the calendar, then the window: both from one read
     window = options.window.resolve(data, options.calendar)
     result = data.tally(window, keys, attributes=["surname", "forename", "year_group", "form", *keys])
     if options.window.dated:
