@@ -42,7 +42,9 @@ def summary(data: Dataset, options: SummaryOptions = SummaryOptions()) -> Summar
     from attendance_cli.statistics import METHOD, group_statistics, pupil_statistics
 
     keys = check_by(data, list(options.by))
-    if options.window.name is not None and not keys:
+    from attendance_cli.dataset import NAMES
+
+    if options.window.name is not None and set(keys) <= set(NAMES) and not options.window.dfe_cohort:
         data.read_once()  # the calendar, then the window: both from one read
     window = options.window.resolve(data, options.calendar)
     result = data.tally(window, keys, attributes=["surname", "forename", "year_group", "form", *keys])
