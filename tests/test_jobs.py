@@ -211,3 +211,24 @@ def test_streamed_the_marks_are_written_aside_by_the_checking_pass_and_the_event
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("\n") == in_memory.table.height + 1
     assert not list(tmp_path.glob("attendance-*"))
+
+
+def test_a_temporary_copy_left_by_a_killed_command_is_removed_by_the_next(tmp_path, monkeypatch):
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    from attendance_cli.ingest.encoding import temporary_file
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = int(gone.stdout)  # a process that has ended
+    stale = tmp_path / f"attendance-rows-{dead}-abc.arrow"
+    stale.write_bytes(b"pupils' rows")
+    alive = tmp_path / f"attendance-rows-{os.getppid()}-def.arrow"  # a running process's: kept
+    alive.write_bytes(b"in use")
+    handle, path = temporary_file("rows", ".arrow")
+    os.close(handle)
+    assert path.parent == tmp_path and path.name.startswith(f"attendance-rows-{os.getpid()}-")
+    assert not stale.exists() and alive.exists()

@@ -180,9 +180,7 @@ def _transcoded(path: Path, encoding: str, note: str | None,
     """A large export in another encoding, converted to UTF-8 in a temporary file a chunk at a time
     (bounded memory), which is removed when the command ends. `invalid(byte, offset, line)` is the
     error for a byte the encoding does not define."""
-    handle, name = tempfile.mkstemp(prefix="attendance-utf8-", suffix=".csv")
-    target = Path(name)
-    remove_at_exit(target)
+    handle, target = temporary_file("utf8", ".csv")
     decoder = codecs.getincrementaldecoder(encoding)()
     offset = lines = 0
     with path.open("rb") as source, os.fdopen(handle, "wb") as out:
@@ -206,6 +204,16 @@ def _transcoded(path: Path, encoding: str, note: str | None,
 _TEMPORARY: list[Path] = []
 
 
+def temporary_file(kind: str, suffix: str) -> tuple[int, Path]:
+    """A new temporary file (descriptor and path) for a copy of pupils' data, named with this
+    process's id: removed when the process ends, however it ends normally; one left by a process
+    that was killed is removed by the next command that makes one."""
+    _sweep(kind, suffix)
+    handle, name = tempfile.mkstemp(prefix=f"attendance-{kind}-{os.getpid()}-", suffix=suffix)
+    remove_at_exit(Path(name))
+    return handle, Path(name)
+
+
 def remove_at_exit(path: Path) -> None:
     """Temporary copies hold pupils' data: removed when the process ends, however it ends normally."""
     if not _TEMPORARY:
@@ -213,6 +221,22 @@ def remove_at_exit(path: Path) -> None:
 
         atexit.register(lambda: [p.unlink(missing_ok=True) for p in _TEMPORARY])
     _TEMPORARY.append(path)
+
+
+def _sweep(kind: str, suffix: str) -> None:
+    """Remove this kind's temporary files whose process no longer runs (it was killed)."""
+    if os.name != "posix":  # (no cheap test of a process id elsewhere: removed at exit only)
+        return
+    for path in Path(tempfile.gettempdir()).glob(f"attendance-{kind}-*{suffix}"):
+        pid = path.name.split("-")[2]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            path.unlink(missing_ok=True)
+        except OSError:  # another user's process, or not ours to test: left alone
+            continue
 
 
 def _needs_newline_fix(raw: bytes) -> bool:

@@ -381,8 +381,16 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
         report.outside_cohort, report.age_unknown = _left_out_of_cohort(counts, unmarked)
     contiguous = per_file.select((pl.col("row_max") - pl.col("row_min") + 1 == pl.col("span")).all()).item()
     runs = per_file.select("file", pl.col("row_min").alias("row"), "pupil_id").sort("file", "row") if contiguous else None
-    return Tally(export, window, by_marks, report, counts, pupils, excluded.select("file", "row", "date", "session"),
-                 unmarked, codes, runs, rows_file if runs is not None else None)
+    if rows_file is not None and runs is None:  # each pupil's rows not together: the rows cannot be used
+        rows_file.unlink(missing_ok=True)
+        rows_file = None
+    result = Tally(export, window, by_marks, report, counts, pupils, excluded.select("file", "row", "date", "session"),
+                   unmarked, codes, runs, rows_file)
+    if rows_file is not None:
+        import weakref
+
+        weakref.finalize(result, rows_file.unlink, missing_ok=True)  # gone with the tally that holds it
+    return result
 
 
 #: A row whose date and session are not after the previous row's (see _per_file's `in_order`).
@@ -405,25 +413,24 @@ def pupil_hash(ids: pl.Expr) -> pl.Expr:
 
 
 def _temporary_rows() -> Path | None:
-    """A temporary file for the rows set aside (removed when the command ends), or None if the
-    temporary folder cannot take one (the rules then read the exports again)."""
-    import tempfile
-
-    from attendance_cli.ingest.encoding import remove_at_exit
+    """A temporary file for the rows set aside (encoding.temporary_file: removed when the command
+    ends, or before when its tally is done with), or None if the temporary folder cannot take one
+    (the rules then read the exports again)."""
+    from attendance_cli.ingest.encoding import temporary_file
 
     try:
-        handle, name = tempfile.mkstemp(prefix="attendance-rows-", suffix=".arrow")
+        handle, path = temporary_file("rows", ".arrow")
     except OSError:
         return None
     os.close(handle)
-    remove_at_exit(Path(name))
-    return Path(name)
+    return path
 
 
 
 #: Inputs larger than this are streamed (bounded memory); smaller ones run faster in memory.
 #: ATTENDANCE_STREAMING_BYTES sets another size (the tests stream small files with it).
-STREAMING_BYTES = int(os.environ.get("ATTENDANCE_STREAMING_BYTES", 64 * 1024 * 1024))
+STREAMING_BYTES = (int(os.environ["ATTENDANCE_STREAMING_BYTES"])
+                   if os.environ.get("ATTENDANCE_STREAMING_BYTES", "").strip().isdigit() else 64 * 1024 * 1024)
 
 
 #: About the bytes a long export spends on one mark (a grid's cell becomes such a row when read).
