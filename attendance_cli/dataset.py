@@ -252,9 +252,8 @@ class Dataset:
         if notes and report.files:
             first = report.files[0]
             first.encoding_note = "; ".join([*([first.encoding_note] if first.encoding_note else []), *notes])
-        with_marks = pl.concat([counts.select("pupil_id"), unmarked.filter(pl.col("sessions") > 0).select("pupil_id")])
+        # the marks and pupils read are the store's all (as a check of the exports reports them)
         return replace(report, window=window.describe() if window else "all dates in the data",
-                       pupils=with_marks["pupil_id"].n_unique(), marks=int(counts["sessions"].sum() or 0),
                        unmarked_in_window=int(unmarked["sessions"].sum() or 0))
 
     @staticmethod
@@ -271,9 +270,9 @@ class Dataset:
     def _tally(self, base: Tally, window: Window | None, counts: pl.DataFrame, unmarked: pl.DataFrame,
                attributes: Sequence[str] | None, codes: bool) -> Tally:
         wanted = [c for c in base.pupils.columns if c == "pupil_id" or attributes is None or c in attributes]
-        with_marks = pl.concat([counts.select("pupil_id"), unmarked.filter(pl.col("sessions") > 0).select("pupil_id")])
+        # the marks and pupils read are the check's (every mark read, as a tally of the window reports
+        # them); only what is counted in the window is the window's
         report = replace(base.report, window=window.describe() if window else "all dates in the data",
-                         pupils=with_marks["pupil_id"].n_unique(), marks=int(counts["sessions"].sum() or 0),
                          unmarked_in_window=int(unmarked["sessions"].sum() or 0),
                          code_counts=None if not codes else base.report.code_counts)
         return Tally(self.export, window, [], report, counts, base.pupils.select(wanted), base.excluded, unmarked, codes,

@@ -186,7 +186,9 @@ def test_windows_counted_in_one_pass_give_each_windows_own_figures(spans):
         shared = together.tally(window, attributes=names)
         assert pupil_statistics(shared).equals(alone)
         assert alone.height > 100
-        assert (shared.report.window, shared.report.pupils) == (window.describe(), alone.height)
+        direct = data(SECONDARY).tally(window, attributes=names).report  # the reading summary's figures too
+        assert (shared.report.window, shared.report.pupils, shared.report.marks, shared.report.unmarked_in_window) == (
+            direct.window, direct.pupils, direct.marks, direct.unmarked_in_window)
 
 
 def test_streamed_the_marks_are_written_aside_by_the_checking_pass_and_the_events_are_the_same(tmp_path, monkeypatch):
@@ -203,6 +205,15 @@ def test_streamed_the_marks_are_written_aside_by_the_checking_pass_and_the_event
     streamed = find_triggers(streamed_data, policy, None, None, None)
     assert streamed_data.checked.rows_file is not None and streamed_data.checked.rows_file.exists()
     assert streamed.table.equals(in_memory.table) and streamed.table.height > 10
+    # a window counted from the rows set aside reads as a window counted from the exports
+    from attendance_cli.calendar import Window
+
+    ytd = Window(dt.date(2025, 8, 1), dt.date(2025, 10, 15), "chosen")
+    aside = streamed_data.tally(ytd, attributes=["surname", "forename", "year_group", "form"])
+    monkeypatch.setattr(validate, "STREAMING_BYTES", 1 << 40)
+    alone = data(SECONDARY).tally(ytd, attributes=["surname", "forename", "year_group", "form"])
+    assert (aside.report.marks, aside.report.pupils, aside.report.window) == (
+        alone.report.marks, alone.report.pupils, alone.report.window)
     # the file of rows is the command's own: none is left behind when it ends
     env = {**__import__("os").environ, "ATTENDANCE_STREAMING_BYTES": "0", "TMPDIR": str(tmp_path)}
     done = subprocess.run([sys.executable, "-m", "attendance_cli", "triggers", *map(str, SECONDARY), "--policy",
