@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import codecs
 import datetime as dt
+from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from attendance_cli.errors import InputError
 from tests.conftest import ARBOR_HEADER, pupil, read, session_rows, stats
@@ -311,6 +314,51 @@ def test_a_file_that_is_partly_utf8_and_partly_not_is_refused(write):
     assert "cannot tell the text encoding. It is mostly UTF-8 but byte" in text
     assert "(line 3) is not, so names could be corrupted." in text
     assert "try --encoding cp1252" in text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([b"a", b",", b"\n", b"0"] + [bytes([b]) for b in range(128, 256)
+                                                              if b not in (0x81, 0x8D, 0x8F, 0x90, 0x9D)]), max_size=60),
+       st.sampled_from(["cp1252", "latin-1"]))
+def test_a_single_byte_encoding_is_converted_exactly_as_python_decodes_it(pieces, encoding):
+    # every defined byte, in any mix: the byte-replacing conversion equals decoding and re-encoding
+    # (`’` becomes E2 80 99 and `â` is E2: the order of replacements must never rewrite a replacement)
+    from attendance_cli.ingest.encoding import _single_byte_converter
+
+    chunk = b"".join(pieces)
+    convert = _single_byte_converter(encoding, Path("x.csv"), lambda *a: AssertionError(a))
+    assert convert(chunk, 0, False) == chunk.decode(encoding).encode("utf-8")
+
+
+@pytest.fixture
+def large(monkeypatch):
+    """Every file read as a large one: converted a few bytes at a time into a temporary file."""
+    from attendance_cli.ingest import encoding
+
+    monkeypatch.setattr(encoding, "_small", lambda path: False)
+    monkeypatch.setattr(encoding, "CHUNK_BYTES", 7)
+
+
+def test_a_large_windows_1252_export_is_converted_chunk_by_chunk(write, large):
+    names = [("Zoë", "Nowak"), ("O’Brien", "Siobhán"), ("Smith", "Renée"), ("Dâ’n", "Ãx ƒ")]
+    path = _names_file(write, "excel.csv", "cp1252", names=names)
+    result = read([path])
+    assert sorted(zip(result.pupils["surname"], result.pupils["forename"])) == sorted(names)
+    assert result.report.files[0].encoding_note == "Windows-1252 (Excel 'CSV' save); converted to UTF-8"
+
+
+@pytest.mark.parametrize("size", ["small", "large"])
+def test_a_byte_windows_1252_leaves_undefined_is_named_with_its_line(write, request, size):
+    if size == "large":
+        request.getfixturevalue("large")
+    path = write("excel.csv", "")
+    data = (ARBOR_HEADER + "\n1,Zoë,A,3,3A,01/09/2025,AM,/,\n").encode("cp1252") + b"2,Ren\x81e,B,3,3A,01/09/2025,AM,/,\n"
+    path.write_bytes(data)
+    with pytest.raises(InputError) as raised:
+        read([path])
+    assert raised.value.describe().splitlines()[0] == (
+        f"{path}: cannot tell the text encoding (not UTF-8, and byte 0x81 at offset {data.index(0x81):,}, line 3, "
+        "is not Windows-1252 either).")
 
 
 def test_forced_encoding(write):

@@ -96,7 +96,7 @@ def open_text(path: Path, forced: str | None = None) -> Decoded:
     def not_cp1252(byte: int, offset: int, line: int) -> InputError:
         return InputError(
             f"{path}: cannot tell the text encoding (not UTF-8, and byte 0x{byte:02X} at offset "
-            f"{offset:,} is not Windows-1252 either).",
+            f"{offset:,}, line {line}, is not Windows-1252 either).",
             fix="Pass the encoding with --encoding (for example --encoding latin-1). " + _TRY_HINT)
 
     note = "Windows-1252 (Excel 'CSV' save); converted to UTF-8"
@@ -105,7 +105,7 @@ def open_text(path: Path, forced: str | None = None) -> Decoded:
     try:
         raw.decode("cp1252")
     except UnicodeDecodeError as exc:
-        raise not_cp1252(raw[exc.start], exc.start, 0) from None
+        raise not_cp1252(raw[exc.start], exc.start, raw[:exc.start].count(b"\n") + 1) from None
     return _decoded(path, raw, True, "cp1252", note=note)
 
 
@@ -179,26 +179,99 @@ def _transcoded(path: Path, encoding: str, note: str | None,
                 invalid: Callable[[int, int, int], InputError]) -> Decoded:
     """A large export in another encoding, converted to UTF-8 in a temporary file a chunk at a time
     (bounded memory), which is removed when the command ends. `invalid(byte, offset, line)` is the
-    error for a byte the encoding does not define."""
+    error for a byte the encoding does not define. Each chunk is written while the next is converted."""
+    from concurrent.futures import ThreadPoolExecutor
+
     handle, target = temporary_file("utf8", ".csv")
-    decoder = codecs.getincrementaldecoder(encoding)()
-    offset = lines = 0
-    with path.open("rb") as source, os.fdopen(handle, "wb") as out:
+    convert = _single_byte_converter(encoding, path, invalid) or _decoder_converter(encoding, path, invalid)
+    offset = 0
+    with path.open("rb") as source, os.fdopen(handle, "wb") as out, ThreadPoolExecutor(1) as writer:
+        pending = None
         while chunk := source.read(CHUNK_BYTES):
-            try:
-                converted = decoder.decode(chunk).encode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise invalid(chunk[exc.start], offset + exc.start, lines + chunk[:exc.start].count(b"\n") + 1) from None
-            out.write(converted.removeprefix(codecs.BOM_UTF8) if offset == 0 else converted)
+            converted = convert(chunk, offset, False)
+            if offset == 0:
+                converted = converted.removeprefix(codecs.BOM_UTF8)
+            if pending is not None:
+                pending.result()
+            pending = writer.submit(out.write, converted)
             offset += len(chunk)
-            lines += chunk.count(b"\n")
-        try:
-            out.write(decoder.decode(b"", final=True).encode("utf-8"))
-        except UnicodeDecodeError:
-            raise invalid(0, offset, lines + 1) from None
+        if pending is not None:
+            pending.result()
+        out.write(convert(b"", offset, True))
     with target.open("rb") as converted_file:
         head, starts, separator = _head_rows(converted_file.read(SAMPLE_BYTES).decode("utf-8", errors="ignore"))
     return Decoded(path, encoding, target, head, starts, _tab_note(note, separator), separator=separator)
+
+
+Converter = Callable[[bytes, int, bool], bytes]
+
+
+def _line_at(path: Path, offset: int) -> int:
+    """The 1-based line holding byte `offset` of the file (for an error: read again only then)."""
+    lines = 1
+    with path.open("rb") as source:
+        while offset > 0 and (chunk := source.read(min(CHUNK_BYTES, offset))):
+            lines += chunk.count(b"\n")
+            offset -= len(chunk)
+    return lines
+
+
+def _decoder_converter(encoding: str, path: Path, invalid: Callable[[int, int, int], InputError]) -> Converter:
+    """Any encoding, through Python's incremental decoder (a character may span two chunks)."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+
+    def convert(chunk: bytes, offset: int, final: bool) -> bytes:
+        try:
+            return decoder.decode(chunk, final=final).encode("utf-8")
+        except UnicodeDecodeError as exc:
+            at = offset + exc.start
+            raise invalid(chunk[exc.start] if exc.start < len(chunk) else 0, at, _line_at(path, at)) from None
+
+    return convert
+
+
+_ASCII = bytes(range(128))
+
+
+def _single_byte_converter(encoding: str, path: Path, invalid: Callable[[int, int, int], InputError]) -> Converter | None:
+    """Windows-1252 and Latin-1, whose bytes are each one character and ASCII as itself: a chunk keeps
+    its ASCII bytes and has each other byte value it holds replaced by that character's UTF-8 (an
+    export holds a handful: `ë`, `’`), several times faster than decoding to text and back.
+
+    The replacements run in an order in which none writes a byte that a later one replaces (`’`
+    becomes E2 80 99, so `â`, byte E2, goes first); a chunk whose bytes allow no such order is
+    decoded instead. A byte the encoding leaves undefined is an error at its first place. None for
+    encodings other than these."""
+    if codecs.lookup(encoding).name not in ("cp1252", "latin-1", "iso8859-1"):
+        return None
+    import graphlib
+
+    utf8: dict[int, bytes] = {}
+    for byte in range(128, 256):
+        try:
+            utf8[byte] = bytes([byte]).decode(encoding).encode("utf-8")
+        except UnicodeDecodeError:
+            pass
+
+    def convert(chunk: bytes, offset: int, final: bool) -> bytes:
+        if chunk.isascii():
+            return chunk
+        present = set(chunk.translate(None, _ASCII))
+        undefined = present - utf8.keys()
+        if undefined:
+            at = min(chunk.index(bytes([byte])) for byte in undefined)
+            raise invalid(chunk[at], offset + at, _line_at(path, offset + at))
+        # a byte that another's UTF-8 holds is replaced before that one
+        order = graphlib.TopologicalSorter({byte: set(utf8[byte]) & present - {byte} for byte in present})
+        try:
+            replacements = list(order.static_order())
+        except graphlib.CycleError:
+            return chunk.decode(encoding).encode("utf-8")
+        for byte in replacements:
+            chunk = chunk.replace(bytes([byte]), utf8[byte])
+        return chunk
+
+    return convert
 
 
 _TEMPORARY: list[Path] = []
