@@ -83,3 +83,27 @@ def test_a_conflict_in_an_export_by_date_is_still_an_error(write):
     with pytest.raises(InputError) as raised:
         read([write("conflict.csv", [ARBOR_HEADER, *rows])])
     assert f"conflicting duplicate: pupil {line[0]} on {line[5]} {line[6]}" in raised.value.describe()
+
+
+def test_an_export_by_date_streamed_is_checked_for_duplicates_from_its_session_numbers(write, monkeypatch, tmp_path):
+    # a large export by date: the pass writes each row's session number aside, every pupil is checked
+    # from them, a conflict is still found, a copy still collapses, and the numbers' file is removed
+    import tempfile
+
+    from attendance_cli.ingest import validate
+
+    monkeypatch.setattr(validate, "STREAMING_BYTES", 0)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    rows = register(random.Random(2), 20, 3)
+    rows.sort(key=lambda r: (day_first(r), r.split(",")[6], r))
+    copied = [*rows, rows[7]]  # an identical copy
+    result = read([write("copy.csv", [ARBOR_HEADER, *copied])])
+    assert result.report.duplicates_collapsed == 1
+    assert result.report.marks == len(rows)
+    line = rows[5].split(",")
+    line[7] = "O" if line[7] != "O" else "/"
+    with pytest.raises(InputError) as raised:
+        read([write("conflict.csv", [ARBOR_HEADER, *rows, ",".join(line)])])
+    assert f"conflicting duplicate: pupil {line[0]} on {line[5]} {line[6]}" in raised.value.describe()
+    assert not list((tmp_path / "tmp").glob("attendance-*"))

@@ -7,6 +7,8 @@ of each row's session (no two equal: no duplicate), then row by row where two ha
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import polars as pl
 
 from attendance_cli.errors import Problem
@@ -34,9 +36,19 @@ def _checked_rows(export: Export, frame: pl.LazyFrame) -> pl.LazyFrame:
 SESSION_KEY = ["pupil_id", "date", "session"]
 
 
-def find_duplicates(export: Export, window: Window | None, per_file: pl.DataFrame, by_marks: list[str]
-                    ) -> tuple[pl.DataFrame, list[Problem], pl.DataFrame]:
+def checked_session_hashes(export: Export, frame: pl.LazyFrame) -> pl.LazyFrame:
+    """Each checked row's session as a number (`_hash`), for `find_duplicates(hashes_file=...)`: the
+    main pass writes them aside for exports not kept by pupil, where every pupil must be checked."""
+    return _checked_rows(export, frame).select(_session_hash(SESSION_KEY))
+
+
+def find_duplicates(export: Export, window: Window | None, per_file: pl.DataFrame, by_marks: list[str],
+                    hashes_file: Path | None = None) -> tuple[pl.DataFrame, list[Problem], pl.DataFrame]:
     """Find sessions that appear more than once.
+
+    `hashes_file`: every checked row's session number (`checked_session_hashes`), written by the
+    main pass; every pupil is then checked from it, and the exports read again only for the rows
+    whose numbers are shared.
 
     Returns the rows to leave out (identical copies, unmarked copies of a marked session, and
     with keep-last the earlier side of a conflict), the conflicts as problems (error mode), and
@@ -44,7 +56,8 @@ def find_duplicates(export: Export, window: Window | None, per_file: pl.DataFram
     """
     slots = export.slots
     # a pupil whose rows in a file are contiguous and in order (validate._per_file) holds no session twice
-    per_file = per_file.with_columns((pl.col("in_order") & ~pl.col("has_problem")).alias("proven"))
+    proven = pl.lit(False) if hashes_file is not None else pl.col("in_order") & ~pl.col("has_problem")
+    per_file = per_file.with_columns(proven.alias("proven"))
     # files that share a date for the same pupil may hold the same session twice
     overlapping = pl.Series([], dtype=pl.String) if len(export.files) == 1 or export.shape != "sessions" else (
         per_file.filter(pl.col("first_date").is_not_null()).sort("pupil_id", "first_date")
@@ -75,7 +88,8 @@ def find_duplicates(export: Export, window: Window | None, per_file: pl.DataFram
     # First one number per row, a hash of its session, kept sorted: rows of one session have the
     # same number, so where no two numbers are equal no session appears twice (the usual case, as
     # when rows are merely out of order). Only rows whose number is shared are then read in full.
-    hashes = suspected.select(_session_hash(key)).collect(engine="streaming")["_hash"].sort()
+    hashes = (pl.scan_ipc(hashes_file).collect() if hashes_file is not None and key == SESSION_KEY
+              else suspected.select(_session_hash(key)).collect(engine="streaming"))["_hash"].sort()
     shared = hashes.filter(hashes == hashes.shift(1)).unique()
     del hashes
     if shared.is_empty():

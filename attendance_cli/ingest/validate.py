@@ -28,7 +28,7 @@ import polars as pl
 
 from attendance_cli.calendar.windows import Window
 from attendance_cli.errors import InputError, Problem
-from attendance_cli.ingest.duplicates import find_duplicates
+from attendance_cli.ingest.duplicates import checked_session_hashes, find_duplicates
 from attendance_cli.ingest.exports import Export
 from attendance_cli.ingest.headers import RECEPTION_TEXT, YEAR_NUMBER
 from attendance_cli.ingest.problems import (
@@ -271,7 +271,7 @@ def _left_out_of_cohort(counts: pl.DataFrame, unmarked: pl.DataFrame) -> tuple[i
 
 
 def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Sequence[str] | None,
-           codes: bool = True, keep_rows: bool = False) -> Tally:
+           codes: bool = True, keep_rows: bool = False, aside: bool = True) -> Tally:
     cohort = window is not None and window.dfe_cohort
     if cohort:
         _check_cohort_ages(export)
@@ -295,12 +295,18 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
     rows_file = (_temporary_rows() if keep_rows and not by_session and export.shape == "sessions"
                  and engine_for(export) == "streaming" else None)  # (None: no room in the temporary folder)
     rows_sink = _rows_aside(export, frame).sink_ipc(rows_file, lazy=True) if rows_file is not None else None
+    # rows not kept by pupil: every pupil must be proven free of duplicate sessions, from a number for
+    # each row's session, written aside by this same read (duplicates.find_duplicates), not read again
+    hashes_file = (_temporary_rows() if aside and by_session and export.shape == "sessions"
+                   and engine_for(export) == "streaming" else None)
+    if hashes_file is not None:
+        rows_sink = checked_session_hashes(export, frame).sink_ipc(hashes_file, lazy=True)
     if not codes:
         # every code valid on its date becomes one slot: the pass groups by pupil, not pupil and code
         frame = frame.with_columns(slots.fold_codes(pl.col("slot")).alias("slot"))
     # a "descent" is a row whose date and session are not after the previous row's
     descent_row = (pl.when(DESCENT).then(pl.col("row")) if rows_sink is None
-                   else pl.lit(None, dtype=pl.UInt32))  # (found in the rows file)
+                   else pl.lit(None, dtype=pl.UInt32))  # (found in the rows file; with the session numbers, not needed)
     groups_plan = frame.with_columns(descent_row.alias("_descent_row")).group_by(
         "file", "pupil_id", "slot", "scope", *keys).agg(
         pl.len().alias("n"),
@@ -320,11 +326,15 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
         try:
             groups = pl.collect_all([groups_plan, rows_sink], engine="streaming")[0]
         except (pl.exceptions.ComputeError, OSError) as exc:
-            if "os error" in str(exc) or isinstance(exc, OSError):  # the rows could not be written aside
-                rows_file.unlink(missing_ok=True)  # (a full temporary folder): the rules read the exports again
-                return _tally(export, window, by, wanted, codes, keep_rows=False)
+            for written in (rows_file, hashes_file):
+                if written is not None:
+                    written.unlink(missing_ok=True)
+            if "os error" in str(exc) or isinstance(exc, OSError):  # nothing could be written aside (a full
+                # temporary folder): the rules, and the check for duplicates, read the exports again
+                return _tally(export, window, by, wanted, codes, keep_rows=False, aside=False)
             raise _explain_read_error(export, exc) from None
-        descents = (pl.scan_ipc(rows_file).filter(DESCENT).select("file", "row").collect())
+        descents = (pl.scan_ipc(rows_file).filter(DESCENT).select("file", "row").collect()
+                    if rows_file is not None else None)
     else:
         groups, descents = _collect(groups_plan, export), None
     groups = groups.join(slots.statuses, on="slot", how="left")
@@ -344,7 +354,11 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
         if reopened is not None:
             raise _Reopened(reopened)
 
-    excluded, conflicts, conflict_rejects = find_duplicates(export, window, per_file, keys)
+    try:
+        excluded, conflicts, conflict_rejects = find_duplicates(export, window, per_file, keys, hashes_file)
+    finally:
+        if hashes_file is not None:
+            hashes_file.unlink(missing_ok=True)
     rejects = rejects_frame(export, problem_rows, conflict_rejects)
     problems = problems_of(export, rejects) + conflicts
     if problems and not export.options.lenient:
