@@ -130,7 +130,7 @@ def _open_parquet(path: Path, index: int, slots: MarkSlots) -> SourceFile:
         raise InputError(f"{path}: was ingested with the code table {info.get('codes')!r}, not {slots.codes.name!r}.",
                          fix=f"Pass --codes {info.get('codes')} or ingest the exports again.")
     shape = info["shape"]
-    raw = pl.scan_parquet(path).with_row_index("row")
+    raw = pl.scan_parquet(path).with_row_index("row").with_columns(pl.col("code").cast(pl.String))
     if "pupils" in info:  # a version-2 store keeps each pupil's details once, in its metadata
         from attendance_cli.ingest.store import Store
 

@@ -29,8 +29,10 @@ from attendance_cli.ingest.validate import Tally
 from attendance_cli.outputs import atomic_write
 
 #: Version 2 stores hold unmarked sessions, the validation report and the exports' fingerprints;
-#: version 3 each row's pupil number. An earlier store is read as an export (the same figures, slower).
-STORE_VERSION = 3
+#: version 3 each row's pupil number; version 4 each code as one of the code table's tokens (an
+#: Enum: counted by its number, not its text). An earlier store is read as an export (the same
+#: figures, slower).
+STORE_VERSION = 4
 
 
 def canonical_marks(result: Tally) -> pl.LazyFrame:
@@ -47,7 +49,8 @@ def canonical_marks(result: Tally) -> pl.LazyFrame:
              .join(names.lazy(), on="file", how="left", maintain_order="left")
              .join(numbers, on="pupil_id", how="left", maintain_order="left")
              .with_columns((pl.col("row").cast(pl.Int64) + pl.col("data_start") + 1).alias("source_line"))
-             .select("pupil_id", "date", "session", *lesson, "code", "minutes_late", "source_file", "source_line",
+             .select("pupil_id", "date", "session", *lesson, pl.col("code").cast(export.slots.token_enum), "minutes_late",
+                     "source_file", "source_line",
                      pl.col("pupil").cast(pl.UInt32)))
     if result.runs is not None and not lesson and len(export.files) == 1 and _in_order(result):
         return marks  # one export, each pupil's rows together and in order, pupils in id order: as it is
@@ -113,10 +116,19 @@ class Store:
         from attendance_cli.ingest.scope import SCOPE_COUNTED
 
         window = pl.col("date").is_between(pl.lit(start or dt.date.min), pl.lit(end or dt.date.max))
-        grouped = (self.rows.filter(window).group_by("pupil", "code")  # by number: no ids to hash
+        # by one number per pupil and code (no ids or codes to hash): pupil x 2^16 + the code's token
+        # number, 2^16 - 1 for an unmarked session
+        unmarked_token = (1 << 16) - 1
+        token = pl.col("code").cast(slots.token_enum).to_physical().cast(pl.UInt64).fill_null(unmarked_token)
+        tokens = pl.DataFrame({"_token": range(len(slots.token_enum.categories)),
+                               "code": slots.token_enum.categories}, schema={"_token": pl.UInt64, "code": pl.String})
+        grouped = (self.rows.filter(window)
+                   .group_by((pl.col("pupil").cast(pl.UInt64) * (1 << 16) + token).alias("_key"))
                    .agg(pl.len().cast(pl.Int64).alias("sessions"), pl.col("minutes_late").sum().cast(pl.Int64).alias("minutes_late"))
                    .collect(engine="streaming")
-                   .join(self.numbers, on="pupil", how="left").drop("pupil"))
+                   .with_columns((pl.col("_key") // (1 << 16)).cast(pl.UInt32).alias("pupil"), (pl.col("_key") % (1 << 16)).alias("_token"))
+                   .join(tokens, on="_token", how="left")
+                   .join(self.numbers, on="pupil", how="left").drop("pupil", "_key", "_token"))
         scope = pl.lit(SCOPE_COUNTED, dtype=pl.UInt8).alias("scope")
         kinds = slots.lookup.filter(pl.col("status") == "ok").select("code", "category", "late", "closure").unique("code")
         counts = (grouped.filter(pl.col("code").is_not_null()).join(kinds, on="code", how="left")
