@@ -693,3 +693,11 @@ def test_a_pass_without_code_counts_accounts_for_every_row_the_same(write):
     assert light.report.code_counts is None
     with pytest.raises(ValueError, match="code by code"):
         pupil_statistics(light)
+
+
+@pytest.mark.parametrize("start", [dt.date(2025, 9, 1), dt.date(2024, 8, 12)])  # one code era, or two
+def test_the_spellings_of_a_code_are_counted_as_one_code(write, start):
+    # `/`, `/\` and `//` all mean present: one row per pupil and code, in one era or across two
+    path = write("spellings.csv", [ARBOR_HEADER, *session_rows("1", start, ["/", "/\\", "//", "N", "N", "/"] * 2)])
+    counts = read([path]).counts.group_by("pupil_id", "code").agg(pl.len().alias("rows"), pl.col("sessions").sum())
+    assert sorted(counts.rows()) == [("1", "/", 1, 8), ("1", "N", 1, 4)]

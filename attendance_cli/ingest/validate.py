@@ -588,7 +588,9 @@ def _totals(groups: pl.DataFrame, by_marks: list[str]) -> pl.DataFrame:
 def _counts(groups: pl.DataFrame, export: Export, by_marks: list[str]) -> pl.DataFrame:
     lookup = export.slots.lookup.filter(pl.col("status") == "ok").select("slot", "code", "category", "late", "closure")
     counted = groups.filter(pl.col("status") == "ok")
-    if len(export.files) > 1 or export.slots.n_eras > 1:
+    # (the slots present, a few dozen, each another code: nothing to fold, as in one file of one era)
+    present = counted.select(pl.col("slot").unique()).join(lookup, on="slot")
+    if len(export.files) > 1 or present["code"].n_unique() < present.height:
         # one row per pupil and code: several files, or a code's spellings and eras, fold together
         counted = (counted.join(lookup.select("slot", "code"), on="slot")
                    .group_by("pupil_id", *by_marks, "code", "scope")
