@@ -352,6 +352,8 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
     if has_problems or padded_ids:
         reopened = reopen_tolerantly(export, problem_rows, padded_ids)
         if reopened is not None:
+            if hashes_file is not None:  # (the tolerant reading writes its own)
+                hashes_file.unlink(missing_ok=True)
             raise _Reopened(reopened)
 
     try:
@@ -588,7 +590,7 @@ def _totals(groups: pl.DataFrame, by_marks: list[str]) -> pl.DataFrame:
 def _counts(groups: pl.DataFrame, export: Export, by_marks: list[str]) -> pl.DataFrame:
     lookup = export.slots.lookup.filter(pl.col("status") == "ok").select("slot", "code", "category", "late", "closure")
     counted = groups.filter(pl.col("status") == "ok")
-    # (the slots present, a few dozen, each another code: nothing to fold, as in one file of one era)
+    # one file whose slots present (a few dozen) are each another code has nothing to fold
     present = counted.select(pl.col("slot").unique()).join(lookup, on="slot")
     if len(export.files) > 1 or present["code"].n_unique() < present.height:
         # one row per pupil and code: several files, or a code's spellings and eras, fold together
