@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import errno
 import os
@@ -131,8 +132,7 @@ def write_frame(frame: pl.DataFrame, fmt: str, path: Path | None, stream: IO[str
     """Write `frame` as csv, json, xlsx or parquet to `path`, or to `stream` (stdout) if no path."""
     stream = stream or sys.stdout
     if fmt == "csv":
-        text = to_csv_text(frame)
-        _text_out(text, path, stream, encoding="utf-8-sig")
+        _csv_out(frame, path, stream)
     elif fmt == "json":
         _text_out(frame.write_json() + "\n", path, stream)
     elif fmt == "xlsx":
@@ -141,6 +141,34 @@ def write_frame(frame: pl.DataFrame, fmt: str, path: Path | None, stream: IO[str
         _binary_out(lambda target: frame.write_parquet(target, metadata=metadata), path, stream, "parquet")
     else:
         raise UsageError(f"Format {fmt!r} cannot be written to a file.", fix="Use csv, json, xlsx or parquet.")
+
+
+#: rows of a table written as CSV at a time (a large table is never held as text whole)
+CSV_ROWS = 50_000
+
+
+def _csv_out(frame: pl.DataFrame, path: Path | None, stream: IO[str]) -> None:
+    """CSV in UTF-8 (a file with a byte-order mark, so that Excel reads it as UTF-8), written a
+    slice of rows at a time."""
+    def write(binary: IO[bytes]) -> None:
+        for start in range(0, max(frame.height, 1), CSV_ROWS):
+            binary.write(neutralise_formulas(frame.slice(start, CSV_ROWS)).write_csv(include_header=start == 0).encode())
+
+    if path is not None:
+        def to_file(temp: Path) -> None:
+            with temp.open("wb") as binary:
+                binary.write(codecs.BOM_UTF8)
+                write(binary)
+
+        atomic_write(path, to_file)
+        return
+    binary = getattr(stream, "buffer", None)
+    if binary is None:  # a text stream only (a test's)
+        stream.write(to_csv_text(frame))
+    else:
+        stream.flush()
+        write(binary)
+        binary.flush()
 
 
 def _text_out(text: str, path: Path | None, stream: IO[str], encoding: str = "utf-8") -> None:

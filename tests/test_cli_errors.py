@@ -133,7 +133,7 @@ def test_a_full_disk_in_the_worker_processes_is_one_line_and_leaves_no_letter(tm
 
 def test_summary_to_a_full_disk_names_the_file_and_leaves_no_part_file(run, register, tmp_path, monkeypatch):
     target = tmp_path / "full-disk" / "sum.csv"
-    monkeypatch.setattr(Path, "write_text", refusing("write_text", target.parent, no_space()))
+    monkeypatch.setattr(Path, "open", refusing("open", target.parent, no_space()))
     result = run("summary", register, "-o", target, "-q")
     assert (result.exit_code, result.stdout) == (1, "")
     assert result.stderr == f"Error: cannot write {target}: No space left on device\n" + NO_SPACE_FIX
@@ -142,7 +142,7 @@ def test_summary_to_a_full_disk_names_the_file_and_leaves_no_part_file(run, regi
 
 def test_an_os_error_shows_its_traceback_with_debug(run, register, tmp_path, monkeypatch):
     target = tmp_path / "full-disk" / "sum.csv"
-    monkeypatch.setattr(Path, "write_text", refusing("write_text", target.parent, no_space()))
+    monkeypatch.setattr(Path, "open", refusing("open", target.parent, no_space()))
     with pytest.raises(FileSystemError) as raised:
         run("--debug", "summary", register, "-o", target, "-q")
     assert isinstance(raised.value.__cause__, OSError)  # the system's error, in the traceback
