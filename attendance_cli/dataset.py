@@ -3,6 +3,7 @@
     Dataset.open(paths, options)      cheap: encodings, headers and layouts only
     dataset.tally(window, by, ...)    the check of every row and the mark counts for a window
     dataset.marks                     the accepted marks in the rules' compact form
+    dataset.rule_marks                the same for the rules, who take them a batch of pupils at a time
     dataset.dates                     school days and the last date in the data (the calendar's source)
 
 Each is worked out once per run and kept: a command that needs the marks, the calendar and the
@@ -29,6 +30,7 @@ from attendance_cli.ingest.scope import SCOPE_COUNTED
 if TYPE_CHECKING:
     from attendance_cli.calendar import SchoolCalendar
     from attendance_cli.ingest.store import Store
+    from attendance_cli.rules.engine import MarkSource
     from attendance_cli.rules.marks import Marks
 
 #: The pupil details commands show.
@@ -148,13 +150,23 @@ class Dataset:
         return self._marks
 
     @property
+    def rule_marks(self) -> MarkSource:
+        """The marks for the rules, which evaluate them a batch of pupils at a time: those in memory,
+        else a store's read a batch at a time (never all at once), else `marks`."""
+        if self._marks is None and self.store is not None:
+            return self.store.mark_batches(self.export.slots)
+        return self.marks
+
+    @property
     def dates(self) -> tuple[list[dt.date], dt.date | None]:
         """School days (a mark that is not a closure) and the last date with a mark."""
         if self._dates is None:
-            if self._marks is not None or self.store is not None:
+            if self._marks is not None:
                 from attendance_cli.rules.marks import school_days
 
                 self._dates = school_days(self.marks)
+            elif self.store is not None:
+                self._dates = self.store.school_days(self.export.slots)
             elif self._checked is not None and self._checked.rows_file is not None:
                 from attendance_cli.calendar import school_days_in
 
@@ -182,10 +194,11 @@ class Dataset:
         """A window's counts from the marks in memory, with the whole check's report and pupils."""
         base = self._checked
         marks = self._marks
-        frame = marks.frame if window is None else marks.frame.filter(window.expr())
+        frame = marks.frame.lazy() if window is None else marks.frame.lazy().filter(window.expr())
+        # streamed: in memory, a group-by of millions of marks by two keys takes gigabytes
         grouped = (frame.group_by("pupil", "slot")
                    .agg(pl.len().cast(pl.Int64).alias("sessions"), pl.col("minutes_late").sum().cast(pl.Int64).alias("minutes_late"))
-                   .join(marks.pupils, on="pupil").join(marks.lookup, on="slot"))
+                   .collect(engine="streaming").join(marks.pupils, on="pupil").join(marks.lookup, on="slot"))
         counts = self._shaped(grouped.group_by("pupil_id", "code", "category", "late", "closure")
                               .agg(pl.col("sessions").sum(), pl.col("minutes_late").sum()), codes)
         blank = marks.unmarked if window is None else marks.unmarked.filter(window.expr())
@@ -234,7 +247,8 @@ class Dataset:
         return self._tally(base, window, counts, unmarked, attributes, codes)
 
     def _from_store(self, store: Store, window: Window | None, attributes: Sequence[str] | None, codes: bool) -> Tally:
-        counts, unmarked = store.counts(self.export.slots, window.start if window else None, window.end if window else None)
+        counts, unmarked = store.counts(self.export.slots, window.start if window else None, window.end if window else None,
+                                        codes=codes)
         counts = self._shaped(counts, codes)
         report = self._store_report(store, window, counts, unmarked)
         pupils = store.pupils(list(attributes) if attributes is not None else self.export.attributes)

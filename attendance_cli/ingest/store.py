@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -27,6 +30,9 @@ from attendance_cli.ingest.exports import PARQUET_KEY, Export
 from attendance_cli.ingest.headers import LESSON_FIELDS
 from attendance_cli.ingest.validate import Tally
 from attendance_cli.outputs import atomic_write
+
+if TYPE_CHECKING:
+    from attendance_cli.rules.marks import Marks
 
 #: Version 2 stores hold unmarked sessions, the validation report and the exports' fingerprints;
 #: version 3 each row's pupil number; version 4 each code as one of the code table's tokens (an
@@ -110,16 +116,21 @@ class Store:
                              f"run 'attendance ingest' again to count it")
         return notes
 
-    def counts(self, slots: MarkSlots, start: dt.date | None, end: dt.date | None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    def counts(self, slots: MarkSlots, start: dt.date | None, end: dt.date | None,
+               codes: bool = True) -> tuple[pl.DataFrame, pl.DataFrame]:
         """Marks per pupil and code in a window, as `Tally.counts` has them, and unmarked sessions per
-        pupil (`Tally.unmarked`), counted straight from the checked rows."""
+        pupil (`Tally.unmarked`), counted straight from the checked rows. `codes=False`: marks per
+        pupil in total (code, category, late and closure null)."""
         from attendance_cli.ingest.scope import SCOPE_COUNTED
 
         window = pl.col("date").is_between(pl.lit(start or dt.date.min), pl.lit(end or dt.date.max))
         # by one number per pupil and code (no ids or codes to hash): pupil x 2^16 + the code's token
-        # number, 2^16 - 1 for an unmarked session
+        # number, 2^16 - 1 for an unmarked session (without codes: 0 for a mark)
         unmarked_token = (1 << 16) - 1
-        token = pl.col("code").cast(slots.token_enum).to_physical().cast(pl.UInt64).fill_null(unmarked_token)
+        if codes:
+            token = pl.col("code").cast(slots.token_enum).to_physical().cast(pl.UInt64).fill_null(unmarked_token)
+        else:
+            token = pl.when(pl.col("code").is_null()).then(unmarked_token).otherwise(0).cast(pl.UInt64)
         tokens = pl.DataFrame({"_token": range(len(slots.token_enum.categories)),
                                "code": slots.token_enum.categories}, schema={"_token": pl.UInt64, "code": pl.String})
         grouped = (self.rows.filter(window)
@@ -127,13 +138,18 @@ class Store:
                    .agg(pl.len().cast(pl.Int64).alias("sessions"), pl.col("minutes_late").sum().cast(pl.Int64).alias("minutes_late"))
                    .collect(engine="streaming")
                    .with_columns((pl.col("_key") // (1 << 16)).cast(pl.UInt32).alias("pupil"), (pl.col("_key") % (1 << 16)).alias("_token"))
-                   .join(tokens, on="_token", how="left")
-                   .join(self.numbers, on="pupil", how="left").drop("pupil", "_key", "_token"))
+                   .join(self.numbers, on="pupil", how="left"))
         scope = pl.lit(SCOPE_COUNTED, dtype=pl.UInt8).alias("scope")
+        blank = pl.col("_token") == unmarked_token
+        unmarked = grouped.filter(blank).select("pupil_id", scope, "sessions")
+        if not codes:
+            nothing = [pl.lit(None, dtype=pl.String).alias(c) for c in ("code", "category", "late")]
+            counts = grouped.filter(~blank).select("pupil_id", scope, "sessions", "minutes_late", *nothing,
+                                                   pl.lit(None, dtype=pl.Boolean).alias("closure"))
+            return counts, unmarked
         kinds = slots.lookup.filter(pl.col("status") == "ok").select("code", "category", "late", "closure").unique("code")
-        counts = (grouped.filter(pl.col("code").is_not_null()).join(kinds, on="code", how="left")
+        counts = (grouped.filter(~blank).join(tokens, on="_token", how="left").join(kinds, on="code", how="left")
                   .select("pupil_id", scope, "sessions", "minutes_late", "code", "category", "late", "closure"))
-        unmarked = grouped.filter(pl.col("code").is_null()).select("pupil_id", scope, "sessions")
         return counts, unmarked
 
     @property
@@ -142,7 +158,7 @@ class Store:
         data = self.info.get("pupils", {"pupil_id": []})
         return pl.DataFrame(data, schema={c: pl.String for c in data})
 
-    @property
+    @cached_property
     def numbers(self) -> pl.DataFrame:
         """Each pupil's number (the store's `pupil` column) and id."""
         return (self.pupil_table.select(pl.col("pupil_id").sort()).with_row_index("pupil")
@@ -152,16 +168,30 @@ class Store:
         table = self.pupil_table
         return table.select("pupil_id", *[a for a in dict.fromkeys(attributes) if a in table.columns and a != "pupil_id"])
 
-    def compact(self, slots: MarkSlots, minutes: bool = True):
+    @staticmethod
+    def _slot(slots: MarkSlots) -> pl.Expr:
+        """Each row's mark slot (MarkSlots), from its code's token and its date's code era."""
+        token = pl.col("code").cast(slots.token_enum).to_physical().cast(pl.UInt16)
+        return (pl.when(pl.col("code").is_null()).then(slots.status("unmarked"))
+                .otherwise(slots.era_expr(pl.col("date")) * len(slots.tokens) + token).cast(pl.UInt16))
+
+    def school_days(self, slots: MarkSlots) -> tuple[list[dt.date], dt.date | None]:
+        """School days and the last date with a mark (calendar.school_days_in), from the dates and
+        codes alone (the marks are not read into memory)."""
+        from attendance_cli.calendar import school_days_in
+
+        open_slots = slots.lookup.filter((pl.col("status") == "ok") & ~pl.col("closure"))["slot"].implode()
+        rows = self.rows.filter(pl.col("code").is_not_null()).select("date", self._slot(slots).alias("slot"))
+        return school_days_in(rows, pl.lit(True), pl.col("slot").is_in(open_slots))
+
+    def compact(self, slots: MarkSlots, minutes: bool = True, pupils: tuple[int, int] | None = None) -> Marks:
         """The accepted marks in the rules' compact form (`rules.marks.Marks`): pupils numbered in id
-        order, marks sorted by pupil, date and session (as the store is)."""
+        order, marks sorted by pupil, date and session (as the store is).
+        `pupils`: only those numbered from the first to the second (the rows are sorted by pupil:
+        the Parquet reader skips the other row groups)."""
         from attendance_cli.rules.marks import split_unmarked
 
         lookup = slots.lookup.filter(pl.col("status") == "ok").select("slot", "code", "category", "late", "closure")
-        token = pl.col("code").cast(slots.token_enum).to_physical().cast(pl.UInt16)
-        unmarked = slots.status("unmarked")
-        slot = (pl.when(pl.col("code").is_null()).then(unmarked)
-                .otherwise(slots.era_expr(pl.col("date")) * len(slots.tokens) + token).cast(pl.UInt16))
         if self.lessons:
             names = self.rows.collect_schema().names()
             parts = [pl.col(c).cast(pl.String) for c in ("start_time", "period", "event_id", "subject") if c in names]
@@ -169,16 +199,40 @@ class Store:
         else:
             session = pl.col("session").cast(SESSION)
         extra = [pl.col("minutes_late").cast(pl.Int16)] if minutes else []
+        rows, numbers = self.rows, self.numbers
+        if pupils is not None:
+            rows = rows.filter(pl.col("pupil").is_between(*pupils))
+            numbers = numbers.filter(pl.col("pupil").is_between(*pupils))
         # the pupil's number, not the id: tens of millions of id strings are never read
-        frame = (self.rows
-                 .select("pupil", "date", session.alias("session"), slot.alias("slot"), *extra)
+        frame = (rows.select("pupil", "date", session.alias("session"), self._slot(slots).alias("slot"), *extra)
                  .collect(engine="streaming"))
-        pupils = self.numbers
-        if not self.lessons:
-            frame = frame.sort("pupil", "date", "session") if not _sorted(frame) else frame
-        else:
+        if self.lessons or not _sorted(frame):
             frame = frame.sort("pupil", "date", "session")
-        return split_unmarked(frame, pupils.select("pupil", "pupil_id"), lookup, self.lessons, unmarked)
+        return split_unmarked(frame, numbers.select("pupil", "pupil_id"), lookup, self.lessons, slots.status("unmarked"))
+
+    def mark_batches(self, slots: MarkSlots) -> StoreMarks:
+        return StoreMarks(self, slots)
+
+
+@dataclass(frozen=True)
+class StoreMarks:
+    """The store's marks for the rules (rules.engine.MarkSource), read a batch of pupils at a time:
+    only one batch's marks are in memory at once."""
+
+    store: Store
+    slots: MarkSlots
+
+    @cached_property
+    def first_date(self) -> dt.date | None:
+        return self.store.rows.filter(pl.col("code").is_not_null()).select(pl.col("date").min()).collect().item()
+
+    def batches(self, rows: int) -> Iterator[Marks]:
+        """Batches of about `rows` marks (pupils have about as many marks each), at least one."""
+        total = self.store.rows.select(pl.len()).collect().item()
+        pupils = self.store.numbers.height
+        size = max(1, pupils * rows // max(total, 1))
+        for low in range(0, max(pupils, 1), size):
+            yield self.store.compact(self.slots, minutes=False, pupils=(low, low + size - 1))
 
 
 def _sorted(frame: pl.DataFrame) -> bool:

@@ -149,7 +149,7 @@ def build(data: Dataset, window: Window, calendar: SchoolCalendar, *, title: str
             rows.append(shown)
         breakdowns.append((column, rows))
 
-    possible = _possible(marks)  # every possible mark with its code and category, once
+    possible = _Possible(marks)
     weekly, heat, reasons = _series(possible, window, export)
     patterns = _patterns(marks, possible, window, calendar, pupils, at_risk_within, lessons)
     last_year = _last_year(possible, window, calendar)
@@ -170,45 +170,84 @@ def _in(window: Window) -> pl.Expr:
     return pl.col("date").is_between(window.start or dt.date.min, window.end or dt.date.max)
 
 
-def _possible(marks: Marks) -> pl.DataFrame:
-    """The possible marks (pupil, date, session) with their code, category and lateness."""
-    # categoricals: three short strings on every one of millions of marks would cost gigabytes
-    lookup = marks.lookup.filter(pl.col("category").is_in(POSSIBLE)).select(
-        "slot", pl.col("code", "category", "late").cast(pl.Categorical))
-    return marks.frame.join(lookup, on="slot", how="inner")
+class _Possible:
+    """The possible marks, counted by what each figure needs and by slot, then given their code,
+    category and lateness: the millions of marks are grouped by small integers, and only the few
+    thousand counts carry codes (`sessions` and `minutes_late` are the weights)."""
+
+    def __init__(self, marks: Marks) -> None:
+        self.marks = marks
+        self.lookup = marks.lookup.filter(pl.col("category").is_in(POSSIBLE)).select("slot", "code", "category", "late")
+
+    def rows(self, pupils: pl.DataFrame) -> pl.DataFrame:
+        """The possible marks of these pupils, with their category."""
+        return (self.marks.frame.lazy().filter(pl.col("slot").is_in(self.lookup["slot"].implode()))
+                .join(pupils.lazy(), on="pupil", how="semi").join(self.lookup.lazy(), on="slot").collect())
+
+    def counted(self, keys: list[str | pl.Expr], dates: pl.Expr | None = None) -> pl.DataFrame:
+        """Possible marks counted by `keys` and code (sessions, minutes_late), with code, category, late."""
+        minutes = [pl.col("minutes_late").sum().cast(pl.Int64)] if "minutes_late" in self.marks.frame.columns else []
+        frame = self.marks.frame.lazy().filter(pl.col("slot").is_in(self.lookup["slot"].implode()))
+        if dates is not None:
+            frame = frame.filter(dates)
+        # streamed: an in-memory group-by of millions of marks by pupil and slot would take gigabytes
+        grouped = frame.group_by(*keys, "slot").agg(pl.len().cast(pl.Int64).alias("sessions"), *minutes)
+        return grouped.collect(engine="streaming").join(self.lookup, on="slot", how="inner").drop("slot")
+
+    def per_pupil(self, dates: pl.Expr) -> pl.DataFrame:
+        """pupil, possible, absent: for the pupils with a possible mark on the dates."""
+        return self.per_pupil_in({"": dates}).filter(pl.col("possible") > 0)
+
+    def per_pupil_in(self, spans: dict[str, pl.Expr]) -> pl.DataFrame:
+        """pupil, then possible{name} and absent{name} for each span of dates, in one pass: for the
+        pupils with a possible mark in any of them."""
+        frame = self.marks.frame.lazy().filter(pl.col("slot").is_in(self.lookup["slot"].implode()))
+        frame = frame.filter(pl.any_horizontal(*spans.values()))
+        grouped = (frame.group_by("pupil", "slot").agg(*[dates.sum().cast(pl.Int64).alias(f"_n{name}")
+                                                          for name, dates in spans.items()])
+                   .collect(engine="streaming").join(self.lookup, on="slot", how="inner"))
+        return grouped.group_by("pupil").agg(*[
+            expr for name in spans for expr in (possible_expr(f"_n{name}").alias(f"possible{name}"),
+                                                absences_expr(f"_n{name}").alias(f"absent{name}"))])
+
+    def pupils_with(self, slots: pl.Series, dates: pl.Expr) -> pl.Series:
+        """The pupil of each mark in `slots` on the dates (one per mark)."""
+        return (self.marks.frame.lazy().filter(pl.col("slot").is_in(slots.implode()) & dates).select("pupil")
+                .collect()["pupil"])
+
+    @property
+    def first_date(self) -> dt.date | None:
+        return (self.marks.frame.lazy().filter(pl.col("slot").is_in(self.lookup["slot"].implode()))
+                .select(pl.col("date").min()).collect().item())
 
 
-def _series(possible: pl.DataFrame, window: Window, export: Export) -> tuple[pl.DataFrame, list[list[float | None]], pl.DataFrame]:
+def _series(possible: _Possible, window: Window, export: Export) -> tuple[pl.DataFrame, list[list[float | None]], pl.DataFrame]:
     """Attendance and minutes late per school week; attendance by weekday and session; absence by code."""
-    frame = possible.filter(_in(window))
+    frame = possible.counted(["date", "session"], _in(window))  # a few thousand rows
+    minutes = pl.col("minutes_late").filter(pl.col("late").is_not_null()).sum() if "minutes_late" in frame.columns else pl.lit(0)
     weekly = (frame.group_by(pl.col("date").dt.truncate("1w").alias("week")).agg(
-        possible_expr(only_possible=True).alias("possible"), attended_expr().alias("attended"),
-        pl.col("minutes_late").filter(pl.col("late").is_not_null()).sum().cast(pl.Int64).alias("minutes_late"))
+        possible_expr("sessions").alias("possible"), attended_expr("sessions").alias("attended"),
+        minutes.cast(pl.Int64).alias("minutes_late"))
         .with_columns(pct_expr(pl.col("attended"), pl.col("possible")).alias("attendance_pct")).sort("week"))
     heat_frame = frame.group_by(pl.col("date").dt.weekday().alias("day"), pl.col("session").cast(pl.String)).agg(
-        possible_expr(only_possible=True).alias("possible"), attended_expr().alias("attended"))
+        possible_expr("sessions").alias("possible"), attended_expr("sessions").alias("attended"))
     cells = {(r["day"], r["session"]): pct(r["attended"], r["possible"]) for r in heat_frame.iter_rows(named=True)}
     heat = [[cells.get((day, session)) for session in ("AM", "PM")] for day in range(1, 6)]
     meanings = {}
     for code in export.options.codes.codes:
         meanings.setdefault(code.code, code.meaning)
-    reasons = (frame.filter(pl.col("category").is_in(list(ABSENT))).group_by("code", "category").agg(pl.len().alias("sessions"))
-               .with_columns(pl.col("code", "category").cast(pl.String))
+    reasons = (frame.filter(pl.col("category").is_in(list(ABSENT))).group_by("code", "category")
+               .agg(pl.col("sessions").sum().cast(pl.UInt32))
                .with_columns(pl.col("code").replace_strict(meanings, default="", return_dtype=pl.String).alias("meaning"))
                .sort("sessions", "code", descending=[True, False]))
     return weekly, heat, reasons
 
 
-def _per_pupil(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame.group_by("pupil").agg(possible_expr(only_possible=True).alias("possible"), absences_expr().alias("absent"))
-
-
-def _patterns(marks: Marks, possible: pl.DataFrame, window: Window, calendar: SchoolCalendar, pupils: pl.DataFrame,
+def _patterns(marks: Marks, possible: _Possible, window: Window, calendar: SchoolCalendar, pupils: pl.DataFrame,
               within: int, lessons: bool) -> dict[str, Any]:
     """Absence next to breaks and bank holidays, term-time holidays (G), runs of absence, pupils newly
     persistently or severely absent in the window, and pupils within `within` sessions of it."""
-    frame = possible
-    inside = frame.filter(_in(window))
+    inside = _in(window)
     # days next to a break: the last school day before and the first after a gap of more than a weekend,
     # or next to a bank holiday
     days = sorted(set(calendar.school_days))
@@ -216,21 +255,21 @@ def _patterns(marks: Marks, possible: pl.DataFrame, window: Window, calendar: Sc
     for before, after in zip(days, days[1:]):
         if (after - before).days > 3 or _bank_holiday_between(before, after):
             edges.update((before, after))
-    by_day = inside.group_by("date").agg(possible_expr(only_possible=True).alias("possible"), absences_expr().alias("absent"))
+    by_day = possible.counted(["date"], inside).group_by("date").agg(
+        possible_expr("sessions").alias("possible"), absences_expr("sessions").alias("absent"))
     near = by_day.filter(pl.col("date").is_in(sorted(edges)))
     rest = by_day.filter(~pl.col("date").is_in(sorted(edges)))
     rate = (lambda part: pct(int(part["absent"].sum()), int(part["possible"].sum())) if part.height else None)
-    holidays = inside.filter(pl.col("code") == "G")
+    holidays = possible.pupils_with(marks.slots(codes=("G",)), inside)
     # newly PA/SA: persistently absent over the school year to the window's end, not to the day before it began
     start, end = window.start or dt.date.min, window.end or dt.date.max
     year_start = school_year_start(end) if window.end else dt.date.min
-    to_end = _per_pupil(frame.filter(pl.col("date").is_between(year_start, end)))
-    before = _per_pupil(frame.filter(pl.col("date").is_between(year_start, start - dt.timedelta(days=1))))
     # only pupils with a possible session in the window: a leaver's year-to-date figures would list
     # them (nameless: names come from the window's pupils) as at risk in a window they were not in
-    present = inside.select(pl.col("pupil").unique())
-    both = (to_end.join(present, on="pupil", how="semi")
-            .join(before, on="pupil", how="left", suffix="_before").fill_null(0))
+    both = possible.per_pupil_in({"": pl.col("date").is_between(year_start, end),
+                                  "_before": pl.col("date").is_between(year_start, start - dt.timedelta(days=1)),
+                                  "_window": inside}).filter((pl.col("possible_window") > 0) & (pl.col("possible") > 0))
+    both = both.drop("possible_window", "absent_window")
     pa = persistent_expr(pl.col("absent"), pl.col("possible"))
     pa_before = persistent_expr(pl.col("absent_before"), pl.col("possible_before"))
     sa = severe_expr(pl.col("absent"), pl.col("possible"))
@@ -247,24 +286,25 @@ def _patterns(marks: Marks, possible: pl.DataFrame, window: Window, calendar: Sc
     return {
         "edge_days": len([d for d in edges if start <= d <= end]),
         "edge_absence_pct": rate(near), "other_absence_pct": rate(rest),
-        "holiday_sessions": holidays.height, "holiday_pupils": holidays["pupil"].n_unique(),
-        "runs": _runs(inside, 5) if not lessons else [],
+        "holiday_sessions": holidays.len(), "holiday_pupils": holidays.n_unique(),
+        "runs": _runs(marks, window, 5) if not lessons else [],
         "new_pa": listing("new_pa"), "new_sa": listing("new_sa"), "at_risk": listing("at_risk"),
         "at_risk_within": within,
     }
 
 
-def _runs(inside: pl.DataFrame, days: int) -> dict[str, int]:
-    """Pupils with a run of at least `days` school days absent all day (consecutive days the pupil had marks)."""
-    per_day = inside.group_by("pupil", "date").agg(
-        pl.col("category").is_in(list(ABSENT)).all().alias("absent")).sort("pupil", "date")
-    per_day = per_day.with_columns(pl.int_range(pl.len()).over("pupil").alias("n"))
-    runs = (per_day.filter(pl.col("absent"))
-            .with_columns((pl.col("n") - pl.int_range(pl.len()).over("pupil")).alias("run"))
-            .group_by("pupil", "run").agg(pl.len().alias("length")))
-    long = runs.filter(pl.col("length") >= days)
-    return {"days": days, "pupils": long["pupil"].n_unique(), "runs": long.height,
-            "longest": int(runs["length"].max() or 0) if runs.height else 0}
+def _runs(marks: Marks, window: Window, days: int) -> dict[str, int]:
+    """Pupils with a run of at least `days` school days absent all day (consecutive days the pupil
+    had marks), a batch of pupils at a time (a pupil's runs are all in their batch)."""
+    from attendance_cli.rules.engine import BATCH_MARKS
+
+    pupils = runs = longest = 0
+    for batch in marks.batches(BATCH_MARKS):
+        found = batch.day_runs(batch.absent_slots, window.start, window.end)
+        long = found.filter(pl.col("length") >= days)
+        pupils, runs = pupils + long["pupil"].n_unique(), runs + long.height
+        longest = max(longest, int(found["length"].max() or 0))
+    return {"days": days, "pupils": pupils, "runs": runs, "longest": longest}
 
 
 def _bank_holiday_between(a: dt.date, b: dt.date) -> bool:
@@ -294,7 +334,7 @@ def bank_holidays(year: int) -> set[dt.date]:
 LAST_YEAR_SLACK = dt.timedelta(days=14)
 
 
-def _last_year(possible: pl.DataFrame, window: Window, calendar: SchoolCalendar) -> dict[str, Any] | None:
+def _last_year(possible: _Possible, window: Window, calendar: SchoolCalendar) -> dict[str, Any] | None:
     """The same window a year earlier (52 weeks, so weekdays line up), when the data covers it.
 
     Covered means the data begins by the window's first school day, a year back (with a fortnight's
@@ -304,13 +344,12 @@ def _last_year(possible: pl.DataFrame, window: Window, calendar: SchoolCalendar)
         return None
     start, end = window.start - dt.timedelta(weeks=52), window.end - dt.timedelta(weeks=52)
     first_day = next((day for day in calendar.school_days if window.start <= day <= window.end), window.start)
-    first = possible["date"].min()
+    first = possible.first_date
     if first is None or first > first_day - dt.timedelta(weeks=52) + LAST_YEAR_SLACK:
         return None
-    frame = possible.filter(pl.col("date").is_between(start, end))
-    if frame.height == 0:
+    per = possible.per_pupil(pl.col("date").is_between(start, end))
+    if per.height == 0:
         return None
-    per = _per_pupil(frame)
     possible, absences = int(per["possible"].sum()), int(per["absent"].sum())
     # the share of pupils persistently absent as the mean of their flags × 100: the same double as
     # always (k × 100 / n can differ from it in the last bit, and so round the other way at a tie)
@@ -320,7 +359,7 @@ def _last_year(possible: pl.DataFrame, window: Window, calendar: SchoolCalendar)
                                             .to_series().mean() * 100.0)}
 
 
-def _interventions(marks: Marks, possible: pl.DataFrame, ledger_path, policy: str | None, weeks: int
+def _interventions(marks: Marks, possible: _Possible, ledger_path, policy: str | None, weeks: int
                    ) -> list[dict[str, Any]]:
     """For each letter type sent: attendance of its pupils over `weeks` weeks before and after the letter.
 
@@ -334,7 +373,7 @@ def _interventions(marks: Marks, possible: pl.DataFrame, ledger_path, policy: st
     sent = marks.numbered(letters.select("pupil_id", "letter", "letter_date").unique())
     if sent.is_empty():
         return []
-    frame = possible.select("pupil", "date", "category")
+    frame = possible.rows(sent.select("pupil").unique()).select("pupil", "date", "category")
     span = dt.timedelta(weeks=weeks)
     joined = sent.join(frame, on="pupil").with_columns(
         pl.when(pl.col("date").is_between(pl.col("letter_date") - span, pl.col("letter_date") - dt.timedelta(days=1)))

@@ -20,8 +20,12 @@ All arithmetic on thresholds is exact (integers and fractions), never floating p
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Protocol
 
 import polars as pl
 
@@ -70,6 +74,23 @@ class LedgerState:
             "date": pl.Date, "session": pl.String, "code": pl.String})
         return LedgerState(events, evidence)
 
+    def by_pupil(self) -> LedgerState:
+        """The same tables, each sorted by pupil id (for `of_pupils`)."""
+        return LedgerState(*(frame.sort("pupil_id", maintain_order=True) for frame in self._tables()))
+
+    def of_pupils(self, first: str, last: str) -> LedgerState:
+        """What it holds for the pupils with ids from `first` to `last` (the tables sorted by pupil id:
+        a slice of each, found by binary search)."""
+        def part(frame: pl.DataFrame) -> pl.DataFrame:
+            ids = frame["pupil_id"]
+            start = int(ids.search_sorted(first, side="left"))
+            return frame.slice(start, int(ids.search_sorted(last, side="right")) - start)
+
+        return LedgerState(*(part(frame) for frame in self._tables()))
+
+    def _tables(self) -> tuple[pl.DataFrame, ...]:
+        return self.events, self.evidence, self.actions, self.held
+
 
 @dataclass(frozen=True)
 class Evaluation:
@@ -107,10 +128,72 @@ def window_of(rule: Rule, calendar: SchoolCalendar, as_of: dt.date) -> tuple[dt.
 # -- evaluation ---------------------------------------------------------------------------------------
 
 
-def evaluate(policy: Policy, marks: Marks, calendar: SchoolCalendar, as_of: dt.date,
+#: marks per batch of pupils the rules are evaluated in (ATTENDANCE_RULE_BATCH sets it, for tests):
+#: the rules' working tables (days, runs, sums) are then a batch's, not a whole trust's, at once
+BATCH_MARKS = int(os.environ.get("ATTENDANCE_RULE_BATCH") or 2_000_000)
+
+
+class MarkSource(Protocol):
+    """Marks the rules can be evaluated over in batches of whole pupils (`Marks`, or a checked store
+    read one batch at a time)."""
+
+    @property
+    def first_date(self) -> dt.date | None: ...
+
+    def batches(self, rows: int) -> Iterator[Marks]: ...  # at least one
+
+
+def evaluate(policy: Policy, marks: MarkSource, calendar: SchoolCalendar, as_of: dt.date,
              ledger: LedgerState | None = None) -> Evaluation:
-    """Every rule of the policy, as of `as_of` (marks after it are ignored)."""
+    """Every rule of the policy, as of `as_of` (marks after it are ignored).
+
+    Pupil by pupil, nothing a rule finds depends on another pupil's marks, so the marks are taken in
+    batches of whole pupils (`BATCH_MARKS`), each with its pupils' part of the ledger, and the
+    batches' events put together: the same events, whatever the batches."""
     ledger = ledger or LedgerState.empty()
+    first_date = marks.first_date  # where an open window starts, for every batch alike
+    if first_date is not None and first_date > as_of:
+        first_date = None
+    batches = marks.batches(BATCH_MARKS)  # at least one
+    first = next(batches)
+    second = next(batches, None)
+    if second is None:
+        return _combined(policy, as_of, [_evaluate_batch(policy, first, calendar, as_of, ledger, first_date)])
+    ledger = ledger.by_pupil()
+    parts = []
+    ahead = [first, second]  # emptied as they are taken: a batch's tables are freed once it is done
+    del first, second
+    for batch in itertools.chain(_taken(ahead), batches):
+        ids = batch.pupils["pupil_id"]
+        mine = ledger.of_pupils(ids.min(), ids.max()) if ids.len() else ledger
+        parts.append(_evaluate_batch(policy, batch, calendar, as_of, mine, first_date))
+    return _combined(policy, as_of, parts)
+
+
+def _taken(items: list) -> Iterator:
+    while items:
+        yield items.pop(0)
+
+
+def _combined(policy: Policy, as_of: dt.date, parts: list[Evaluation]) -> Evaluation:
+    """The batches' evaluations as one. Each batch's events are in table order, numbered (`key`) 0,
+    1, ... in that order, and the batches' pupils come in id order: put together, the events are in
+    table order, and numbered so from the batches' offsets."""
+    if len(parts) == 1:
+        return parts[0]
+    offsets = itertools.accumulate((p.events.height for p in parts[:-1]), initial=0)
+    events, evidence = [], []
+    for part, offset in zip(parts, offsets):
+        events.append(part.events.with_columns(pl.col("key") + offset))
+        evidence.append(part.evidence.with_columns(pl.col("key") + offset))
+    stale = pl.concat([p.stale for p in parts], rechunk=False).sort("event_id", maintain_order=True)
+    return Evaluation(policy, as_of, pl.concat(events, rechunk=False), pl.concat(evidence, rechunk=False),
+                      pl.concat([p.left for p in parts], rechunk=False), stale)
+
+
+def _evaluate_batch(policy: Policy, marks: Marks, calendar: SchoolCalendar, as_of: dt.date, ledger: LedgerState,
+                    first_date: dt.date | None) -> Evaluation:
+    """Every rule over one batch of pupils' marks, with their part of the ledger."""
     marks = marks.up_to(as_of)
     session_type = marks.frame.schema["session"]
     used = marks.numbered(ledger.evidence.with_columns(pl.col("session").cast(session_type, strict=False)))
@@ -145,7 +228,7 @@ def evaluate(policy: Policy, marks: Marks, calendar: SchoolCalendar, as_of: dt.d
         )
         if "window_start" not in rows.columns:
             # an open window starts where the data does
-            first = window_start if window_start != dt.date.min else (marks.frame["date"].min() or as_of)
+            first = window_start if window_start != dt.date.min else (first_date or as_of)
             rows = rows.with_columns(pl.lit(first, dtype=pl.Date).alias("window_start"))
         if "window_end" not in rows.columns:
             rows = rows.with_columns(pl.lit(window_end, dtype=pl.Date).alias("window_end"))
@@ -177,7 +260,13 @@ def _finish(parts: list[pl.DataFrame], marks: Marks) -> tuple[pl.DataFrame, pl.D
     events = (events.drop("sessions").join(text, on="key", how="left")
               .with_columns(pl.col("evidence_sessions").fill_null(0)))
     events = marks.with_ids(events).select("key", "pupil_id", *[c for c in events.columns if c not in ("key", "pupil")])
-    return events.sort("pupil_id", "ladder", "stage", "rule_id", "first_met_on"), flat
+    # in the order the table shows them (among events alike in all of these, the rules' order), and
+    # numbered 0, 1, ... in that order, their evidence in the same order
+    events = events.sort("pupil_id", "ladder", "stage", "rule_id", "first_met_on", maintain_order=True)
+    keys = events.select(pl.col("key").alias("_old"), pl.int_range(pl.len(), dtype=pl.Int64).alias("_new"))
+    flat = (flat.join(keys, left_on="key", right_on="_old", how="inner", maintain_order="left").sort("_new", maintain_order=True)
+            .select(pl.col("_new").alias("key"), pl.exclude("key", "_new")))
+    return events.with_columns(keys["_new"].alias("key")), flat
 
 
 def _used_for(rule: Rule, used: pl.DataFrame) -> pl.DataFrame:

@@ -9,6 +9,7 @@ is a difference of two prefix sums.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -60,6 +61,33 @@ class Marks:
 
     # -- views -------------------------------------------------------------------------------------
 
+    @property
+    def first_date(self) -> dt.date | None:
+        """The first date with a mark."""
+        return self.frame["date"].min() if self.frame.height else None
+
+    def batches(self, rows: int) -> Iterator[Marks]:
+        """The marks in batches of whole pupils, in pupil order, of about `rows` marks each (one batch,
+        this, when there are no more): the rules work on one batch at a time, so their working tables
+        are a batch's, not the whole school's (views of the frame: nothing is copied)."""
+        height = self.frame.height
+        if height <= rows:
+            yield self
+            return
+        pupil = self.frame["pupil"]
+        start, low = 0, 0
+        while start < height:
+            # the batch ends where the pupil of its `rows`-th mark ends; its pupils are those numbered
+            # from the one after the last batch's to its last (every pupil is in one batch)
+            end = int(pupil.search_sorted(pupil[min(start + rows, height) - 1], side="right"))
+            frame = self.frame.slice(start, end - start)
+            high = frame["pupil"][-1] if end < height else None
+            pupils = self.pupils.filter(pl.col("pupil") >= low) if high is None else (
+                self.pupils.filter(pl.col("pupil").is_between(low, high)))
+            unmarked = self.unmarked.join(pupils.select("pupil_id"), on="pupil_id", how="semi") if self.unmarked.height else self.unmarked
+            yield Marks(frame, pupils, self.lookup, self.lessons, unmarked=unmarked)
+            start, low = end, (high or 0) + 1
+
     def up_to(self, as_of: dt.date) -> Marks:
         if self.frame.height and self.frame["date"].max() <= as_of:
             return self
@@ -108,6 +136,14 @@ class Marks:
         full = found.filter(pl.col("n") == spans["possible"].gather(found[span.name]))[span.name]
         return spans[full]
 
+    def day_runs(self, slots: pl.Series, start: dt.date | None = None, end: dt.date | None = None) -> pl.DataFrame:
+        """Runs of a pupil's consecutive school days (their days with a possible mark), from `start`
+        to `end`, on which every possible mark is in `slots`: pupil, first (date), length."""
+        days = self.all_in(self.daily, slots).filter(pl.col("date").is_between(start or dt.date.min, end or dt.date.max))
+        new_run = (pl.col("pupil") != pl.col("pupil").shift(1)) | (pl.col("day_idx") != pl.col("day_idx").shift(1) + 1)
+        return (days.group_by(new_run.fill_null(True).cum_sum().alias("_run"))
+                .agg(pl.col("pupil").first(), pl.col("date").first().alias("first"), pl.len().alias("length")).drop("_run"))
+
     def count_in(self, spans: pl.DataFrame, slots: pl.Series) -> pl.Series:
         """For each span (first, last) of `possible`, how many of its marks are in `slots`: the difference
         of the running count at its last mark and just before its first."""
@@ -153,14 +189,17 @@ def marks_from(tally, minutes: bool = False) -> Marks:
     if tally.runs is not None:
         # each pupil's rows are together in each file (the tally checked): the row number says whose
         # a mark is, so the ids are not read again
-        frame = lazy.select(_row_key(pl.col("file"), pl.col("row")).alias("_key"), *columns).collect(engine="streaming")
+        files = len(export.files)
+        frame = lazy.select(_row_key(pl.col("file"), pl.col("row"), files).alias("_key"), *columns).collect(engine="streaming")
         runs = tally.runs.select(pl.int_range(1, pl.len() + 1, dtype=pl.UInt32).alias("_run"), "pupil_id")
-        starts = tally.runs.select(_row_key(pl.col("file"), pl.col("row")).alias("_key"), runs["_run"])
-        if frame["_key"].is_sorted():  # as read: a merge with the run starts
-            run = frame.select("_key").set_sorted("_key").join_asof(starts.set_sorted("_key"), on="_key")["_run"]
+        starts = tally.runs.select(_row_key(pl.col("file"), pl.col("row"), files).alias("_key"), runs["_run"])
+        key = frame.drop_in_place("_key")
+        if key.is_sorted():  # as read: a merge with the run starts
+            run = key.to_frame().set_sorted("_key").join_asof(starts.set_sorted("_key"), on="_key")["_run"]
         else:
-            run = starts["_key"].search_sorted(frame["_key"], side="right").cast(pl.UInt32)  # 1 for the first run
-        return compact(frame.drop("_key").insert_column(0, run.alias("_run")), runs, lookup, lessons, unmarked)
+            run = starts["_key"].search_sorted(key, side="right").cast(pl.UInt32)  # 1 for the first run
+        del key
+        return compact(frame.insert_column(0, run.alias("_run")), runs, lookup, lessons, unmarked)
     # otherwise pupils are numbered by *run* (rows of one pupil in a row) while the rows stream past,
     # and the ids are kept only where a run starts: tens of millions of id strings are never
     # gathered into memory
@@ -174,8 +213,16 @@ def marks_from(tally, minutes: bool = False) -> Marks:
     return compact(frame.drop("_run_id"), runs, lookup, lessons, unmarked)
 
 
-def _row_key(file: pl.Expr, row: pl.Expr) -> pl.Expr:
-    """File and row as one sortable number."""
+def rechunked(frame: pl.DataFrame) -> pl.DataFrame:
+    """The frame with each column in one piece, copied a column at a time (so that only one column is
+    ever held twice, not the whole frame)."""
+    return pl.DataFrame([frame.drop_in_place(name).rechunk() for name in frame.columns])
+
+
+def _row_key(file: pl.Expr, row: pl.Expr, files: int) -> pl.Expr:
+    """File and row as one sortable number (of one file: its row)."""
+    if files == 1:
+        return row.cast(pl.UInt32)
     return file.cast(pl.UInt64) * (1 << 32) + row.cast(pl.UInt64)
 
 
@@ -186,7 +233,7 @@ def compact(frame: pl.DataFrame, runs: pl.DataFrame, lookup: pl.DataFrame, lesso
 
     `frame` has `_run` (1, 2, ... over runs of rows of one pupil), then date, session, slot and any
     extra columns; `runs` says whose each run is (`_run`, `pupil_id`)."""
-    frame = frame.rechunk()  # a streamed read arrives in many small chunks; every step below is faster on one
+    frame = rechunked(frame)  # a streamed read arrives in many small chunks; every step below is faster on one
     new_run = (pl.col("_run") != pl.col("_run").shift(1)).fill_null(True)
     # the pupils are those with a mark, numbered in id order
     marked = runs.filter(pl.col("_run").is_in(frame.filter(new_run)["_run"].implode()))
@@ -199,8 +246,11 @@ def compact(frame: pl.DataFrame, runs: pl.DataFrame, lookup: pl.DataFrame, lesso
     within = ((pl.col("date") > pl.col("date").shift(1))
               | ((pl.col("date") == pl.col("date").shift(1)) & (pl.col("session") >= pl.col("session").shift(1))))
     ordered = one_run_each and frame.select((new_run | within.fill_null(True)).all()).item()
-    pupil = pl.lit(run_pupil).gather(pl.col("_run") - 1).alias("pupil")  # runs are numbered from 1
-    frame = frame.select(pupil, pl.exclude("_run"))
+    # runs are numbered from 1: with a null before them, a run's number is its place
+    by_run = pl.concat([pl.Series([None], dtype=pl.UInt32), run_pupil])
+    pupil = by_run.gather(frame.drop_in_place("_run")).alias("pupil")
+    frame = frame.insert_column(0, pupil)
+    del pupil
     if not ordered:
         frame = frame.sort("pupil", "date", "session")
     return split_unmarked(frame, pupils.select("pupil", "pupil_id"), lookup, lessons, unmarked_slot)
@@ -209,12 +259,16 @@ def compact(frame: pl.DataFrame, runs: pl.DataFrame, lookup: pl.DataFrame, lesso
 def split_unmarked(frame: pl.DataFrame, pupils: pl.DataFrame, lookup: pl.DataFrame, lessons: bool,
                    unmarked_slot: int | None) -> Marks:
     """The marks, with the unmarked sessions read alongside them set apart (`Marks.unmarked`, by
-    pupil id); the pupils are those with a mark."""
+    pupil id); the pupils are those with a mark. `frame` is taken apart (its columns are moved)."""
     if unmarked_slot is None:
         return Marks(frame, pupils, lookup, lessons)
-    blank = pl.col("slot") == unmarked_slot
-    unmarked = frame.filter(blank).join(pupils, on="pupil", how="left").select("pupil_id", "date")
-    frame = frame.filter(~blank)
+    blank = frame["slot"] == unmarked_slot
+    if blank.any():
+        unmarked = frame.filter(blank).join(pupils, on="pupil", how="left").select("pupil_id", "date")
+        # a column at a time (the frame is the caller's no more): only one column is ever held twice
+        frame = pl.DataFrame([frame.drop_in_place(name).filter(~blank) for name in frame.columns])
+    else:
+        unmarked = pl.DataFrame(schema={"pupil_id": pl.String, "date": pl.Date})
     marked = frame["pupil"].unique()
     if marked.len() < pupils.height:  # a pupil with only unmarked sessions has no mark: the others numbered again
         keep = pupils.filter(pl.col("pupil").is_in(marked.implode())).with_row_index("_new").with_columns(

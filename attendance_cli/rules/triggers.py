@@ -113,12 +113,12 @@ def find_triggers(data: Dataset | Export, policy: Policy, calendar_file: Path | 
         raise UsageError(f"The {policy.name!r} policy is for lesson registers, but these exports are session (AM/PM) registers.",
                          fix="Use a school policy such as dfe-national, or give the lesson exports.")
     result = data.checked
-    marks = data.marks
+    marks = data.rule_marks
     calendar, last = data.calendar(calendar_file)
     as_of = as_of or last
     if as_of is None:
         raise UsageError("The exports hold no marks, so there is nothing to evaluate.")
-    first = marks.frame["date"].min()
+    first = marks.first_date
     if as_of < first:
         # a mistyped year would otherwise give an empty list, which reads as "nothing to do"
         raise UsageError(f"--as-of {format_date(as_of)} is before the first mark in the exports ({format_date(first)}).",
