@@ -254,9 +254,14 @@ def _finish(parts: list[pl.DataFrame], marks: Marks) -> tuple[pl.DataFrame, pl.D
     events = pl.concat([p.select(*_EVENT_SCHEMA, "sessions") for p in parts], how="vertical_relaxed")
     flat = events.select("key", "sessions").explode("sessions").unnest("sessions").drop_nulls("date")
     flat = marks.with_codes(flat).select("key", "date", pl.col("session").cast(pl.String), "code")
-    text = (flat.with_columns(pl.concat_str(pl.col("date").dt.strftime("%d/%m/%Y"), "session", "code", separator=" ")
-                              .alias("_text"))
-            .group_by("key").agg(pl.len().cast(pl.Int64).alias("evidence_sessions"), pl.col("_text").str.join("; ").alias("evidence")))
+    # each date written once (a few hundred), not once per session (millions)
+    days = flat.select(pl.col("date").unique()).with_columns(pl.col("date").dt.strftime("%d/%m/%Y").alias("_day"))
+    text = flat.join(days, on="date", how="left", maintain_order="left").select(
+        "key", pl.concat_str("_day", "session", "code", separator=" ").alias("_text"))
+    if text["key"].is_sorted():  # as the rules found them: grouping is then a scan
+        text = text.with_columns(pl.col("key").set_sorted())
+    text = text.group_by("key").agg(pl.len().cast(pl.Int64).alias("evidence_sessions"),
+                                    pl.col("_text").str.join("; ").alias("evidence"))
     events = (events.drop("sessions").join(text, on="key", how="left")
               .with_columns(pl.col("evidence_sessions").fill_null(0)))
     events = marks.with_ids(events).select("key", "pupil_id", *[c for c in events.columns if c not in ("key", "pupil")])

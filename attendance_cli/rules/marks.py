@@ -31,6 +31,12 @@ class Marks:
     #: sessions left unmarked (pupil, date), read in the same pass: for the figures of any window
     unmarked: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema={"pupil_id": pl.String, "date": pl.Date}))
 
+    def __post_init__(self) -> None:
+        # sorted by pupil (as documented): polars is told, so that grouping by pupil is a scan
+        pupil = self.frame["pupil"]
+        if pupil.len() and not pupil.flags["SORTED_ASC"] and pupil.is_sorted():
+            self.frame = self.frame.with_columns(pupil.set_sorted())
+
     # -- codes -----------------------------------------------------------------------------------
 
     def chosen(self, codes: tuple[str, ...] = (), categories: tuple[str, ...] = (), late: bool = False) -> pl.DataFrame:
@@ -49,7 +55,7 @@ class Marks:
         return self.slots(categories=ABSENT)
 
     def with_codes(self, frame: pl.DataFrame) -> pl.DataFrame:
-        return frame.join(self.lookup.select("slot", "code"), on="slot", how="left")
+        return frame.join(self.lookup.select("slot", "code"), on="slot", how="left", maintain_order="left")
 
     def with_ids(self, frame: pl.DataFrame) -> pl.DataFrame:
         """pupil numbers back to pupil ids."""
