@@ -76,6 +76,21 @@ def test_wide_grid_with_date_and_session_in_each_header(write):
     assert pupil(figures, "000124")["year_group"] == "Reception"
 
 
+def test_a_grid_turned_into_marks_a_few_rows_at_a_time_gives_every_mark_and_every_message(write, monkeypatch):
+    from attendance_cli.ingest import reader
+
+    header = "Student ID,Legal Surname,Form,Mon 01/09/2025 AM,Mon 01/09/2025 PM,02/09/2025 AM,02/09/2025 PM"
+    rows = [header, *[f"{n},S{n},Oak,/,{'N' if n % 3 else 'L'},\\,{'U' if n % 2 else ''}" for n in range(1, 8)]]
+    whole = read([write("whole.csv", rows)])
+    monkeypatch.setattr(reader, "GRID_CELLS", 5)  # one pupil's row (4 cells) at a time
+    parts = read([write("parts.csv", rows)])
+    assert pupil_stats(parts).equals(pupil_stats(whole)) and parts.report.unmarked == whole.report.unmarked == 3
+    assert _figures(pupil(pupil_stats(parts), "3")) == (4, 3, 0, 1, 1, 0)
+    with pytest.raises(InputError) as raised:  # a bad cell in the last part is named by its row and column
+        read([write("bad.csv", [*rows, "8,S8,Oak,/,/,9,/"])])
+    assert "bad.csv, line 9: unknown code; column '02/09/2025 AM'; value '9'" in raised.value.describe()
+
+
 def test_a_grid_that_holds_a_pupil_on_two_rows_is_checked_for_duplicates(write):
     # a grid row is one pupil's marks in order; a pupil on two rows may hold a session twice: copies
     # collapse, and a copy with another mark is a conflict, as in a long export

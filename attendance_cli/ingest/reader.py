@@ -171,7 +171,8 @@ def _read_grid(decoded: Decoded, layout: Layout, data_start: int, names: list[st
     furniture = [Furniture(data_start + row + 1, kind) for row, kind in
                  table.filter(pl.col("_furniture").is_not_null()).select("row", "_furniture").iter_rows()]
     keep = table.filter(pl.col("_furniture").is_null())["row"]
-    table = table.filter(pl.col("row").is_in(keep.implode()))
+    if furniture:  # (a copy of every cell: only when there is furniture to leave out)
+        table = table.filter(pl.col("row").is_in(keep.implode()))
     if columns.weekday_columns:
         return _weekly_marks(decoded, layout, data_start, table), _grid_present(columns), furniture, keep.len()
     cells = {}
@@ -192,17 +193,28 @@ def _read_grid(decoded: Decoded, layout: Layout, data_start: int, names: list[st
     number = pl.col("_cell")
     pupil_cols = _pupil_columns(columns)
     pupils = table.select("row", "_ragged", "_extra", *pupil_cols).rename(pupil_cols)
-    long = (
-        table.lazy().select("row", pl.concat_list(order).alias("mark"),
-                            # 0 .. cells - 1 on every row (from a column, so it is one list per row)
-                            pl.int_ranges(pl.col("row") * 0, pl.col("row") * 0 + len(order), dtype=pl.UInt32).alias("_cell"))
-        .explode("mark", "_cell")
-        .with_columns(pl.lit(dates).gather(number).alias("date"), pl.lit(sessions).gather(number).alias("session"),
-                      pl.lit(names).gather(number).alias("column"))
-        .join(pupils.lazy(), on="row", how="left", maintain_order="left")
-        .drop("_cell")
-    )
+
+    def marks_of(part: pl.DataFrame) -> pl.LazyFrame:
+        return (
+            part.lazy().select("row", pl.concat_list(order).alias("mark"),
+                               # 0 .. cells - 1 on every row (from a column, so it is one list per row)
+                               pl.int_ranges(pl.col("row") * 0, pl.col("row") * 0 + len(order), dtype=pl.UInt32).alias("_cell"))
+            .explode("mark", "_cell")
+            .with_columns(pl.lit(dates).gather(number).alias("date"), pl.lit(sessions).gather(number).alias("session"),
+                          pl.lit(names).gather(number).alias("column"))
+            .join(pupils.lazy(), on="row", how="left", maintain_order="left")
+            .drop("_cell")
+        )
+
+    # a few thousand pupils' rows at a time: the marks of a whole trust's grid are never all in memory
+    step = max(1, GRID_CELLS // max(len(order), 1))
+    parts = [marks_of(table.slice(start, step)) for start in range(0, max(table.height, 1), step)]
+    long = parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical")
     return long, _grid_present(columns), furniture, keep.len()
+
+
+#: grid cells (marks) turned into rows at a time
+GRID_CELLS = 2_000_000
 
 
 def _pupil_columns(columns: ColumnMap) -> dict[str, str]:
