@@ -130,7 +130,7 @@ def window_of(rule: Rule, calendar: SchoolCalendar, as_of: dt.date) -> tuple[dt.
 
 #: marks per batch of pupils the rules are evaluated in (ATTENDANCE_RULE_BATCH sets it, for tests):
 #: the rules' working tables (days, runs, sums) are then a batch's, not a whole trust's, at once
-BATCH_MARKS = int(os.environ.get("ATTENDANCE_RULE_BATCH") or 2_000_000)
+BATCH_MARKS = max(1, int(os.environ.get("ATTENDANCE_RULE_BATCH") or 2_000_000))
 
 
 class MarkSource(Protocol):
