@@ -3,7 +3,7 @@
     Dataset.open(paths, options)      cheap: encodings, headers and layouts only
     dataset.tally(window, by, ...)    the check of every row and the mark counts for a window
     dataset.marks                     the accepted marks in the rules' compact form
-    dataset.rule_marks                the same for the rules, who take them a batch of pupils at a time
+    dataset.rule_marks                the same for the rules, which take them a batch of pupils at a time
     dataset.dates                     school days and the last date in the data (the calendar's source)
 
 Each is worked out once per run and kept: a command that needs the marks, the calendar and the

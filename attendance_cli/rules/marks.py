@@ -220,8 +220,8 @@ def marks_from(tally, minutes: bool = False) -> Marks:
 
 
 def rechunked(frame: pl.DataFrame) -> pl.DataFrame:
-    """The frame with each column in one piece, copied a column at a time (so that only one column is
-    ever held twice, not the whole frame)."""
+    """The frame's columns each in one piece, moved out of `frame` a column at a time (so that only
+    one column is ever held twice, not the whole frame); `frame` is left empty."""
     return pl.DataFrame([frame.drop_in_place(name).rechunk() for name in frame.columns])
 
 
@@ -238,7 +238,8 @@ def compact(frame: pl.DataFrame, runs: pl.DataFrame, lookup: pl.DataFrame, lesso
     usually are already, and then nothing is sorted).
 
     `frame` has `_run` (1, 2, ... over runs of rows of one pupil), then date, session, slot and any
-    extra columns; `runs` says whose each run is (`_run`, `pupil_id`)."""
+    extra columns; `runs` says whose each run is (`_run`, `pupil_id`). `frame` is taken apart (its
+    columns are moved into the marks, so that the year's marks are never held twice)."""
     frame = rechunked(frame)  # a streamed read arrives in many small chunks; every step below is faster on one
     new_run = (pl.col("_run") != pl.col("_run").shift(1)).fill_null(True)
     # the pupils are those with a mark, numbered in id order
