@@ -122,12 +122,18 @@ class Marks:
     def _spans(self, unit: pl.Expr) -> pl.DataFrame:
         """Contiguous spans of `possible` with the same pupil and unit (the frame is sorted, so no group-by:
         span ends are found by comparing each row with the next, and counts come from prefix sums)."""
-        frame = self.possible.select("idx", "pupil", "date", unit.alias("span"))
+        # the running count of absences, read at each span's last mark: a span's absences are the
+        # difference from the span before's (spans are contiguous)
+        absences = pl.col("slot").is_in(self.absent_slots.implode()).cast(pl.UInt32).cum_sum().alias("_absences")
+        frame = self.possible.select("idx", "pupil", "date", unit.alias("span"), absences)
         last = ((pl.col("pupil") != pl.col("pupil").shift(-1)) | (pl.col("span") != pl.col("span").shift(-1))).fill_null(True)
-        ends = frame.filter(last).select("pupil", "span", pl.col("idx").alias("last"), pl.col("date").alias("unit_end"))
-        ends = ends.with_columns((pl.col("last").shift(1).fill_null(-1).cast(pl.Int64) + 1).cast(pl.UInt32).alias("first"))
-        ends = ends.with_columns((pl.col("last") - pl.col("first") + 1).cast(pl.UInt32).alias("possible"))
-        return ends.with_columns(self.count_in(ends, self.absent_slots).alias("absent"))
+        ends = frame.filter(last).select("pupil", "span", pl.col("idx").alias("last"), pl.col("date").alias("unit_end"),
+                                         "_absences")
+        return ends.select(
+            "pupil", "span", "last", "unit_end",
+            (pl.col("last").shift(1).fill_null(-1).cast(pl.Int64) + 1).cast(pl.UInt32).alias("first"),
+            (pl.col("last").cast(pl.Int64) - pl.col("last").shift(1).fill_null(-1).cast(pl.Int64)).cast(pl.UInt32).alias("possible"),
+            (pl.col("_absences") - pl.col("_absences").shift(1).fill_null(0)).cast(pl.UInt32).alias("absent"))
 
     def all_in(self, spans: pl.DataFrame, slots: pl.Series) -> pl.DataFrame:
         """The spans (first, last, possible; in `first` order, not overlapping) whose every possible mark
@@ -149,13 +155,6 @@ class Marks:
         new_run = (pl.col("pupil") != pl.col("pupil").shift(1)) | (pl.col("day_idx") != pl.col("day_idx").shift(1) + 1)
         return (days.group_by(new_run.fill_null(True).cum_sum().alias("_run"))
                 .agg(pl.col("pupil").first(), pl.col("date").first().alias("first"), pl.len().alias("length")).drop("_run"))
-
-    def count_in(self, spans: pl.DataFrame, slots: pl.Series) -> pl.Series:
-        """For each span (first, last) of `possible`, how many of its marks are in `slots`: the difference
-        of the running count at its last mark and just before its first."""
-        flags = self.possible["slot"].is_in(slots.implode()).cast(pl.UInt32)
-        running = flags.cum_sum()
-        return running.gather(spans["last"]) - running.gather(spans["first"]) + flags.gather(spans["first"])
 
 
 def selection(codes: tuple[str, ...] = (), categories: tuple[str, ...] = (), late: bool = False) -> pl.Expr:
