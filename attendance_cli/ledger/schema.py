@@ -189,9 +189,17 @@ class LedgerFile:
             # a big run stages a million evidence rows: keep them, and the pages being indexed, in memory
             self._db.execute("PRAGMA temp_store = MEMORY")
             self._db.execute("PRAGMA cache_size = -65536")
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            # the version and the tables read in one transaction: another run may be creating this
+            # ledger's tables at the same moment, and between two separate reads it could have made
+            # them (no tables, then tables: taken for another program's file)
+            self._db.execute("BEGIN")
+            try:
+                version = self._db.execute("PRAGMA user_version").fetchone()[0]
+                tables = self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            finally:
+                self._db.execute("COMMIT")
             if version == 0:
-                if self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+                if tables:
                     raise self._not_a_ledger()
                 if not create:
                     raise LedgerError(f"The trigger ledger {self.path} is empty.",
