@@ -131,8 +131,6 @@ class Store:
             token = pl.col("code").cast(slots.token_enum).to_physical().cast(pl.UInt64).fill_null(unmarked_token)
         else:
             token = pl.when(pl.col("code").is_null()).then(unmarked_token).otherwise(0).cast(pl.UInt64)
-        tokens = pl.DataFrame({"_token": range(len(slots.token_enum.categories)),
-                               "code": slots.token_enum.categories}, schema={"_token": pl.UInt64, "code": pl.String})
         grouped = (self.rows.filter(window)
                    .group_by((pl.col("pupil").cast(pl.UInt64) * (1 << 16) + token).alias("_key"))
                    .agg(pl.len().cast(pl.Int64).alias("sessions"), pl.col("minutes_late").sum().cast(pl.Int64).alias("minutes_late"))
@@ -147,6 +145,8 @@ class Store:
             counts = grouped.filter(~blank).select("pupil_id", scope, "sessions", "minutes_late", *nothing,
                                                    pl.lit(None, dtype=pl.Boolean).alias("closure"))
             return counts, unmarked
+        tokens = pl.DataFrame({"_token": range(len(slots.token_enum.categories)),
+                               "code": slots.token_enum.categories}, schema={"_token": pl.UInt64, "code": pl.String})
         kinds = slots.lookup.filter(pl.col("status") == "ok").select("code", "category", "late", "closure").unique("code")
         counts = (grouped.filter(~blank).join(tokens, on="_token", how="left").join(kinds, on="code", how="left")
                   .select("pupil_id", scope, "sessions", "minutes_late", "code", "category", "late", "closure"))

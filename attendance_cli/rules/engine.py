@@ -140,7 +140,7 @@ class MarkSource(Protocol):
     @property
     def first_date(self) -> dt.date | None: ...
 
-    def batches(self, rows: int) -> Iterator[Marks]: ...  # at least one
+    def batches(self, rows: int) -> Iterator[Marks]: ...
 
 
 def evaluate(policy: Policy, marks: MarkSource, calendar: SchoolCalendar, as_of: dt.date,
@@ -154,25 +154,17 @@ def evaluate(policy: Policy, marks: MarkSource, calendar: SchoolCalendar, as_of:
     first_date = marks.first_date  # where an open window starts, for every batch alike
     if first_date is not None and first_date > as_of:
         first_date = None
-    batches = marks.batches(BATCH_MARKS)  # at least one
-    first = next(batches)
-    second = next(batches, None)
-    if second is None:
-        return _combined(policy, as_of, [_evaluate_batch(policy, first, calendar, as_of, ledger, first_date)])
     ledger = ledger.by_pupil()
-    parts = []
-    ahead = [first, second]  # emptied as they are taken: a batch's tables are freed once it is done
-    del first, second
-    for batch in itertools.chain(_taken(ahead), batches):
-        ids = batch.pupils["pupil_id"]
-        mine = ledger.of_pupils(ids.min(), ids.max()) if ids.len() else ledger
-        parts.append(_evaluate_batch(policy, batch, calendar, as_of, mine, first_date))
+    # (a comprehension: each batch, with its tables, is let go as the next is taken)
+    parts = [_evaluate_batch(policy, batch, calendar, as_of, _ledger_of(ledger, batch), first_date)
+             for batch in marks.batches(BATCH_MARKS)]
     return _combined(policy, as_of, parts)
 
 
-def _taken(items: list) -> Iterator:
-    while items:
-        yield items.pop(0)
+def _ledger_of(ledger: LedgerState, batch: Marks) -> LedgerState:
+    """The ledger's rows for a batch's pupils (the ledger sorted by pupil id)."""
+    ids = batch.pupils["pupil_id"]
+    return ledger.of_pupils(ids.min(), ids.max()) if ids.len() else ledger
 
 
 def _combined(policy: Policy, as_of: dt.date, parts: list[Evaluation]) -> Evaluation:
