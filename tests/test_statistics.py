@@ -150,6 +150,23 @@ def test_a_pupil_who_changes_form_is_in_their_latest_form_whatever_the_row_order
         assert groups.rows() == [("4A", 1, 20, 20), ("4B", 1, 20, 19)]
 
 
+def test_a_pupil_whose_rows_end_one_export_and_start_the_next_is_in_the_latest_exports_form(arbor):
+    # the pupil's run of rows goes on across the files (the last rows of one, the first of the next):
+    # each file's details are its own last row's, and the latest file's are the pupil's
+    first = session_rows("2", dt.date(2025, 9, 1), ["/"] * 4, form="4A") + session_rows(
+        "1", dt.date(2025, 9, 1), ["/"] * 3 + ["I"], form="4A", surname="Old")
+    second = session_rows("1", dt.date(2025, 9, 8), ["/"] * 4, form="4B", surname="New") + session_rows(
+        "2", dt.date(2025, 9, 8), ["/"] * 4, form="4A")
+    for files in ((first, second), (second, first)):  # the later marks in the first file or the second
+        figures = stats([arbor(f"a{i}.csv", rows) for i, rows in enumerate(files)])
+        assert (pupil(figures, "1")["form"], pupil(figures, "1")["surname"]) == ("4B", "New")
+        assert (pupil(figures, "1")["possible_sessions"], pupil(figures, "1")["attended_sessions"]) == (8, 7)
+    # in one file, the run ends with the pupil's last row whatever the code on it
+    one = stats([arbor("one.csv", session_rows("1", dt.date(2025, 9, 1), ["/", "I", "/", "L"], form="4A")
+                       + session_rows("1", dt.date(2025, 9, 3), ["I"], form="4C"))])
+    assert pupil(one, "1")["form"] == "4C"
+
+
 def test_a_blank_or_padded_attribute_on_the_latest_row_does_not_change_the_group(write):
     header = "Student ID,Surname,Forename,Year Group,Form,Date,Session,Mark"
     path = write("blank.csv", [header, "1,Smith,Ann,Year 4,4A,01/09/2025,AM,/", "1,Smith,Ann,Year 4,,02/09/2025,AM,/",

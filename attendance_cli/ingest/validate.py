@@ -307,7 +307,10 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
     # a "descent" is a row whose date and session are not after the previous row's
     descent_row = (pl.when(DESCENT).then(pl.col("row")) if rows_sink is None
                    else pl.lit(None, dtype=pl.UInt32))  # (found in the rows file; with the session numbers, not needed)
-    groups_plan = frame.with_columns(descent_row.alias("_descent_row")).group_by(
+    # (with rows written aside, no order-dependent step either: each group keeps its last row's details)
+    run_ends = rows_sink is None and not by_session
+    groups_plan = frame.with_columns(descent_row.alias("_descent_row"),
+                                     *([_run_end(export).alias("_run_end")] if run_ends else [])).group_by(
         "file", "pupil_id", "slot", "scope", *keys).agg(
         pl.len().alias("n"),
         pl.col("minutes_late").sum().alias("minutes"),
@@ -320,7 +323,7 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
         # when each pupil's latest row is, to take their details from the latest file (one file: no need)
         *([pl.col("key").max().alias("key_max")] if len(export.files) > 1 else []),
         # a pupil's attributes: see _latest_attributes
-        *_latest_in_group(attrs, by_session),
+        *_latest_in_group(attrs, by_session, run_ends),
     )
     if rows_sink is not None:
         try:
@@ -407,6 +410,20 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
 
         weakref.finalize(result, rows_file.unlink, missing_ok=True)  # gone with the tally that holds it
     return result
+
+
+#: The last row of a run of one pupil's rows (the next row is another pupil's, or there is none):
+#: each group takes its details from its last such row, so that the group holding a pupil's last
+#: row has that row's details (a string kept from every row, as `last()` keeps it, costs far more).
+RUN_END = pl.col("pupil_id").ne_missing(pl.col("pupil_id").shift(-1))
+
+
+def _run_end(export: Export) -> pl.Expr:
+    """RUN_END, where a run also ends with its file; every mark of a grid's row counts as one (the
+    groups of a grid row's marks share its row number, so _per_file could not tell the last)."""
+    end = RUN_END if len(export.files) == 1 else RUN_END | pl.col("file").ne_missing(pl.col("file").shift(-1))
+    grids = [f.index for f in export.files if f.layout.shape == "grid"]
+    return end if not grids else end | pl.col("file").is_in(grids)
 
 
 #: A row whose date and session are not after the previous row's (see _per_file's `in_order`).
@@ -527,12 +544,14 @@ def _per_file(groups: pl.DataFrame, attrs: list[str], shape: str, grids: list[in
     return per_file.with_columns(in_order.alias("in_order"), span.alias("span"))
 
 
-def _latest_in_group(attrs: list[str], by_session: bool) -> list[pl.Expr]:
-    """Each attribute of a group of rows in the main pass: its value on the group's last row, or
+def _latest_in_group(attrs: list[str], by_session: bool, run_ends: bool = False) -> list[pl.Expr]:
+    """Each attribute of a group of rows in the main pass: its value on the group's last row (with
+    `run_ends`, its last row that ends a run of the pupil's rows, `_run_end`: the pupil's last row in
+    the file is one), or
     (`by_session`, for exports not kept in pupil order) on its latest row by date, session and row,
     with that row's place in that order (`_at`)."""
     if not by_session:
-        return [pl.col(a).last() for a in attrs]
+        return [(pl.col(a).filter(pl.col("_run_end")) if run_ends else pl.col(a)).last() for a in attrs]
     order = pl.col("key").cast(pl.Int64) * (1 << 32) + pl.col("row").cast(pl.Int64)
     return [*[pl.col(a).max_by(order).alias(a) for a in attrs], order.max().alias("_at")]
 
