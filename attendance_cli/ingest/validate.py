@@ -308,7 +308,7 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
     descent_row = (pl.when(DESCENT).then(pl.col("row")) if rows_sink is None
                    else pl.lit(None, dtype=pl.UInt32))  # (found in the rows file; with the session numbers, not needed)
     # (with rows written aside, no order-dependent step either: each group keeps its last row's details)
-    run_ends = rows_sink is None and not by_session
+    run_ends = rows_sink is None and not by_session and any(f.layout.shape != "grid" for f in export.files)
     groups_plan = frame.with_columns(descent_row.alias("_descent_row"),
                                      *([_run_end(export).alias("_run_end")] if run_ends else [])).group_by(
         "file", "pupil_id", "slot", "scope", *keys).agg(
