@@ -44,6 +44,30 @@ def furniture_kind(cells: list[str], headers: list[str], id_cell: str | None,
     )
 
 
+def furniture_rows(table: pl.DataFrame, cells: list[str], headers: list[str], id_cell: str) -> pl.DataFrame:
+    """`row, kind` of the report furniture among a table's rows: `furniture_kind` of each row, worked
+    out only for the rows that can be furniture (a grid has hundreds of cells a row, and tens of
+    thousands of rows: every cell normalised and compared with the headers costs seconds).
+
+    A row can be furniture only if its identifier is blank (a blank row, a note line, or report text
+    away from the identifier), its identifier reads as report text (report text is its first filled
+    cell, which is the identifier when that is filled), or two of its cells are header names; a
+    cell is a header name when its column's value is one, and a column holds few values (marks),
+    so each column's values are compared once, not each cell."""
+    header_cells = [normalise(h) for h in headers if h.strip()]
+    hits = []
+    for cell in cells:
+        values = table.get_column(cell).drop_nulls().unique()
+        named = values.filter(_normalised(values.str.strip_chars().replace("", None)).is_in(header_cells).fill_null(False))
+        if named.len():
+            hits.append(pl.col(cell).is_in(named.implode()).cast(pl.UInt16))
+    id_text = pl.col(id_cell).str.strip_chars().replace("", None)
+    maybe = (id_text.is_null() | id_text.str.contains("(?i)" + FURNITURE_WORDS.pattern)
+             | (pl.sum_horizontal(hits) >= 2 if len(hits) >= 2 else pl.lit(False)))
+    return (table.filter(maybe).select("row", furniture_kind(cells, headers, id_cell).alias("kind"))
+            .filter(pl.col("kind").is_not_null()))
+
+
 def first_text(cells: list[str]) -> pl.Expr:
     """The first filled cell of a row."""
     return pl.coalesce([pl.col(c).str.strip_chars().replace("", None) for c in cells])

@@ -12,7 +12,7 @@ from attendance_cli.errors import InputError
 from attendance_cli.ingest.canonical import SPARE_COLUMNS, MarkSlots, Tolerance, canonicalise, enrolment_expr
 from attendance_cli.ingest.dates import detect_formats, padded, parse_date
 from attendance_cli.ingest.encoding import Decoded, open_text
-from attendance_cli.ingest.furniture import furniture_kind
+from attendance_cli.ingest.furniture import furniture_rows
 from attendance_cli.ingest.headers import LESSON_FIELDS, ColumnMap, Layout, detect_layout
 
 
@@ -167,12 +167,11 @@ def _read_grid(decoded: Decoded, layout: Layout, data_start: int, names: list[st
     ).with_columns(ragged)  # `_ragged`, and `_extra`: the text past the last column
     id_col = next(columns.fields[f] for f in ("pupil_id", "admission_number", "upn") if f in columns.fields)
     text_columns = [f"_c{i}" for i in range(len(layout.headers))]
-    table = table.with_columns(furniture_kind(text_columns, layout.headers, f"_c{id_col}").alias("_furniture"))
-    furniture = [Furniture(data_start + row + 1, kind) for row, kind in
-                 table.filter(pl.col("_furniture").is_not_null()).select("row", "_furniture").iter_rows()]
-    keep = table.filter(pl.col("_furniture").is_null())["row"]
+    found = furniture_rows(table, text_columns, layout.headers, f"_c{id_col}")
+    furniture = [Furniture(data_start + row + 1, kind) for row, kind in found.iter_rows()]
     if furniture:  # (a copy of every cell: only when there is furniture to leave out)
-        table = table.filter(pl.col("row").is_in(keep.implode()))
+        table = table.filter(~pl.col("row").is_in(found["row"].implode()))
+    keep = table["row"]
     if columns.weekday_columns:
         return _weekly_marks(decoded, layout, data_start, table), _grid_present(columns), furniture, keep.len()
     cells = {}
