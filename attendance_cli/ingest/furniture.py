@@ -57,14 +57,15 @@ def furniture_rows(table: pl.DataFrame, cells: list[str], headers: list[str], id
     header_cells = [normalise(h) for h in headers if h.strip()]
     hits = []
     for cell in cells:
-        values = table.get_column(cell).drop_nulls().unique()
+        values = table.get_column(cell).drop_nulls().unique().cast(pl.String)  # (mark cells: categories)
         named = values.filter(_normalised(values.str.strip_chars().replace("", None)).is_in(header_cells).fill_null(False))
         if named.len():
             hits.append(pl.col(cell).is_in(named.implode()).cast(pl.UInt16))
     id_text = pl.col(id_cell).str.strip_chars().replace("", None)
     maybe = (id_text.is_null() | id_text.str.contains("(?i)" + FURNITURE_WORDS.pattern)
              | (pl.sum_horizontal(hits) >= 2 if len(hits) >= 2 else pl.lit(False)))
-    return (table.filter(maybe).select("row", furniture_kind(cells, headers, id_cell).alias("kind"))
+    return (table.filter(maybe).with_columns(pl.col(cells).cast(pl.String))
+            .select("row", furniture_kind(cells, headers, id_cell).alias("kind"))
             .filter(pl.col("kind").is_not_null()))
 
 

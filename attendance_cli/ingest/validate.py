@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import polars as pl
@@ -30,6 +30,7 @@ from attendance_cli.calendar.windows import Window
 from attendance_cli.errors import InputError, Problem
 from attendance_cli.ingest.duplicates import checked_session_hashes, find_duplicates
 from attendance_cli.ingest.exports import Export
+from attendance_cli.ingest.reader import SourceFile
 from attendance_cli.ingest.headers import RECEPTION_TEXT, YEAR_NUMBER
 from attendance_cli.ingest.problems import (
     empty_problem_rows, problems_of, read_problem_rows, rejects_frame, reopen_tolerantly,
@@ -285,7 +286,7 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
         names = {"surname", "forename"} & set(wanted)
         age_columns = {"date_of_birth", "year_group"} if cohort else set()
         attrs = [a for a in attrs if a in wanted or a in age_columns or (a == "full_name" and names)]
-    frame = scoped(export, window)
+    frame = scoped(export, window, _counted_files(export, attrs))
     # rows not kept by pupil (by date, or in no order): the latest row's details are found in the
     # pass itself, instead of reading the rows again
     by_session = export.shape == "sessions" and not all(f.grouped for f in export.files)
@@ -343,7 +344,8 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
     groups = groups.join(slots.statuses, on="slot", how="left")
     # grid files whose cells hold each date and session once (reader: `grouped`)
     grids = [f.index for f in export.files if f.layout.shape == "grid" and f.grouped]
-    per_file = _latest_attributes(export, _per_file(groups, attrs, export.shape, grids, descents), attrs, by_session)
+    per_file = _per_file(groups, attrs, export.shape, grids, descents)
+    per_file = _latest_attributes(export, _grid_details(export, per_file, attrs), attrs, by_session)
 
     problem_slots = slots.lookup.filter(pl.col("status").is_in(["problem", "not_valid_on_date"]))["slot"]
     problem_rows = empty_problem_rows()
@@ -410,6 +412,32 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
 
         weakref.finalize(result, rows_file.unlink, missing_ok=True)  # gone with the tally that holds it
     return result
+
+
+def _counted_files(export: Export, attrs: list[str]) -> list[SourceFile]:
+    """The files as the checking pass reads them: a grid's pupil details are left out of its marks
+    (each pupil's are taken from its rows afterwards, `_grid_details`), so they are not copied onto
+    every mark."""
+    def counted(source: SourceFile) -> SourceFile:
+        names = [a for a in attrs if a in source.fields and a != "pupil_id"]
+        if source.grid_pupils is None or not names:
+            return source
+        return replace(source, frame=source.frame.with_columns(pl.lit(None, dtype=pl.String).alias(a) for a in names))
+
+    return [counted(f) for f in export.files]
+
+
+def _grid_details(export: Export, per_file: pl.DataFrame, attrs: list[str]) -> pl.DataFrame:
+    """A grid pupil's details in a file: those of their last row in it (as a long export's pupil's
+    are those of their last row)."""
+    for source in export.files:
+        names = [a for a in attrs if a in source.fields and a != "pupil_id"]
+        if source.grid_pupils is None or not names:
+            continue
+        details = source.grid_pupils.select(pl.lit(source.index, dtype=pl.UInt16).alias("file"),
+                                            pl.col("row").cast(pl.UInt32).alias("row_max"), *names)
+        per_file = per_file.update(details, on=["file", "row_max"], how="left", include_nulls=True)
+    return per_file
 
 
 #: The last row of a run of one pupil's rows (the next row is another pupil's, or there is none):
