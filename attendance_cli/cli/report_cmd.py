@@ -91,6 +91,9 @@ def report(
         options = ReportOptions(c.window_choice(window, as_of, start, end), calendar, title, suppress_below,
                                 read_pupil_file(pupils) if pupils is not None else None, chosen_policy, db)
         data = Dataset.open(files, c.ingest_options(codes, source, maps, encoding, False, c.Duplicates.error, None))
+        from attendance_cli.reports.charts import warm_up
+
+        warm_up()
         with c.progress("Working out the figures"):
             result = job(data, options)
         with c.progress("Drawing the charts"):

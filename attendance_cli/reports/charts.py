@@ -13,6 +13,15 @@ from collections.abc import Sequence
 BLUE, GREY, RED, AMBER = "#1f5fa8", "#8a8a8a", "#b3261e", "#c77c02"
 
 
+def warm_up() -> None:
+    """Import matplotlib in the background (half a second of Python) while the figures are worked
+    out (Polars, which lets the interpreter go): the charts then start at once. Drawing imports it
+    anyway; if this has not finished, the import waits for it."""
+    import threading
+
+    threading.Thread(target=_pyplot, name="import matplotlib", daemon=True).start()
+
+
 def _pyplot():
     import matplotlib
 
