@@ -171,10 +171,13 @@ def canonicalise(
     id_field = "pupil_id" if "pupil_id" in present else next(f for f in ("admission_number", "upn") if f in present)
     if tolerance.strip:
         # each padded value column stripped once, in its own step (Polars does not share a repeated
-        # sub-expression between the expressions below, so stripping inside them costs many times over)
-        padded = [id_field, "mark", "minutes_late", "subcode", *([] if date_is_parsed else ["date"]),
-                  *([] if shape == "lessons" else ["session"])]
-        raw = raw.with_columns(stripped(pl.col(c)).alias(c) for c in padded if c in present)
+        # sub-expression between the expressions below, so stripping inside them costs many times over),
+        # then a blank made null in another; a date or session left blank reads as no date or session
+        padded = [c for c in [id_field, "mark", "minutes_late", "subcode", *([] if date_is_parsed else ["date"]),
+                              *([] if shape == "lessons" else ["session"])] if c in present]
+        raw = raw.with_columns(pl.col(c).cast(pl.String).str.strip_chars() for c in padded)
+        raw = raw.with_columns(pl.when(pl.col(c).str.len_bytes() > 0).then(pl.col(c)).alias(c)
+                               for c in padded if c not in ("date", "session"))
     cols: list[pl.Expr] = [pl.lit(file_index, dtype=pl.UInt16).alias("file")]
     if id_field != "pupil_id":
         cols.append(pl.col(id_field).alias("pupil_id"))
