@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from attendance_cli.calendar import Window
 from attendance_cli.statistics import group_statistics, overall_statistics, pupil_statistics
-from tests.conftest import ARBOR_HEADER, pupil, read, session_rows, stats
+from tests.conftest import ARBOR_HEADER, pupil, read, session_rows, stats, weekdays
 
 
 def _pupil_with(present: int, absent: int, code: str = "O") -> list[str]:
@@ -165,6 +165,26 @@ def test_a_pupil_whose_rows_end_one_export_and_start_the_next_is_in_the_latest_e
     one = stats([arbor("one.csv", session_rows("1", dt.date(2025, 9, 1), ["/", "I", "/", "L"], form="4A")
                        + session_rows("1", dt.date(2025, 9, 3), ["I"], form="4C"))])
     assert pupil(one, "1")["form"] == "4C"
+
+
+def test_in_an_export_by_date_each_pupil_has_the_details_of_their_latest_row(arbor):
+    # rows by date, or in no order (every pupil's rows apart): the latest row by date is found in the
+    # pass, and its details read afterwards; a blank form on it keeps the form before
+    days = weekdays(dt.date(2025, 9, 1), 5)
+    rows = []
+    for i, day in enumerate(days):
+        for number in ("1", "2", "3"):
+            form = {"1": "" if i == 4 else "4A", "2": "4B" if i >= 3 else "4A", "3": "4C"}[number]
+            surname = "Later" if number == "3" and i == 4 else "Smith"
+            rows += session_rows(number, day, ["/", "\\"], form=form, surname=surname)
+    shuffled = rows[:]
+    random.Random(3).shuffle(shuffled)
+    for name, order in (("by-date.csv", rows), ("shuffled.csv", shuffled)):
+        result = read([arbor(name, order)])
+        assert not result.export.files[0].grouped  # the plan for rows not kept by pupil
+        figures = pupil_statistics(result)
+        assert [(pupil(figures, p)["form"], pupil(figures, p)["surname"]) for p in ("1", "2", "3")] == [
+            ("4A", "Smith"), ("4B", "Smith"), ("4C", "Later")], name
 
 
 def test_a_blank_or_padded_attribute_on_the_latest_row_does_not_change_the_group(write):

@@ -345,6 +345,8 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
     # grid files whose cells hold each date and session once (reader: `grouped`)
     grids = [f.index for f in export.files if f.layout.shape == "grid" and f.grouped]
     per_file = _per_file(groups, attrs, export.shape, grids, descents)
+    if by_session:
+        per_file = _latest_rows_details(export, per_file, attrs)
     per_file = _latest_attributes(export, _grid_details(export, per_file, attrs), attrs, by_session)
 
     problem_slots = slots.lookup.filter(pl.col("status").is_in(["problem", "not_valid_on_date"]))["slot"]
@@ -425,6 +427,26 @@ def _counted_files(export: Export, attrs: list[str]) -> list[SourceFile]:
         return replace(source, frame=source.frame.with_columns(pl.lit(None, dtype=pl.String).alias(a) for a in names))
 
     return [counted(f) for f in export.files]
+
+
+def _latest_rows_details(export: Export, per_file: pl.DataFrame, attrs: list[str]) -> pl.DataFrame:
+    """The details on each pupil's latest row in each file (`_at`: the pass found where it is), read
+    for those rows alone, in one more read of the files' text: in an export not kept by pupil every
+    row may be a pupil's latest so far, and keeping each one's details in the pass costs more."""
+    parts = []
+    for source in export.files:
+        names = [a for a in attrs if a in source.fields and a != "pupil_id"]
+        mine = per_file.filter(pl.col("file") == source.index)
+        if source.grid_pupils is not None or not names or not mine.height:
+            continue
+        rows = (mine["_at"] % (1 << 32)).cast(pl.UInt32)
+        parts.append(source.raw.filter(pl.col("row").is_in(rows.implode()))
+                     .select(pl.lit(source.index, dtype=pl.UInt16).alias("file"), pl.col("row").alias("_latest"), *names))
+    if not parts:
+        return per_file
+    details = pl.concat(pl.collect_all(parts, engine=engine_for(export)), how="diagonal_relaxed")
+    latest = per_file.with_columns((pl.col("_at") % (1 << 32)).cast(pl.UInt32).alias("_latest"))
+    return latest.update(details, on=["file", "_latest"], how="left", include_nulls=True).drop("_latest")
 
 
 def _grid_details(export: Export, per_file: pl.DataFrame, attrs: list[str]) -> pl.DataFrame:
@@ -547,6 +569,7 @@ def _per_file(groups: pl.DataFrame, attrs: list[str], shape: str, grids: list[in
         pl.col("first_date").filter(pl.col("_usable")).min(), pl.col("last_date").filter(pl.col("_usable")).max(),
         # the latest row's (groups are in row order; `_at`: the latest by date and session)
         *[pl.col(a).sort_by("_at").last() if "_at" in groups.columns else pl.col(a).last() for a in attrs],
+        *([pl.col("_at").max()] if "_at" in groups.columns else []),
         # date x 2 + PM of the latest row (one file: its last date is enough)
         (pl.col("key_max").max() if "key_max" in groups.columns else pl.col("last_date").max().cast(pl.Int32) * 2
          ).alias("latest_session"),
@@ -575,13 +598,14 @@ def _per_file(groups: pl.DataFrame, attrs: list[str], shape: str, grids: list[in
 def _latest_in_group(attrs: list[str], by_session: bool, run_ends: bool = False) -> list[pl.Expr]:
     """Each attribute of a group of rows in the main pass: its value on the group's last row (with
     `run_ends`, its last row that ends a run of the pupil's rows, `_run_end`: the pupil's last row in
-    the file is one), or
-    (`by_session`, for exports not kept in pupil order) on its latest row by date, session and row,
-    with that row's place in that order (`_at`)."""
+    the file is one); or (`by_session`, for exports not kept in pupil order) the place of its latest
+    row by date, session and row (`_at`), the details left for `_latest_rows_details`."""
     if not by_session:
         return [(pl.col(a).filter(pl.col("_run_end")) if run_ends else pl.col(a)).last() for a in attrs]
+    # the latest row's place only: its details are read afterwards, for one row a pupil
+    # (`_latest_rows_details`), not kept from every row in the pass
     order = pl.col("key").cast(pl.Int64) * (1 << 32) + pl.col("row").cast(pl.Int64)
-    return [*[pl.col(a).max_by(order).alias(a) for a in attrs], order.max().alias("_at")]
+    return [*[pl.lit(None, dtype=pl.String).alias(a) for a in attrs], order.max().alias("_at")]
 
 
 def _latest_attributes(export: Export, per_file: pl.DataFrame, attrs: list[str], by_session: bool) -> pl.DataFrame:
