@@ -55,10 +55,23 @@ def furniture_rows(table: pl.DataFrame, cells: list[str], headers: list[str], id
     cell is a header name when its column's value is one, and a column holds few values (marks),
     so each column's values are compared once, not each cell."""
     header_cells = [normalise(h) for h in headers if h.strip()]
+
+    def header_names(values: pl.Series) -> pl.Series:
+        return values.filter(_normalised(values.str.strip_chars().replace("", None)).is_in(header_cells).fill_null(False))
+
     hits = []
+    schema = table.schema
+    named_categories: dict[str, bool] = {}  # (the mark cells share their categories: looked at once)
     for cell in cells:
-        values = table.get_column(cell).drop_nulls().unique().cast(pl.String)  # (mark cells: categories)
-        named = values.filter(_normalised(values.str.strip_chars().replace("", None)).is_in(header_cells).fill_null(False))
+        dtype = schema[cell]
+        if dtype == pl.Categorical:
+            key = repr(dtype.categories)
+            if key not in named_categories:
+                named_categories[key] = bool(header_names(dtype.categories.to_series()).len())
+            if not named_categories[key]:
+                continue  # mark cells read as categories, none of which is a header name
+        values = table.get_column(cell).drop_nulls().unique().cast(pl.String)
+        named = header_names(values)
         if named.len():
             hits.append(pl.col(cell).is_in(named.implode()).cast(pl.UInt16))
     id_text = pl.col(id_cell).str.strip_chars().replace("", None)

@@ -192,31 +192,40 @@ def _read_grid(decoded: Decoded, layout: Layout, data_start: int, names: list[st
                              f"day-first date ({date_text!r}).", fix="Grid dates must read dd/mm/yyyy.")
         cells[f"_c{col}"] = (parsed, session)
     # each pupil's cells in date and session order, one row each, as a long export by pupil reads:
-    # the marks are exploded from each row (no sort) into a compact table (row, cell number, mark as
-    # a category: ten bytes a mark), a few thousand rows at a time; the cell's date, session and
-    # column name are looked up by its number, and the pupil's columns joined by row, lazily (streamed,
-    # never copied onto every mark in memory)
+    # the cells' category numbers, taken row by row (a row-major copy of the table's mark columns, a
+    # few thousand rows at a time), make a compact table of marks (row, cell number, mark: ten
+    # bytes each); the cell's date, session and column name are looked up by its number, the mark's
+    # text by its category, and the pupil's columns joined by row, lazily (streamed, never copied
+    # onto every mark in memory)
+    import numpy as np
+
     order = sorted(cells, key=lambda c: (cells[c][0], cells[c][1] != "AM"))
     dates = pl.Series([cells[c][0] for c in order], dtype=pl.Date)
     sessions = pl.Series([cells[c][1] for c in order], dtype=pl.String)
     names = pl.Series([f"{cells[c][0]:%d/%m/%Y} {cells[c][1]}" for c in order], dtype=pl.String)
-    number = pl.col("_cell")
+    texts = table.schema[order[0]].categories.to_series() if order else pl.Series([], dtype=pl.String)
+    blank = np.iinfo(np.uint32).max  # an empty cell (no category)
     row_columns = table.select("row", "_ragged", "_extra", *pupil_cols).rename(pupil_cols)
     step = max(1, GRID_CELLS // max(len(order), 1))
-    exploded = pl.concat([
-        table.slice(start, step).select(
-            "row", pl.concat_list(order).alias("mark"),
-            # 0 .. cells - 1 on every row (from a column, so it is one list per row)
-            pl.int_ranges(pl.col("row") * 0, pl.col("row") * 0 + len(order), dtype=pl.UInt16).alias("_cell"))
-        .explode("mark", "_cell")
-        for start in range(0, max(table.height, 1), step)])
-    del table  # (its cells are in `exploded`)
+    parts = []
+    for start in range(0, max(table.height, 1), step):
+        part = table.slice(start, step)
+        grid = part.select(pl.col(c).to_physical().fill_null(blank) for c in order).to_numpy()
+        parts.append(pl.DataFrame({
+            "row": np.repeat(part["row"].to_numpy(), len(order)),
+            "_cell": np.tile(np.arange(len(order), dtype=np.uint16), part.height),
+            "_mark": np.ascontiguousarray(grid, dtype=np.uint32).ravel()}))
+    exploded = pl.concat(parts) if parts else pl.DataFrame(schema={"row": pl.UInt32, "_cell": pl.UInt16, "_mark": pl.UInt32})
+    del table, parts  # (its cells are in `exploded`)
+    number = pl.col("_cell")
+    mark = pl.col("_mark")
     long = (
         exploded.lazy()
-        .with_columns(pl.col("mark").cast(pl.String), pl.lit(dates).gather(number).alias("date"),
-                      pl.lit(sessions).gather(number).alias("session"), pl.lit(names).gather(number).alias("column"))
+        .with_columns(pl.lit(texts).gather(pl.when(mark != blank).then(mark)).alias("mark"),
+                      pl.lit(dates).gather(number).alias("date"), pl.lit(sessions).gather(number).alias("session"),
+                      pl.lit(names).gather(number).alias("column"))
         .join(row_columns.lazy(), on="row", how="left", maintain_order="left")
-        .drop("_cell")
+        .drop("_cell", "_mark")
     )
     return long, _grid_present(columns), furniture, keep.len(), pupils
 
