@@ -38,6 +38,8 @@ SESSION = pl.Enum(["AM", "PM"])
 
 #: Slots that are not codes: a row with no mark, or a row that cannot be read as it is.
 STATUSES = ("unmarked", "problem")
+#: What a slot is (MarkSlots.lookup's `status`).
+STATUS = pl.Enum(["ok", "not_valid_on_date", *STATUSES])
 #: Spare columns read past the header: a row that fills one has more fields than the header.
 SPARE_COLUMNS = 2
 
@@ -118,8 +120,9 @@ class MarkSlots:
 
     @cached_property
     def statuses(self) -> pl.DataFrame:
-        """`slot, status` of every slot, `any_code` included (as "ok")."""
-        table = self.lookup.select("slot", "status")
+        """`slot, status` of every slot, `any_code` included (as "ok"); the status as an Enum (the
+        checking pass's groups carry it: a number each, not a string)."""
+        table = self.lookup.select("slot", pl.col("status").cast(STATUS))
         return pl.concat([table, pl.DataFrame({"slot": [self.any_code], "status": ["ok"]}, schema=table.schema)])
 
     def era_expr(self, date: pl.Expr) -> pl.Expr:

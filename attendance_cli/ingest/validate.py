@@ -286,7 +286,8 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
         names = {"surname", "forename"} & set(wanted)
         age_columns = {"date_of_birth", "year_group"} if cohort else set()
         attrs = [a for a in attrs if a in wanted or a in age_columns or (a == "full_name" and names)]
-    frame = scoped(export, window, _counted_files(export, attrs))
+    counted = _counted_files(export, attrs)
+    frame = scoped(export, window, counted)
     # rows not kept by pupil (by date, or in no order): the latest row's details are found in the
     # pass itself, instead of reading the rows again
     by_session = export.shape == "sessions" and not all(f.grouped for f in export.files)
@@ -302,31 +303,48 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
                    and engine_for(export) == "streaming" else None)
     if hashes_file is not None:
         rows_sink = checked_session_hashes(export, frame).sink_ipc(hashes_file, lazy=True)
-    if not codes:
-        # every code valid on its date becomes one slot: the pass groups by pupil, not pupil and code
-        frame = frame.with_columns(slots.fold_codes(pl.col("slot")).alias("slot"))
     # a "descent" is a row whose date and session are not after the previous row's
     descent_row = (pl.when(DESCENT).then(pl.col("row")) if rows_sink is None
                    else pl.lit(None, dtype=pl.UInt32))  # (found in the rows file; with the session numbers, not needed)
     # (with rows written aside, no order-dependent step either: each group keeps its last row's details)
     run_ends = rows_sink is None and not by_session and any(f.layout.shape != "grid" for f in export.files)
-    groups_plan = frame.with_columns(descent_row.alias("_descent_row"),
-                                     *([_run_end(export).alias("_run_end")] if run_ends else [])).group_by(
-        "file", "pupil_id", "slot", "scope", *keys).agg(
-        pl.len().alias("n"),
-        pl.col("minutes_late").sum().alias("minutes"),
-        pl.col("date").min().alias("first_date"),
-        pl.col("date").max().alias("last_date"),
-        pl.col("row").min().alias("row_min"),
-        pl.col("row").max().alias("row_max"),
-        pl.col("_descent_row").count().alias("descents"),
-        pl.col("_descent_row").min().alias("descent_row"),
-        # when each pupil's latest row is, to take their details from the latest file (one file: no need)
-        *([pl.col("key").max().alias("key_max")] if len(export.files) > 1 else []),
-        # a pupil's attributes: see _latest_attributes
-        *_latest_in_group(attrs, by_session, run_ends),
-    )
-    if rows_sink is not None:
+
+    def groups_of(rows: pl.LazyFrame, files: int) -> pl.LazyFrame:
+        if not codes:
+            # every code valid on its date becomes one slot: the pass groups by pupil, not pupil and code
+            rows = rows.with_columns(slots.fold_codes(pl.col("slot")).alias("slot"))
+        return rows.with_columns(descent_row.alias("_descent_row"),
+                                 *([_run_end(export, files).alias("_run_end")] if run_ends else [])).group_by(
+            "file", "pupil_id", "slot", "scope", *keys).agg(
+            pl.len().alias("n"),
+            pl.col("minutes_late").sum().alias("minutes"),
+            pl.col("date").min().alias("first_date"),
+            pl.col("date").max().alias("last_date"),
+            pl.col("row").min().alias("row_min"),
+            pl.col("row").max().alias("row_max"),
+            pl.col("_descent_row").count().alias("descents"),
+            pl.col("_descent_row").min().alias("descent_row"),
+            # when each pupil's latest row is, to take their details from the latest file (one file: no need)
+            *([pl.col("key").max().alias("key_max")] if len(export.files) > 1 else []),
+            # a pupil's attributes: see _latest_attributes
+            *_latest_in_group(attrs, by_session, run_ends),
+        )
+
+    groups_plan = groups_of(frame, len(counted))
+    if rows_sink is None and len(counted) > 1 and engine_for(export) == "streaming":
+        # several large exports with nothing written aside: each file's groups are counted on their
+        # own (the file is a key, so no group spans two), and only one file's are being built at a time
+        together = frame.collect_schema()
+
+        def alone(source: SourceFile) -> pl.LazyFrame:
+            rows = scoped(export, window, [source])
+            have = rows.collect_schema()  # (a column another file has, null here, as the files read together give it)
+            return rows.with_columns(pl.lit(None, dtype=dtype).alias(name) for name, dtype in together.items()
+                                     if name not in have)
+
+        groups, descents = pl.concat([_collect(groups_of(alone(f), 1), export) for f in counted],
+                                     how="vertical_relaxed"), None
+    elif rows_sink is not None:
         try:
             groups = pl.collect_all([groups_plan, rows_sink], engine="streaming")[0]
         except (pl.exceptions.ComputeError, OSError) as exc:
@@ -342,9 +360,13 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
     else:
         groups, descents = _collect(groups_plan, export), None
     groups = groups.join(slots.statuses, on="slot", how="left")
+    # the pupils' details, kept apart from the counts: few groups hold any (those ending a run)
+    details = groups.filter(pl.any_horizontal(pl.col(a).is_not_null() for a in attrs)).select(
+        "file", "pupil_id", "row_max", *attrs) if attrs else None
+    groups = groups.drop(attrs)
     # grid files whose cells hold each date and session once (reader: `grouped`)
     grids = [f.index for f in export.files if f.layout.shape == "grid" and f.grouped]
-    per_file = _per_file(groups, attrs, export.shape, grids, descents)
+    per_file = _per_file(groups, details, attrs, export.shape, grids, descents)
     if by_session:
         per_file = _latest_rows_details(export, per_file, attrs)
     per_file = _latest_attributes(export, _grid_details(export, per_file, attrs), attrs, by_session)
@@ -468,10 +490,11 @@ def _grid_details(export: Export, per_file: pl.DataFrame, attrs: list[str]) -> p
 RUN_END = pl.col("pupil_id").ne_missing(pl.col("pupil_id").shift(-1))
 
 
-def _run_end(export: Export) -> pl.Expr:
-    """RUN_END, where a run also ends with its file; every mark of a grid's row counts as one (the
-    groups of a grid row's marks share its row number, so _per_file could not tell the last)."""
-    end = RUN_END if len(export.files) == 1 else RUN_END | pl.col("file").ne_missing(pl.col("file").shift(-1))
+def _run_end(export: Export, files: int) -> pl.Expr:
+    """RUN_END, where a run also ends with its file (of `files` read together); every mark of a grid's
+    row counts as one (the groups of a grid row's marks share its row number, so _per_file could not
+    tell the last)."""
+    end = RUN_END if files == 1 else RUN_END | pl.col("file").ne_missing(pl.col("file").shift(-1))
     grids = [f.index for f in export.files if f.layout.shape == "grid"]
     return end if not grids else end | pl.col("file").is_in(grids)
 
@@ -556,24 +579,29 @@ def _explain_read_error(export: Export, exc: Exception) -> InputError:
 # -- per file ------------------------------------------------------------------------------------
 
 
-def _per_file(groups: pl.DataFrame, attrs: list[str], shape: str, grids: list[int],
+def _per_file(groups: pl.DataFrame, details: pl.DataFrame | None, attrs: list[str], shape: str, grids: list[int],
               descents: pl.DataFrame | None = None) -> pl.DataFrame:
     """One row per (file, pupil): rows, the uniqueness evidence, dates of usable marks, attributes
-    (from the pupil's last row in the file), and whether that last row is their latest (`in_order`)."""
+    (from the pupil's last row in the file: `details`, the groups that hold any, by the last row of
+    each), and whether that last row is their latest (`in_order`)."""
     usable = pl.col("status").is_in(["ok", "unmarked"])
-    # groups in row order, so that last() is the value of the pupil's last row in the file
-    per_file = groups.with_columns(usable.alias("_usable")).sort("row_max").group_by("file", "pupil_id").agg(
+    per_file = groups.lazy().with_columns(usable.alias("_usable")).group_by("file", "pupil_id").agg(
         pl.col("n").sum().alias("rows"), pl.col("row_min").min(), pl.col("row_max").max(),
         pl.col("descents").sum(), pl.col("descent_row").min(),
         (~pl.col("_usable")).any().alias("has_problem"), pl.col("_usable").any().alias("accepted"),
         pl.col("first_date").filter(pl.col("_usable")).min(), pl.col("last_date").filter(pl.col("_usable")).max(),
-        # the latest row's (groups are in row order; `_at`: the latest by date and session)
-        *[pl.col(a).sort_by("_at").last() if "_at" in groups.columns else pl.col(a).last() for a in attrs],
+        # (in an export not kept by pupil, `_at`: where the latest row by date and session is, its
+        # details read afterwards)
         *([pl.col("_at").max()] if "_at" in groups.columns else []),
         # date x 2 + PM of the latest row (one file: its last date is enough)
         (pl.col("key_max").max() if "key_max" in groups.columns else pl.col("last_date").max().cast(pl.Int32) * 2
          ).alias("latest_session"),
-    )
+    ).collect()
+    if attrs:
+        latest = (details.group_by("file", "pupil_id").agg(pl.col(a).get(pl.col("row_max").arg_max()) for a in attrs)
+                  if details is not None and details.height else None)
+        per_file = (per_file.join(latest, on=["file", "pupil_id"], how="left") if latest is not None
+                    else per_file.with_columns(pl.lit(None, dtype=pl.String).alias(a) for a in attrs))
     if descents is not None:  # found in the rows file (file, row): each given to the pupil whose rows it is among
         ranges = per_file.select("file", "pupil_id", "row_min", "row_max").sort("file", "row_min")
         found = (descents.sort("file", "row").join_asof(ranges, left_on="row", right_on="row_min", by="file",
@@ -660,18 +688,19 @@ def _totals(groups: pl.DataFrame, by_marks: list[str]) -> pl.DataFrame:
 
 def _counts(groups: pl.DataFrame, export: Export, by_marks: list[str]) -> pl.DataFrame:
     lookup = export.slots.lookup.filter(pl.col("status") == "ok").select("slot", "code", "category", "late", "closure")
-    counted = groups.filter(pl.col("status") == "ok")
+    # (lazily, so that only the columns counted are copied out of the groups)
+    counted = groups.lazy().filter(pl.col("status") == "ok").select("pupil_id", *by_marks, "slot", "scope", "n", "minutes")
     # one file whose slots present (a few dozen) are each another code has nothing to fold
-    present = counted.select(pl.col("slot").unique()).join(lookup, on="slot")
+    present = counted.select(pl.col("slot").unique()).collect().join(lookup, on="slot")
     if len(export.files) > 1 or present["code"].n_unique() < present.height:
         # one row per pupil and code: several files, or a code's spellings and eras, fold together
-        counted = (counted.join(lookup.select("slot", "code"), on="slot")
+        counted = (counted.join(lookup.select("slot", "code").lazy(), on="slot")
                    .group_by("pupil_id", *by_marks, "code", "scope")
                    .agg(pl.col("slot").first(), pl.col("n").sum(), pl.col("minutes").sum()))
     return (counted.select("pupil_id", *by_marks, "slot", "scope", pl.col("n").cast(pl.Int64).alias("sessions"),
                            pl.col("minutes").cast(pl.Int64).alias("minutes_late"))
             .filter(pl.col("sessions") > 0)
-            .join(lookup, on="slot").drop("slot"))
+            .join(lookup.lazy(), on="slot").drop("slot").collect())
 
 
 def _pupils(per_file: pl.DataFrame, attrs: list[str], files: int) -> pl.DataFrame:
@@ -724,15 +753,22 @@ def _report(export: Export, window: Window | None, groups: pl.DataFrame, rejects
     # rows left out because they repeat a session; conflicting rows rejected by --lenient are rejects
     collapsed = excluded.join(rejects.select(pl.col("_file").alias("file"), pl.col("_row").alias("row")),
                               on=["file", "row"], how="anti")
+    # each file's marks, unmarked sessions and dates of usable marks, in one aggregation of the groups
+    usable = pl.col("status").is_in(["ok", "unmarked"])
+    by_file = {row["file"]: row for row in groups.lazy().group_by("file").agg(
+        pl.col("n").sum().alias("marks"), pl.col("n").filter(pl.col("status") == "unmarked").sum().alias("unmarked"),
+        pl.col("first_date").filter(usable).min(), pl.col("last_date").filter(usable).max(),
+    ).collect().iter_rows(named=True)}
+    nothing = {"marks": 0, "unmarked": 0, "first_date": None, "last_date": None}
     for source in export.files:
-        mine = groups.filter(pl.col("file") == source.index)
+        mine = by_file.get(source.index, nothing)
         layout = source.layout
         columns = {f: layout.headers[i] for f, i in layout.columns.fields.items()}
         columns |= {f: layout.headers[i] for f, i in layout.columns.extras.items()}
         report = FileReport(str(source.path), source.encoding, source.encoding_note, layout.name,
                             layout.header_line + 1 if layout.header_rows else 0, layout.header_rows, columns,
                             layout.columns.ignored, layout.columns.unknown)
-        marks = int(mine["n"].sum() or 0) + int(excluded.filter(pl.col("file") == source.index).height)
+        marks = int(mine["marks"] or 0) + int(excluded.filter(pl.col("file") == source.index).height)
         furniture = furniture_rows.filter(pl.col("file") == source.index)
         rejected = rejects.filter(pl.col("_file") == source.index).height
         report.above_header = sum(1 for f in source.furniture if f.kind == "above header")
@@ -740,11 +776,8 @@ def _report(export: Export, window: Window | None, groups: pl.DataFrame, rejects
         report.furniture_lines += [(source.line_of(r), k) for r, k in furniture.select("row", "furniture").iter_rows()]
         report.furniture_lines.sort()
         report.duplicates_collapsed = collapsed.filter(pl.col("file") == source.index).height
-        accepted_groups = mine.filter(pl.col("status").is_in(["ok", "unmarked"]))
-        report.unmarked = int(mine.filter(pl.col("status") == "unmarked")["n"].sum() or 0)
-        if accepted_groups.height:
-            report.first_date = accepted_groups["first_date"].min()
-            report.last_date = accepted_groups["last_date"].max()
+        report.unmarked = int(mine["unmarked"] or 0)
+        report.first_date, report.last_date = mine["first_date"], mine["last_date"]
         if layout.shape == "grid":
             grid_furniture = sum(1 for f in source.furniture if f.kind != "above header")
             report.rows = source.grid_rows + grid_furniture
@@ -763,15 +796,15 @@ def _report(export: Export, window: Window | None, groups: pl.DataFrame, rejects
                    .join(_meanings(export), on="code", how="left")
                    .select("code", "meaning", "category", "marks").sort("marks", "code", descending=[True, False])
                    ) if codes else None
-    accepted = groups.filter(pl.col("status").is_in(["ok", "unmarked"]))
+    dates = [(f.first_date, f.last_date) for f in files if f.first_date is not None]
     return ValidationReport(
         files=files, codes_table=export.options.codes.name,
         window=window.describe() if window else "all dates in the data",
         # pupils with at least one mark still counted (with --lenient all of a pupil's rows may be set aside)
         pupils=pl.concat([counts["pupil_id"], unmarked.filter(pl.col("sessions") > 0)["pupil_id"]]).n_unique(),
         marks=int(counts["sessions"].sum() or 0),
-        first_date=accepted["first_date"].min() if accepted.height else None,
-        last_date=accepted["last_date"].max() if accepted.height else None,
+        first_date=min(first for first, _ in dates) if dates else None,
+        last_date=max(last for _, last in dates) if dates else None,
         code_counts=code_counts,
         unmarked=int(unmarked["sessions"].sum() or 0),
         unmarked_in_window=int(unmarked.filter(pl.col("scope") == SCOPE_COUNTED)["sessions"].sum() or 0),
