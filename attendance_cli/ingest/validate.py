@@ -330,7 +330,6 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
             *_latest_in_group(attrs, by_session, run_ends),
         )
 
-    groups_plan = groups_of(frame, len(counted))
     if rows_sink is None and len(counted) > 1 and engine_for(export) == "streaming":
         # several large exports with nothing written aside: each file's groups are counted on their
         # own (the file is a key, so no group spans two), and only one file's are being built at a time
@@ -346,7 +345,7 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
                                      how="vertical_relaxed"), None
     elif rows_sink is not None:
         try:
-            groups = pl.collect_all([groups_plan, rows_sink], engine="streaming")[0]
+            groups = pl.collect_all([groups_of(frame, len(counted)), rows_sink], engine="streaming")[0]
         except (pl.exceptions.ComputeError, OSError) as exc:
             for written in (rows_file, hashes_file):
                 if written is not None:
@@ -358,7 +357,7 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
         descents = (pl.scan_ipc(rows_file).filter(DESCENT).select("file", "row").collect()
                     if rows_file is not None else None)
     else:
-        groups, descents = _collect(groups_plan, export), None
+        groups, descents = _collect(groups_of(frame, len(counted)), export), None
     groups = groups.join(slots.statuses, on="slot", how="left")
     # the pupils' details, kept apart from the counts: few groups hold any (those ending a run)
     details = groups.filter(pl.any_horizontal(pl.col(a).is_not_null() for a in attrs)).select(
