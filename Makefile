@@ -54,7 +54,7 @@ demo: $(STAMP)
 test: $(TSTAMP)
 	$(BIN)/python -m pytest
 	@# the reading tests again with every file streamed, as a large export is (the plans differ)
-	ATTENDANCE_STREAMING_BYTES=0 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_ingest.py \
+	ATTENDANCE_STREAMING_BYTES=0 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_ingest.py tests/test_sims.py \
 		tests/test_row_order.py tests/test_statistics.py tests/test_rules.py tests/test_jobs.py tests/test_reports.py
 	@# the rules' tests with the marks taken a pupil at a time, as a trust's year is taken in batches
 	ATTENDANCE_RULE_BATCH=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_rules.py tests/test_report_fixes.py

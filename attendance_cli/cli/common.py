@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 class Source(str, Enum):
     arbor = "arbor"
     progresso = "progresso"
+    sims = "sims"
 
 
 class Duplicates(str, Enum):
@@ -66,11 +67,11 @@ WINDOW = "Choosing dates"
 OUTPUT = "Output"
 
 Files = Annotated[list[Path], typer.Argument(
-    help="Register exports (CSV, or an Excel workbook) from Arbor, Progresso or another MIS, or .parquet files "
+    help="Register exports (CSV, or an Excel workbook) from Arbor, SIMS, Progresso or another MIS, or .parquet files "
          "written by 'attendance ingest'. Several files (e.g. one per term) are combined.",
     exists=True, dir_okay=False, readable=True, show_default=False, metavar="EXPORT")]
 SourceOpt = Annotated[Optional[Source], typer.Option(
-    "--source", metavar="arbor|progresso", help="Force the MIS the exports came from instead of detecting it from the headers.",
+    "--source", metavar="arbor|progresso|sims", help="Force the MIS the exports came from instead of detecting it from the headers.",
     rich_help_panel=INGEST)]
 MapOpt = Annotated[Optional[list[str]], typer.Option(
     "--map", metavar="'HEADER=field'",

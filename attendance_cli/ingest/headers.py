@@ -32,6 +32,11 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "mark": ("Mark", "RAW_MARK", "Attendance Mark", "AttendanceMark", "Attendance Code", "AttendanceCode",
              "Code", "Session Mark", "Export Mark", "Register Mark"),
     "subcode": ("Subcode", "Sub Code", "SubCode"),
+    # a string of session marks, one character each (SIMS): a week's (`/\/\IN##/\`, Monday AM to
+    # Friday PM, beside a Week Beginning column), or every session's from a start date
+    "mark_string": ("Marks", "Mark String", "Marks String", "Attendance Marks", "Session Marks", "Week Marks",
+                    "Attendance String", "Register Marks"),
+    "marks_from": ("Marks From", "From", "From Date", "Date From", "First Date", "Start", "First Session"),
     "minutes_late": ("Minutes Late", "MinutesLate", "MINUTES_LATE", "Mins Late", "Late Minutes", "LateMinutes"),
     "comment": ("Comment", "Comments", "Note", "Notes", "AttendanceComment", "recordNote"),
     "start_time": ("Start Time", "StartTime", "startDatetime", "Lesson Start"),
@@ -234,8 +239,12 @@ def _vendor(headers: list[str]) -> str:
     names = {normalise(h) for h in headers}
     if names & {"learnerid", "attendancecode", "learnercode", "attendancecodeid", "eventid"}:
         return "progresso"
+    if names & {"adno", "personid", "sessionname"}:
+        return "sims"
     if names & {"studentid", "rawmark", "legalsurname", "registrationform", "upn"}:
         return "arbor"
+    if names & {"reggroup", "attendancedate"}:
+        return "sims"
     return "generic"
 
 
@@ -259,6 +268,11 @@ def detect_layout(rows: list[list[str]], user_maps: dict[str, str], source: str 
             return _grid_layout(rows, index, user_maps, source, file)
         if weekdays >= 2 and mapped >= 1:
             return _weekly_layout(rows, index, user_maps, source, file)
+        fields = {user_maps.get(normalise(c)) or _ALIAS_INDEX.get(normalise(c)) for c in cells}
+        if "mark_string" in fields and mapped >= 2:
+            return _string_layout(cells, index, user_maps, source, file)
+        if {"AM", "PM"} <= {session_cell(c) for c in cells} and "date" in fields and mapped >= 2:
+            return _am_pm_layout(cells, index, user_maps, source, file)
         if mapped >= 3 or (mapped >= 2 and any(_ALIAS_INDEX.get(normalise(c)) == "mark" or
                                                  user_maps.get(normalise(c)) == "mark" for c in cells)):
             return _long_layout(cells, index, user_maps, source, file, rows[index + 1:])
@@ -346,6 +360,54 @@ def _weekly_layout(rows: list[list[str]], index: int, user_maps: dict[str, str],
             fix=f"Headers seen: {', '.join(repr(c) for c in header[:8] if c.strip())} ... "
                 "Map the identifier with --map \"Header=pupil_id\".")
     return Layout("grid", source or "generic", "weekly-grid", index, 1, header, columns)
+
+
+def _string_layout(cells: list[str], index: int, user_maps: dict[str, str], source: str | None,
+                   file: str) -> Layout:
+    """Marks as one string a row, a character a session (SIMS): a week's, Monday AM to Friday PM,
+    beside the week's Monday (`sims-week-marks`); or every weekday's from the date of the first
+    (`mark-string`: a Marks From column, or the row's Date or Start Date), AM first unless a Session
+    column says the first is a PM."""
+    columns = map_columns(cells, user_maps, file)
+    fields = columns.fields
+    _require_pupil(columns, cells, index, file, "mark string")
+    vendor = source or _vendor(cells)
+    if "week_start" in fields:
+        return Layout("grid", vendor, f"{'sims' if vendor == 'generic' else vendor}-week-marks", index, 1, cells, columns)
+    start = next((f for f in ("marks_from", "date", "admission_date") if f in fields), None)
+    if start is None:
+        raise InputError(
+            f"{file}: the header row (line {index + 1}) has a column of mark strings "
+            f"({cells[fields['mark_string']]!r}) but no date for the first mark.",
+            fix="Export the week's Monday beside a week's marks (a 'Week Beginning' column), or the date of the first "
+                "mark beside marks from a start date ('Marks From'); or map the column that holds it with "
+                "--map \"Header=week_start\" or --map \"Header=marks_from\".")
+    fields["marks_from"] = fields.pop(start)
+    return Layout("grid", vendor, f"{vendor}-mark-string", index, 1, cells, columns)
+
+
+def _am_pm_layout(cells: list[str], index: int, user_maps: dict[str, str], source: str | None,
+                  file: str) -> Layout:
+    """A row per pupil and date, the date's AM mark and PM mark in columns headed AM and PM (SIMS)."""
+    columns = map_columns([c if not session_cell(c) else "" for c in cells], user_maps, file)
+    _require_pupil(columns, cells, index, file, "register")
+    for col, cell in enumerate(cells):
+        session = session_cell(cell)
+        if session:
+            if session in {s for _, s in columns.weekday_columns.values()}:
+                raise InputError(f"{file}: the header row (line {index + 1}) has two {session} columns.",
+                                 fix="Keep one column of AM marks and one of PM marks, or map the one to read with --map.")
+            columns.weekday_columns[col] = (0, session)
+    vendor = source or _vendor(cells)
+    return Layout("grid", vendor, f"{'sims' if vendor == 'generic' else vendor}-am-pm", index, 1, cells, columns)
+
+
+def _require_pupil(columns: ColumnMap, cells: list[str], index: int, file: str, what: str) -> None:
+    if not any(f in columns.fields for f in ("pupil_id", "admission_number", "upn")):
+        raise InputError(
+            f"{file}: the {what}'s header row (line {index + 1}) has no pupil identifier column.",
+            fix=f"Headers seen: {', '.join(repr(c) for c in cells[:8] if c.strip())} ... "
+                "Map the identifier with --map \"Header=pupil_id\".")
 
 
 def _check_day_names(header: list[str], index: int, file: str) -> None:

@@ -13,7 +13,7 @@ from attendance_cli.ingest.canonical import SPARE_COLUMNS, MarkSlots, Tolerance,
 from attendance_cli.ingest.dates import detect_formats, padded, parse_date
 from attendance_cli.ingest.encoding import Decoded, open_text
 from attendance_cli.ingest.furniture import furniture_rows
-from attendance_cli.ingest.headers import LESSON_FIELDS, ColumnMap, Layout, detect_layout
+from attendance_cli.ingest.headers import LESSON_FIELDS, SESSION_VALUES, ColumnMap, Layout, detect_layout
 
 
 @dataclass
@@ -184,6 +184,8 @@ def _read_grid(decoded: Decoded, layout: Layout, data_start: int, names: list[st
     pupils = table.select("row", *pupil_cols).rename(pupil_cols)
     if columns.weekday_columns:
         return _weekly_marks(decoded, layout, data_start, table), _grid_present(columns), furniture, keep.len(), pupils
+    if "mark_string" in columns.fields:
+        return _string_marks(decoded, layout, data_start, table), _grid_present(columns), furniture, keep.len(), pupils
     cells = {}
     for col, (date_text, session) in columns.date_columns.items():
         parsed = parse_date(date_text)
@@ -234,9 +236,14 @@ def _read_grid(decoded: Decoded, layout: Layout, data_start: int, names: list[st
 GRID_CELLS = 2_000_000
 
 
+#: A grid's columns that say where its marks are (its rows' week or date, a mark string and when it
+#: starts), not who the pupil is.
+_ROW_MARK_FIELDS = {"week_start", "date", "session", "mark", "subcode", "minutes_late", "mark_string", "marks_from"}
+
+
 def _pupil_columns(columns: ColumnMap) -> dict[str, str]:
     """A grid's pupil columns: raw name -> field."""
-    cols = {f"_c{i}": f for f, i in columns.fields.items() if f not in LESSON_FIELDS and f != "week_start"}
+    cols = {f"_c{i}": f for f, i in columns.fields.items() if f not in LESSON_FIELDS and f not in _ROW_MARK_FIELDS}
     return cols | {f"_c{i}": f for f, i in columns.extras.items()}
 
 
@@ -246,25 +253,110 @@ def _grid_present(columns: ColumnMap) -> set[str]:
 
 _DATE_TEXT = re.compile(r"\d{1,2}[/\-.]\d{1,2}[/\-.]\d{2,4}|\d{4}-\d{2}-\d{2}")
 
+#: Characters a SIMS mark string writes for a session with no mark.
+NO_MARK = (" ", "-")
+
+
+def _string_marks(decoded: Decoded, layout: Layout, data_start: int, table: pl.DataFrame) -> pl.LazyFrame:
+    """Marks written as one string a row, one character a session (SIMS). A week's string holds
+    Monday AM to Friday PM from the row's Week Beginning (a shorter one ends in sessions with no
+    mark); other strings run over the weekdays from the row's first date (AM first, unless a Session
+    column says PM). A space or `-` is a session with no mark; `#` is the closure code. A string that
+    holds a code of two characters (`C1`), or a week's of more than ten, is refused: where each
+    session's mark is could not be told."""
+    columns = layout.columns
+    week = "week_start" in columns.fields
+    text = f"_c{columns.fields['mark_string']}"
+    header = layout.headers[columns.fields["mark_string"]]
+    _check_strings(decoded, layout, data_start, table, text, header, week)
+    if week:
+        base = _row_dates(decoded, layout, data_start, table, "week_start", (0,), "the date of a Monday",
+                          "A week's marks need the dd/mm/yyyy of the week's Monday; correct it in the export.")
+        first_pm = pl.lit(0, dtype=pl.Int64)
+        strings = pl.col(text).fill_null("").str.pad_end(10)
+    else:
+        base = _row_dates(decoded, layout, data_start, table, "marks_from", _WEEKDAY_NUMBERS,
+                          "a day-first weekday date",
+                          "A mark string's first date must be the school day of its first mark, written dd/mm/yyyy.")
+        first_pm = (pl.col(f"_c{columns.fields['session']}").str.strip_chars().str.to_lowercase()
+                    .replace_strict(SESSION_VALUES, default=None) == "PM").fill_null(False).cast(pl.Int64) \
+            if "session" in columns.fields else pl.lit(0, dtype=pl.Int64)
+        strings = pl.col(text).fill_null("")
+    pupil_cols = _pupil_columns(columns)
+    position = pl.col("_pos") + pl.col("_first_pm")
+    day = position // 2
+    date = (pl.col("_base") + pl.duration(days=day)) if week else pl.col("_base").dt.add_business_days(day)
+    long = (
+        table.select("row", "_ragged", "_extra", *pupil_cols, base.alias("_base"), first_pm.alias("_first_pm"),
+                     strings.str.split("").alias("mark"))
+        .with_columns(pl.int_ranges(0, pl.col("mark").list.len(), dtype=pl.Int64).alias("_pos"))
+        .explode("mark", "_pos")
+        .filter(pl.col("_pos").is_not_null() & (pl.col("mark") != ""))  # (an empty string: no sessions)
+        .with_columns(date.alias("date"), pl.when(position % 2 == 0).then(pl.lit("AM")).otherwise(pl.lit("PM")).alias("session"),
+                      pl.when(~pl.col("mark").is_in(NO_MARK)).then(pl.col("mark")).alias("mark"))
+        .with_columns(pl.format("{} ({} {})", pl.lit(header), pl.col("date").dt.strftime("%d/%m/%Y"),
+                                pl.col("session")).alias("column"))
+        .rename(pupil_cols)
+        .drop("_base", "_first_pm", "_pos")
+    )
+    return long.lazy()
+
+
+def _check_strings(decoded: Decoded, layout: Layout, data_start: int, table: pl.DataFrame, text: str, header: str,
+                   week: bool) -> None:
+    """Refuse mark strings whose characters cannot each be one session's mark: one holding a code of
+    two characters (`C1`, `J1`, `Y3`: a digit), or a week's longer than its ten sessions."""
+    string = pl.col(text).fill_null("")
+    digit = string.str.extract(r"(\S?\d+)", 1)
+    long = string.str.len_chars() > 10 if week else pl.lit(False)
+    bad = table.filter(digit.is_not_null() | long).select("row", text, digit.alias("_code"))
+    if not bad.height:
+        return
+    lines = ", ".join(str(data_start + row + 1) for row in bad["row"].head(10).to_list())
+    more = f" and {bad.height - 10:,} more" if bad.height > 10 else ""
+    also = f" (lines {lines}{more})" if bad.height > 1 else ""
+    row, value, code = bad.row(0)
+    why = (f"holds '{code}', a code written with more than one character" if code is not None
+           else f"holds {len(value)} characters, and a week has ten sessions (Monday AM to Friday PM)")
+    raise InputError(
+        f"{decoded.path}, line {data_start + row + 1}: column '{header}' has '{value}', which {why}: a mark string "
+        f"holds one character a session, so which session each mark is for cannot be told{also}.",
+        fix="Export these registers one session a row (Date, Session, Mark) or as a register grid, which can hold "
+            "codes such as C1, J1 and Y1 to Y7.")
+
+
+def _row_dates(decoded: Decoded, layout: Layout, data_start: int, table: pl.DataFrame, field: str,
+               days: tuple[int, ...], what: str, fix: str) -> pl.Expr:
+    """Each row's date from the column read as `field` (day-first; each distinct text parsed once),
+    which must fall on one of `days` (0 Monday ... 6 Sunday): else the first row, in file order, whose
+    date does not is named, with its value ("not `what`")."""
+    col = f"_c{layout.columns.fields[field]}"
+    texts = table.select(col).unique()[col].to_list()
+    dates = {text: parse_date(text or "") for text in texts}
+    bad = [t for t, day in dates.items() if day is None or day.weekday() not in days]
+    if bad:
+        row, value = table.filter(pl.col(col).is_in([t for t in bad if t is not None])
+                                  | pl.col(col).is_null()).select("row", col).row(0)
+        header = layout.headers[layout.columns.fields[field]]
+        raise InputError(f"{decoded.path}, line {data_start + row + 1}: column {header!r} has {value or ''!r}, not {what}.",
+                         fix=fix)
+    return pl.col(col).replace_strict(dates, return_dtype=pl.Date)
+
+
+_WEEKDAY_NUMBERS = (0, 1, 2, 3, 4)
+
 
 def _weekly_marks(decoded: Decoded, layout: Layout, data_start: int, table: pl.DataFrame) -> pl.LazyFrame:
     """A weekly grid's marks: each row's week from its Week Beginning column, or the whole file's from
-    the one date in the title lines above the header; Monday AM is that Monday's morning."""
+    the one date in the title lines above the header; Monday AM is that Monday's morning. Columns
+    headed AM and PM beside a Date column (SIMS) are read the same way, a row's date as its week."""
     columns = layout.columns
     if "week_start" in columns.fields:
-        week_col = f"_c{columns.fields['week_start']}"
-        texts = table.select(week_col).unique()[week_col].to_list()
-        weeks = {text: parse_date(text or "") for text in texts}
-        bad = [t for t, day in weeks.items() if day is None or day.weekday() != 0]
-        if bad:
-            # the first row, in file order, whose week is not a Monday
-            row, value = table.filter(pl.col(week_col).is_in([t for t in bad if t is not None])
-                                      | pl.col(week_col).is_null()).select("row", week_col).row(0)
-            header = layout.headers[columns.fields["week_start"]]
-            raise InputError(
-                f"{decoded.path}, line {data_start + row + 1}: column {header!r} has {value or ''!r}, not the date of a Monday.",
-                fix="A weekly grid's week must be the dd/mm/yyyy of its Monday; correct it in the export.")
-        week = pl.col(week_col).replace_strict(weeks, return_dtype=pl.Date)
+        week = _row_dates(decoded, layout, data_start, table, "week_start", (0,), "the date of a Monday",
+                          "A weekly grid's week must be the dd/mm/yyyy of its Monday; correct it in the export.")
+    elif "date" in columns.fields:
+        week = _row_dates(decoded, layout, data_start, table, "date", _WEEKDAY_NUMBERS, "a day-first weekday date",
+                          "Each row's date must be a school day written dd/mm/yyyy; correct it in the export.")
     else:
         above = [cell for row in decoded.head[:layout.header_line] for cell in row]
         found = {parse_date(text) for cell in above for text in _DATE_TEXT.findall(cell)} - {None}
