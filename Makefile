@@ -44,6 +44,9 @@ demo: $(STAMP)
 	$(BIN)/attendance triggers $(PRIMARY) $(WEEK47) --policy primary-academy --new --db $(LEDGER) --format table
 	$(BIN)/attendance letters $(PRIMARY) $(WEEK47) $(LETTER_OPTS) --date 23/11/2026
 	@echo "Letters: $(LETTERS)/ (one PDF or e-mail per guardian, print-2026-11-20.pdf to print, manifest-2026-11-20.csv)"
+	@# this week's leave and absence requests, each with its route from the policy and a flag for review
+	$(BIN)/attendance requests $(DEMO)/primary_requests.csv --policy primary-academy --exports $(DEMO)/primary_arbor_2026-27_autumn_grid.csv \
+		--exports $(WEEK47) --as-of 04/12/2026 --format table
 	@# the half-termly pack: the report for leaders and governors, and a slip for every family
 	$(BIN)/attendance report $(PRIMARY) $(WEEK47) --school $(DEMO)/primary_school.toml --policy primary-academy \
 		--db $(LEDGER) --out $(VENV)/demo-report.html -q

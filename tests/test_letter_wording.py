@@ -61,9 +61,32 @@ def context_for(name: str, earlier: bool = True) -> dict:
         context["window"]["days_missed"] = None
         for s in context["event"]["sessions"]:
             s["session"] = "09:00 P1 MATH"
+    if name in DECISIONS:  # letters on a request decided: the request, and each session asked for with its code
+        context["request"] = dict(DECISIONS[name])
+        last = context["request"]["granted_to"]
+        context["event"]["sessions"] = [
+            {"date": D(2026, 12, day), "session": part, "code": "C" if granted else "G",
+             "meaning": "Leave of absence: exceptional circumstances" if granted else "Holiday not agreed by the school",
+             "minutes_late": None}
+            for day in (14, 15, 16) for part in ("AM", "PM") for granted in [last is not None and day <= last.day]]
+        context["event"]["count"] = 6
     if not earlier:
         context["earlier"] = context["since"] = None
     return context
+
+
+_REQUEST = {"id": "LR-0042", "type": "exceptional", "type_text": "exceptional circumstances", "from": D(2026, 12, 14),
+            "to": D(2026, 12, 16), "decision": "partial", "asked_sessions": 6, "asked_days": 3.0, "granted_sessions": 4,
+            "granted_days": 2.0, "declined_days": 1.0, "granted_from": D(2026, 12, 14), "granted_to": D(2026, 12, 15),
+            "code": "C", "code_meaning": "Leave of absence: exceptional circumstances", "declined_code": "G",
+            "declined_meaning": "Holiday not agreed by the school", "reason": "Two days are agreed for the funeral.",
+            "decided_on": D(2026, 11, 20), "decided_by": "the headteacher", "evidence": "", "lessons": False}
+DECISIONS = {"leave-granted": _REQUEST,
+             "leave-declined": {**_REQUEST, "decision": "decline", "granted_sessions": 0, "granted_days": 0.0,
+                                "declined_days": 3.0, "granted_from": None, "granted_to": None,
+                                "reason": "A holiday is not an exceptional circumstance."},
+             "request-decision": {**_REQUEST, "decision": "grant", "granted_sessions": 6, "granted_days": 3.0,
+                                  "declined_days": 0.0, "granted_to": D(2026, 12, 16)}}
 
 
 def render_text(name: str, context: dict) -> tuple[str, int]:
@@ -106,4 +129,6 @@ def test_school_letters_say_days_missed_and_college_letters_lessons():
 
 def test_every_letter_a_preset_names_has_a_default_template():
     named = {rule.letter for preset in list_presets() for rule in load_policy(preset).rules if rule.letter}
+    named |= {name for preset in list_presets() for name in (load_policy(preset).requests.letters
+                                                             if load_policy(preset).requests else [])}
     assert named <= set(LETTERS), sorted(named - set(LETTERS))

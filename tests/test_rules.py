@@ -894,7 +894,7 @@ def test_unknown_key_names_the_file_the_rule_and_the_allowed_keys(tmp_path):
         "ladder, follows, wait_school_weeks, letter, window, weeks, enabled, needs_new, after_action, repeat_after")
     _, message = policy_error(tmp_path, 'colour = "red"\n')
     assert message.endswith("policy: colour: is not a known key; allowed: name, title, source, extends, codes, calendar, "
-                            "register, letters, school, ledger, letter_within, bands, ladder, rule")
+                            "register, letters, school, ledger, letter_within, bands, requests, ladder, rule")
 
 
 def test_bad_kind_lists_the_kinds(tmp_path):

@@ -20,9 +20,9 @@ EXPECTED = sorted(
        for h in ("autumn1", "autumn2", "spring1", "spring2", "summer1", "summer2")]
     + [f"college_progresso_lessons_2026-27_{h}.csv" for h in ("autumn1", "autumn2")]
     + ["college_progresso_rollcall_2026-27_autumn.csv"]
-    + ["primary_contacts.csv", "primary_school.toml"]
+    + ["primary_contacts.csv", "primary_requests.csv", "primary_school.toml"]
 )
-EXPORTS = [name for name in EXPECTED if name.endswith(".csv") and "contacts" not in name]
+EXPORTS = [name for name in EXPECTED if name.endswith(".csv") and "contacts" not in name and "requests" not in name]
 AUTHORISED = ["C1", "M", "J1", "S", "C2", "C", "T", "R", "I", "E"]
 UNAUTHORISED = ["G", "U", "O", "N"]
 # Not possible sessions; `-` is "no mark entered", so it is not a possible session either.

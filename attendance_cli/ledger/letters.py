@@ -65,7 +65,9 @@ class LetterLedger(LedgerFile):
 
     def known_staging(self) -> set[str]:
         try:
-            return {row[0] for row in self._db.execute("SELECT staging FROM letter_runs")}
+            # decision letters (ledger/requests.py) go through staging folders too, maybe in the same folder
+            return {row[0] for row in self._db.execute(
+                "SELECT staging FROM letter_runs UNION SELECT staging FROM decision_letter_runs")}
         except sqlite3.Error as error:
             raise self._translate(error, "read") from error
 

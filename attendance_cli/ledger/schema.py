@@ -19,8 +19,9 @@ import polars as pl
 from attendance_cli.errors import AttendanceError, ConfigError, UsageError
 
 #: Version of the tables below, kept in the file's `PRAGMA user_version`. Version 2 added letters;
-#: version 3 the school's actions on cases, what each event's run decided, and each run's mode.
-SCHEMA_VERSION = 3
+#: version 3 the school's actions on cases, what each event's run decided, and each run's mode;
+#: version 4 decisions on absence and leave requests and their letters (ledger/requests.py).
+SCHEMA_VERSION = 4
 #: Kept in `PRAGMA application_id`, so another program's SQLite file is not taken for a ledger.
 APPLICATION_ID = 0x41545444  # "ATTD"
 
@@ -135,6 +136,12 @@ _CASE_SCHEMA = (
 )
 
 
+def _request_schema() -> tuple[str, ...]:
+    from attendance_cli.ledger.requests import REQUEST_SCHEMA
+
+    return REQUEST_SCHEMA
+
+
 class LedgerBusy(AttendanceError):
     """Another run holds the ledger for longer than we were prepared to wait."""
 
@@ -224,7 +231,7 @@ class LedgerFile:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             if self._db.execute("PRAGMA user_version").fetchone()[0] == 0:
-                for statement in (*SCHEMA, *_LETTER_SCHEMA, *_CASE_SCHEMA):
+                for statement in (*SCHEMA, *_LETTER_SCHEMA, *_CASE_SCHEMA, *_request_schema()):
                     self._db.execute(statement)
                 self._db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                 self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -234,13 +241,14 @@ class LedgerFile:
             raise
 
     def _upgrade(self) -> None:
-        """Version 1 (events only) to 2 (letters) to 3 (casework): new tables and columns, nothing
-        existing changes."""
+        """Version 1 (events only) to 2 (letters) to 3 (casework) to 4 (requests): new tables and
+        columns, nothing existing changes."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             if version < SCHEMA_VERSION:
-                for statement in (*(_LETTER_SCHEMA if version < 2 else ()), *_CASE_SCHEMA):
+                for statement in (*(_LETTER_SCHEMA if version < 2 else ()), *(_CASE_SCHEMA if version < 3 else ()),
+                                  *(_request_schema() if version < 4 else ())):
                     self._db.execute(statement)
                 self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             self._db.execute("COMMIT")
@@ -293,6 +301,21 @@ class LedgerFile:
             yield
         finally:
             self._rollback()  # nothing was written: this only lets go of the file
+
+    @contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (`BEGIN IMMEDIATE`): committed at the end of the block, rolled back if
+        it raises; SQLite's failures turned into the ledger's own errors."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+        except sqlite3.Error as error:
+            raise self._translate(error, "record in") from error
 
     def _frame(self, sql: str, params: Sequence[Any], schema: dict[str, pl.DataType]) -> pl.DataFrame:
         try:

@@ -118,7 +118,13 @@ def recover(folder: Path, ledger_path: Path, wait: float) -> list[str]:
     with Ledger(ledger_path, wait=wait) as ledger:
         for letter_run_id, run_folder, staging_name in ledger.unfinished_letter_runs():
             places = _staging_places(run_folder, staging_name, folder, ledger_path)
-            notes.append(_finish_run(ledger, letter_run_id, places))
+            notes.append(_finish_run(ledger.letter_run_files(letter_run_id),
+                                     lambda run=letter_run_id: ledger.finish_letter_run(run), places, ledger.path))
+        # decision letters on absence requests (requests/decisions.py) are staged the same way
+        for letter_run_id, run_folder, staging_name in ledger.unfinished_decision_runs():
+            places = _staging_places(run_folder, staging_name, folder, ledger_path)
+            notes.append(_finish_run(ledger.decision_run_files(letter_run_id),
+                                     lambda run=letter_run_id: ledger.finish_decision_run(run), places, ledger.path))
         known = ledger.known_staging()
     for staging in stagings:
         if staging.name not in known and staging.exists():
@@ -145,27 +151,27 @@ def _staging_places(run_folder: str, staging_name: str, out: Path, ledger_path: 
     return places
 
 
-def _finish_run(ledger, letter_run_id: int, places: list[Path]) -> str:
-    """Move a recorded run's files out of its staging folder (the first of `places` that exists)
-    into the folder holding it, then mark the run done. A note for the user."""
+def _finish_run(files: list[str], finish: Callable[[], None], places: list[Path], ledger_path: Path) -> str:
+    """Move a recorded run's files (`files`: its letters) out of its staging folder (the first of
+    `places` that exists) into the folder holding it, then mark the run done (`finish`). A note for
+    the user."""
     staging = next((place for place in places if place.is_dir()), None)
     if staging is None:
-        files = ledger.letter_run_files(letter_run_id)
         # killed after the last move but before the run was marked done: every letter is in place
         home = next((place.parent for place in places if all((place.parent / name).is_file() for name in files)), None)
         if home is None:
             expected = " or ".join(str(place) for place in places)
             raise StagingMissing(
-                f"An interrupted letters run recorded {plural(len(files), 'letter')} in {ledger.path}, but its staging "
+                f"An interrupted letters run recorded {plural(len(files), 'letter')} in {ledger_path}, but its staging "
                 f"folder is not where it was expected: {expected}.",
                 fix="Put the folder back there, or give --out the folder that holds it, and run attendance letters "
                     "again to move the letters into place. Until then the run stays unfinished, so that no recorded "
                     "letter is lost.")
-        ledger.finish_letter_run(letter_run_id)
+        finish()
         return f"Finished an interrupted letters run: its {plural(len(files), 'recorded letter')} were already in {home}."
     moved = _move_all(staging, staging.parent)
     staging.rmdir()
-    ledger.finish_letter_run(letter_run_id)
+    finish()
     return f"Finished an interrupted letters run: moved {moved} recorded files into {staging.parent}."
 
 
@@ -206,11 +212,7 @@ def write_letters(letters: Sequence[Letter], fmt: str, folder: Path, evaluation,
 
     fail_at = fail_at or os.environ.get("ATTENDANCE_TEST_KILL_AT")  # the kill tests set it in a child process
     as_of = evaluation.as_of
-    created = not folder.exists()
-    folder.mkdir(parents=True, exist_ok=True)
-    token = f"{STAGING_PREFIX}{dt.datetime.now():%Y%m%d%H%M%S}-{secrets.token_hex(4)}"
-    staging = folder / token
-    staging.mkdir()
+    created, token, staging = _open_staging(folder)
     taken: set[str] = set()
     rendered: list[Rendered] = []
     file_names = [_unique(folder, f"{letter.stem}.{EXTENSION[file_format(fmt, letter.channel)]}", taken) for letter in letters]
@@ -274,14 +276,30 @@ def write_letters(letters: Sequence[Letter], fmt: str, folder: Path, evaluation,
             staging.rmdir()
             ledger.finish_letter_run(result.letter_run_id)
     except BaseException:
-        if staging.exists() and not _recorded(ledger_path, token):
-            shutil.rmtree(staging, ignore_errors=True)
-            if created and not any(folder.iterdir()):
-                folder.rmdir()
+        _abandon(staging, folder, created, ledger_path, token)
         raise
     kept_items = [i for i in rendered if i.letter.key in result.event_ids]
     return Written(folder, result.letters, result.recorded, result.skipped, [names[id(i)] for i in kept_items],
                    extras["merged"], extras["manifest"], kept_items, result.event_ids)
+
+
+def _open_staging(folder: Path) -> tuple[bool, str, Path]:
+    """A new hidden staging folder inside `folder` (made if need be): (folder was made, token, staging)."""
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    token = f"{STAGING_PREFIX}{dt.datetime.now():%Y%m%d%H%M%S}-{secrets.token_hex(4)}"
+    staging = folder / token
+    staging.mkdir()
+    return created, token, staging
+
+
+def _abandon(staging: Path, folder: Path, created: bool, ledger_path: Path, token: str) -> None:
+    """After a failure: a staging folder nothing recorded is removed (and the letters folder, if this run
+    made it and it is empty); one whose run was recorded is kept for the next run to move into place."""
+    if staging.exists() and not _recorded(ledger_path, token):
+        shutil.rmtree(staging, ignore_errors=True)
+        if created and not any(folder.iterdir()):
+            folder.rmdir()
 
 
 def _recorded(ledger_path: Path, token: str) -> bool:
@@ -316,3 +334,108 @@ def write_preview(letters: Sequence[Letter], fmt: str, folder: Path, *, template
     for _ in produce(letters, names, folder, templates, fmt, school_email, workers):
         pass
     return names
+
+
+# -- letters on decisions about absence requests ----------------------------------------------------
+
+#: Columns of a decision letters run's manifest, in order.
+DECISION_MANIFEST = ("pupil_id", "surname", "forename", "year_group", "form", "request_id", "type", "decision",
+                     "letter", "asked_sessions", "granted_sessions", "granted_from", "granted_to", "code",
+                     "declined_code", "letter_date", "channel", "recipient", "relationship", "address", "email", "file")
+
+
+def decision_manifest(rendered: Sequence[Rendered], names: dict[int, str] | None = None) -> pl.DataFrame:
+    rows = []
+    for item in rendered:
+        c, r = item.letter.context, item.letter.context["request"]
+        rows.append({"pupil_id": item.letter.pupil_id, "surname": c["pupil"]["surname"], "forename": c["pupil"]["forename"],
+                     "year_group": c["pupil"]["year_group"], "form": c["pupil"]["form"], "request_id": r["id"],
+                     "type": r["type"], "decision": r["decision"], "letter": item.letter.letter,
+                     "asked_sessions": r["asked_sessions"], "granted_sessions": r["granted_sessions"],
+                     "granted_from": r["granted_from"], "granted_to": r["granted_to"], "code": r["code"],
+                     "declined_code": r["declined_code"], "letter_date": c["date"], "channel": item.letter.channel,
+                     "recipient": item.letter.recipient, "relationship": c["recipient"]["relationship"],
+                     "address": ", ".join(item.letter.address), "email": item.letter.email or "",
+                     "file": (names or {}).get(id(item), item.filename)})
+    schema = {"pupil_id": pl.String, "surname": pl.String, "forename": pl.String, "year_group": pl.String,
+              "form": pl.String, "request_id": pl.String, "type": pl.String, "decision": pl.String,
+              "letter": pl.String, "asked_sessions": pl.Int64, "granted_sessions": pl.Int64, "granted_from": pl.Date,
+              "granted_to": pl.Date, "code": pl.String, "declined_code": pl.String, "letter_date": pl.Date,
+              "channel": pl.String, "recipient": pl.String, "relationship": pl.String, "address": pl.String,
+              "email": pl.String, "file": pl.String}
+    return pl.DataFrame(rows, schema=schema, orient="row").select(DECISION_MANIFEST)
+
+
+@dataclass(frozen=True)
+class DecisionsWritten:
+    folder: Path
+    files: list[str]
+    merged: str | None
+    manifest: str | None
+    rendered: list[Rendered]
+
+
+def write_decision_letters(letters: Sequence[Letter], fmt: str, folder: Path, ledger_path: Path, wait: float, *,
+                           templates: str | None = None, school_email: str = "", workers=None,
+                           fail_at: str | None = None) -> DecisionsWritten:
+    """The letters on request decisions, written as trigger letters are: staged, recorded with their run
+    in one transaction (a letter another run recorded meanwhile is dropped), moved into place, the run
+    marked done. Never twice: the ledger holds one letter per request and recipient."""
+    from attendance_cli.ledger import Ledger
+    from attendance_cli.letters.pdf import concatenate
+
+    fail_at = fail_at or os.environ.get("ATTENDANCE_TEST_KILL_AT")
+    day = letters[0].context["date"]
+    created, token, staging = _open_staging(folder)
+    taken: set[str] = set()
+    file_names = [_unique(folder, f"{letter.stem}.{EXTENSION[file_format(fmt, letter.channel)]}", taken)
+                  for letter in letters]
+    rendered: list[Rendered] = []
+    names: dict[int, str] = {}
+    extras: dict[str, str | None] = {"merged": None, "manifest": None}
+    try:
+        for batch in produce(letters, file_names, staging, templates, fmt, school_email, workers):
+            for item in batch.items:
+                names[id(item)] = file_names[len(rendered)]
+                rendered.append(item)
+        _maybe_fail(fail_at, "staged")
+        frame = pl.DataFrame([{"request_id": i.letter.context["request"]["id"], "pupil_id": i.letter.pupil_id,
+                               "letter": i.letter.letter, "guardian": i.letter.guardian, "recipient": i.letter.recipient,
+                               "channel": i.letter.channel, "email": i.letter.email, "file": names[id(i)],
+                               "letter_date": i.letter.context["date"]} for i in rendered],
+                             schema={"request_id": pl.String, "pupil_id": pl.String, "letter": pl.String,
+                                     "guardian": pl.Int64, "recipient": pl.String, "channel": pl.String,
+                                     "email": pl.String, "file": pl.String, "letter_date": pl.Date}, orient="row")
+        kept_items: list[Rendered] = []
+
+        def before_commit(kept: set[tuple[str, int]]) -> None:
+            for item in rendered:
+                if (item.letter.context["request"]["id"], item.letter.guardian) in kept:
+                    kept_items.append(item)
+                else:  # another run wrote this letter meanwhile
+                    (staging / names[id(item)]).unlink(missing_ok=True)
+            pdfs = [staging / names[id(item)] for item in kept_items if item.format == "pdf"]
+            if pdfs:
+                name = _unique(folder, f"print-decisions-{day:%Y-%m-%d}.pdf", taken)
+                concatenate([path.read_bytes() for path in pdfs], staging / name)
+                extras["merged"] = name
+            if kept_items:
+                from attendance_cli.outputs import write_frame
+
+                name = _unique(folder, f"manifest-decisions-{day:%Y-%m-%d}.csv", taken)
+                write_frame(decision_manifest(kept_items, names), "csv", staging / name)
+                extras["manifest"] = name
+            _maybe_fail(fail_at, "recorded")
+
+        with Ledger(ledger_path, wait=wait) as ledger:
+            run_id, _ = ledger.record_decision_letters(frame, str(folder.resolve()), token, before_commit)
+            for number, path in enumerate(sorted(staging.iterdir())):
+                if number == 1:
+                    _maybe_fail(fail_at, "moving")
+                os.replace(path, folder / path.name)
+            staging.rmdir()
+            ledger.finish_decision_run(run_id)
+    except BaseException:
+        _abandon(staging, folder, created, ledger_path, token)
+        raise
+    return DecisionsWritten(folder, [names[id(i)] for i in kept_items], extras["merged"], extras["manifest"], kept_items)

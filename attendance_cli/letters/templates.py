@@ -207,6 +207,11 @@ earlier     the latest letter of the same ladder this school year (letter, date)
 also        the other events of this run the letter covers (the ladder's `covers`): their descriptions
 since       from the earlier letter's date to as_of: date, absences, unauthorised, lates, counted (marks of the
             kind the rule counts), days_missed; none without an earlier letter
+request     decision letters on absence requests only (leave-granted, leave-declined, request-decision): id,
+            type, type_text, from, to, decision (grant, partial, decline), asked_sessions, asked_days,
+            granted_sessions, granted_days, declined_days, granted_from, granted_to, code and code_meaning (for
+            the days granted), declined_code and declined_meaning (for the rest), reason, decided_on,
+            decided_by, evidence; there event.sessions are the sessions asked for, each with the code to enter
 
 Filters: date ("4 November 2026"; date("day") adds the weekday; date("short") 04/11/2026),
 days (5.5 -> "5½ days"), count (3 | count("time") -> "3 times").

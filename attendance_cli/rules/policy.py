@@ -278,6 +278,74 @@ class Band(_Model):
     explanation: str = ""
 
 
+#: The kinds of absence request a requests file may hold (`attendance requests`).
+REQUEST_TYPES = ("illness", "appointment", "exceptional", "religious", "other")
+RequestType = Literal["illness", "appointment", "exceptional", "religious", "other"]
+
+
+class RequestRoute(_Model):
+    """What the policy does with one type of absence request: authorise it, decline it, or leave it to
+    a person (`decided_by`). `code` is the register code for sessions granted, `declined_code` the code
+    for sessions asked for and not granted, should the pupil be away anyway."""
+
+    type: RequestType
+    route: Literal["authorise", "decline", "decide"]
+    decided_by: str = Field("", description="Who decides (route = \"decide\"), e.g. \"the headteacher\".")
+    code: str = Field(min_length=1, description="The code entered for sessions granted (C, M, R, I, ...).")
+    declined_code: str = Field("O", min_length=1, description="The code for sessions not granted, if the pupil "
+                               "is away anyway (G for a holiday not agreed, O otherwise).")
+    days_per_year: Number | None = Field(None, gt=0, le=200, description="At most this many days of this type are "
+                                         "granted in a school year; beyond it, the request is partly granted.")
+    days_per_request: Number | None = Field(None, gt=0, le=200, description="At most this many days granted for "
+                                            "one request (one religious festival: 1).")
+    notice_weeks: Int | None = Field(None, ge=1, le=52, description="Ask at least this many weeks before the first "
+                                     "day; a request made later is flagged (never refused for it).")
+    evidence: str = Field("", description="What the school asks to see (an appointment card).")
+    grant_letter: str | None = Field(None, description="The letter for a request granted (a template name).")
+    partial_letter: str | None = Field(None, description="The letter for a request partly granted.")
+    decline_letter: str | None = Field(None, description="The letter for a request declined.")
+
+
+class Requests(_Model):
+    """How the school handles absence and leave requests: a route per type, and when a request goes to
+    support staff for review. The words and patterns are the school's; the tool never judges health."""
+
+    recent_weeks: Int = Field(6, ge=1, le=52, description="'Recent' requests: those received in this many weeks "
+                              "up to the as-of date.")
+    review_after: Int | None = Field(None, ge=1, description="Flag for review when a pupil has made this many "
+                                     "requests in recent_weeks (this one included).")
+    review_below: Number | None = Field(None, gt=0, le=100, description="Flag for review when the request would "
+                                        "bring attendance below this percentage.")
+    review_words: tuple[str, ...] = Field((), description="Words or phrases in the reason or details that send a "
+                                          "request to support staff (matched whole, in any case).")
+    review_to: str = Field("support staff", min_length=1, description="Who reviews flagged requests.")
+    recipients: tuple[Literal["guardians", "student"], ...] = Field(("guardians",), min_length=1,
+                                                                      description="Who decision letters go to.")
+    channel: Literal["any", "email"] = Field("any", description="'email': decision letters are e-mails.")
+    route: tuple[RequestRoute, ...] = Field(min_length=1)
+
+    @field_validator("route")
+    @classmethod
+    def _once(cls, routes: tuple[RequestRoute, ...]) -> tuple[RequestRoute, ...]:
+        types = [r.type for r in routes]
+        twice = sorted({t for t in types if types.count(t) > 1})
+        if twice:
+            raise ValueError(f"requests: route for {', '.join(twice)} given twice: one route per type")
+        missing = [t for t in REQUEST_TYPES if t not in types]
+        if missing:
+            raise ValueError(f"requests: no route for {', '.join(missing)}: give a route for every type "
+                             f"({', '.join(REQUEST_TYPES)}); route = \"decide\" leaves it to a person")
+        return routes
+
+    def route_of(self, kind: str) -> RequestRoute:
+        return next(r for r in self.route if r.type == kind)
+
+    @property
+    def letters(self) -> list[str]:
+        return sorted({name for r in self.route for name in (r.grant_letter, r.partial_letter, r.decline_letter)
+                       if name})
+
+
 class Policy(_Model):
     name: str = Field(min_length=1)
     title: str = ""
@@ -292,6 +360,7 @@ class Policy(_Model):
     letter_within: Int = Field(10, ge=1, description="A letter goes only for an event first met within this many "
                                                      "school days of the as-of date (a fortnight).")
     bands: tuple[Band, ...] = ()
+    requests: Requests | None = Field(None, description="Absence and leave requests: how each type is decided.")
     ladder: tuple[Ladder, ...] = ()
     rule: tuple[Rule, ...] = ()
 
@@ -674,6 +743,14 @@ def describe_errors(exc: ValidationError, data: dict) -> str:
             if loc and loc[0] == kind:
                 loc = loc[1:]
             allowed = _ALLOWED[kind] + _COMMON if kind in _ALLOWED else []
+        elif loc and loc[0] == "requests":
+            where, allowed = "requests", _keys(Requests)
+            loc = loc[1:]
+            if len(loc) > 1 and loc[0] == "route" and isinstance(loc[1], int):
+                routes = (data.get("requests") or {}).get("route") or []
+                route = routes[loc[1]] if loc[1] < len(routes) and isinstance(routes[loc[1]], dict) else {}
+                where = f"requests route {route['type']!r}" if route.get("type") else f"requests route {loc[1] + 1}"
+                allowed, loc = _keys(RequestRoute), loc[2:]
         key = ".".join(str(p) for p in loc)
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
@@ -699,6 +776,12 @@ def check_codes(policy: Policy, table, origin: str) -> None:
             for code in getattr(rule, key, ()) or ():
                 if code not in known:
                     problems.append(f"  rule {rule.id!r}: {key}: {code!r} is not a code in the {table.name!r} table")
+    for route in policy.requests.route if policy.requests is not None else ():
+        for key in ("code", "declined_code"):
+            code = getattr(route, key)
+            if code not in known:
+                problems.append(f"  requests route {route.type!r}: {key}: {code!r} is not a code in the "
+                                f"{table.name!r} table")
     if problems:
         raise ConfigError(f"Policy {origin} names codes its code table does not have:\n" + "\n".join(problems),
                           fix=f"Use codes from 'attendance codes --codes {table.name}', or set codes = \"...\" in the policy "

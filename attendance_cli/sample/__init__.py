@@ -561,8 +561,22 @@ def _primary_files(rng: random.Random) -> dict[str, bytes]:
     # guardians and the school's details, for letters (their own generator: the exports stay as they were)
     files["primary_contacts.csv"] = _contacts(random.Random("contacts/primary"), pupils).encode("utf-8")
     files["primary_school.toml"] = PRIMARY_SCHOOL.encode("utf-8")
+    files["primary_requests.csv"] = PRIMARY_REQUESTS.encode("utf-8")
     return files
 
+
+#: Leave and absence requests to the sample primary school (synthetic; pupils of its registers), for
+#: `attendance requests`: exceptional leave with too little notice, an appointment, two days of a
+#: religious festival (the policy grants one a festival), a funeral, and a holiday.
+PRIMARY_REQUESTS = """Request ID,Student ID,Type,From,To,Session,Reason,Details,Date Received
+LR-0001,000192,Exceptional circumstances,14/12/2026,18/12/2026,,Family wedding abroad,"Hannah's aunt is getting married in Lagos; flights booked for the 12th.",20/11/2026
+LR-0002,000198,Medical appointment,01/12/2026,01/12/2026,AM,Orthodontist,Appointment card attached.,23/11/2026
+LR-0003,000194,Religious observance,21/12/2026,22/12/2026,,Festival,Two days of the festival.,16/11/2026
+LR-0004,000201,Exceptional circumstances,07/12/2026,09/12/2026,,Funeral,"Following the bereavement of her grandmother, the family are travelling to the funeral.",25/11/2026
+LR-0005,000201,Illness,23/11/2026,24/11/2026,,Unwell,Sickness bug.,23/11/2026
+LR-0006,000201,Other,30/11/2026,30/11/2026,PM,Moving house,,27/11/2026
+LR-0007,000203,Exceptional circumstances,11/01/2027,22/01/2027,,Holiday,Family holiday to Florida - cheaper in January.,02/12/2026
+"""
 
 PRIMARY_SCHOOL = """# The sample primary school's details, printed on its letters (synthetic).
 name = "Oakfield Primary Academy"
