@@ -26,7 +26,7 @@ import polars as pl
 from attendance_cli.errors import FileSystemError, UsageError
 
 FORMATS = ("table", "csv", "json", "xlsx", "parquet")
-_BY_SUFFIX = {".csv": "csv", ".json": "json", ".xlsx": "xlsx", ".parquet": "parquet", ".txt": "table"}
+_BY_SUFFIX = {".csv": "csv", ".json": "json", ".xlsx": "xlsx", ".parquet": "parquet"}
 _FORMULA_START = r"^[=+\-@\t\r\n]"
 
 
@@ -35,6 +35,9 @@ def choose_format(requested: str | None, path: Path | None, stdout_is_terminal: 
     if requested:
         if requested not in FORMATS:
             raise UsageError(f"Unknown format {requested!r}.", fix=f"Use one of: {', '.join(FORMATS)}.")
+        if requested == "table" and path is not None:  # a table is drawn for a terminal: it is never a file
+            raise UsageError(f"--format table is for the terminal; {path} would get nothing.",
+                             fix="Write a file as csv, json, xlsx or parquet (-o result.csv), or leave out -o.")
         return requested
     if path is not None:
         fmt = _BY_SUFFIX.get(path.suffix.lower())

@@ -16,6 +16,7 @@ import typer
 import typer.core
 
 from attendance_cli import __version__
+from attendance_cli.errors import EXIT_USAGE
 from attendance_cli.cli import common
 
 
@@ -67,10 +68,29 @@ for module in (ingest_cmd, summary_cmd, triggers_cmd, letters_cmd, requests_cmd,
     module.register(app)
 
 
+def _streams() -> None:
+    """Results written to a pipe or a file are UTF-8 on every platform: Windows would otherwise encode
+    them in the console's code page (cp1252 cannot write Łukasz). A terminal keeps its own encoding
+    (Rich draws for it). A closed stdout (`>&-`) has nowhere to put results: said at once, before
+    anything is read, written or recorded."""
+    if sys.stderr is None:  # nowhere to report anything: a message would only fail again
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
+    if sys.stdout is None:
+        sys.stderr.write("Error: Standard output is closed, so the results have nowhere to go; nothing was read, "
+                         "written or recorded.\n  Fix: Redirect it to a file (> results.csv), or to /dev/null (NUL on "
+                         "Windows) when the results go to a file with -o.\n")
+        sys.exit(EXIT_USAGE)
+    for stream, errors in ((sys.stdout, "strict"), (sys.stderr, "backslashreplace")):
+        encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "")
+        if encoding != "utf8" and hasattr(stream, "reconfigure") and not stream.isatty():
+            stream.reconfigure(encoding="utf-8", errors=errors)
+
+
 def main() -> None:
     """Console entry point. Failures are reported by the root command (`_Root.invoke`); here, `| head`
     must not print a broken-pipe traceback, and Ctrl-C before a command starts is reported too, and
     after it ends, ignored."""
+    _streams()
     try:
         app()
     except BrokenPipeError:
