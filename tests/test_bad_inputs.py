@@ -49,3 +49,26 @@ def test_an_output_file_whose_format_cannot_be_told_is_refused(run, arbor, tmp_p
     assert table.exit_code == 2 and not (tmp_path / "out.csv").exists()
     assert table.stderr.splitlines()[0] == (f"Error: --format table is for the terminal; {tmp_path / 'out.csv'} "
                                             "would get nothing.")
+
+
+def test_calendar_and_code_table_files_in_windows_1252_or_utf_16_are_read(run, arbor, tmp_path):
+    export = arbor("e.csv", ["S1,Nowak,Amy,Year 3,3A,05/09/2025,AM,/,"])
+    ansi = tmp_path / "ansi.csv"
+    ansi.write_bytes("name,start,end\nAutumn 1 – first half,03/09/2025,24/10/2025\n".encode("cp1252"))
+    unicode = tmp_path / "unicode.toml"
+    unicode.write_bytes('[[half_term]]\nname = "Autumn 1 – first"\nstart = 2025-09-03\nend = 2025-10-24\n'
+                        .encode("utf-16"))
+    for calendar, name in ((ansi, "Autumn 1 – first half"), (unicode, "Autumn 1 – first")):
+        result = run("calendar", export, "--calendar", calendar, "-f", "csv")
+        assert result.exit_code == 0, result.stderr
+        assert name in result.stdout
+    codes = tmp_path / "codes.csv"
+    codes.write_bytes("code,meaning,category\n/,Present – AM,present\n\\,Present – PM,present\n".encode("utf-16"))
+    result = run("summary", export, "--codes", codes, "-f", "csv")
+    assert result.exit_code == 0, result.stderr
+    junk = tmp_path / "junk.toml"
+    junk.write_bytes(bytes(range(256)) * 4)
+    result = run("calendar", export, "--calendar", junk)
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[0] == (f"Error: Calendar {junk} is not a text file this program can read (not "
+                                             "UTF-8, UTF-16 or Windows-1252 text).")

@@ -96,8 +96,15 @@ def test_calendar_file_toml_and_csv(write):
 def test_calendar_file_errors(write):
     with pytest.raises(ConfigError, match="half_term 1 has unknown key"):
         load_calendar(write("bad.toml", '[[half_term]]\nname = "A"\nstart = 2025-09-03\nend = 2025-10-24\nweeks = 7\n'))
-    with pytest.raises(ConfigError, match="needs a start and an end date, end not before start"):
+    with pytest.raises(ConfigError, match="half term 1 \\(Autumn 1\\) ends \\('03/09/2025'\\) before it starts"):
         load_calendar(write("bad.csv", ["name,start,end", "Autumn 1,24/10/2025,03/09/2025"]))
+    with pytest.raises(ConfigError, match="end '10/24/2025' is not a day-first date \\(it reads as month first: "
+                                          "24 October 2025\\)"):
+        load_calendar(write("us.csv", ["name,start,end", "Autumn 1,09/03/2025,10/24/2025"]))
+    with pytest.raises(ConfigError, match="runs from '03/09/2025' to '24/10/2225'|end '24/10/2225' is not a real date"):
+        load_calendar(write("long.csv", ["name,start,end", "Autumn 1,03/09/2025,24/10/2225"]))
+    with pytest.raises(ConfigError, match="runs from '03/09/2025' to '24/10/2026', 416 days: longer than any half term"):
+        load_calendar(write("year.csv", ["name,start,end", "Autumn 1,03/09/2025,24/10/2026"]))
     with pytest.raises(ConfigError, match="Autumn 1 and Autumn 2 overlap"):
         load_calendar(write("o.csv", ["name,start,end", "Autumn 1,03/09/2025,24/10/2025", "Autumn 2,20/10/2025,19/12/2025"]))
 

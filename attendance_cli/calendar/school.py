@@ -9,6 +9,7 @@ date: autumn from August to December, spring from January to Easter Sunday, summ
 from __future__ import annotations
 
 import csv
+import io
 import datetime as dt
 import tomllib
 from dataclasses import dataclass
@@ -145,6 +146,8 @@ def _whole_week_between(a: dt.date, b: dt.date) -> bool:
 
 
 def load_calendar(path: Path, school_days: list[dt.date] | None = None) -> SchoolCalendar:
+    from attendance_cli.ingest.encoding import settings_text
+
     """A school's calendar file: TOML `[[half_term]]` tables, or a CSV, each with name, start, end.
 
     TOML:   [[half_term]]                      CSV:  name,start,end
@@ -157,7 +160,7 @@ def load_calendar(path: Path, school_days: list[dt.date] | None = None) -> Schoo
     entries: list[tuple[str, object, object]] = []
     if path.suffix.lower() == ".toml":
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+            data = tomllib.loads(settings_text(path, "Calendar"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"Calendar {path} is not valid TOML: {exc}") from None
         unknown = set(data) - {"half_term"}
@@ -171,17 +174,33 @@ def load_calendar(path: Path, school_days: list[dt.date] | None = None) -> Schoo
                                   fix="Allowed keys: name, start, end.")
             entries.append((str(item.get("name", "")), item.get("start"), item.get("end")))
     else:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
+        with io.StringIO(settings_text(path, "Calendar"), newline="") as handle:
             for row in csv.DictReader(handle):
                 row = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
                 entries.append((row.get("name", ""), row.get("start"), row.get("end")))
     half_terms = []
     for number, (name, start, end) in enumerate(entries, start=1):
         s, e = _as_date(start), _as_date(end)
-        if s is None or e is None or e < s:
-            raise ConfigError(f"Calendar {path}: half term {number} ({name or 'unnamed'}) needs a start and an end "
-                              f"date, end not before start (found {_shown(start)} to {_shown(end)}).",
-                              fix="Write dates as dd/mm/yyyy in CSV or 2025-09-03 in TOML.")
+        where = f"Calendar {path}: half term {number} ({name or 'unnamed'})"
+        for key, value, day in (("start", start, s), ("end", end, e)):
+            if value is None or value == "":
+                raise ConfigError(f"{where} has no {key} date.", fix="Give each half term a name, a start and an end.")
+            if day is None:
+                first_month = _month_first(value)
+                from attendance_cli.ingest.dates import date_format
+
+                what = ("is not a real date between 1990 and 2099" if date_format(str(value)) and not first_month
+                        else "is not a day-first date")
+                raise ConfigError(f"{where}: {key} {_shown(value)} {what}"
+                                  + (f" (it reads as month first: {first_month})" if first_month else "") + ".",
+                                  fix="Write dates day first, as dd/mm/yyyy in CSV (03/09/2025 for 3 September) or "
+                                      "2025-09-03 in TOML.")
+        if e < s:
+            raise ConfigError(f"{where} ends ({_shown(end)}) before it starts ({_shown(start)}).",
+                              fix="Check the two dates; dates are day first (03/09/2025 is 3 September).")
+        if (e - s).days > 140:  # the longest half term in England is about 8 weeks; a term about 16
+            raise ConfigError(f"{where} runs from {_shown(start)} to {_shown(end)}, {(e - s).days} days: longer than "
+                              "any half term.", fix="Check the year of each date; list each half term on its own row.")
         term = name.split()[0].lower() if name and name.split()[0].lower() in TERMS else term_of(s)
         half_terms.append(HalfTerm(name or f"{term.title()}", term, school_year_label(school_year_start(s)), s, e))
     if not half_terms:
@@ -201,6 +220,19 @@ def _shown(value: object) -> str:
     if value is None or value == "":
         return "nothing"
     return repr(value)
+
+
+def _month_first(value: object) -> str | None:
+    """How a date that is not day first reads month first (10/24/2025 -> 24 October 2025), if it does."""
+    import re
+
+    match = re.fullmatch(r"\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})\s*", str(value))
+    if not match:
+        return None
+    try:
+        return f"{dt.date(int(match[3]), int(match[1]), int(match[2])):%-d %B %Y}"
+    except ValueError:
+        return None
 
 
 def _as_date(value: object) -> dt.date | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import tomllib
 from functools import cached_property
 from pathlib import Path
@@ -150,11 +151,13 @@ def load_code_table(name_or_path: str | Path) -> CodeTable:
             raise MissingFileError(f"Code table file {text} does not exist.",
                                    fix=f"Check the path (given with --codes, or the policy's `codes`), or use a preset: "
                                        f"{', '.join(list_presets())}.")
+    from attendance_cli.ingest.encoding import settings_text
+
     try:
         if path.suffix.lower() == ".csv":
             data = _read_csv_table(path)
         else:
-            data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+            data = tomllib.loads(settings_text(path, "Code table"))
         return CodeTable.model_validate(data)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"Code table {path} is not valid TOML: {exc}") from None
@@ -163,7 +166,9 @@ def load_code_table(name_or_path: str | Path) -> CodeTable:
 
 
 def _read_csv_table(path: Path) -> dict:
-    with path.open(encoding="utf-8-sig", newline="") as handle:
+    from attendance_cli.ingest.encoding import settings_text
+
+    with io.StringIO(settings_text(path, "Code table"), newline="") as handle:
         rows = list(csv.DictReader(handle))
     codes = []
     for row in rows:

@@ -109,6 +109,30 @@ def open_text(path: Path, forced: str | None = None) -> Decoded:
     return _decoded(path, raw, True, "cp1252", note=note)
 
 
+def settings_text(path: Path, what: str) -> str:
+    """A small text file the user wrote (a calendar, code table, policy or school settings file), as
+    text: UTF-8 (with or without a byte-order mark), UTF-16 with one (Notepad's "Unicode"), or else
+    Windows-1252 (Notepad's "ANSI" and Excel's CSV save write an en dash or a £ that way). Anything
+    else, or a file with NUL bytes, is refused naming the file: never read with replacement
+    characters. `what`: the file's part, for the message ("Calendar", "Code table")."""
+    from attendance_cli.errors import ConfigError
+
+    raw = path.read_bytes()
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError:
+            pass
+    elif b"\x00" not in raw:
+        for encoding in ("utf-8-sig", "cp1252"):
+            try:
+                return raw.decode(encoding)
+            except UnicodeDecodeError:
+                continue
+    raise ConfigError(f"{what} {path} is not a text file this program can read (not UTF-8, UTF-16 or Windows-1252 "
+                      "text).", fix="Open it in a text editor and save it as UTF-8.")
+
+
 def _small(path: Path) -> bool:
     return path.stat().st_size <= 32 * 1024 * 1024
 
