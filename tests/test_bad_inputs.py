@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import ARBOR_HEADER
+from tests.conftest import ARBOR_HEADER, csv_frame
 
 
 def attendance(*args, cwd: Path, env: dict | None = None, **options) -> subprocess.CompletedProcess:
@@ -72,3 +72,36 @@ def test_calendar_and_code_table_files_in_windows_1252_or_utf_16_are_read(run, a
     assert result.exit_code == 1 and "Traceback" not in result.stderr
     assert result.stderr.splitlines()[0] == (f"Error: Calendar {junk} is not a text file this program can read (not "
                                              "UTF-8, UTF-16 or Windows-1252 text).")
+
+
+def test_policy_check_finds_a_letter_with_no_template(run, write):
+    policy = write("p.toml", 'name = "x"\nextends = "primary-academy"\n[[rule]]\nid = "punctuality-letter"\n'
+                             'letter = "punctualty-1"\n')
+    result = run("policy", "check", policy)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0].startswith("Error: There is no letter template 'punctualty-1.j2' (looked in ")
+    assert run("policy", "check", "primary-academy").exit_code == 0
+
+
+def test_the_code_table_attendance_codes_writes_reads_back_the_same(run, tmp_path):
+    samples = Path(__file__).parent.parent / "sample_data"
+    exports = [samples / "primary_arbor_2026-27_autumn_grid.csv", samples / "primary_arbor_2026-27_week-47.csv"]
+    table = tmp_path / "codes.csv"
+    assert run("codes", "-o", table).exit_code == 0
+    mine = run("summary", *exports, "--codes", table, "-f", "csv")
+    assert mine.exit_code == 0, mine.stderr
+    assert mine.stdout == run("summary", *exports, "-f", "csv").stdout
+
+
+def test_a_code_table_may_extend_a_preset_with_a_code_of_its_own(run, arbor, write):
+    export = arbor("k.csv", ["S1,Nowak,Amy,Year 3,3A,05/09/2025,AM,SN,", "S1,Nowak,Amy,Year 3,3A,05/09/2025,PM,/,"])
+    table = write("mine.toml", 'extends = "dfe"\nname = "mine"\n[[codes]]\ncode = "SN"\n'
+                               'meaning = "Kept home by snow"\ncategory = "authorised"\n')
+    result = run("summary", export, "--codes", table, "-f", "csv")
+    assert result.exit_code == 0, result.stderr
+    assert csv_frame(result.stdout).select("possible_sessions", "attended_sessions", "authorised_absences").row(0) == (
+        "2", "1", "1")
+    bad = write("bad.toml", 'extends = "mine.toml"\nname = "x"\ncodes = []\n')
+    refused = run("summary", export, "--codes", bad)
+    assert refused.exit_code == 1
+    assert refused.stderr.splitlines()[0] == f"Error: Code table {bad}: extends = 'mine.toml' is not a preset code table."

@@ -180,8 +180,8 @@ def test_codes_command_prints_the_active_table(run):
     result = run("codes", "-f", "csv")
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
-    assert lines[0] == "code,meaning,category,possible_session,attendance,late,valid_from,valid_until,aliases"
-    assert "J,Attending an interview (counted as attendance before 19 Aug 2024),aea,true,true,,,18/08/2024," in lines
+    assert lines[0] == "code,meaning,category,possible_session,attendance,late,valid_from,valid_until,aliases,closure"
+    assert "J,Attending an interview (counted as attendance before 19 Aug 2024),aea,true,true,,,18/08/2024,,false" in lines
     assert any(line.startswith("U,Arrived after the register closed,unauthorised,true,false,after_close") for line in lines)
     assert len(lines) == 1 + len(load_code_table("dfe").codes)
 

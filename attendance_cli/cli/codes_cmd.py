@@ -23,8 +23,9 @@ def codes(
 ) -> None:
     """Print a code table: every mark, what it means and what it counts as.
 
-    Copy a preset (the TOML files in attendance_cli/codes/) to make your own table, and pass it
-    with --codes FILE to any command.
+    Copy a preset (the TOML files in attendance_cli/codes/), or save this command's CSV
+    (-o codes.csv) and edit it, to make your own table, and pass it with --codes FILE to any
+    command. A TOML table with `extends = "dfe"` adds its codes to a preset's.
     """
     with c.user_errors():
         import polars as pl
@@ -44,10 +45,12 @@ def codes(
             "possible_session": code.category in POSSIBLE, "attendance": code.category in ATTENDED,
             "late": code.late, "valid_from": format_date(code.valid_from) or None,
             "valid_until": format_date(code.valid_until) or None, "aliases": " ".join(code.aliases) or None,
+            "closure": code.closure,
         } for code in table.codes]
         frame = pl.DataFrame(rows, schema={"code": pl.String, "meaning": pl.String, "category": pl.String,
                                            "possible_session": pl.Boolean, "attendance": pl.Boolean, "late": pl.String,
-                                           "valid_from": pl.String, "valid_until": pl.String, "aliases": pl.String})
+                                           "valid_from": pl.String, "valid_until": pl.String, "aliases": pl.String,
+                                           "closure": pl.Boolean})
         out_format = choose_format(fmt.value if fmt else None, output, c.stdout_is_terminal())
         if out_format == "table":
             from attendance_cli.cli.render import print_table

@@ -102,7 +102,8 @@ def init(
 
 @app.command("check", epilog=c.examples("attendance policy check my-school.toml"))
 def check(path: Annotated[str, typer.Argument(metavar="FILE", help="The policy file to check.")]) -> None:
-    """Validate a policy file: every key known, every value allowed, every code in its code table."""
+    """Validate a policy file: every key known, every value allowed, every code in its code table, every
+    letter it names a template (the school's own or a default)."""
     with c.user_errors():
         from attendance_cli.codes import load_code_table
         from attendance_cli.rules.policy import check_codes, load_policy, policy_path
@@ -111,5 +112,12 @@ def check(path: Annotated[str, typer.Argument(metavar="FILE", help="The policy f
         policy = load_policy(path)
         table = load_code_table(policy.codes)
         check_codes(policy, table, str(policy_path(path)))
+        # every letter the policy names, in the school's folder or the defaults: a missing one would stop
+        # the week's letters run
+        from attendance_cli.letters.templates import Templates
+
+        letters = sorted({rule.letter for rule in policy.rules if rule.letter}
+                         | set(policy.requests.letters if policy.requests else []))
+        Templates(Path(policy.letters) if policy.letters else None).check(letters, [])
         typer.echo(f"{path}: OK. Policy {policy.name!r}, {len(policy.rules)} rules, code table {table.name!r}, "
                    f"calendar {policy.calendar}" + (f", {len(policy.bands)} bands." if policy.bands else "."))

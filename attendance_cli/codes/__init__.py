@@ -158,11 +158,34 @@ def load_code_table(name_or_path: str | Path) -> CodeTable:
             data = _read_csv_table(path)
         else:
             data = tomllib.loads(settings_text(path, "Code table"))
-        return CodeTable.model_validate(data)
+        return CodeTable.model_validate(_extended(data, path))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"Code table {path} is not valid TOML: {exc}") from None
     except ValidationError as exc:
         raise ConfigError(f"Code table {path} is not valid:\n{_pydantic_summary(exc)}") from None
+
+
+def _extended(data: dict, path: Path) -> dict:
+    """A table with `extends = "dfe"` (a preset) is that preset's codes with its own added: a code it
+    lists again replaces the preset's (its meaning, category, dates). Only presets can be extended,
+    so there is no chain of files to follow."""
+    parent = data.pop("extends", None) if isinstance(data, dict) else None
+    if parent is None:
+        return data
+    if not isinstance(parent, str) or parent not in list_presets():
+        raise ConfigError(f"Code table {path}: extends = {parent!r} is not a preset code table.",
+                          fix=f"Extend one of: {', '.join(list_presets())}.")
+    base = load_code_table(parent)
+    own = list(data.get("codes", []))
+    named = {entry.get("code") for entry in own if isinstance(entry, dict)}
+    inherited = [code.model_dump(by_alias=True, exclude_none=True) for code in base.codes if code.code not in named]
+    return {"register": base.register_type, **data, "codes": [*inherited, *own]}
+
+
+#: Columns `attendance codes -f csv` writes that say what a code counts as (worked out from its
+#: category), or that name a field differently: read back, they are checked or renamed, not refused.
+_DERIVED = ("possible_session", "attendance")
+_RENAMED = {"valid_from": "from", "valid_until": "until"}
 
 
 def _read_csv_table(path: Path) -> dict:
@@ -173,7 +196,16 @@ def _read_csv_table(path: Path) -> dict:
     codes = []
     for row in rows:
         entry: dict[str, object] = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
-        entry = {k: v for k, v in entry.items() if v != ""}
+        entry = {_RENAMED.get(k, k): v for k, v in entry.items() if v != "" and k not in _DERIVED}
+        for key in ("from", "until"):  # `attendance codes` writes dates day first
+            if key in entry:
+                from attendance_cli.ingest.dates import parse_date
+
+                day = parse_date(str(entry[key]))
+                if day is None:
+                    raise ConfigError(f"Code table {path}: code {entry.get('code', '?')!r}: {key} {entry[key]!r} is "
+                                      "not a date.", fix="Write it day first, as 19/08/2024, or as 2024-08-19.")
+                entry[key] = day
         if "aliases" in entry:
             entry["aliases"] = [a for a in str(entry["aliases"]).split() if a]
         if "closure" in entry:
