@@ -105,3 +105,53 @@ def test_a_code_table_may_extend_a_preset_with_a_code_of_its_own(run, arbor, wri
     refused = run("summary", export, "--codes", bad)
     assert refused.exit_code == 1
     assert refused.stderr.splitlines()[0] == f"Error: Code table {bad}: extends = 'mine.toml' is not a preset code table."
+
+
+def _workbook(path: Path, rows: list[list], errors: dict[tuple[int, int], str] | None = None) -> Path:
+    import xlsxwriter
+
+    book = xlsxwriter.Workbook(str(path))
+    sheet = book.add_worksheet("Register")
+    for r, row in enumerate(rows):
+        for col, value in enumerate(row):
+            sheet.write(r, col, value)
+    for (r, col), error in (errors or {}).items():  # a formula whose cached result is an error
+        sheet.write_formula(r, col, "=1/0" if error == "#DIV/0!" else "=NA()", None, error)
+    book.close()
+    return path
+
+
+def test_excel_error_cells_are_refused_where_they_stand(run, tmp_path):
+    header = ARBOR_HEADER.split(",")
+    rows = [header, ["S1", "Nowak", "Amy", "Year 3", "3A", "05/09/2025", "AM", "L", ""],
+            ["S1", "Nowak", "Amy", "Year 3", "3A", "05/09/2025", "PM", "", ""]]
+    book = _workbook(tmp_path / "register.xlsx", rows, {(2, 7): "#DIV/0!", (1, 8): "#N/A"})
+    result = run("summary", book)
+    assert result.exit_code == 1 and not result.stdout
+    assert (f"{book}, line 2: an Excel error in the cell (its formula failed), not a value; column 'Minutes Late'; "
+            "value '#N/A'") in result.stderr
+    assert (f"{book}, line 3: an Excel error in the cell (its formula failed), not a value; column 'Mark'; "
+            "value '#DIV/0!'") in result.stderr
+
+
+def test_minutes_late_outside_a_day_are_said_to_be(run, arbor):
+    export = arbor("m.csv", ["S1,Nowak,Amy,Year 3,3A,05/09/2025,AM,L,-30", "S1,Nowak,Amy,Year 3,3A,05/09/2025,PM,L,1440",
+                             "S2,Lee,Bo,Year 3,3A,05/09/2025,AM,L,ten"])
+    result = run("summary", export)
+    assert result.exit_code == 1
+    assert f"{export}, line 2: minutes late outside 0 to 1439; column 'Minutes Late'; value '-30'" in result.stderr
+    assert f"{export}, line 3: minutes late outside 0 to 1439; column 'Minutes Late'; value '1440'" in result.stderr
+    assert f"{export}, line 4: minutes late is not a whole number; column 'Minutes Late'; value 'ten'" in result.stderr
+
+
+def test_a_workbook_that_unpacks_past_the_limit_is_refused_with_its_size(run, tmp_path, monkeypatch):
+    from attendance_cli.ingest import workbook
+
+    header = ARBOR_HEADER.split(",")
+    book = _workbook(tmp_path / "big.xlsx", [header] + [["S1", "Nowak", "Amy", "Year 3", "3A", "05/09/2025", "AM", "/", ""]]
+                     * 200)
+    monkeypatch.setattr(workbook, "MAX_UNPACKED", 20_000)
+    result = run("summary", book)
+    assert result.exit_code == 1
+    first = result.stderr.splitlines()[0]
+    assert first.startswith(f"Error: {book}: the workbook unpacks to ") and "more than the 0 GB" not in first

@@ -173,7 +173,27 @@ def rejects_frame(export: Export, problem_rows: pl.DataFrame, conflict_rejects: 
         rows.append(conflict_rejects.select(list(REJECT_SCHEMA)))
     if not rows:
         return pl.DataFrame(schema=REJECT_SCHEMA)
-    return pl.concat(rows).sort("file", "line")
+    return _said_as_it_is(pl.concat(rows)).sort("file", "line")
+
+
+#: The errors Excel writes in a cell whose formula failed (a workbook's error cells are read as their text).
+EXCEL_ERROR = r"^#(DIV/0!|N/A|VALUE!|REF!|NAME\?|NUM!|NULL!|GETTING_DATA|SPILL!|CALC!|FIELD!|BLOCKED!|UNKNOWN!|ERROR)$"
+
+
+def _said_as_it_is(rejects: pl.DataFrame) -> pl.DataFrame:
+    """Reasons that say what the value is: an Excel error cell is neither a mark nor a number, and minutes
+    late such as -30 or 1440 are whole numbers, outside what a day holds."""
+    value = pl.col("value").fill_null("").str.strip_chars()
+    excel = value.str.contains(EXCEL_ERROR)
+    number = value.cast(pl.Float64, strict=False)
+    out_of_day = (pl.col("_status") == "bad_minutes") & number.is_not_null() & ((number < 0) | (number >= 24 * 60))
+    return rejects.with_columns(
+        pl.when(excel).then(pl.lit("an Excel error in the cell (its formula failed), not a value"))
+        .when(out_of_day).then(pl.lit("minutes late outside 0 to 1439")).otherwise(pl.col("reason")).alias("reason"),
+        pl.when(out_of_day).then(pl.lit("a whole number of minutes from 0 to 1439 (a day has 1,440), or blank"))
+        .otherwise(pl.col("expected")).alias("expected"),
+        pl.when(excel).then(pl.lit("Correct the formula in the workbook (or type the value in), save it, and run again."))
+        .otherwise(pl.col("fix")).alias("fix"))
 
 
 def _column_and_value(source: SourceFile, status: str, part: pl.DataFrame) -> tuple[str | pl.Series, pl.Series]:

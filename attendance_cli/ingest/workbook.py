@@ -37,6 +37,7 @@ def workbook_text(path: Path) -> tuple[str, str]:
     """(CSV text of the sheet that holds data, the sheet's name)."""
     from python_calamine import CalamineError, CalamineWorkbook, PasswordError, XmlError, ZipError
 
+    _check_size(path)
     try:
         book = CalamineWorkbook.from_path(str(path))
         sheets = [(name, book.get_sheet_by_name(name).to_python(skip_empty_area=False)) for name in book.sheet_names]
@@ -53,10 +54,89 @@ def workbook_text(path: Path) -> tuple[str, str]:
                          fix="Delete the other sheets, or save the register sheet alone as CSV (Excel's 'CSV UTF-8' saves "
                              "only the sheet on screen).")
     name, rows = filled[0]
+    # an Excel error (#DIV/0!, #N/A) is read by the library as an empty cell: an unmarked session, or a
+    # pupil never late. Written as the error's own text, it is refused where it stands (a mark, minutes)
+    for (row, column), error in _error_cells(path, name).items():
+        if row < len(rows) and column < len(rows[row]):
+            rows[row][column] = error
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerows([_text(cell) for cell in row] for row in rows)
     return out.getvalue(), name
+
+
+#: The most a workbook may unpack to. A 2 MB file can unpack to gigabytes (a sheet of millions of
+#: cells compresses to almost nothing); past this it is refused, before it is read.
+MAX_UNPACKED = 1024 * 1024 * 1024
+
+
+def _check_size(path: Path) -> None:
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(entry.file_size for entry in archive.infolist())
+    except (zipfile.BadZipFile, OSError):
+        return  # the reader says what is wrong with it
+    if unpacked > MAX_UNPACKED:
+        raise InputError(f"{path}: the workbook unpacks to {_size(unpacked)} ({_size(path.stat().st_size)} on "
+                         f"disk), more than the {_size(MAX_UNPACKED)} this program reads.",
+                         fix="Export the register as CSV instead, or delete the empty rows and columns the sheet "
+                             "carries (Excel keeps formatting on a million rows) and save it again.")
+
+
+def _size(count: int) -> str:
+    for unit, scale in (("GB", 1024 ** 3), ("MB", 1024 ** 2), ("KB", 1024)):
+        if count >= scale:
+            return f"{count / scale:,.1f} {unit}"
+    return f"{count:,} bytes"
+
+
+def _error_cells(path: Path, sheet: str) -> dict[tuple[int, int], str]:
+    """{(row, column) from 0: the error's text} for the cells of an .xlsx/.xlsm sheet that hold an Excel
+    error (`t="e"`). Other kinds of workbook are not looked into."""
+    import re
+    import zipfile
+    from xml.etree.ElementTree import iterparse
+
+    if not zipfile.is_zipfile(path):
+        return {}
+    main = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+    rel = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            if "xl/workbook.xml" not in names:
+                return {}
+            book = {e.get("name"): e.get(rel) for _, e in iterparse(archive.open("xl/workbook.xml"))
+                    if e.tag == f"{main}sheet"}
+            targets = {e.get("Id"): e.get("Target") for _, e in iterparse(archive.open("xl/_rels/workbook.xml.rels"))
+                       if e.tag.endswith("Relationship")}
+            target = targets.get(book.get(sheet) or "", "")
+            member = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+            if member not in names:
+                return {}
+            data = archive.read(member)
+            if b't="e"' not in data:  # most sheets: no error cell, and no XML parsed here
+                return {}
+            found: dict[tuple[int, int], str] = {}
+            for _, element in iterparse(io.BytesIO(data)):
+                if element.tag == f"{main}c":
+                    if element.get("t") == "e":
+                        ref = re.fullmatch(r"([A-Z]+)(\d+)", element.get("r") or "")
+                        value = element.find(f"{main}v")
+                        if ref:
+                            column = 0
+                            for letter in ref[1]:
+                                column = column * 26 + ord(letter) - 64
+                            found[(int(ref[2]) - 1, column - 1)] = value.text if value is not None and value.text \
+                                else "#ERROR"
+                    element.clear()
+            return found
+    except (zipfile.BadZipFile, KeyError, OSError, SyntaxError):
+        return {}
 
 
 def _text(cell: object) -> str:
