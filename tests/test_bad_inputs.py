@@ -155,3 +155,27 @@ def test_a_workbook_that_unpacks_past_the_limit_is_refused_with_its_size(run, tm
     assert result.exit_code == 1
     first = result.stderr.splitlines()[0]
     assert first.startswith(f"Error: {book}: the workbook unpacks to ") and "more than the 0 GB" not in first
+
+
+def test_files_that_are_not_exports_are_named_as_what_they_are(run, tmp_path):
+    import gzip
+
+    export_text = f"{ARBOR_HEADER}\nS1,Nowak,Amy,Year 3,3A,05/09/2025,AM,/,\n"
+    cases = {
+        "random.csv": (bytes((i * 7919 + 13) % 256 for i in range(3000)), "this is not a text file (binary data: "),
+        "report.csv": (b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n", "this is a PDF document, not a register export."),
+        "export.csv": (gzip.compress(export_text.encode()), "this is a gzip archive, not a register export."),
+        "export.xlsx": (export_text.encode(), "named .xlsx but it is text, not a spreadsheet workbook."),
+        "report.xls": (b"<html><body><table><tr><td>1</td></tr></table></body></html>",
+                       "named .xls but it is an HTML page, not a spreadsheet workbook."),
+    }
+    for name, (content, message) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(content)
+        result = run("summary", path)
+        assert result.exit_code == 1, name
+        assert result.stderr.splitlines()[0].startswith(f"Error: {path}: {message}"), (name, result.stderr)
+        assert not result.stdout
+    utf16 = tmp_path / "unicode.csv"
+    utf16.write_bytes(export_text.encode("utf-16-le"))  # Excel's "Unicode text" without its mark still reads
+    assert run("summary", utf16, "-f", "csv").exit_code == 0

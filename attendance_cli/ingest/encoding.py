@@ -58,8 +58,9 @@ def open_text(path: Path, forced: str | None = None) -> Decoded:
     from attendance_cli.ingest.workbook import is_workbook, workbook_text
 
     with path.open("rb") as handle:
-        magic = handle.read(8)
-    if is_workbook(path, magic):
+        magic = handle.read(4096)
+    _refuse_non_text(path, magic)
+    if is_workbook(path, magic[:8]):
         text, sheet = workbook_text(path)
         head, lines, _ = _head_rows(text[:SAMPLE_BYTES])
         return Decoded(path, "workbook", text.encode("utf-8"), head, lines, f"read from the workbook's sheet {sheet!r}",
@@ -107,6 +108,44 @@ def open_text(path: Path, forced: str | None = None) -> Decoded:
     except UnicodeDecodeError as exc:
         raise not_cp1252(raw[exc.start], exc.start, raw[:exc.start].count(b"\n") + 1) from None
     return _decoded(path, raw, True, "cp1252", note=note)
+
+
+#: What a file that is not an export usually is, by its first bytes.
+_KINDS = ((b"%PDF", "a PDF document", "Give the CSV or workbook the MIS exported."),
+          (b"\x1f\x8b", "a gzip archive", "Unpack it first (gunzip, or 7-Zip on Windows) and give the file inside."),
+          (b"BZh", "a bzip2 archive", "Unpack it first and give the file inside."),
+          (b"7z\xbc\xaf", "a 7-Zip archive", "Unpack it first and give the file inside."),
+          (b"\x89PNG", "a PNG image", "Give the CSV or workbook the MIS exported."),
+          (b"\xff\xd8\xff", "a JPEG image", "Give the CSV or workbook the MIS exported."),
+          (b"SQLite format 3", "an SQLite database (a ledger?)", "Give the CSV or workbook the MIS exported; a "
+                                                                  "ledger goes with --db."),
+          (b"PAR1", "a Parquet file", "Name it .parquet if `attendance ingest -o` wrote it."))
+
+
+def _refuse_non_text(path: Path, head: bytes) -> None:
+    """A file that is plainly not an export (a PDF, an archive, an image, random bytes; an HTML page or
+    a CSV named as a workbook) is named as what it is, not described by its encoding."""
+    from attendance_cli.ingest.workbook import SUFFIXES, _MAGIC
+
+    for magic, kind, fix in _KINDS:
+        if head.startswith(magic):
+            raise InputError(f"{path}: this is {kind}, not a register export.", fix=fix)
+    if head.startswith(_MAGIC):
+        return
+    if path.suffix.lower() in SUFFIXES:
+        text = head.lstrip(codecs.BOM_UTF8).lstrip().lower()
+        what = "an HTML page" if text.startswith((b"<!doctype html", b"<html", b"<table")) else "text"
+        raise InputError(f"{path}: named {path.suffix} but it is {what}, not a spreadsheet workbook.",
+                         fix=("Open it in Excel and save it as .xlsx or CSV (some MIS reports are web pages named "
+                              ".xls)." if what != "text" else "If it is a CSV, rename it .csv."))
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or not head:
+        return
+    controls = sum(1 for byte in head if byte < 32 and byte not in (9, 10, 13))
+    nul_pairs = head[0::2].count(0) + head[1::2].count(0)
+    if controls > len(head) // 20 and nul_pairs < len(head) // 4:  # UTF-16 text has NULs, but no other controls
+        raise InputError(f"{path}: this is not a text file (binary data: {controls} control bytes in its first "
+                         f"{len(head):,}), so not a register export.",
+                         fix="Give the CSV or workbook the MIS exported; check the file was not damaged in copying.")
 
 
 def settings_text(path: Path, what: str) -> str:
