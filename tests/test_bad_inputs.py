@@ -179,3 +179,15 @@ def test_files_that_are_not_exports_are_named_as_what_they_are(run, tmp_path):
     utf16 = tmp_path / "unicode.csv"
     utf16.write_bytes(export_text.encode("utf-16-le"))  # Excel's "Unicode text" without its mark still reads
     assert run("summary", utf16, "-f", "csv").exit_code == 0
+
+
+def test_dates_outside_the_years_read_are_said_to_be(run, arbor):
+    export = arbor("d.csv", ["S1,Nowak,Amy,Year 3,3A,01/01/1900,AM,/,", "S1,Nowak,Amy,Year 3,3A,02/01/2026,AM,/,"])
+    result = run("summary", export)
+    assert result.exit_code == 1
+    assert f"{export}, line 2: a date outside 1990 to 2099; column 'Date'; value '01/01/1900'" in result.stderr
+    fine = arbor("f.csv", ["S1,Nowak,Amy,Year 3,3A,02/01/2026,AM,/,"])
+    late = run("summary", fine, "--as-of", "01/01/2100", "--window", "ytd")
+    assert late.exit_code == 2
+    assert late.stderr.splitlines()[0] == ("Error: --as-of '01/01/2100' is outside the years this program reads "
+                                           "(1990 to 2099).")

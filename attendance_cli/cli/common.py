@@ -429,6 +429,11 @@ def parse_cli_date(text: str | None, option: str) -> dt.date | None:
 
     value = parse_date(text)
     if value is None:
+        from attendance_cli.ingest.dates import EARLIEST, LATEST, out_of_range
+
+        if out_of_range(text):
+            raise UsageError(f"{option} {text!r} is outside the years this program reads ({EARLIEST.year} to "
+                             f"{LATEST.year}).", fix="Check the year.")
         raise UsageError(f"{option} {text!r} is not a date.", fix="Write dates day first: dd/mm/yyyy, e.g. 20/11/2026.")
     return value
 

@@ -87,6 +87,24 @@ def parse_date(text: str, serials: bool = False) -> dt.date | None:
     return value if EARLIEST <= value <= LATEST else None
 
 
+def out_of_range(text: str) -> bool:
+    """A real day-first date outside the years this program reads (01/01/1900, 01/01/2100): said as such,
+    not as "not a date"."""
+    match = _PATTERN.match(text or "")
+    if not match:
+        return False
+    try:
+        if match.group("iso"):
+            value = dt.date(int(match.group("iy")), int(match.group("im")), int(match.group("id")))
+        else:
+            year = int(match.group("y"))
+            value = dt.date(year + (2000 if year < 69 else 1900) if len(match.group("y")) == 2 else year,
+                            int(match.group("m")), int(match.group("d")))
+    except ValueError:
+        return False
+    return not EARLIEST <= value <= LATEST
+
+
 def detect_formats(values: list[str], serials: bool = False) -> list[str]:
     """Formats seen among sample values, most common first."""
     counts: dict[str, int] = {}

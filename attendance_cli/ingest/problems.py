@@ -187,9 +187,17 @@ def _said_as_it_is(rejects: pl.DataFrame) -> pl.DataFrame:
     excel = value.str.contains(EXCEL_ERROR)
     number = value.cast(pl.Float64, strict=False)
     out_of_day = (pl.col("_status") == "bad_minutes") & number.is_not_null() & ((number < 0) | (number >= 24 * 60))
+    from attendance_cli.ingest.dates import EARLIEST, LATEST, out_of_range
+
+    # the distinct bad dates (few), not every rejected row
+    texts = rejects.filter(pl.col("_status") == "bad_date")["value"].drop_nulls().str.strip_chars().unique().to_list()
+    distant = [text for text in texts if out_of_range(text)]
+    far = (pl.col("_status") == "bad_date") & value.is_in(distant)
     return rejects.with_columns(
         pl.when(excel).then(pl.lit("an Excel error in the cell (its formula failed), not a value"))
-        .when(out_of_day).then(pl.lit("minutes late outside 0 to 1439")).otherwise(pl.col("reason")).alias("reason"),
+        .when(out_of_day).then(pl.lit("minutes late outside 0 to 1439"))
+        .when(far).then(pl.lit(f"a date outside {EARLIEST.year} to {LATEST.year}")).otherwise(pl.col("reason"))
+        .alias("reason"),
         pl.when(out_of_day).then(pl.lit("a whole number of minutes from 0 to 1439 (a day has 1,440), or blank"))
         .otherwise(pl.col("expected")).alias("expected"),
         pl.when(excel).then(pl.lit("Correct the formula in the workbook (or type the value in), save it, and run again."))
