@@ -191,3 +191,25 @@ def test_dates_outside_the_years_read_are_said_to_be(run, arbor):
     assert late.exit_code == 2
     assert late.stderr.splitlines()[0] == ("Error: --as-of '01/01/2100' is outside the years this program reads "
                                            "(1990 to 2099).")
+
+
+def test_wait_inf_waits_for_a_busy_ledger_and_nan_is_refused(tmp_path, arbor):
+    import sqlite3
+    import time
+
+    export = arbor("e.csv", [f"S1,Nowak,Amy,Year 3,3A,{d:02d}/11/2026,{s},O," for d in (2, 3, 4) for s in ("AM", "PM")])
+    ledger = tmp_path / "ledger.sqlite"
+    args = ["triggers", export, "--policy", "dfe-national", "--record", "--db", ledger]
+    assert attendance(*args, cwd=tmp_path).returncode == 0
+    db = sqlite3.connect(ledger, isolation_level=None)
+    db.execute("BEGIN IMMEDIATE")  # another run holding the ledger
+    waiting = subprocess.Popen([sys.executable, "-m", "attendance_cli", *map(str, args), "--wait", "inf"], cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(3)
+    assert waiting.poll() is None  # still waiting, not given up
+    db.execute("COMMIT")
+    db.close()
+    out, err = waiting.communicate(timeout=60)
+    assert waiting.returncode == 0, err
+    refused = attendance(*args, "--wait", "nan", cwd=tmp_path, text=True)
+    assert refused.returncode == 2 and "is not a number of seconds" in refused.stderr

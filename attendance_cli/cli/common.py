@@ -140,9 +140,16 @@ LedgerOpt = Annotated[Optional[Path], typer.Option(
     "--db", metavar="FILE", help="The ledger (SQLite) that remembers recorded events. Default: the policy's 'ledger', "
     "else $ATTENDANCE_DB, else attendance-ledger.sqlite in the working directory.", dir_okay=False,
     rich_help_panel="Ledger")]
+def wait_option(value: float) -> float:
+    """--wait: seconds, 0 or more (`inf`: as long as it takes); `nan` or a negative number is refused."""
+    if value != value or value < 0:
+        raise typer.BadParameter(f"{value!r} is not a number of seconds (0 or more; inf waits as long as it takes).")
+    return value
+
+
 WaitOpt = Annotated[float, typer.Option(
-    "--wait", metavar="SECONDS", help="If another run is recording in the ledger (or writing letters to the same "
-    "folder), wait this long before giving up.",
+    "--wait", metavar="SECONDS", callback=wait_option, help="If another run is recording in the ledger (or writing "
+    "letters to the same folder), wait this long before giving up (inf: as long as it takes).",
     rich_help_panel="Ledger")]
 NewLedgerOpt = Annotated[bool, typer.Option(
     "--new-ledger", help="Start a new ledger if there is none where the ledger is looked for (without this, a "

@@ -22,6 +22,9 @@ from attendance_cli.errors import AttendanceError, ConfigError, UsageError
 #: version 3 the school's actions on cases, what each event's run decided, and each run's mode;
 #: version 4 decisions on absence and leave requests and their letters (ledger/requests.py).
 SCHEMA_VERSION = 4
+#: The longest SQLite waits for a busy ledger: `--wait inf` means as long as it takes, but SQLite's
+#: timeout is milliseconds in a C int (about 24 days).
+MAX_WAIT = 2_000_000.0
 #: Kept in `PRAGMA application_id`, so another program's SQLite file is not taken for a ledger.
 APPLICATION_ID = 0x41545444  # "ATTD"
 
@@ -176,7 +179,7 @@ class LedgerFile:
         mode = "rwc" if create else "rw"
         try:
             self._db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode={mode}", uri=True,
-                                       timeout=self.wait, isolation_level=None)
+                                       timeout=min(self.wait, MAX_WAIT), isolation_level=None)
         except sqlite3.Error as error:
             raise LedgerError(f"Cannot open the trigger ledger {self.path}: {error}.",
                               fix="Check the folder exists and that you may read and write files in it.") from error
