@@ -213,3 +213,16 @@ def test_wait_inf_waits_for_a_busy_ledger_and_nan_is_refused(tmp_path, arbor):
     assert waiting.returncode == 0, err
     refused = attendance(*args, "--wait", "nan", cwd=tmp_path, text=True)
     assert refused.returncode == 2 and "is not a number of seconds" in refused.stderr
+
+
+def test_a_half_term_window_long_after_the_calendar_ends_is_refused(run, arbor, write):
+    export = arbor("e.csv", ["S1,Nowak,Amy,Year 3,3A,05/09/2025,AM,/,"])
+    calendar = write("autumn1.csv", ["name,start,end", "Autumn 1,03/09/2025,24/10/2025"])
+    result = run("summary", export, "--calendar", calendar, "--window", "half-term", "--as-of", "18/03/2026")
+    assert result.exit_code == 2 and not result.stdout
+    assert result.stderr.splitlines()[0] == (
+        f"Error: The last half term in the calendar file {calendar} is Autumn 1 2025/26, which ended on 24/10/2025: "
+        "18/03/2026 is long after it, so there is no half-term as of that date.")
+    # in the holiday after it, the half term just ended is still the one meant
+    fine = run("summary", export, "--calendar", calendar, "--window", "half-term", "--as-of", "31/10/2025", "-f", "csv")
+    assert fine.exit_code == 0

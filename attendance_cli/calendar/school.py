@@ -75,6 +75,14 @@ class SchoolCalendar:
             if half is None:
                 raise UsageError(f"No half term starts on or before {format_date(as_of)}.",
                                  fix="Check --as-of, or give the school's calendar with --calendar FILE.")
+            if (as_of - half.end).days > LONGEST_HOLIDAY_DAYS:
+                where = ("the calendar file " + self.source if self.source != "inferred from the data"
+                         else "the data (its half terms are inferred from the school days in it)")
+                raise UsageError(f"The last half term in {where} is {half.name} {half.school_year}, which ended on "
+                                 f"{format_date(half.end)}: {format_date(as_of)} is long after it, so there is no "
+                                 f"{name} as of that date.",
+                                 fix="Give a calendar file with the school year's half terms (--calendar), or an "
+                                     "--as-of inside them.")
             if name == "half-term":
                 return Window(half.start, min(half.end, as_of), f"half term {half.name} {half.school_year}")
             same = [h for h in self.half_terms if h.term == half.term and h.school_year == half.school_year]
@@ -86,6 +94,10 @@ class SchoolCalendar:
                 return Window(first, as_of, f"school year {label} to date")
             return Window(first, dt.date(first.year + 1, 7, 31), f"school year {label}")
         raise UsageError(f"Unknown window {name!r}.", fix=f"Use one of: {', '.join(WINDOWS)}.")
+
+
+#: The summer holiday, the longest gap between half terms, is at most about seven weeks.
+LONGEST_HOLIDAY_DAYS = 50
 
 
 def school_year_start(day: dt.date) -> dt.date:
