@@ -226,3 +226,19 @@ def test_a_half_term_window_long_after_the_calendar_ends_is_refused(run, arbor, 
     # in the holiday after it, the half term just ended is still the one meant
     fine = run("summary", export, "--calendar", calendar, "--window", "half-term", "--as-of", "31/10/2025", "-f", "csv")
     assert fine.exit_code == 0
+
+
+def test_lenient_with_a_rejects_file_that_cannot_be_written_does_nothing(run, arbor, tmp_path):
+    export = arbor("e.csv", [f"S1,Nowak,Amy,Year 3,3A,{d:02d}/11/2026,{s},O," for d in (2, 3, 4, 5, 6) for s in ("AM", "PM")]
+                   + ["S2,Lee,Bo,Year 3,3A,02/11/2026,AM,??,"])
+    ledger = tmp_path / "ledger.sqlite"
+    nowhere = tmp_path / "missing-folder" / "rejects.csv"
+    for args in (("summary", export, "-o", tmp_path / "out.csv"),
+                 ("triggers", export, "--policy", "dfe-national", "--record", "--db", ledger, "-o", tmp_path / "t.csv"),
+                 ("ingest", export, "-o", tmp_path / "store.parquet")):
+        result = run(*args, "--lenient", "--rejects", nowhere)
+        assert result.exit_code == 2, args
+        assert result.stderr.splitlines()[0] == (
+            f"Error: --rejects {nowhere}: the rejects file cannot be written (its folder {nowhere.parent} does not "
+            "exist); nothing was read, written or recorded.")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e.csv"]

@@ -454,6 +454,25 @@ def window_choice(window: WindowName | None, as_of: str | None, start: str | Non
                         parse_cli_date(start, "--from"), parse_cli_date(end, "--to"), cohort == Cohort.dfe)
 
 
+def check_rejects_writable(lenient: bool, path: Path) -> None:
+    """With --lenient, before anything is read, written or recorded: the rejects file can be written (its
+    folder exists and may be written in; the file, if there, may be replaced). Found out only at the end,
+    a run would have written its output and recorded its events, then failed."""
+    if not lenient:
+        return
+    folder = path.parent if str(path.parent) else Path(".")
+    problem = None
+    if not folder.is_dir():
+        problem = f"its folder {folder} does not exist"
+    elif not os.access(folder, os.W_OK | os.X_OK):
+        problem = f"its folder {folder} may not be written in"
+    elif path.exists() and (path.is_dir() or not os.access(path, os.W_OK)):
+        problem = "it is a folder" if path.is_dir() else "the file there may not be replaced"
+    if problem:
+        raise UsageError(f"--rejects {path}: the rejects file cannot be written ({problem}); nothing was read, "
+                         "written or recorded.", fix="Give --rejects a file in a folder you may write in.")
+
+
 def write_rejects(tally: Tally, path: Path) -> None:
     """Write the --lenient rejects file (only when there are rejects)."""
     from attendance_cli.outputs import write_frame

@@ -55,6 +55,7 @@ def ingest(
         from attendance_cli.dataset import Dataset
         from attendance_cli.jobs import ingest as job
 
+        c.check_rejects_writable(lenient, rejects)
         data = Dataset.open(files, c.ingest_options(codes, source, maps, encoding, lenient, duplicates, blank_means))
         with c.progress(f"Reading {len(files)} export{'s' if len(files) != 1 else ''}"
                         + (f" and writing {output}" if output is not None else "")):

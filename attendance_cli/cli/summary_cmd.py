@@ -58,13 +58,14 @@ def summary(
         from attendance_cli.dataset import Dataset
         from attendance_cli.jobs import SummaryOptions, summary as job
 
+        c.check_rejects_writable(lenient, rejects)
         data = Dataset.open(files, c.ingest_options(codes, source, maps, encoding, lenient, duplicates, blank_means))
         options = SummaryOptions(c.window_choice(window, as_of, start, end, cohort), tuple(by or ()), calendar)
         with c.progress(f"Reading {len(files)} export{'s' if len(files) != 1 else ''}"):
             result = job(data, options)
-        _show(result, fmt, output)
-        if result.tally.report.rejected:
+        if result.tally.report.rejected:  # before the output: a failure here leaves nothing written
             c.write_rejects(result.tally, rejects)
+        _show(result, fmt, output)
         c.reading_summary(result.tally, rejects, quiet)
         c.exit_for(result.tally)
 

@@ -70,6 +70,7 @@ def triggers(
         options = c.ingest_options(settings.codes, source, maps, encoding, lenient, duplicates, blank_means)
         out_format = choose_format(fmt.value if fmt else None, output, c.stdout_is_terminal())
         check_codes(chosen, options.codes, policy)
+        c.check_rejects_writable(lenient, rejects)
         data = Dataset.open(files, options)
         if record:  # one recording run at a time per ledger, from reading it to recording
             creating = c.ledger_to_record(chosen, db, new_ledger)
@@ -78,10 +79,10 @@ def triggers(
             result = job(data, TriggersOptions(settings, c.parse_cli_date(as_of, "--as-of"), new_only, record))
         if result.warning and record:
             c.stderr_console().print(c.escape(result.warning))
-        recorded = _show(result, out_format, output, settings.ledger if record else None, wait)
         found = result.found
-        if found.tally.report.rejected:
+        if found.tally.report.rejected:  # before recording and the output: a failure here leaves nothing done
             c.write_rejects(found.tally, rejects)
+        recorded = _show(result, out_format, output, settings.ledger if record else None, wait)
         c.reading_summary(found.tally, rejects, quiet)
         c.trigger_summary(found, recorded, new_only, quiet)
         c.exit_for(found.tally)
