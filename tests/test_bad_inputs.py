@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import ARBOR_HEADER, csv_frame
+from tests.conftest import ARBOR_HEADER, SCHOOL, csv_frame
 
 
 def attendance(*args, cwd: Path, env: dict | None = None, **options) -> subprocess.CompletedProcess:
@@ -242,3 +242,32 @@ def test_lenient_with_a_rejects_file_that_cannot_be_written_does_nothing(run, ar
             f"Error: --rejects {nowhere}: the rejects file cannot be written (its folder {nowhere.parent} does not "
             "exist); nothing was read, written or recorded.")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["e.csv"]
+
+
+def test_windows_device_names_and_shares_are_safe_paths():
+    from pathlib import PureWindowsPath
+
+    from attendance_cli.ledger.schema import sqlite_uri
+    from attendance_cli.letters.facts import safe_name
+    from attendance_cli.reports.naming import file_names
+
+    for reserved in ("CON", "con", "PRN", "AUX", "NUL", "COM1", "LPT9"):
+        name = safe_name(reserved)
+        assert name.startswith(reserved + "-") and len(name) == len(reserved) + 9, name
+    assert safe_name("S1042") == "S1042" and safe_name("A/1") == "A-1"
+    names = file_names(["CON", "S1"])
+    assert names["S1"] == "S1" and names["CON"] != "CON"
+    assert sqlite_uri(PureWindowsPath(r"\\server\share\attendance\ledger.sqlite")) == \
+        "file:////server/share/attendance/ledger.sqlite"
+    assert sqlite_uri(PureWindowsPath(r"C:\Attendance\ledger.sqlite")) == "file:/C:/Attendance/ledger.sqlite"
+
+
+def test_a_pupil_called_con_gets_a_file_windows_can_make(run, arbor, write, tmp_path):
+    school = write("school.toml", SCHOOL)
+    export = arbor("e.csv", ["CON,Nowak,Amy,Year 3,3A,02/11/2026,AM,/,", "CON,Nowak,Amy,Year 3,3A,02/11/2026,PM,/,"])
+    out = tmp_path / "slips"
+    result = run("slips", export, "--policy", "primary-academy", "--out", tmp_path / "all.pdf", "--per-pupil", out,
+                 "--school", school, "-q")
+    assert result.exit_code == 0, result.stderr
+    names = [p.name for p in out.iterdir()]
+    assert len(names) == 1 and names[0].startswith("CON-") and names[0].endswith(".pdf"), names

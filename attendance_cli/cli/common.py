@@ -383,10 +383,12 @@ def _last_run(ledger: Path) -> int | None:
     """The last run recorded in the ledger (0: none, or no ledger); None if it cannot be read."""
     import sqlite3
 
+    from attendance_cli.ledger.schema import sqlite_uri
+
     if not ledger.exists():
         return 0
     try:
-        with contextlib.closing(sqlite3.connect(f"{ledger.resolve().as_uri()}?mode=ro", uri=True, timeout=5)) as db:
+        with contextlib.closing(sqlite3.connect(f"{sqlite_uri(ledger)}?mode=ro", uri=True, timeout=5)) as db:
             if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'runs'").fetchone():
                 return 0
             return db.execute("SELECT coalesce(max(run_id), 0) FROM runs").fetchone()[0]
@@ -399,6 +401,7 @@ def _interrupted(ledger: Path, before: int | None) -> str | None:
     import sqlite3
 
     from attendance_cli.formatting import plural
+    from attendance_cli.ledger.schema import sqlite_uri
 
     unknown = (f"Interrupted: could not read the ledger {ledger} to tell whether this run recorded anything. Run it "
                "again: a letters run with the same --out finishes moving any letters recorded.")
@@ -408,7 +411,7 @@ def _interrupted(ledger: Path, before: int | None) -> str | None:
     if after == before:
         return None
     try:
-        with contextlib.closing(sqlite3.connect(f"{ledger.resolve().as_uri()}?mode=ro", uri=True, timeout=5)) as db:
+        with contextlib.closing(sqlite3.connect(f"{sqlite_uri(ledger)}?mode=ro", uri=True, timeout=5)) as db:
             runs = db.execute("SELECT coalesce(sum(recorded), 0), coalesce(sum(closed), 0) FROM runs WHERE run_id > ?",
                               (before,)).fetchone()
             moves = (db.execute("SELECT letters, state, folder FROM letter_runs WHERE run_id > ?", (before,)).fetchall()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from types import TracebackType
 from typing import Any, Self
 
@@ -178,7 +178,7 @@ class LedgerFile:
         # a URI with mode=rw stops SQLite creating a file we were told must already exist
         mode = "rwc" if create else "rw"
         try:
-            self._db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode={mode}", uri=True,
+            self._db = sqlite3.connect(f"{sqlite_uri(self.path)}?mode={mode}", uri=True,
                                        timeout=min(self.wait, MAX_WAIT), isolation_level=None)
         except sqlite3.Error as error:
             raise LedgerError(f"Cannot open the trigger ledger {self.path}: {error}.",
@@ -334,6 +334,20 @@ class LedgerFile:
     def _rollback(self) -> None:
         if self._db.in_transaction:
             self._db.execute("ROLLBACK")
+
+
+def sqlite_uri(path: Path | PureWindowsPath) -> str:
+    """The `file:` URI SQLite opens `path` by. A Windows share (`\\\\server\\share\\ledger.sqlite`) is
+    written `file:////server/share/ledger.sqlite`: with the server as the URI's host, which is what
+    `Path.as_uri()` makes, SQLite refuses it (it takes only an empty host or localhost)."""
+    from urllib.parse import quote
+
+    text = str(path)
+    if text.startswith(("\\\\", "//")) and not text.startswith(("\\\\?\\", "//?/")):
+        return "file:////" + quote(PureWindowsPath(text).as_posix().lstrip("/"), safe="/:")
+    if isinstance(path, PureWindowsPath) and not isinstance(path, Path):
+        return "file:" + quote("/" + path.as_posix(), safe="/:")
+    return Path(path).resolve().as_uri()
 
 
 def filters(values: dict[str, str | None]) -> tuple[str, list[str]]:

@@ -30,9 +30,17 @@ NO_CONTACT = "Parent or Carer"
 
 
 def safe_name(text: str) -> str:
-    """A file-name part from an id or a letter type: letters, digits and - only (never a raw name)."""
-    cleaned = re.sub(r"[^A-Za-z0-9-]+", "-", text).strip("-")
-    return cleaned[:40] or "x"
+    """A file-name part from an id or a letter type: letters, digits and - only (never a raw name). A
+    name Windows keeps for devices (CON, PRN, AUX, NUL, COM1, LPT1, ...: a file `CON.pdf` cannot be
+    made there) gets a short hash of the id, as a name two ids clean to does (`reports.naming`)."""
+    from pathvalidate import is_valid_filename
+
+    cleaned = re.sub(r"[^A-Za-z0-9-]+", "-", text).strip("-")[:40] or "x"
+    if not is_valid_filename(cleaned, platform="windows"):
+        import hashlib
+
+        cleaned = f"{cleaned}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:8]}"
+    return cleaned
 
 
 def gather(found, export: Export, policy: Policy, events: pl.DataFrame, letter_date: dt.date, fmt: str,
