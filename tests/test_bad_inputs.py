@@ -271,3 +271,17 @@ def test_a_pupil_called_con_gets_a_file_windows_can_make(run, arbor, write, tmp_
     assert result.exit_code == 0, result.stderr
     names = [p.name for p in out.iterdir()]
     assert len(names) == 1 and names[0].startswith("CON-") and names[0].endswith(".pdf"), names
+
+
+def test_a_truncated_or_fake_parquet_store_is_one_error(run, arbor, tmp_path):
+    export = arbor("e.csv", ["S1,Nowak,Amy,Year 3,3A,02/11/2026,AM,/,"])
+    store = tmp_path / "store.parquet"
+    assert run("ingest", export, "-o", store).exit_code == 0
+    cut = tmp_path / "cut.parquet"
+    cut.write_bytes(store.read_bytes()[:300])
+    fake = tmp_path / "fake.parquet"
+    fake.write_text("not parquet at all\n")
+    for path in (cut, fake):
+        result = run("summary", path)
+        assert result.exit_code == 1 and not result.stdout
+        assert result.stderr.splitlines()[0].startswith(f"Error: {path}: not a whole Parquet file (")

@@ -121,8 +121,14 @@ def _open_parquet(path: Path, index: int, slots: MarkSlots) -> SourceFile:
     """A canonical Parquet file (from `attendance ingest -o`) read back as a source."""
     import json
 
-    meta = pl.read_parquet_metadata(path)
-    info = json.loads(meta.get(PARQUET_KEY.decode(), "{}"))
+    try:
+        meta = pl.read_parquet_metadata(path)
+        info = json.loads(meta.get(PARQUET_KEY.decode(), "{}"))
+    except (pl.exceptions.PolarsError, OSError, ValueError) as error:  # cut short in copying, or not Parquet
+        reason = str(error).splitlines()[0].removeprefix("parquet: ")
+        raise InputError(f"{path}: not a whole Parquet file ({reason}).",
+                         fix="Copy it again, or write it again with 'attendance ingest FILE... -o marks.parquet'; "
+                             "or give the CSV exports.") from None
     if not info:
         raise InputError(f"{path}: this Parquet file was not written by 'attendance ingest'.",
                          fix="Give the original CSV exports, or write the Parquet file with 'attendance ingest FILE... -o marks.parquet'.")
