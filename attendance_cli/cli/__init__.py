@@ -61,9 +61,12 @@ from attendance_cli.cli import (  # noqa: E402
     calendar_cmd, case_cmd, codes_cmd, history_cmd, ingest_cmd, letters_cmd, policy_cmd, report_cmd, sample_cmd, summary_cmd,
     triggers_cmd,
 )
+# many schools (a trust or local authority): `attendance trust ...`
+from attendance_cli.cli import trust_cmd  # noqa: E402
 
 for module in (ingest_cmd, summary_cmd, triggers_cmd, letters_cmd, report_cmd, history_cmd, case_cmd, policy_cmd, codes_cmd, calendar_cmd, sample_cmd):
     module.register(app)
+trust_cmd.register(app)
 
 
 def main() -> None:
