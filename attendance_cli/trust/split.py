@@ -59,9 +59,10 @@ def split_by_school(paths: list[Path], folder: Path, *, policy: str = "dfe-natio
         text = decoded.data.read_bytes() if isinstance(decoded.data, Path) else decoded.data
         lines = pl.Series("line", text.decode("utf-8").splitlines(keepends=True), dtype=pl.String)
         head, body = lines.head(data_line), lines.slice(data_line)
-        cells = pl.read_csv(text, has_header=False, skip_lines=data_line, separator=decoded.separator,
-                            infer_schema=False, truncate_ragged_lines=True, raise_if_empty=False,
-                            columns=[column], new_columns=["school"])
+        names = {f"_c{i}": pl.String for i in range(len(layout.headers))}
+        cells = pl.scan_csv(text, has_header=False, skip_lines=data_line, separator=decoded.separator,
+                            schema=names, truncate_ragged_lines=True, raise_if_empty=False, missing_columns="insert",
+                            null_values=[""]).select(pl.col(f"_c{column}").alias("school")).collect()
         if cells.height != body.len():  # a blank line reads as no row: line them up by the lines that are not
             blank = body.str.strip_chars().str.len_chars() == 0
             if cells.height != int((~blank).sum()):
