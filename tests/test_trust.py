@@ -126,10 +126,12 @@ def test_each_school_is_its_own_summary(run, trust_file):
         ("Elm Primary", "100000", 10), ("Oak Primary", "100000", 20)]
 
 
-def test_a_school_column_splits_the_export(run, trust_file, write):
+@pytest.mark.parametrize("ending", ["\n", "\r\n"])
+def test_a_school_column_splits_the_export(run, trust_file, write, ending):
     """One export of both schools, told apart by a School column: the same figures as the trust file
     (the colliding pupil ids are not a conflicting duplicate), each school its own calendar."""
-    export = write("la-export.csv", ["School," + ARBOR_HEADER, *oak_rows("Oak Primary"), *elm_rows("Elm Primary")])
+    lines = ["School," + ARBOR_HEADER, *oak_rows("Oak Primary"), *elm_rows("Elm Primary")]
+    export = write("la-export.csv", ending.join(lines) + ending)
     assert run("summary", export, "-q").exit_code == 1  # one school's run would see conflicting duplicates
     split = csv_frame(run("trust", "summary", export, "--window", "half-term", "-f", "csv", "-q").stdout)
     listed = csv_frame(run("trust", "summary", trust_file, "--window", "half-term", "-f", "csv", "-q").stdout)

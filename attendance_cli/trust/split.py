@@ -57,7 +57,12 @@ def split_by_school(paths: list[Path], folder: Path, *, policy: str = "dfe-natio
                              fix="Export each school's grid on its own and list them in a trust file.")
         data_line = decoded.head_lines[layout.header_line] + 1  # 0-based: the first line after the header
         text = decoded.data.read_bytes() if isinstance(decoded.data, Path) else decoded.data
-        lines = pl.Series("line", text.decode("utf-8").splitlines(keepends=True), dtype=pl.String)
+        # lines end at \n only (as the CSV reader ends rows), each keeping its own ending (\r\n stays)
+        pieces = pl.Series("line", [text.decode("utf-8")]).str.split("\n").explode()
+        lines = pl.select(pl.when(pl.int_range(pieces.len()) < pieces.len() - 1).then(pieces + "\n")
+                          .otherwise(pieces).alias("line")).to_series()
+        if lines[-1] == "":
+            lines = lines.head(-1)
         head, body = lines.head(data_line), lines.slice(data_line)
         names = {f"_c{i}": pl.String for i in range(len(layout.headers))}
         cells = pl.scan_csv(text, has_header=False, skip_lines=data_line, separator=decoded.separator,
@@ -87,12 +92,15 @@ def split_by_school(paths: list[Path], folder: Path, *, policy: str = "dfe-natio
         for value, rows in frame.filter(~blank_line).group_by("school", maintain_order=True):
             key = str(value[0])
             target = folder / f"school-{_index(per_school, key)}-file-{number}.csv"
-            content = "".join(head.to_list()) + "".join(rows["line"].to_list())
+            content = head.str.join("")[0] + rows["line"].str.join("")[0]
             if not content.endswith("\n"):
                 content += "\n"
             target.write_text(content, encoding="utf-8")
             originals = tuple(range(1, data_line + 1)) + tuple(rows["original"].to_list())
             per_school.setdefault(key, []).append((target, path, originals))
+    if not per_school:
+        raise InputError(f"{', '.join(str(p) for p in paths)}: no rows, so no school.",
+                         fix="Export the registers again: the files hold no data rows.")
     schools = [_school(value, files) for value, files in per_school.items()]
     schools.sort(key=lambda s: (s.name.casefold(), s.dfe_number))
     return Trust(name, None, tuple(schools), policy)
