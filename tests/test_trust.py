@@ -254,9 +254,18 @@ def test_the_trust_report_suppresses_small_schools_and_what_would_give_them_away
     # from the trust's, so it is hidden too; the trust's own figures are shown
     assert ('<tr class="suppressed"><td>Elm Primary</td><td class="text">123/4001</td><td class="text">primary</td>'
             '<td class="text">half term Autumn 2 2026/27: 05/10/2026 to 09/10/2026</td><td>suppressed</td>') in page
-    assert '<td>Oak Primary</td>' in page and "<td>fewer than 3</td>" in page
+    assert ('<tr class="suppressed"><td>Oak Primary</td><td class="text">123/4567</td><td class="text">primary</td>'
+            '<td class="text">half term Autumn 2 2026/27: 28/09/2026 to 09/10/2026</td>'
+            + "<td>suppressed</td>" * 10 + "</tr>") in page
     trust_row = page.split('<tr class="trust">')[1].split("</tr>")[0]
     assert "<td>5</td><td>70</td><td>92.85</td>" in trust_row  # 65 / 70 attended, rounded down
+    pdf = tmp_path / "trust.pdf"
+    assert run("trust", "report", trust_file, "--out", pdf, "--suppress-below", "3", "-q").exit_code == 0
+    from pypdf import PdfReader
+
+    text = " ".join(page.extract_text() for page in PdfReader(pdf).pages)
+    assert "Elm Primary" in text and "All schools" in text and "92.85" in text
+    assert text.count("suppressed") >= 20  # both schools' ten figures
     shown = run("trust", "report", trust_file, "--out", tmp_path / "all.html", "--suppress-below", "1", "-q")
     assert shown.exit_code == 0
     assert "suppressed</td>" not in (tmp_path / "all.html").read_text(encoding="utf-8")

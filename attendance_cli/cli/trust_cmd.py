@@ -158,7 +158,9 @@ def _show(result, fmt, output: Path | None) -> None:
         from attendance_cli.cli.render import print_table
 
         what = f"by school and {', '.join(result.by)}" if result.by else "by school"
-        print_table(result.table.drop("window"), title=f"Attendance {what}: {result.window_text}",
+        one_window = result.table["window"].n_unique() == 1  # else each school's window is a column
+        print_table(result.table.drop("window") if one_window else result.table,
+                    title=f"Attendance {what}: {result.window_text}",
                     caption=f"Counted in {result.unit}. {result.method}", keep=("school", *result.by))
     else:
         write_frame(result.table, out_format, output, sheet="trust",
@@ -219,12 +221,12 @@ def triggers(
                 c.stderr_console().print(c.escape(line + "."))
 
 
-@app.command("report", short_help="The schools side by side (HTML), small numbers suppressed.", epilog=c.examples(
+@app.command("report", short_help="The schools side by side (HTML or PDF), small numbers suppressed.", epilog=c.examples(
     "attendance trust report trust.toml --out trust.html              # each school's current half term",
-    "attendance trust report trust.toml --window ytd --out trust.html --suppress-below 10"))
+    "attendance trust report trust.toml --window ytd --out trust.pdf --suppress-below 10"))
 def report(
     sources: Sources,
-    out: Annotated[Path, typer.Option("--out", "-o", metavar="FILE", help="trust.html (written whole or not at all).",
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="FILE", help="trust.html or trust.pdf (written whole or not at all).",
                                       dir_okay=False, rich_help_panel="Report")],
     window: c.WindowOpt = None,
     as_of: c.AsOfOpt = None,
@@ -239,7 +241,7 @@ def report(
     scheduler: SchedulerOpt = None,
     quiet: c.QuietOpt = False,
 ) -> None:
-    """The schools side by side (HTML): each school's attendance, absence, persistent and severe
+    """The schools side by side (HTML or PDF): each school's attendance, absence, persistent and severe
     absence for its window (default: its own current half term), as its own `attendance report`
     gives them, with the national figures for its phase, and the trust's figures from summed
     sessions. Counts only: no pupil is named. Small numbers are suppressed.
@@ -248,16 +250,23 @@ def report(
         from attendance_cli.errors import UsageError
         from attendance_cli.jobs.trust import TrustReportOptions, trust_report
         from attendance_cli.outputs import atomic_write
-        from attendance_cli.trust.render import to_html
+        from attendance_cli.trust.render import to_html, to_pdf
 
-        if out.suffix.lower() != ".html":
-            raise UsageError(f"Cannot write the trust report as {out.name}.", fix="Name it .html.")
+        kind = out.suffix.lower().lstrip(".")
+        if kind not in ("html", "pdf"):
+            raise UsageError(f"Cannot tell the trust report's format from {out.name}.", fix="Name it .html or .pdf.")
         options = TrustReportOptions(c.window_choice(window, as_of, start, end), suppress_below, title,
                                      _where(jobs, scheduler))
         with _trust(sources) as trust, c.progress(f"Working out {len(trust.schools)} schools' figures"):
             result = trust_report(trust, options)
-        text = to_html(result)
-        atomic_write(out, lambda temp: temp.write_text(text, encoding="utf-8"))
+        if kind == "html":
+            text = to_html(result)
+            atomic_write(out, lambda temp: temp.write_text(text, encoding="utf-8"))
+        else:
+            import datetime as dt
+
+            pdf = to_pdf(result, dt.date.today())
+            atomic_write(out, lambda temp: temp.write_bytes(pdf))
         if not quiet:
             from attendance_cli.formatting import plural
 
