@@ -40,7 +40,7 @@ def rows(pupil: str, days: list[dt.date], odd: dict[int, str], school: str | Non
 
 def oak_rows(school: str | None = None) -> list[str]:
     return (rows("100000", OAK_DAYS, {0: "I", 1: "I", 2: "I", 3: "I", 20: "O", 21: "O"}, school)
-            + rows("100001", OAK_DAYS, {39: "N"}, school))
+            + rows("100001", OAK_DAYS, {39: "N"}, school, year="Year 5"))
 
 
 def elm_rows(school: str | None = None) -> list[str]:
@@ -90,6 +90,19 @@ def test_each_school_and_the_trust_counted_by_hand(run, trust_file):
     assert (trust["persistent_absence_pupils"], float(trust["persistent_absence_pct"])) == ("2", 40.0)  # not 41.67
     assert float(trust["days_missed"]) == (6 + 13) / 2
     assert "Read 2 schools (2 files)" in result.stderr and "for 5 pupils" in result.stderr
+
+
+def test_trust_wide_rows_per_group_add_up_the_schools_groups(run, trust_file):
+    table = csv_frame(run("trust", "summary", trust_file, "--by", "year_group", "-f", "csv", "-q").stdout)
+    assert table.select("school", "year_group", "pupils", "possible_sessions", "attended_sessions").rows() == [
+        ("Elm Primary", "Year 5", "2", "80", "68"), ("Elm Primary", "Year 6", "1", "10", "10"),
+        ("Oak Primary", "Year 3", "1", "40", "34"), ("Oak Primary", "Year 5", "1", "40", "39"),
+        # Year 5 across the trust: Oak's 100001 (39 of 40) and Elm's 100000 (28 of 40) and 100002 (40 of 40)
+        ("All schools", "Year 3", "1", "40", "34"), ("All schools", "Year 5", "3", "120", "107"),
+        ("All schools", "Year 6", "1", "10", "10"), ("All schools", None, "5", "170", "151")]
+    year5 = table.filter((pl.col("school") == "All schools") & (pl.col("year_group") == "Year 5")).row(0, named=True)
+    assert float(year5["attendance_pct"]) == 107 * 100 / 120
+    assert (year5["persistent_absence_pupils"], float(year5["persistent_absence_pct"])) == ("1", 100 / 3)
 
 
 def test_half_term_is_each_schools_own(run, trust_file):

@@ -161,7 +161,7 @@ def trust_summary(trust: Trust, options: TrustSummaryOptions = TrustSummaryOptio
                          "and contact points cannot be added up.",
                          fix="Run the lesson-register schools in a trust file of their own.")
     lessons = units == {"contact points (lessons)"}
-    totals = pl.concat([r.total.select(_labelled_columns(r)) for r in results], how="vertical_relaxed")
+    totals = pl.concat([r.total for r in results], how="vertical_relaxed")
     trust_row = summed_statistics(totals, (), lessons)
     windows = [pl.lit(r.reading.window).alias("window") for r in results]
     if options.pupils:
@@ -196,10 +196,6 @@ def trust_summary(trust: Trust, options: TrustSummaryOptions = TrustSummaryOptio
               f"pupil id; the row '{ALL_SCHOOLS}' is worked out from the schools' summed pupils and sessions, never "
               "from their percentages.")
     return TrustSummary(table, results, options.by, method, results[0].unit if results else "sessions")
-
-
-def _labelled_columns(result: SchoolSummary) -> list[str]:
-    return list(result.total.columns)
 
 
 def _ref(result: SchoolSummary):
