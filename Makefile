@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 $(TSTAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,dask]'
 	@touch $@
 
 install: $(STAMP)

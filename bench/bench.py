@@ -13,6 +13,8 @@
    `letters --dry-run` on the year.
 6. Times `attendance --help`, a summary of the 1,000-pupil secondary sample's full year, 1,000
    letters to PDF (bench/letters.py) and the report for the 1,000-pupil sample.
+7. Times `attendance trust summary` on 100 schools of 600 pupils (bench/trust.py): one school after
+   another, the process pool, and a local Dask cluster (its output the same, byte for byte).
 
 Every command's output goes to bench/data/out-PUPILS/ (the identity checks read it there, and write
 the whole diff of an output that differs beside it), and the table, as markdown for an issue
@@ -81,8 +83,9 @@ def half_terms() -> list[list[dt.date]]:
     return terms
 
 
-def generate(path: Path, pupils: int = PUPILS, chunk: int = 5_000) -> None:
-    """Write the big export in chunks of pupils (vectorised: marks come from hashes, not loops)."""
+def generate(path: Path, pupils: int = PUPILS, chunk: int = 5_000, salt: int = 0) -> None:
+    """Write the big export in chunks of pupils (vectorised: marks come from hashes, not loops).
+    `salt`: another school's marks for the same pupil ids (0: the bench's own year, as it always was)."""
     days = school_days()
     sessions = pl.DataFrame({
         "Date": [d.strftime("%d/%m/%Y") for d in days for _ in (0, 1)],
@@ -106,9 +109,9 @@ def generate(path: Path, pupils: int = PUPILS, chunk: int = 5_000) -> None:
                 ((7 + pl.col("_p") % 5).cast(pl.String) + _pick(pl.col("_p") % 8, list("ABCDEFGH")))
                 .alias("Registration Form"),
                 # a pupil's absence propensity: most near 1, a tail up to 6x
-                (1 + 5 * ((pl.col("_p").hash(7) % 1000).cast(pl.Float64) / 1000) ** 6).alias("_risk"),
+                (1 + 5 * ((pl.col("_p").hash(7 + salt) % 1000).cast(pl.Float64) / 1000) ** 6).alias("_risk"),
             ).join(sessions, how="cross")
-            draw = (pl.struct("_p", "_slot").hash(11) % 1_000_000).cast(pl.Float64) / 1_000_000
+            draw = (pl.struct("_p", "_slot").hash(11 + salt) % 1_000_000).cast(pl.Float64) / 1_000_000
             mark = pl.when(pl.col("_slot").is_in(list(closed))).then(pl.lit("#"))
             edge = 0.0
             for code, share in codes:
@@ -118,8 +121,8 @@ def generate(path: Path, pupils: int = PUPILS, chunk: int = 5_000) -> None:
                 mark = mark.when((draw >= pl.lit(low) * risk) & (draw < pl.lit(edge) * risk)).then(pl.lit(code))
             mark = mark.otherwise(pl.when(pl.col("Session") == "AM").then(pl.lit("/")).otherwise(pl.lit("\\")))
             block = block.with_columns(mark.alias("Mark")).with_columns(
-                pl.when(pl.col("Mark") == "L").then(1 + (pl.struct("_p", "_slot").hash(3) % 25))
-                .when(pl.col("Mark") == "U").then(30 + (pl.struct("_p", "_slot").hash(5) % 30))
+                pl.when(pl.col("Mark") == "L").then(1 + (pl.struct("_p", "_slot").hash(3 + salt) % 25))
+                .when(pl.col("Mark") == "U").then(30 + (pl.struct("_p", "_slot").hash(5 + salt) % 30))
                 .cast(pl.String).alias("Minutes Late"))
             out = block.select("Student ID", "UPN", "Legal Surname", "Legal Forename", "Year Group",
                                "Registration Form", "Date", "Session", "Mark", "Minutes Late")
@@ -508,6 +511,14 @@ def main() -> int:
     report_small = best([*ATTENDANCE, "report", *map(str, secondary), "--out", str(out("report-1000.html")), "-q"],
                         out("report-1000-stdout.txt"))
     rows.append(check(f"report, 1,000 pupils, half term ({len(secondary)} files)", report_small, limit=5.0))
+
+    # -- many schools (bench/trust.py): 100 schools of 600 pupils, one machine against a local Dask cluster --
+    import trust as trust_bench  # bench/trust.py
+
+    print("Trust: generating or checking the schools' exports ...", flush=True)
+    rows += trust_bench.rows()
+    DIFFERENCES.extend(trust_bench.b.DIFFERENCES)  # bench/trust.py's checks, made by its own copy of this module
+    FAILURES.extend(trust_bench.b.FAILURES)
 
     notes = print_table(rows)
     legend = ["ratio: seconds over the base the target names (over the limit, for a target in seconds); "

@@ -60,11 +60,11 @@ def _main(
 
 from attendance_cli.cli import (  # noqa: E402
     calendar_cmd, case_cmd, codes_cmd, history_cmd, ingest_cmd, letters_cmd, policy_cmd, report_cmd, requests_cmd, sample_cmd,
-    summary_cmd, triggers_cmd,
+    summary_cmd, triggers_cmd, trust_cmd,
 )
 
 for module in (ingest_cmd, summary_cmd, triggers_cmd, letters_cmd, requests_cmd, report_cmd, history_cmd, case_cmd, policy_cmd,
-               codes_cmd, calendar_cmd, sample_cmd):
+               codes_cmd, calendar_cmd, sample_cmd, trust_cmd):  # trust_cmd: many schools, a trust or local authority
     module.register(app)
 
 

@@ -20,6 +20,8 @@ HEADINGS = {
     "overall_absence_pct": "Absence\n%", "authorised_absence_pct": "Auth\n%", "unauthorised_absence_pct": "Unauth\n%",
     "persistent_absence_pupils": "PA\npupils", "persistent_absence_pct": "PA\n%", "severe_absence_pupils": "SA\npupils",
     "severe_absence_pct": "SA\n%",
+    # attendance trust
+    "school": "School", "dfe_number": "DfE number",
 }
 
 

@@ -118,6 +118,23 @@ def group_statistics(pupil_stats: pl.DataFrame, by: Sequence[str], lessons: bool
         [natural_order(c) for c in by] + by, nulls_last=True)
 
 
+def summed_statistics(groups: pl.DataFrame, by: Sequence[str], lessons: bool = False) -> pl.DataFrame:
+    """Figures for groups of groups (a trust's schools): the groups' pupils, sessions and PA and SA
+    pupils summed, and the rates worked out from the sums, as `group_statistics` works them out from
+    pupils; never an average of the groups' percentages. `groups`: rows in `GROUP_COLUMNS`, whose
+    pupils are all different pupils (a pupil is in one school)."""
+    by = list(by)
+    keys = by or [pl.lit("all").alias("_all")]
+    grouped = groups.group_by(keys, maintain_order=True).agg(
+        pl.col("pupils").sum().cast(pl.Int64),
+        *[pl.col(c).sum().cast(pl.Int64) for c in SESSION_COUNTS],
+        pl.col("persistent_absence_pupils").sum().cast(pl.Int64),
+        pl.col("severe_absence_pupils").sum().cast(pl.Int64),
+        pl.col("pupils").sum().cast(pl.Int64).alias("_enrolments"),
+    )
+    return _with_rates(grouped, lessons).select(*by, *GROUP_COLUMNS)
+
+
 def natural_order(column: str) -> pl.Expr:
     """Sort key putting Reception before Year 1 and Year 7 before Year 10 (also 7A before 10A)."""
     text = pl.col(column).cast(pl.String)
