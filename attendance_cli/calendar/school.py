@@ -75,9 +75,10 @@ class SchoolCalendar:
             if half is None:
                 raise UsageError(f"No half term starts on or before {format_date(as_of)}.",
                                  fix="Check --as-of, or give the school's calendar with --calendar FILE.")
-            if (as_of - half.end).days > LONGEST_HOLIDAY_DAYS:
-                where = ("the calendar file " + self.source if self.source != "inferred from the data"
-                         else "the data (its half terms are inferred from the school days in it)")
+            # a calendar file that stops long before the as-of date (it holds only Autumn 1): refused, not
+            # taken to mean that half term (dates past the data's own end are refused where they are used)
+            if self.source != "inferred from the data" and (as_of - half.end).days > LONGEST_HOLIDAY_DAYS:
+                where = "the calendar file " + self.source
                 raise UsageError(f"The last half term in {where} is {half.name} {half.school_year}, which ended on "
                                  f"{format_date(half.end)}: {format_date(as_of)} is long after it, so there is no "
                                  f"{name} as of that date.",
