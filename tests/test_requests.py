@@ -69,7 +69,7 @@ def test_each_request_is_routed_and_counted_as_by_hand(run, school):
     assert (r1["code"], r1["declined_code"]) == ("C", "G")
     assert r1["notice"] == "asked 15 days before (the policy asks for 28)"
     # 18 of 20 attended now; the ten sessions asked for as absences: 18 of 30
-    assert (r1["attendance_now"], r1["attendance_after"]) == ("90.00", "60.00")
+    assert (r1["attendance_now"], r1["attendance_after"]) == ("90.0", "60.0")
     # religious observance: one day a festival, two days a school year (seed 002)
     assert (rows["R2"]["route"], rows["R2"]["asked_sessions"], rows["R2"]["grantable_sessions"]) == ("partial", "4", "2.0")
     assert (rows["R3"]["route"], rows["R3"]["grantable_sessions"]) == ("authorise", "2.0")
@@ -81,10 +81,12 @@ def test_each_request_is_routed_and_counted_as_by_hand(run, school):
     # P2: words the policy lists, found whatever their case; a day already in the registers adds nothing
     r5 = rows["R5"]
     assert r5["review_why"] == "for the attendance manager: mentions anxiety, bullying; 3 requests in 6 weeks"
-    assert (r5["attendance_now"], r5["attendance_after"], r5["asked_sessions"]) == ("100.00", "100.00", "2")
+    assert (r5["attendance_now"], r5["attendance_after"], r5["asked_sessions"]) == ("100.0", "100.0", "2")
     # a day of the Christmas holiday is no school day; leave over it covers only the days of term
     assert (rows["R6"]["asked_sessions"], rows["R6"]["school_days"]) == ("0", "0.0")
-    assert (rows["R7"]["asked_sessions"], rows["R7"]["attendance_after"]) == ("4", "83.33")  # 20 of 24
+    assert (rows["R7"]["asked_sessions"], rows["R7"]["attendance_after"]) == ("4", "83.33")  # 20 of 24 (rounded down)
+    assert rows["R6"]["notice"] == "covers no school day"
+    assert (rows["R5"]["reason"], rows["R5"]["details"]) == ("Unwell", "Anxiety about BULLYING at the bus stop")
     assert rows["R7"]["days_counted"] == "school days"
     assert (r1["surname"], r1["forename"], r1["form"]) == ("Khan", "Sara", "3A")
 
@@ -180,8 +182,20 @@ def test_a_decision_is_recorded_once_and_never_changed(run, school):
     assert again.exit_code == 0 and "0 decisions in" in again.stderr and "1 decision already recorded" in again.stderr
     changed = decide(run, school, "R1", "--decline", "--reason", "No.")
     assert changed.exit_code == 2
-    assert changed.stderr.startswith("Error: Request R1 was decided on 13/11/2026 (partly granted, code C); it cannot "
-                                     "be decided again as declined. Nothing was recorded.")
+    assert changed.stderr.startswith(
+        "Error: Request R1 was decided on 13/11/2026 (partly granted, code C, for the reason 'Three days are agreed.'); "
+        "a decision, once recorded, is not changed (here: declined, 'No.'). Nothing was recorded.")
+    # the same id used in another file for another pupil's request: never taken for the one decided
+    other = school["tmp"] / "other.csv"
+    other.write_text(REQUESTS_HEADER + "\nR1,P2,Illness,17/11/2026,17/11/2026,,Unwell,,13/11/2026\n", encoding="utf-8")
+    reused = run("requests", "decide", "R1", "--grant", "--reason", "x", "--requests", other, "--policy",
+                 "primary-academy", "--calendar", school["calendar"], "--db", school["db"], "--on", "13/11/2026")
+    assert reused.exit_code == 2
+    assert reused.stderr.startswith("Error: The id R1 was used for another request, decided on 13/11/2026: pupil P1, "
+                                    "16/11/2026 to 20/11/2026 (exceptional); this one is pupil P2, 17/11/2026 to "
+                                    "17/11/2026 (illness). Nothing was recorded.")
+    listed = run("requests", other, "-p", "primary-academy", "--db", school["db"], "-f", "csv", "--as-of", "13/11/2026")
+    assert csv_frame(listed.stdout)["decision"].to_list() == ["id used for another request, decided"]
     rows = triage_rows(run, school)
     assert (rows["R1"]["decision"], rows["R1"]["decided_on"]) == ("partial", "2026-11-13")
     assert rows["R2"]["decision"] is None
@@ -194,12 +208,16 @@ def test_bad_decisions_record_nothing(run, school, write):
                                 "R2,partial,One day.,23/11/2026,27/11/2026",
                                 "R7,maybe,Hmm.,,"])
     result = run("requests", "import", decisions, "-r", school["requests"], "-p", "primary-academy",
-                 "--db", school["db"])
+                 "--db", school["db"], "--calendar", school["calendar"])
     assert result.exit_code == 1
     assert f"{decisions}, line 5: not a decision; column 'decision'; value 'maybe'" in result.stderr
     fixed = write("d2.csv", ["request_id,decision,reason,from,to", "R1,granted,Agreed.,,", "R9,granted,Agreed.,,",
                              "R2,partial,One day.,23/11/2026,27/11/2026"])
-    result = run("requests", "import", fixed, "-r", school["requests"], "-p", "primary-academy", "--db", school["db"])
+    result = run("requests", "import", fixed, "-r", school["requests"], "-p", "primary-academy", "--db", school["db"],
+                 "--calendar", school["calendar"])
+    nocal = run("requests", "import", fixed, "-r", school["requests"], "-p", "primary-academy", "--db", school["db"])
+    assert nocal.exit_code == 1 and ("the school days of R2 from 23/11/2026 are not known (no calendar covers them)"
+                                     in nocal.stderr)
     assert result.exit_code == 1
     assert f"{fixed}, line 3: no request with this id in the requests files; column 'request_id'; value 'R9'" in result.stderr
     assert "days granted 23/11/2026–27/11/2026 are not inside the request (23/11/2026–24/11/2026)" in result.stderr
@@ -301,7 +319,7 @@ def test_a_route_for_every_type_and_codes_from_the_code_table(tmp_path, write):
     path = write("p.toml", 'name = "x"\n[requests]\n[[requests.route]]\ntype = "illness"\nroute = "authorise"\ncode = "I"\n')
     with pytest.raises(ConfigError) as caught:
         load_policy(path)
-    assert ("requests: route: requests: no route for appointment, exceptional, religious, other: give a route for "
+    assert ("requests: route: no route for appointment, exceptional, religious, other: give a [[requests.route]] for "
             "every type") in caught.value.message
     bad = write("q.toml", 'name = "x"\n[requests]\n[[requests.route]]\ntype = "illness"\nroute = "maybe"\ncode = "I"\n')
     with pytest.raises(ConfigError) as caught:
@@ -336,3 +354,84 @@ def test_religious_days_granted_never_pass_the_policys_limits(spans):
     for g, a, route in zip(granted, asked, table["route"].to_list()):
         assert 0 <= g <= min(a, 2)
         assert route == ("authorise" if g >= a else "partial" if g > 0 else "decline")
+
+
+def test_a_letter_says_what_was_decided_even_if_the_file_changes_after(run, school):
+    assert decide(run, school, "R1", "--partial", "--days", "2", "--reason", "Two days.").exit_code == 0
+    changed = school["tmp"] / "requests.csv"
+    changed.write_text(changed.read_text(encoding="utf-8").replace("R1,P1,Exceptional circumstances,16/11/2026,20/11/2026",
+                                                                   "R1,P1,Exceptional circumstances,16/11/2026,18/11/2026"),
+                       encoding="utf-8")
+    result = _letters(run, school)
+    assert result.exit_code == 1  # the file now says another request under the decided id
+    assert "request R1 is pupil P1, 16/11/2026 to 18/11/2026 (exceptional), but the decision recorded under that id " \
+           "is for pupil P1, 16/11/2026 to 20/11/2026 (exceptional); nothing was written." in " ".join(result.stderr.split())
+
+
+def test_letters_for_a_pupil_not_in_the_registers_are_refused(run, school, write):
+    requests = write("r9.csv", [REQUESTS_HEADER, "N1,P9,Exceptional circumstances,16/11/2026,16/11/2026,,Trip,,13/11/2026"])
+    args = ["--requests", requests, "--policy", "primary-academy", "--calendar", school["calendar"], "--db", school["db"],
+            "--on", "13/11/2026"]
+    assert run("requests", "decide", "N1", "--decline", "--reason", "No.", *args).exit_code == 0
+    result = run("requests", "letters", requests, "-p", "primary-academy", "-e", school["exports"], "--calendar",
+                 school["calendar"], "--db", school["db"], "--out", school["tmp"] / "out", "--school", school["school"],
+                 "--date", "16/11/2026", "-f", "txt")
+    assert result.exit_code == 1 and not (school["tmp"] / "out").exists()
+    assert result.stderr.startswith("Error: Pupil P9, whose request was decided, is not in the registers given")
+
+
+def test_decisions_need_the_ledger_dates_and_codes_that_make_sense(run, school, tmp_path):
+    base = ["--requests", school["requests"], "--policy", "primary-academy", "--calendar", school["calendar"]]
+    fresh = run("requests", "decide", "R1", "--grant", "--reason", "x", *base)  # no --db: no ledger started silently
+    assert fresh.exit_code == 2 and "There is no ledger at" in fresh.stderr
+    db = ["--db", school["db"]]
+    early = run("requests", "decide", "R1", "--grant", "--reason", "x", "--on", "30/10/2026", *base, *db)
+    assert early.exit_code == 1 and "decided before the request was received (01/11/2026)" in early.stderr
+    later = run("requests", "decide", "R1", "--grant", "--reason", "x", "--on", "01/01/2099", *base, *db)
+    assert later.exit_code == 1 and "decided on a day still to come" in later.stderr
+    present = run("requests", "decide", "R7", "--decline", "--declined-code", "C", "--reason", "x", "--on", "13/11/2026",
+                  *base, *db)
+    assert present.exit_code == 1
+    assert "--declined-code C: a authorised code (Leave of absence: exceptional circumstances)" in present.stderr
+    days = run("requests", "decide", "R2", "--partial", "--days", "2", "--reason", "x", "--on", "13/11/2026", *base, *db)
+    assert days.exit_code == 1 and "--days 2: R2 covers 2 school days" in days.stderr
+    missing = run("requests", "letters", school["requests"], "-p", "primary-academy", "-e", school["exports"],
+                  "--db", tmp_path / "typo.sqlite", "--out", tmp_path / "out", "--school", school["school"])
+    assert missing.exit_code == 2 and f"There is no ledger at {tmp_path / 'typo.sqlite'}" in missing.stderr
+
+
+def test_route_codes_must_be_what_the_route_says(run, write, school):
+    policy = write("p.toml", 'name = "x"\nextends = "primary-academy"\n[requests]\n' + "".join(
+        f'[[requests.route]]\ntype = "{t}"\nroute = "authorise"\ncode = "{code}"\ndeclined_code = "{declined}"\n'
+        for t, code, declined in (("illness", "/", "O"), ("appointment", "M", "M"), ("exceptional", "C", "G"),
+                                  ("religious", "R", "O"), ("other", "C", "O"))))
+    result = run("policy", "check", policy)
+    assert result.exit_code == 1
+    assert "requests route 'illness': code: '/' is a present code" in result.stderr
+    assert "requests route 'appointment': declined_code: 'M' is a authorised code" in result.stderr
+    listed = run("requests", school["requests"], "-p", policy)
+    assert listed.exit_code == 1 and "requests route 'illness': code: '/' is a present code" in listed.stderr
+
+
+def test_review_words_are_found_in_their_forms_and_overlaps_flagged(run, write):
+    requests = write("u.csv", ["Reference,Student ID,Type,From,To,Reason,Details,Timestamp",
+                               "U1,S1,Illness,07/12/2026,07/12/2026,Ill,I was assaulted,01/12/2026",
+                               "U2,S2,Other,07/12/2026,07/12/2026,Mental-health day,,01/12/2026",
+                               "U3,S3,Other,07/12/2026,07/12/2026,mental  health,,01/12/2026",
+                               "U4,S3,Illness,07/12/2026,08/12/2026,Flu,,01/12/2026"])
+    result = run("requests", requests, "-p", "university", "--as-of", "04/12/2026", "-f", "csv")
+    rows = {r["request_id"]: r for r in csv_frame(result.stdout).to_dicts()}
+    assert rows["U1"]["review_why"] == "for the Student Support Officer: mentions assaulted"
+    assert rows["U2"]["review_why"] == "for the Student Support Officer: mentions mental-health"
+    assert rows["U3"]["review"] == "true" and rows["U4"]["review"] == "false"
+    assert rows["U3"]["notice"] == "overlaps U4" and rows["U4"]["notice"] == "overlaps U3"
+
+
+def test_a_map_wins_over_an_alias(run, write):
+    requests = write("m.csv", ["Pupil Ref,Student ID,Type,From", "P1,OLD1,Illness,16/11/2026"])
+    result = run("requests", requests, "-p", "primary-academy", "--map", "Pupil Ref=pupil_id", "-f", "csv",
+                 "--as-of", "16/11/2026")
+    assert result.exit_code == 0, result.stderr
+    assert csv_frame(result.stdout)["pupil_id"].to_list() == ["P1"]
+    bad = run("requests", requests, "-p", "primary-academy", "--map", "Pupil Ref=mark")
+    assert bad.exit_code == 2 and "--map: mark is not a field of a request." in bad.stderr

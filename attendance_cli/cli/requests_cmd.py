@@ -80,6 +80,7 @@ def _found(files: list[Path], policy: str, exports: list[str] | None, as_of: str
            calendar: Path | None, maps: list[str] | None, encoding: str | None, codes: str | None):
     from attendance_cli.dataset import Dataset
     from attendance_cli.ingest.headers import parse_maps
+    from attendance_cli.requests.read import FIELDS
     from attendance_cli.jobs import RequestsOptions, requests
     from attendance_cli.rules import load_policy
     from attendance_cli.rules.triggers import policy_settings
@@ -92,7 +93,8 @@ def _found(files: list[Path], policy: str, exports: list[str] | None, as_of: str
         options = c.ingest_options(settings.codes, None, None, None, False, c.Duplicates.error, None)
         data = Dataset.open(registers, options)
     with c.progress("Reading the requests"):
-        return requests(RequestsOptions(settings, tuple(files), c.parse_cli_date(as_of, "--as-of"), parse_maps(maps),
+        return requests(RequestsOptions(settings, tuple(files), c.parse_cli_date(as_of, "--as-of"),
+                                        parse_maps(maps, FIELDS),
                                         encoding), data)
 
 
@@ -153,9 +155,9 @@ def list_requests(
             from attendance_cli.cli.render import print_table
 
             # the columns a person deciding reads first (a terminal is narrow; -f csv has them all)
-            shown = table.select("request_id", "pupil_id", "forename", "type", "route", "date_from", "asked_sessions",
-                                 "attendance_after", "review", "decision", "date_to", "code", "notice",
-                                 "requests_recent", "review_why", "attendance_now", "decided_by")
+            shown = table.select("request_id", "pupil_id", "surname", "forename", "type", "route", "date_from",
+                                 "asked_sessions", "attendance_after", "review", "decision", "date_to", "code",
+                                 "notice", "requests_recent", "review_why", "attendance_now", "decided_by", "reason")
             print_table(shown, title=title, caption=f"Routes from the {found.options.settings.policy.name} policy. "
                         "Attendance: school year to date, by the DfE method; 'after' adds the sessions asked for "
                         "after the registers' last date as absences.")
@@ -202,6 +204,7 @@ def decide(
     exports: ExportsOpt = None,
     calendar: c.CalendarOpt = None,
     db: c.LedgerOpt = None,
+    new_ledger: c.NewLedgerOpt = False,
     wait: c.WaitOpt = 30.0,
     maps: c.MapOpt = None,
     encoding: c.EncodingOpt = None,
@@ -222,7 +225,8 @@ def decide(
         choice = Choice(request_id, chosen[0], reason, c.parse_cli_date(on, "--on") or dt.date.today(), by,
                         c.parse_cli_date(start, "--from"), c.parse_cli_date(end, "--to"), days,
                         declined_code=declined_code)
-        _record([choice], requests_files, policy, exports, calendar, db, wait, maps, encoding, "the command line")
+        _record([choice], requests_files, policy, exports, calendar, db, new_ledger, wait, maps, encoding,
+                "the command line")
 
 
 @app.command("import", help="Record the decisions in a decisions file (request_id, decision, reason; from and to, "
@@ -236,6 +240,7 @@ def import_decisions(
     exports: ExportsOpt = None,
     calendar: c.CalendarOpt = None,
     db: c.LedgerOpt = None,
+    new_ledger: c.NewLedgerOpt = False,
     wait: c.WaitOpt = 30.0,
     maps: c.MapOpt = None,
     encoding: c.EncodingOpt = None,
@@ -246,18 +251,23 @@ def import_decisions(
         from attendance_cli.requests.decisions import read_decisions
 
         choices = read_decisions(decisions, dt.date.today())
-        _record(choices, requests_files, policy, exports, calendar, db, wait, maps, encoding, str(decisions))
+        _record(choices, requests_files, policy, exports, calendar, db, new_ledger, wait, maps, encoding,
+                str(decisions))
 
 
-def _record(choices, requests_files, policy, exports, calendar, db, wait, maps, encoding, origin: str) -> None:
+def _record(choices, requests_files, policy, exports, calendar, db, new_ledger, wait, maps, encoding,
+            origin: str) -> None:
     from attendance_cli.jobs import decide_requests
     from attendance_cli.outputs import choose_format, write_frame
+    from attendance_cli.rules import load_policy
 
     files = _paths(requests_files, "--requests")
     if not files:
         from attendance_cli.errors import UsageError
 
         raise UsageError("Name the requests file the request is in with --requests FILE.")
+    # a decision recorded in a new ledger by mistake would never reach the letters run that reads the real one
+    c.ledger_to_record(load_policy(policy), db, new_ledger)
     found = _found(files, policy, exports, None, db, calendar, maps, encoding, None)
     recorded, frame = decide_requests(found, choices, wait, origin)
     out_format = choose_format(None, None, c.stdout_is_terminal())
@@ -350,6 +360,11 @@ def letters(
             raise UsageError("Give the register exports with --exports: letters take names and forms from them.")
         found = _found(files, policy, exports, None, db, calendar, maps, encoding, None)
         ledger_path = found.options.settings.ledger
+        if not ledger_path.exists():
+            from attendance_cli.errors import MissingFileError
+
+            raise MissingFileError(f"There is no ledger at {ledger_path}, so no decision to write a letter for.",
+                                   fix="Give --db the ledger `attendance requests decide` recorded the decisions in.")
         console = c.stderr_console()
         if not dry_run:
             stack.enter_context(c.recording(ledger_path, wait, out, False))
@@ -379,6 +394,16 @@ def letters(
             console.print("No decision letters to write: every decision recorded for these requests has its letter "
                           "(or its type names none).")
             return
+        early = [i for i in items if i.context["request"]["decided_on"] > when]
+        if early:
+            raise UsageError(f"--date {when:%d/%m/%Y} is before request {early[0].context['request']['id']} was decided "
+                             f"({early[0].context['request']['decided_on']:%d/%m/%Y}): a letter cannot be dated before "
+                             "its decision.", fix="Leave out --date (today), or give a day on or after the decisions.")
+        unaddressed = sorted({i.pupil_id for i in items if not i.guardian and i.channel == "post"})
+        if unaddressed:
+            console.print(c.escape(f"Warning: {len(unaddressed)} pupil(s) with no guardian on file (or none with "
+                                   "parental responsibility): their letters are addressed to the parent or carer, "
+                                   "for print."))
         if dry_run:
             from attendance_cli.letters.render import render_letters
 

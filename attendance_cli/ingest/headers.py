@@ -109,18 +109,21 @@ def known_fields() -> list[str]:
     return list(ALIASES)
 
 
-def parse_maps(maps: list[str] | None) -> dict[str, str]:
-    """`--map "Header=field"` options as {normalised header: field}."""
+def parse_maps(maps: list[str] | None, fields: list[str] | tuple[str, ...] | None = None) -> dict[str, str]:
+    """`--map "Header=field"` options as {normalised header: field}. `fields`: the fields the file being
+    read has (default: a register's), for the messages."""
     out: dict[str, str] = {}
+    names = ", ".join(fields or known_fields())
     for item in maps or []:
         if "=" not in item:
             raise UsageError(f"--map {item!r} is not of the form \"Header=field\".",
-                             fix=f"For example --map \"Pupil Ref=pupil_id\". Fields: {', '.join(known_fields())}.")
+                             fix=f"For example --map \"Pupil Ref=pupil_id\". Fields: {names}.")
         header, _, target = item.rpartition("=")
         target = target.strip()
         if not re.fullmatch(r"[a-z][a-z0-9_]*", target):
             raise UsageError(f"--map {item!r}: {target!r} is not a field name.",
-                             fix=f"Use one of {', '.join(known_fields())}, or a lower-case name for an extra pupil attribute.")
+                             fix=f"Use one of {names}" + ("." if fields else ", or a lower-case name for an extra "
+                                                          "pupil attribute."))
         out[normalise(header)] = target
     return out
 

@@ -61,6 +61,10 @@ def requests(options: RequestsOptions, data: Dataset | None = None) -> RequestsF
                           fix="Add a [requests] table with a [[requests.route]] for each type (illness, appointment, "
                               "exceptional, religious, other), as the README's 'Absence and leave requests' shows, or "
                               "use a policy that has one (dfe-national, primary-academy, university).")
+    from attendance_cli.codes import load_code_table
+    from attendance_cli.rules.policy import check_codes
+
+    check_codes(policy, load_code_table(options.settings.codes), policy.name)
     read = read_requests(list(options.files), options.maps, options.encoding)
     notes = list(read.notes)
     lessons = data.lessons if data is not None else policy.register_type == "lesson"
@@ -86,6 +90,13 @@ def requests(options: RequestsOptions, data: Dataset | None = None) -> RequestsF
     else:
         notes.append("No registers given (--exports): attendance now and after are blank, and days are counted "
                      + ("from the calendar file." if options.settings.calendar_file else "as weekdays."))
+    if lessons:
+        notes.append("Lesson registers: a day asked for is not a known number of lessons, so the sessions asked are "
+                     "counted in school days and attendance_after is left blank.")
+    undated = read.table.filter(pl.col("received").is_null())
+    if undated.height:
+        notes.append(f"{undated.height} request(s) have no received date (first: {undated['request_id'][0]}): they are "
+                     "counted by their first day in requests_this_year and requests_recent.")
     table = triage(read.table, policy.requests, calendar, as_of, lessons=lessons, attendance=attendance,
                    pupils=pupils, decided=_decided(options.settings.ledger))
     return RequestsFound(options, read, table, days, calendar, as_of, lessons, data, notes)
@@ -127,8 +138,8 @@ def decide_requests(found: RequestsFound, choices: list[Choice], wait: float = 3
     assert policy.requests is not None
     from attendance_cli.codes import load_code_table
 
-    codes = load_code_table(found.options.settings.codes).tokens
-    frame = decide(choices, found.read.table, found.days, policy.requests, found.lessons, origin, set(codes))
+    table = load_code_table(found.options.settings.codes)
+    frame = decide(choices, found.read.table, found.days, policy.requests, found.lessons, origin, table)
     with Ledger(found.options.settings.ledger, wait=wait) as ledger:
         return ledger.record_decisions(frame), frame
 
@@ -148,6 +159,27 @@ def letters_due(found: RequestsFound, letter_date: dt.date, fmt: str, contacts, 
         decisions, written = ledger.decisions(), ledger.decision_letters()
     decisions = decisions.filter(pl.col("request_id").is_in(found.read.table["request_id"].implode())
                                  & ~pl.col("request_id").is_in(written["request_id"].implode()))
+    _same_requests(decisions, found.read.table)
     meanings = {code.code: code.meaning for code in found.data.export.slots.codes.codes}
-    return decision_letters(decisions, found.days, found.options.settings.policy, found.data, letter_date, fmt,
-                            contacts, school, meanings, pupils_file)
+    return decision_letters(decisions, found.options.settings.policy, found.data, letter_date, fmt, contacts, school,
+                            meanings, pupils_file)
+
+
+def _same_requests(decisions: pl.DataFrame, requests: pl.DataFrame) -> None:
+    """A decision is for the request it was made on: an id the requests file now uses for another
+    request (another pupil, other dates) is an error, never a letter to the wrong family."""
+    import polars as pl
+
+    from attendance_cli.ledger.requests import FACTS
+
+    both = decisions.join(requests.select("request_id", *FACTS, "file", "line"), on="request_id", suffix="_file")
+    other = both.filter(pl.any_horizontal([pl.col(c).ne_missing(pl.col(f"{c}_file")) for c in FACTS]))
+    if other.height:
+        row = other.row(0, named=True)
+        raise ConfigError(
+            f"{row['file']}, line {row['line']}: request {row['request_id']} is pupil {row['pupil_id_file']}, "
+            f"{row['date_from_file']:%d/%m/%Y} to {row['date_to_file']:%d/%m/%Y} ({row['type_file']}), but the "
+            f"decision recorded under that id is for pupil {row['pupil_id']}, {row['date_from']:%d/%m/%Y} to "
+            f"{row['date_to']:%d/%m/%Y} ({row['type']}); nothing was written.",
+            fix="Correct the request in the file (or give the file the decision was made on): a request's id is "
+                "never used for another request.")

@@ -40,6 +40,7 @@ REQUEST_SCHEMA = (
         decided_by       TEXT NOT NULL DEFAULT '',
         decided_on       TEXT NOT NULL,
         source           TEXT NOT NULL DEFAULT '',
+        days             TEXT NOT NULL,
         recorded_at      TEXT NOT NULL
     )""",
     "CREATE INDEX decisions_by_pupil ON decisions (pupil_id, type)",
@@ -73,8 +74,10 @@ DECISION_SCHEMA: dict[str, pl.DataType] = {
     "date_to": pl.Date(), "sessions": pl.String(), "decision": pl.String(), "asked_sessions": pl.Int64(),
     "granted_sessions": pl.Int64(), "granted_from": pl.Date(), "granted_to": pl.Date(), "code": pl.String(),
     "declined_code": pl.String(), "reason": pl.String(), "decided_by": pl.String(), "decided_on": pl.Date(),
-    "source": pl.String(),
+    "source": pl.String(), "days": pl.String(),
 }
+#: What makes a request the same request (an id reused in another file for another request is not).
+FACTS = ("pupil_id", "type", "date_from", "date_to", "sessions")
 #: What makes two records of a decision the same decision (a file imported twice).
 SAME = ("decision", "granted_sessions", "granted_from", "granted_to", "code", "declined_code", "reason")
 #: Columns of `Ledger.decision_letters()`.
@@ -119,15 +122,26 @@ class RequestLedger(LedgerFile):
                                   "(SELECT value FROM json_each(?))", [json.dumps(ids)], DECISION_SCHEMA)
             if earlier.height:
                 both = frame.join(earlier, on="request_id", suffix="_before")
+                other = both.filter(pl.any_horizontal([pl.col(c).ne_missing(pl.col(f"{c}_before")) for c in FACTS]))
+                if other.height:
+                    row = other.row(0, named=True)
+                    raise DecidedAlready(
+                        f"The id {row['request_id']} was used for another request, decided on "
+                        f"{row['decided_on_before']:%d/%m/%Y}: pupil {row['pupil_id_before']}, "
+                        f"{row['date_from_before']:%d/%m/%Y} to {row['date_to_before']:%d/%m/%Y} "
+                        f"({row['type_before']}); this one is pupil {row['pupil_id']}, {row['date_from']:%d/%m/%Y} to "
+                        f"{row['date_to']:%d/%m/%Y} ({row['type']}). Nothing was recorded.",
+                        fix="Give each request its own id in the requests file.")
                 differ = both.filter(pl.any_horizontal([pl.col(c).ne_missing(pl.col(f"{c}_before")) for c in SAME]))
                 if differ.height:
                     row = differ.row(0, named=True)
                     raise DecidedAlready(
                         f"Request {row['request_id']} was decided on {row['decided_on_before']:%d/%m/%Y} "
-                        f"({_words(row['decision_before'])}, code {row['code_before']}); it cannot be decided "
-                        f"again as {_words(row['decision'])}. Nothing was recorded.",
-                        fix="A decision, once recorded, stands (its letter may have gone). If the family asks "
-                            "again, record the new request under its own id.")
+                        f"({_words(row['decision_before'])}, code {row['code_before']}, for the reason "
+                        f"{row['reason_before']!r}); a decision, once recorded, is not changed (here: "
+                        f"{_words(row['decision'])}, {row['reason']!r}). Nothing was recorded.",
+                        fix="Its letter may have gone. If the family asks again, record the new request under its "
+                            "own id.")
             new = frame.join(earlier.select("request_id"), on="request_id", how="anti")
             db.executemany(f"INSERT INTO decisions ({', '.join(DECISION_SCHEMA)}, recorded_at) VALUES "
                            f"({', '.join('?' * (len(DECISION_SCHEMA) + 1))})",

@@ -47,74 +47,101 @@ class Choice:
 
 
 def decide(choices: list[Choice], requests: pl.DataFrame, days: pl.DataFrame, policy: Requests, lessons: bool,
-           origin: str = "the command line", codes: set[str] | None = None) -> pl.DataFrame:
+           origin: str = "the command line", table=None, today: dt.date | None = None) -> pl.DataFrame:
     """The decisions to record (`DECISION_SCHEMA`), checked against the requests they decide.
-    `days`: `triage.request_days` of the requests. Every problem is reported at once."""
+    `days`: `triage.request_days` of the requests; `table`: the code table (a declined code must be
+    one of its unauthorised codes). Every problem is reported at once.
+
+    A decision keeps the sessions it decided, each with the code the school will enter (`days`, JSON),
+    so its letter says exactly what was decided even if the requests file or the calendar changes."""
     problems: list[Problem] = []
     rows = []
+    today = today or dt.date.today()
     known = {r["request_id"]: r for r in requests.iter_rows(named=True)}  # the requests decided (a few)
-    per_day = 1 if lessons else 2
     for choice in choices:  # decisions are made by people: tens, not thousands
         request = known.get(choice.request_id)
         lines = [choice.line] if choice.line is not None else []
+
+        def problem(reason: str, column: str | None, value: str | None, expected: str, fix: str | None = None) -> None:
+            problems.append(Problem(origin, reason, lines, column, value, expected, fix))
+
         if request is None:
-            problems.append(Problem(origin, "no request with this id in the requests files", lines, "request_id",
-                                    choice.request_id, "the id `attendance requests` lists for the request"))
+            problem("no request with this id in the requests files", "request_id", choice.request_id,
+                    "the id `attendance requests` lists for the request")
             continue
         mine = days.filter(pl.col("request_id") == choice.request_id).sort("date")
+        if not mine["known"].all():
+            guessed = mine.filter(~pl.col("known"))["date"]
+            problem(f"the school days of {choice.request_id} from {guessed.min():%d/%m/%Y} are not known (no calendar "
+                    "covers them)", "request_id", choice.request_id, "a request whose school days are known",
+                    "Give the school's calendar with --calendar (or the registers with --exports), so holidays are "
+                    "not counted as days granted or declined.")
+            continue
+        if choice.decided_on > today:
+            problem("decided on a day still to come", "decided_on", f"{choice.decided_on:%d/%m/%Y}",
+                    "today or a day before")
+            continue
+        if request["received"] is not None and choice.decided_on < request["received"]:
+            problem(f"decided before the request was received ({request['received']:%d/%m/%Y})", "decided_on",
+                    f"{choice.decided_on:%d/%m/%Y}", "a day on or after the request came in")
+            continue
         asked = int(mine["n"].sum())
+        school_days = mine["date"].unique().sort()
         granted_from, granted_to = choice.granted_from, choice.granted_to
         if choice.decision == "grant":
-            granted_from, granted_to, granted = request["date_from"], request["date_to"], asked
+            granted_from, granted_to = request["date_from"], request["date_to"]
         elif choice.decision == "decline":
             granted_from = granted_to = None
-            granted = 0
         else:
             if choice.days is not None:
-                wanted = round(choice.days * per_day)
-                sums = mine["n"].cum_sum()
-                inside = mine.filter(sums <= wanted)
-                if inside.height == 0 or int(inside["n"].sum()) != wanted:
-                    problems.append(Problem(origin, f"cannot grant the first {choice.days:g} school days of "
-                                            f"{request['request_id']} (it covers {asked / per_day:g})", lines, "days",
-                                            f"{choice.days:g}", "fewer school days than the request covers"))
+                whole = choice.days == int(choice.days)
+                if not whole or not 1 <= choice.days < school_days.len():
+                    problem(f"--days {choice.days:g}: {choice.request_id} covers {school_days.len()} school "
+                            f"day{'s' if school_days.len() != 1 else ''}", "days", f"{choice.days:g}",
+                            f"a whole number of school days from 1 to {school_days.len() - 1}, the first days of the "
+                            "request granted")
                     continue
-                granted_from, granted_to = inside["date"].min(), inside["date"].max()
+                granted_from, granted_to = request["date_from"], school_days[int(choice.days) - 1]
             if granted_from is None or granted_to is None:
-                problems.append(Problem(origin, "a partial grant needs the days granted", lines, "decision", "partial",
-                                        "the first and last day granted (--from and --to, or a decisions file's "
-                                        "from and to columns) or how many school days from the start (--days, or "
-                                        "a days column)"))
+                problem("a partial grant needs the days granted", "decision", "partial",
+                        "the first and last day granted (--from and --to, or a decisions file's from and to columns) "
+                        "or how many school days from the start (--days, or a days column)")
                 continue
             if granted_from < request["date_from"] or granted_to > request["date_to"] or granted_to < granted_from:
-                problems.append(Problem(origin, f"days granted {granted_from:%d/%m/%Y}–{granted_to:%d/%m/%Y} are not "
-                                        f"inside the request ({request['date_from']:%d/%m/%Y}–"
-                                        f"{request['date_to']:%d/%m/%Y})", lines, "from", None,
-                                        "days inside the request"))
+                problem(f"days granted {granted_from:%d/%m/%Y}–{granted_to:%d/%m/%Y} are not inside the request "
+                        f"({request['date_from']:%d/%m/%Y}–{request['date_to']:%d/%m/%Y})", "from", None,
+                        "days inside the request")
                 continue
-            granted = int(mine.filter(pl.col("date").is_between(granted_from, granted_to))["n"].sum())
-            if granted == 0 or granted >= asked:
-                problems.append(Problem(origin, f"a partial grant of {granted} of {asked} sessions: "
-                                        + ("none granted (decline it)" if granted == 0 else "all granted (grant it)"),
-                                        lines, "decision", "partial", "some but not all of the sessions asked for"))
-                continue
+        inside = (pl.col("date").is_between(granted_from, granted_to) if granted_from is not None
+                  else pl.lit(False))
+        granted = int(mine.filter(inside)["n"].sum())
+        if choice.decision == "partial" and (granted == 0 or granted >= asked):
+            problem(f"a partial grant of {granted} of {asked} sessions: "
+                    + ("none granted (decline it)" if granted == 0 else "all granted (grant it)"), "decision",
+                    "partial", "some but not all of the sessions asked for")
+            continue
         if not choice.reason.strip():
-            problems.append(Problem(origin, "no reason given for the decision", lines, "reason", None,
-                                    "the reason, as the letter will give it"))
+            problem("no reason given for the decision", "reason", None, "the reason, as the letter will give it")
             continue
         route = policy.route_of(request["type"])
-        if choice.declined_code is not None and codes is not None and choice.declined_code not in codes:
-            problems.append(Problem(origin, "not a code of the policy's code table", lines, "declined_code",
-                                    choice.declined_code, "an unauthorised absence code such as O or G"))
-            continue
+        declined_code = choice.declined_code or route.declined_code
+        if table is not None and choice.declined_code is not None:
+            code = table.any_code_for(choice.declined_code)
+            if code is None or code.category != "unauthorised":
+                what = "not a code of the table" if code is None else f"a {code.category} code ({code.meaning})"
+                problem(f"--declined-code {choice.declined_code}: {what}", "declined_code", choice.declined_code,
+                        "an unauthorised absence code such as O or G, entered if the pupil is away anyway")
+                continue
+        coded = mine.with_columns(pl.when(inside).then(pl.lit(route.code)).otherwise(pl.lit(declined_code))
+                                  .alias("code"))
         rows.append({
             "request_id": request["request_id"], "pupil_id": request["pupil_id"], "type": request["type"],
             "date_from": request["date_from"], "date_to": request["date_to"], "sessions": request["sessions"],
             "decision": choice.decision, "asked_sessions": asked, "granted_sessions": granted,
             "granted_from": granted_from, "granted_to": granted_to, "code": route.code,
-            "declined_code": choice.declined_code or route.declined_code, "reason": choice.reason.strip(),
+            "declined_code": declined_code, "reason": choice.reason.strip(),
             "decided_by": choice.decided_by or route.decided_by, "decided_on": choice.decided_on,
-            "source": choice.source})
+            "source": choice.source, "days": _days_json(coded, request["sessions"], lessons)})
     ids = [c.request_id for c in choices]
     twice = sorted({i for i in ids if ids.count(i) > 1})
     for request_id in twice:
@@ -124,6 +151,18 @@ def decide(choices: list[Choice], requests: pl.DataFrame, days: pl.DataFrame, po
     if problems:
         raise InputError("The decisions cannot be recorded as they stand; nothing was recorded.", problems)
     return pl.DataFrame(rows, schema=DECISION_SCHEMA, orient="row")
+
+
+def _days_json(coded: pl.DataFrame, sessions: str, lessons: bool) -> str:
+    """The sessions a decision covers, each with its code: [["2026-12-14", "AM", "C"], ...] (for lesson
+    registers, the day with the lessons asked for)."""
+    import json
+
+    out = []
+    for day, code in zip(coded["date"].to_list(), coded["code"].to_list()):  # the days of one request
+        parts = [sessions or "all lessons"] if lessons else (["AM", "PM"] if sessions == "all" else [sessions])
+        out += [[day.isoformat(), part, code] for part in parts]
+    return json.dumps(out)
 
 
 def read_decisions(path: Path, default_date: dt.date) -> list[Choice]:
@@ -186,7 +225,7 @@ def letter_of(decision: str, route) -> str | None:
     return {"grant": route.grant_letter, "partial": route.partial_letter, "decline": route.decline_letter}[decision]
 
 
-def decision_letters(decisions: pl.DataFrame, days: pl.DataFrame, policy: Policy, data, letter_date: dt.date,
+def decision_letters(decisions: pl.DataFrame, policy: Policy, data, letter_date: dt.date,
                      fmt: str, contacts: pl.DataFrame | None, school: dict[str, Any], meanings: dict[str, str],
                      pupils_file=None) -> list:
     """One `Letter` per decision whose type names a letter, and recipient, in pupil order. The figures
@@ -210,6 +249,16 @@ def decision_letters(decisions: pl.DataFrame, days: pl.DataFrame, policy: Policy
     year = Window(school_year_start(as_of), as_of, f"school year {school_year_label(school_year_start(as_of))} to date")
     ids = named["pupil_id"].unique()
     pupils = _named(data.checked.pupils, ids, pupils_file)
+    missing = sorted(set(ids.to_list()) - set(pupils["pupil_id"].to_list()))
+    if missing:  # a letter never goes out with a blank name
+        from attendance_cli.errors import ConfigError
+
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise ConfigError(f"Pupil {shown}, whose request was decided, is not in the registers given (--exports) "
+                          f"{'or the pupils file ' if pupils_file else ''}: a letter cannot go out without the "
+                          "pupil's name; nothing was written or recorded.",
+                          fix="Give the registers that hold the pupil (or their names with --pupils FILE), or "
+                              "correct the pupil id in the requests file.")
     ytd = pupil_statistics(data.tally(year, attributes=["surname", "forename", "year_group", "form"]))
     ytd = ytd.filter(pl.col("pupil_id").is_in(ids.implode()))
     ladder = Ladder(name="requests", recipients=tuple(r for r in requests.recipients),
@@ -220,7 +269,7 @@ def decision_letters(decisions: pl.DataFrame, days: pl.DataFrame, policy: Policy
             .join(ytd.drop("surname", "forename", "year_group", "form"), on="pupil_id", how="left")
             .join(recipients.drop("ladder"), on="pupil_id", how="left")
             .sort("pupil_id", "date_from", "request_id", "guardian"))
-    sessions = _sessions(named, days, meanings, data.lessons)
+    sessions = _sessions(named, meanings)
     out = []
     for row in rows.iter_rows(named=True):  # one per letter (tens), not per mark
         context = _context(row, sessions.get(row["request_id"], []), policy, requests, letter_date, as_of, school,
@@ -233,22 +282,15 @@ def decision_letters(decisions: pl.DataFrame, days: pl.DataFrame, policy: Policy
     return out
 
 
-def _sessions(decisions: pl.DataFrame, days: pl.DataFrame, meanings: dict[str, str], lessons: bool) -> dict[str, list]:
-    """Per request: each session asked for, with the code the school will enter for it."""
-    rows = days.join(decisions.select("request_id", "granted_from", "granted_to", "code", "declined_code", "sessions"),
-                     on="request_id")
-    granted = pl.col("date").is_between(pl.col("granted_from"), pl.col("granted_to")).fill_null(False)
-    rows = rows.with_columns(pl.when(granted).then(pl.col("code")).otherwise(pl.col("declined_code")).alias("code"))
+def _sessions(decisions: pl.DataFrame, meanings: dict[str, str]) -> dict[str, list]:
+    """Per request: each session decided, with the code the school will enter for it, as recorded."""
+    import json
+
     out: dict[str, list] = {}
-    for r in rows.sort("request_id", "date").iter_rows(named=True):  # the days of tens of requests
-        if lessons:
-            parts = [r["sessions"] or "all lessons"]
-        else:
-            parts = ["AM", "PM"] if r["sessions"] == "all" else [r["sessions"]]
-        for part in parts:
-            out.setdefault(r["request_id"], []).append(
-                {"date": r["date"], "session": part, "code": r["code"], "meaning": meanings.get(r["code"], ""),
-                 "minutes_late": None})
+    for request_id, days in zip(decisions["request_id"].to_list(), decisions["days"].to_list()):  # tens of decisions
+        out[request_id] = [{"date": dt.date.fromisoformat(day), "session": part, "code": code,
+                            "meaning": meanings.get(code, ""), "minutes_late": None}
+                           for day, part, code in json.loads(days or "[]")]
     return out
 
 

@@ -133,11 +133,16 @@ def _read_one(path: Path, maps: dict[str, str], encoding: str | None) -> tuple[p
 
     def problem(bad: pl.DataFrame, reason: str, column: str | None, value_of: str | None, expected: str,
                 fix: str | None = None) -> None:
-        if bad.height:
-            header = columns.get(column) if column else None
-            problems.append(Problem(name, reason, bad["line"].to_list(), header,
-                                    None if value_of is None else (bad[value_of][0] or ""), expected, fix,
-                                    count=bad.height))
+        """One Problem per distinct value (lines 5 and 11 are not both '31/11/2026' unless they are)."""
+        header = columns.get(column) if column else None
+        if value_of is None:
+            if bad.height:
+                problems.append(Problem(name, reason, bad["line"].to_list(), header, None, expected, fix,
+                                        count=bad.height))
+            return
+        for (value,), rows in bad.group_by(value_of, maintain_order=True):
+            problems.append(Problem(name, reason, rows["line"].to_list(), header, value or "", expected, fix,
+                                    count=rows.height))
 
     problem(data.filter(pl.col("pupil_id").fill_null("") == ""), "no pupil or student id", "pupil_id", None,
             "the id the registers use for the pupil")
@@ -166,11 +171,9 @@ def _read_one(path: Path, maps: dict[str, str], encoding: str | None) -> tuple[p
     data = data.with_columns(kind.replace_strict(TYPE_WORDS, default=None, return_dtype=pl.String).alias("_type"))
     problem(data.filter(pl.col("type").fill_null("") == ""), "no request type", "type", None,
             f"one of {', '.join(REQUEST_TYPES)}")
-    unknown = data.filter(pl.col("type").fill_null("").ne("") & pl.col("_type").is_null())
-    for value in unknown["type"].unique(maintain_order=True).to_list():
-        problem(unknown.filter(pl.col("type") == value), "not a request type", "type", "type",
-                f"one of {', '.join(REQUEST_TYPES)} (illness, medical appointment, exceptional circumstances, "
-                "religious observance, other)")
+    problem(data.filter(pl.col("type").fill_null("").ne("") & pl.col("_type").is_null()), "not a request type",
+            "type", "type", f"one of {', '.join(REQUEST_TYPES)} (illness, medical appointment, exceptional "
+            "circumstances, religious observance, other)")
     part = pl.col("sessions").fill_null("").str.replace_all(r"[\s_\-./&+]+", "").str.to_lowercase()
     data = data.with_columns(part.replace_strict(SESSION_WORDS, default=None, return_dtype=pl.String).alias("_part"))
     problem(data.filter(pl.col("_part").is_null() & pl.col("sessions").fill_null("").ne("")
@@ -204,10 +207,19 @@ def _lessons_text(columns: dict[str, str]) -> bool:
 
 def _columns(path: Path, headers: list[str], maps: dict[str, str]) -> dict[str, str]:
     """Field -> header, by --map first, then by alias. A field two headers could be is an error."""
+    unknown = sorted({f for f in maps.values() if f not in FIELDS})
+    if unknown:
+        from attendance_cli.errors import UsageError
+
+        raise UsageError(f"--map: {', '.join(unknown)} is not a field of a request.",
+                         fix=f"Map a header to one of: {', '.join(FIELDS)}.")
     found: dict[str, list[str]] = {}
+    mapped = set(maps.values())
     for header in headers:
         key = normalise(header)
         name = maps.get(key) or _INDEX.get(key) or ("pupil_id" if is_pupil_id(header) else None)
+        if key not in maps and name in mapped:
+            continue  # --map named another header for this field: this one is set aside
         if name is not None:
             found.setdefault(name, []).append(header)
     twice = {f: hs for f, hs in found.items() if len(hs) > 1}

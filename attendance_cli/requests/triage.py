@@ -29,7 +29,8 @@ from attendance_cli.rules.policy import Requests
 COLUMNS = ("request_id", "pupil_id", "surname", "forename", "form", "type", "date_from", "date_to", "sessions",
            "school_days", "asked_sessions", "received", "route", "decided_by", "grantable_sessions", "code",
            "declined_code", "notice", "requests_this_year", "requests_recent", "attendance_now", "attendance_after",
-           "review", "review_why", "decision", "decided_on", "evidence", "days_counted", "file", "line")
+           "review", "review_why", "decision", "decided_on", "reason", "details", "evidence", "days_counted", "file",
+           "line")
 
 
 @dataclass(frozen=True)
@@ -103,9 +104,15 @@ def triage(requests: pl.DataFrame, policy: Requests, calendar: Calendar, as_of: 
         pl.col("_notice_days").is_not_null() & pl.col("received").is_not_null()
         & ((pl.col("date_from") - pl.col("received")).dt.total_days() < pl.col("_notice_days"))).then(
         pl.format("asked {} days before (the policy asks for {})",
-                  (pl.col("date_from") - pl.col("received")).dt.total_days(), pl.col("_notice_days"))).otherwise(
-        pl.lit(""))
-    table = table.with_columns(notice.alias("notice"))
+                  (pl.col("date_from") - pl.col("received")).dt.total_days(), pl.col("_notice_days")))
+    # what else a person deciding should see first: a request on no school day, one over another's days
+    others = _overlaps(table, days)
+    table = table.join(others, on="request_id", how="left")
+    flags = [notice,
+             pl.when(pl.col("asked_sessions") == 0).then(pl.lit("covers no school day")),
+             pl.when(pl.col("received") > pl.lit(as_of)).then(pl.lit("received after the as-of date")),
+             pl.when(pl.col("_overlaps").is_not_null()).then(pl.format("overlaps {}", pl.col("_overlaps")))]
+    table = table.with_columns(pl.concat_str(flags, separator="; ", ignore_nulls=True).fill_null("").alias("notice"))
     names = pupils if pupils is not None else pl.DataFrame(
         schema={"pupil_id": pl.String, "surname": pl.String, "forename": pl.String, "form": pl.String})
     for column in ("surname", "forename", "form"):
@@ -115,11 +122,27 @@ def triage(requests: pl.DataFrame, policy: Requests, calendar: Calendar, as_of: 
                                     pl.col("form")), on="pupil_id", how="left").with_columns(
         pl.coalesce(pl.col("surname").replace("", None), "_s").alias("surname"),
         pl.coalesce(pl.col("forename").replace("", None), "_f").alias("forename"))
-    table = table.join(decided.select("request_id", "decision", "decided_on"), on="request_id", how="left")
+    from attendance_cli.ledger.requests import FACTS
+
+    mine = decided.select("request_id", "decision", "decided_on", *[pl.col(c).alias(f"_d_{c}") for c in FACTS])
+    table = table.join(mine, on="request_id", how="left")
+    other = pl.col("decision").is_not_null() & pl.any_horizontal(
+        [pl.col(c).ne_missing(pl.col(f"_d_{c}")) for c in FACTS])
+    table = table.with_columns(pl.when(other).then(pl.lit("id used for another request, decided"))
+                               .otherwise(pl.col("decision")).alias("decision"))
     table = table.with_columns(
         pl.when(pl.col("_known")).then(pl.lit("school days")).otherwise(
             pl.lit("weekdays (the calendar does not cover every day: give --calendar)")).alias("days_counted"))
     return table.sort("pupil_id", "date_from", "request_id").select(COLUMNS)
+
+
+def _overlaps(table: pl.DataFrame, days: pl.DataFrame) -> pl.DataFrame:
+    """Per request: the pupil's other requests that ask for one of its school days (ids, joined)."""
+    mine = days.select("request_id", "date").join(table.select("request_id", "pupil_id"), on="request_id")
+    pairs = (mine.join(mine, on=["pupil_id", "date"], suffix="_other")
+             .filter(pl.col("request_id") != pl.col("request_id_other")))
+    return pairs.group_by("request_id").agg(
+        pl.col("request_id_other").unique().sort().str.join(", ").alias("_overlaps"))
 
 
 def _grantable(table: pl.DataFrame, decided: pl.DataFrame) -> pl.DataFrame:
@@ -179,21 +202,25 @@ def _attendance(table: pl.DataFrame, attendance: pl.DataFrame | None, lessons: b
     """Attendance over the school year to date, and what it would be with the request's sessions after
     the registers' last date added as absences (sessions already in the registers are already counted)."""
     if attendance is None:
-        return table.with_columns(pl.lit(None, dtype=pl.String).alias("attendance_now"),
-                                  pl.lit(None, dtype=pl.String).alias("attendance_after"))
+        return table.with_columns(pl.lit(None, dtype=pl.Float64).alias("attendance_now"),
+                                  pl.lit(None, dtype=pl.Float64).alias("attendance_after"))
     table = table.join(attendance.select("pupil_id", "possible", "attended"), on="pupil_id", how="left")
     # lesson registers: a day asked for is not a known number of contact points, so no 'after'
     after = (pl.lit(None, dtype=pl.String) if lessons
              else pct_down_expr(pl.col("attended"), pl.col("possible") + pl.col("_future")))
-    return table.with_columns(pct_down_expr(pl.col("attended"), pl.col("possible")).alias("attendance_now"),
-                              after.alias("attendance_after"))
+    # numbers (rounded down to hundredths, as every figure is), so a spreadsheet can sort and compare them
+    return table.with_columns(pct_down_expr(pl.col("attended"), pl.col("possible")).cast(pl.Float64)
+                              .alias("attendance_now"), after.cast(pl.Float64).alias("attendance_after"))
 
 
 def _review(table: pl.DataFrame, policy: Requests) -> pl.DataFrame:
     """Whether support staff should see the request, and why, from the policy's words and patterns."""
     reasons = []
     if policy.review_words:
-        pattern = r"(?i)\b(" + "|".join(re.escape(w) for w in policy.review_words) + r")\b"
+        # a word or phrase from the start of a word, in any case, spaces and hyphens alike: "assault" finds
+        # "assaulted", "mental health" finds "Mental-health" and "mental  health"
+        words = [r"[\s\-]+".join(re.escape(part) for part in w.split()) for w in policy.review_words]
+        pattern = r"(?i)\b(" + "|".join(words) + r")\w*"
         said = pl.concat_str([pl.col("reason"), pl.col("details")], separator=" ")
         found = said.str.extract_all(pattern).list.eval(pl.element().str.to_lowercase()).list.unique(
             maintain_order=True).list.join(", ")
@@ -202,9 +229,10 @@ def _review(table: pl.DataFrame, policy: Requests) -> pl.DataFrame:
         reasons.append(pl.when(pl.col("requests_recent") >= policy.review_after).then(
             pl.format("{} requests in {} weeks", pl.col("requests_recent"), pl.lit(policy.recent_weeks))))
     if policy.review_below is not None:
-        below = pl.col("attendance_after").cast(pl.Float64, strict=False) < policy.review_below
-        reasons.append(pl.when(below.fill_null(False)).then(
-            pl.format("would bring attendance to {}%", pl.col("attendance_after"))))
+        below = pl.col("attendance_after") < policy.review_below
+        hundredths = (pl.col("attendance_after") * 100).round(0).cast(pl.Int64)
+        shown = pl.format("{}.{}", hundredths // 100, (hundredths % 100).cast(pl.String).str.zfill(2))
+        reasons.append(pl.when(below.fill_null(False)).then(pl.format("would bring attendance to {}%", shown)))
     why = pl.concat_str(reasons, separator="; ", ignore_nulls=True) if reasons else pl.lit("")
     table = table.with_columns(why.fill_null("").alias("review_why"))
     return table.with_columns((pl.col("review_why") != "").alias("review"),

@@ -330,10 +330,10 @@ class Requests(_Model):
         types = [r.type for r in routes]
         twice = sorted({t for t in types if types.count(t) > 1})
         if twice:
-            raise ValueError(f"requests: route for {', '.join(twice)} given twice: one route per type")
+            raise ValueError(f"a route for {', '.join(twice)} is given twice: one [[requests.route]] per type")
         missing = [t for t in REQUEST_TYPES if t not in types]
         if missing:
-            raise ValueError(f"requests: no route for {', '.join(missing)}: give a route for every type "
+            raise ValueError(f"no route for {', '.join(missing)}: give a [[requests.route]] for every type "
                              f"({', '.join(REQUEST_TYPES)}); route = \"decide\" leaves it to a person")
         return routes
 
@@ -729,8 +729,12 @@ def describe_errors(exc: ValidationError, data: dict) -> str:
     """Pydantic's errors as `rule 'x' (rule 3): key: problem. Allowed: ...` lines."""
     lines = []
     rules = data.get("rule", []) if isinstance(data.get("rule"), list) else []
-    for error in exc.errors():
+    errors = exc.errors()
+    for error in errors:
         loc = list(error["loc"])
+        if error["type"] == "too_short" and any(len(e["loc"]) > len(loc) and list(e["loc"][:len(loc)]) == loc
+                                                 for e in errors):
+            continue  # the list's own entries are wrong: said for each of them
         where = "policy"
         allowed = _ALLOWED["policy"]
         if loc and loc[0] == "rule" and len(loc) > 1 and isinstance(loc[1], int):
@@ -762,6 +766,10 @@ def describe_errors(exc: ValidationError, data: dict) -> str:
             message = error["msg"].replace("Input should be", "must be")
         elif error["type"] in _TYPES:
             message = _wrong_type(error["type"], error["input"])
+        elif error["type"] == "missing":
+            message = "is missing"
+        elif error["type"] == "too_short":
+            message = "needs at least one entry"
         lines.append(f"  {where}: {key + ': ' if key else ''}{message}")
     return "\n".join(lines)
 
@@ -777,13 +785,19 @@ def check_codes(policy: Policy, table, origin: str) -> None:
                 if code not in known:
                     problems.append(f"  rule {rule.id!r}: {key}: {code!r} is not a code in the {table.name!r} table")
     for route in policy.requests.route if policy.requests is not None else ():
-        for key in ("code", "declined_code"):
+        for key, wanted in (("code", ("authorised", "aea")), ("declined_code", ("unauthorised",))):
             code = getattr(route, key)
-            if code not in known:
+            found = table.any_code_for(code) if code in known else None
+            if found is None:
                 problems.append(f"  requests route {route.type!r}: {key}: {code!r} is not a code in the "
                                 f"{table.name!r} table")
+            elif found.category not in wanted:
+                problems.append(f"  requests route {route.type!r}: {key}: {code!r} is a {found.category} code "
+                                f"({found.meaning}); {key} must be {' or '.join(wanted)}")
     if problems:
-        raise ConfigError(f"Policy {origin} names codes its code table does not have:\n" + "\n".join(problems),
+        misused = any(" must be " in problem for problem in problems)
+        raise ConfigError(f"Policy {origin} names codes its code table does not have"
+                          + (", or uses a code as what it is not" if misused else "") + ":\n" + "\n".join(problems),
                           fix=f"Use codes from 'attendance codes --codes {table.name}', or set codes = \"...\" in the policy "
                               "to the table the rules are written for.")
 
