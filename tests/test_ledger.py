@@ -86,7 +86,7 @@ def test_new_ledger_file_is_created_and_reads_back_empty_with_documented_columns
     assert events.height == 0 and dict(events.schema) == EVENT_DTYPES
     assert evidence.height == 0 and dict(evidence.schema) == EVIDENCE_DTYPES
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"events", "evidence", "runs"} <= tables
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
@@ -378,7 +378,7 @@ def test_a_version_1_ledger_is_upgraded_in_place_keeping_its_events(tmp_path: Pa
         assert ledger.events()["pupil_id"].to_list() == ["S1"]
         assert ledger.letters().height == 0
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 4
     db.close()
 
 

@@ -174,7 +174,7 @@ def letters(
             for note in recover(out, ledger_path, wait):
                 console.print(c.escape(note))
         when = c.parse_cli_date(letter_date, "--date") or dt.date.today()
-        run_options = LettersOptions(resolved, settings.model_dump(), fmt.value, c.parse_cli_date(as_of, "--as-of"),
+        run_options = LettersOptions(resolved, settings.letter_details(), fmt.value, c.parse_cli_date(as_of, "--as-of"),
                                      when, tuple(only or ()), tuple(exclude or ()), include_older, adopt, guardians,
                                      pupils, recording=not dry_run)
         with c.progress(f"Evaluating the {chosen.name} policy"):

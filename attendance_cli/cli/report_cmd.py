@@ -82,7 +82,7 @@ def report(
         if school is not None:
             from attendance_cli.letters.school import load_school
 
-            school_settings = load_school(school).model_dump()
+            school_settings = load_school(school).letter_details()
         chosen_policy = None
         if policy is not None:
             from attendance_cli.rules import load_policy

@@ -100,7 +100,7 @@ def slips(data: Dataset, options: SlipsOptions) -> SlipsResult:
     if settings.school is not None and (settings.school.exists() or settings.policy.school):
         from attendance_cli.letters.school import load_school
 
-        school = load_school(settings.school).model_dump()
+        school = load_school(settings.school).letter_details()
     data.read_once()  # the calendar, then the year to date: both from one read
     calendar, last = data.calendar(settings.calendar_file)
     window = calendar.window("ytd", options.as_of or last)

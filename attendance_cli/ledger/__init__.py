@@ -13,12 +13,13 @@ write, and quietly skips events that are already there.
 The file keeps SQLite's default rollback journal, not WAL: a ledger may live on a network
 share, where WAL is not safe.
 
-`Ledger` is put together from three parts, by what they keep: `schema` (the tables and their
+`Ledger` is put together from four parts, by what they keep: `schema` (the tables and their
 versions, opening, checking and upgrading the file, the errors), `events` (runs, events, evidence,
-held events and the school's actions: recording and reading them) and `letters` (letter runs and
-their letters).
+held events and the school's actions: recording and reading them), `letters` (letter runs and
+their letters) and `deliveries` (the messages sent by e-mail, and what became of each).
 """
 
+from attendance_cli.ledger.deliveries import DELIVERY_SCHEMA, DeliveryLedger, Pending
 from attendance_cli.ledger.events import (
     ACTION_SCHEMA,
     EVENT_SCHEMA,
@@ -40,11 +41,11 @@ from attendance_cli.ledger.schema import (
 )
 
 __all__ = [
-    "ACTION_SCHEMA", "APPLICATION_ID", "EARLIER_RUN_WHY", "EVENT_SCHEMA", "EVIDENCE_SCHEMA", "HELD_SCHEMA",
+    "ACTION_SCHEMA", "APPLICATION_ID", "DELIVERY_SCHEMA", "Pending", "EARLIER_RUN_WHY", "EVENT_SCHEMA", "EVIDENCE_SCHEMA", "HELD_SCHEMA",
     "LETTERS_IN", "LETTER_SCHEMA", "RUN_SCHEMA", "SCHEMA", "SCHEMA_VERSION", "Ledger", "LedgerBusy", "LedgerError",
     "LetterRun", "RecordResult", "RecordedLater",
 ]
 
 
-class Ledger(EventLedger, LetterLedger):
+class Ledger(EventLedger, LetterLedger, DeliveryLedger):
     """An open trigger ledger. Use as a context manager, or call `close()`."""
