@@ -58,11 +58,11 @@ def _main(
 
 
 from attendance_cli.cli import (  # noqa: E402
-    calendar_cmd, case_cmd, codes_cmd, history_cmd, ingest_cmd, letters_cmd, policy_cmd, report_cmd, sample_cmd, summary_cmd,
-    triggers_cmd,
+    calendar_cmd, case_cmd, codes_cmd, history_cmd, ingest_cmd, letters_cmd, policy_cmd, report_cmd, sample_cmd, send_cmd,
+    summary_cmd, triggers_cmd,
 )
 
-for module in (ingest_cmd, summary_cmd, triggers_cmd, letters_cmd, report_cmd, history_cmd, case_cmd, policy_cmd, codes_cmd, calendar_cmd, sample_cmd):
+for module in (ingest_cmd, summary_cmd, triggers_cmd, letters_cmd, send_cmd, report_cmd, history_cmd, case_cmd, policy_cmd, codes_cmd, calendar_cmd, sample_cmd):
     module.register(app)
 
 

@@ -125,6 +125,7 @@ class DigestResult:
     week: str  # the week's window, described
     year: str  # the school year to date, described
     as_of: dt.date
+    week_start: dt.date | None = None  # the first day of the week's window (a digest sent is known by it)
 
 
 def digest(data: Dataset, options: DigestOptions) -> DigestResult:
@@ -149,5 +150,6 @@ def digest(data: Dataset, options: DigestOptions) -> DigestResult:
     # the week and the year to date in one pass (reports.digest counts these two windows), unless
     # the rules' marks are in memory already (then they are counted from those)
     data.prepare([week, calendar.window("ytd", reference)], attributes=["surname", "forename", "year_group", "form"])
+    week_start = week.start
     groups, week, year = figures(data, calendar, reference, options.by, new_events)
-    return DigestResult(groups, week, year, reference)
+    return DigestResult(groups, week, year, reference, week_start)
