@@ -382,6 +382,24 @@ def test_a_version_1_ledger_is_upgraded_in_place_keeping_its_events(tmp_path: Pa
     db.close()
 
 
+def test_a_version_3_ledger_gains_the_deliveries_table_and_sends_none_of_its_earlier_letters(tmp_path: Path) -> None:
+    path = tmp_path / "v3.sqlite"
+    with Ledger(path) as ledger:
+        record(ledger, [event(1, "P1")], sessions(1, MONDAY, 10))
+    db = sqlite3.connect(path)  # as version 3 left it: no deliveries table
+    db.execute("DROP TABLE deliveries")
+    db.execute("PRAGMA user_version = 3")
+    db.commit()
+    db.close()
+    with Ledger(path) as ledger:
+        assert ledger.events().height == 1
+        assert ledger.deliveries().height == 0 and ledger.letters_to_send() == []
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 4
+    assert db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'deliveries'").fetchone()[0] == 1
+    db.close()
+
+
 def test_a_renamed_copy_of_a_policy_finds_what_the_original_recorded(tmp_path: Path) -> None:
     """Events are known by rule and pupil, whichever policy file recorded them: a copy made by
     `policy init` under another name does not record (and so write) the same sessions again."""

@@ -5,9 +5,14 @@ STARTTLS and a login (its certificate made here)."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import email.policy
+import os
+import signal
 import socket
+import subprocess
+import sys
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -46,6 +51,8 @@ class Handler:
     drop_after: int | None = None
     received: list[Received] = field(default_factory=list)
     dropped: list[bytes] = field(default_factory=list)
+    hold: float | None = None
+    held: list[bytes] = field(default_factory=list)
     greetings: int = 0
     sessions: list = field(default_factory=list)
 
@@ -61,6 +68,10 @@ class Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.hold is not None:  # keep the message, say nothing until the client is gone
+            self.held.append(envelope.content)
+            await asyncio.sleep(self.hold)
+            return "451 too late"
         if self.drop_after is not None and len(self.received) >= self.drop_after:
             self.drop_after = None
             self.dropped.append(envelope.content)
@@ -246,6 +257,34 @@ def test_a_dropped_connection_leaves_the_message_unknown_never_resent_by_itself_
     assert resent.exit_code == 0, resent.stderr
     assert [len(handler.to(a)) for a in ("sara@example.org", "ali@example.org", "jo@example.org")] == [1, 1, 1]
     assert deliveries(tmp_path)["ali@example.org"][:2] == ("sent", 2)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
+def test_a_run_killed_while_the_server_has_the_message_leaves_it_unknown_and_it_is_not_sent_again(run, school, server):
+    """A real process, killed while the server holds its message: the ledger says 'sending' (it may
+    have arrived), and the next run sends the others but not that one."""
+    tmp_path, export, contacts = school
+    handler, port = server(refuse={"sara@example.org", "ali@example.org", "jo@example.org"})
+    set_smtp(tmp_path, smtp_table(port))
+    assert letters(run, tmp_path, export, contacts).exit_code == 4  # written and recorded; every one failed
+    handler.refuse.clear()
+    handler.hold = 60
+    process = subprocess.Popen([sys.executable, "-m", "attendance_cli", "send", "--db", str(tmp_path / "ledger.sqlite"),
+                                "--school", str(tmp_path / "school.toml")], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while not handler.held and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    assert handler.held, process.communicate()
+    os.kill(process.pid, signal.SIGKILL)
+    process.communicate()
+    states = {address: row[0] for address, row in deliveries(tmp_path).items()}
+    assert states == {"sara@example.org": "sending", "ali@example.org": "failed", "jo@example.org": "failed"}
+    handler.hold = None
+    retry = send(run, tmp_path)
+    assert retry.exit_code == 0, retry.stderr
+    assert [r.recipients for r in handler.received] == [["ali@example.org"], ["jo@example.org"]]
+    assert "2026-11-13_S1_punctuality-1_g1.eml was handed to the mail server by an earlier run" in one_line(retry.stderr)
 
 
 @pytest.fixture(scope="module")

@@ -124,7 +124,9 @@ def load_school(path: Path) -> School:
             else:
                 problems.append(f"setting {key!r}: {item['msg']}")
         raise ConfigError(f"{path}: " + "; ".join(problems) + ".",
-                          fix=f"Settings are: {', '.join(School.model_fields)}. For example:\n" + _indent(EXAMPLE)) from error
+                          fix=f"Settings are: {', '.join(School.model_fields)}; in [smtp]: "
+                              f"{', '.join(f.alias or n for n, f in Smtp.model_fields.items())} (security is starttls, "
+                              "tls or none). For example:\n" + _indent(EXAMPLE)) from error
     if problems:
         raise ConfigError(f"{path}: " + "; ".join(problems) + ".",
                           fix='Give the one address e-mailed letters come from, with no name and no second address, '
