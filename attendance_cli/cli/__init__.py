@@ -3,7 +3,8 @@
 Each command parses its options, calls the pipeline (ingest → calendar → statistics → outputs)
 and prints. Results go to stdout, diagnostics to stderr. Exit codes: 0 success, 1 the data or a
 configuration file could not be used, or a file could not be written (nothing written), 2 usage
-error or a missing file, 3 finished with rows set aside by --lenient, 130 interrupted (Ctrl-C).
+error or a missing file, 3 finished with rows set aside by --lenient, 4 --send finished with
+messages failed or unknown, 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations

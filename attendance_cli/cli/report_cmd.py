@@ -293,9 +293,10 @@ def _send_digests(result, written: list[str], out: Path, by: str, people, sendin
     files = {group: out / name for group, name in zip(result.groups, written)}
     mails, unstaffed = digest_mails(list(result.groups), files, people, by, result.week)
     label = "form" if by == "form" else "year group"
-    for group in unstaffed:
-        console.print(c.escape(f"Warning: no staff address for {label} {group} in {staff}: its digest was written, "
-                               "not sent."))
+    if unstaffed:
+        console.print(c.escape(f"Warning: no staff address in {staff} for {plural(len(unstaffed), label)} "
+                               f"({', '.join(unstaffed)}): {'its digest was' if len(unstaffed) == 1 else 'their digests were'} "
+                               "written, not sent."))
     if dry_run:
         where = check_connection(sending)
         console.print(c.escape(f"Dry run: connected to the mail server {where}; {plural(len(mails), 'digest')} would "
