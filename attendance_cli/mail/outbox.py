@@ -82,7 +82,7 @@ def deliver(ledger, items: Sequence[Outgoing], mailer: Mailer, sender: str, rese
             mailer.send(message, sender, item.recipient)
         except Refused as error:
             ledger.mark_failed(item.delivery_id, error.reason)
-            outcome.failed.append((item.label, error.reason))
+            outcome.failed.append((item.label, shown(error.reason, item.recipient)))
         except Lost as error:  # left 'sending': the server may have delivered it
             outcome.unknown.append(f"{item.label} ({error.reason})")
             lost = True
@@ -90,6 +90,14 @@ def deliver(ledger, items: Sequence[Outgoing], mailer: Mailer, sender: str, rese
             ledger.mark_sent(item.delivery_id)
             outcome.sent.append(item.label)
     return outcome
+
+
+def shown(reason: str, recipient: str) -> str:
+    """The server's reason as stderr shows it: the recipient's address (often quoted back, "550 5.1.1
+    <name@example.org>: ...") left out, as stderr ends up in cron logs; the ledger keeps the whole reply."""
+    import re
+
+    return re.sub(re.escape(recipient), "(the recipient)", reason, flags=re.IGNORECASE) if recipient else reason
 
 
 def read_letter(path: Path, recipient: str) -> EmailMessage:
