@@ -52,6 +52,7 @@ class Handler:
     received: list[Received] = field(default_factory=list)
     dropped: list[bytes] = field(default_factory=list)
     hold: float | None = None
+    pause: float = 0.0
     held: list[bytes] = field(default_factory=list)
     greetings: int = 0
     sessions: list = field(default_factory=list)
@@ -68,6 +69,8 @@ class Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.pause:
+            await asyncio.sleep(self.pause)
         if self.hold is not None:  # keep the message, say nothing until the client is gone
             self.held.append(envelope.content)
             await asyncio.sleep(self.hold)
@@ -77,7 +80,8 @@ class Handler:
             self.dropped.append(envelope.content)
             server.transport.close()  # the message was with the server: the client hears nothing back
             return "421 closing"
-        self.sessions.append((session.ssl is not None, session.authenticated))
+        encrypted = server.transport.get_extra_info("ssl_object") is not None  # STARTTLS, or TLS from the start
+        self.sessions.append((encrypted, session.authenticated))
         self.received.append(Received(time.monotonic(), envelope.mail_from, list(envelope.rcpt_tos),
                                       BytesParser(policy=email.policy.default).parsebytes(envelope.content)))
         return "250 2.0.0 Ok: queued"
@@ -97,9 +101,9 @@ def server():
     """start(**handler_options, tls=False) -> (handler, port); TLS servers require STARTTLS and a login."""
     started = []
 
-    def start(tls_context=None, **options) -> tuple[Handler, int]:
+    def start(tls_context=None, smtps_context=None, **options) -> tuple[Handler, int]:
         handler, port = Handler(**options), free_port()
-        extra = {}
+        extra = {"ssl_context": smtps_context} if smtps_context is not None else {}
         if tls_context is not None:
             def authenticator(server, session, envelope, mechanism, data):
                 ok = (data.login, data.password) == (b"attendance", PASSWORD.encode())
@@ -179,6 +183,7 @@ def test_every_emailed_letter_is_delivered_once_to_its_guardian_and_a_second_run
     assert result.exit_code == 0, result.stderr
     assert sorted(r.recipients[0] for r in handler.received) == ["ali@example.org", "jo@example.org", "sara@example.org"]
     assert "Sent 3 e-mails." in one_line(result.stderr)
+    assert [encrypted for encrypted, _ in handler.sessions] == [False] * 3  # security = "none", as set
     for pupil, (forename, name, address) in list(FAMILIES.items())[:3]:
         [got] = handler.to(address)
         message = got.message
@@ -289,6 +294,48 @@ def test_a_run_killed_while_the_server_has_the_message_leaves_it_unknown_and_it_
     assert "2026-11-13_S1_punctuality-1_g1.eml was handed to the mail server by an earlier run" in one_line(retry.stderr)
 
 
+def test_two_runs_sending_at_once_deliver_each_letter_once(run, school, server):
+    tmp_path, export, contacts = school
+    handler, port = server(refuse={"sara@example.org", "ali@example.org", "jo@example.org"})
+    set_smtp(tmp_path, smtp_table(port))
+    assert letters(run, tmp_path, export, contacts).exit_code == 4
+    handler.refuse.clear()
+    handler.pause = 0.3
+    command = [sys.executable, "-m", "attendance_cli", "send", "--db", str(tmp_path / "ledger.sqlite"),
+               "--school", str(tmp_path / "school.toml")]
+    processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [process.communicate(timeout=60) for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], outputs
+    assert sorted(r.recipients[0] for r in handler.received) == ["ali@example.org", "jo@example.org", "sara@example.org"]
+    assert {row[0] for row in deliveries(tmp_path).values()} == {"sent"}
+
+
+def test_a_password_file_is_read_and_the_staff_file_is_checked(run, school, tmp_path):
+    tmp_path, export, _ = school
+    (tmp_path / "password.txt").write_text("from-a-file\n", encoding="utf-8")
+    from attendance_cli.letters.school import Smtp
+    from attendance_cli.mail.smtp import password_for
+
+    settings = Smtp(host="h", user="u", password_file=str(tmp_path / "password.txt"))
+    assert password_for(settings, {}) == "from-a-file"
+    set_smtp(tmp_path, smtp_table(free_port()))
+    (tmp_path / "staff.csv").write_text("form,name,email\n3A,Ms K. Patel,k.patel@example.org\n3B,Mr D. Okoro,okoro\n",
+                                        encoding="utf-8")
+    result = digest(run, tmp_path, export)
+    assert result.exit_code == 1
+    assert (f"{tmp_path / 'staff.csv'}: the staff file has problems; nothing was sent. - {tmp_path / 'staff.csv'}, "
+            "line 3: not an e-mail address; column 'email'") in one_line(result.stderr)
+    assert not (tmp_path / "digests").exists()
+
+
+def test_send_needs_emailed_letters(run, school):
+    tmp_path, export, contacts = school
+    set_smtp(tmp_path, smtp_table(free_port()))
+    result = letters(run, tmp_path, export, contacts, "-f", "pdf")
+    assert result.exit_code == 2
+    assert "--send sends the e-mailed letters, and this run writes none." in one_line(result.stderr)
+
+
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1, and its key."""
@@ -375,6 +422,30 @@ def test_a_password_in_the_settings_file_is_refused(run, school):
     result = letters(run, tmp_path, export, contacts)
     assert result.exit_code == 1
     assert "the [smtp] table holds a password" in one_line(result.stderr) and "secret-in-file" not in result.stderr
+
+
+def test_implicit_tls_delivers(run, school, server, certificate, monkeypatch):
+    import ssl
+
+    tmp_path, export, contacts = school
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    handler, port = server(smtps_context=context)
+    set_smtp(tmp_path, smtp_table(port, "tls", extra=f'ca_file = "{certificate[0].as_posix()}"\n'))
+    result = letters(run, tmp_path, export, contacts)
+    assert result.exit_code == 0, result.stderr
+    assert len(handler.received) == 3 and all(encrypted for encrypted, _ in handler.sessions)
+
+
+def test_an_untrusted_certificate_is_refused_and_nothing_is_sent(run, school, tls_server, monkeypatch):
+    tmp_path, export, contacts = school
+    handler, port = tls_server
+    set_smtp(tmp_path, smtp_table(port, "starttls", "attendance"))  # the test's certificate is not trusted
+    monkeypatch.setenv("ATTENDANCE_SMTP_PASSWORD", PASSWORD)
+    result = run("send", "--db", tmp_path / "ledger.sqlite", "--school", tmp_path / "school.toml", "--dry-run")
+    assert result.exit_code == 1
+    assert f"Error: Cannot reach the mail server 127.0.0.1:{port} (starttls):" in one_line(result.stderr)
+    assert "CERTIFICATE_VERIFY_FAILED" in result.stderr and not handler.received
 
 
 def test_dry_run_connects_and_logs_in_but_sends_and_records_nothing(run, school, tls_server, certificate, monkeypatch):
