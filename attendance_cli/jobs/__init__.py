@@ -19,10 +19,12 @@ from attendance_cli.jobs.ingest import IngestResult, ingest
 from attendance_cli.jobs.letters import LettersOptions, LettersRun, letters
 from attendance_cli.jobs.reports import (DigestOptions, DigestResult, ReportOptions, ReportResult, SlipsOptions,
                                          SlipsResult, digest, report, slips)
+from attendance_cli.jobs.send import SendOptions, send_digests, send_letters
 from attendance_cli.jobs.summary import Summary, SummaryOptions, summary
 from attendance_cli.jobs.triggers import TriggersOptions, TriggersResult, triggers
 from attendance_cli.calendar.windows import WindowChoice
 
 __all__ = ["DigestOptions", "DigestResult", "HistoryOptions", "IngestResult", "LettersOptions", "LettersRun", "ReportOptions", "ReportResult",
-           "SlipsOptions", "SlipsResult", "Summary", "SummaryOptions", "TriggersOptions", "TriggersResult",
-           "WindowChoice", "digest", "history", "ingest", "letters", "report", "slips", "summary", "triggers"]
+           "SendOptions", "SlipsOptions", "SlipsResult", "Summary", "SummaryOptions", "TriggersOptions", "TriggersResult",
+           "WindowChoice", "digest", "history", "ingest", "letters", "report", "send_digests", "send_letters", "slips",
+           "summary", "triggers"]

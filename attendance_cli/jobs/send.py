@@ -100,16 +100,17 @@ def digest_mails(groups: list[str], files: dict[str, Path], staff: pl.DataFrame,
                  ) -> tuple[list[DigestMail], list[str]]:
     """Each group's digest for each of its staff (`mail.staff.read_staff`), and the groups with no
     staff address."""
+    import polars as pl
+
     label = "Form " if by == "form" else ""
-    mails: list[DigestMail] = []
-    rows = staff.rows(named=True)
-    for group in groups:
-        for person in (row for row in rows if row["group"] == group):
-            mails.append(DigestMail(
-                group, person["name"], person["email"], f"Attendance this week: {label}{group}",
-                f"Dear {person['name'] or 'colleague'},\n\nAttached is the attendance digest for {label}{group}: "
-                f"{week}.\n\nThe figures are the DfE's: sessions attended of possible sessions.\n", files[group]))
-    covered = set(staff["group"].to_list())
+    # in the digests' order, then the staff file's
+    pairs = pl.DataFrame({"group": groups}, schema={"group": pl.String}).join(
+        staff.select("group", "name", "email"), on="group", how="inner", maintain_order="left")
+    mails = [DigestMail(group, name, address, f"Attendance this week: {label}{group}",
+                        f"Dear {name or 'colleague'},\n\nAttached is the attendance digest for {label}{group}: {week}."
+                        "\n\nThe figures are the DfE's: sessions attended of possible sessions.\n", files[group])
+             for group, name, address in pairs.iter_rows()]
+    covered = set(pairs["group"].to_list())
     return mails, [group for group in groups if group not in covered]
 
 
