@@ -328,6 +328,13 @@ def test_a_password_file_is_read_and_the_staff_file_is_checked(run, school, tmp_
     assert not (tmp_path / "digests").exists()
 
 
+def test_rate_without_send_is_refused(run, school):
+    tmp_path, export, contacts = school
+    (tmp_path / "school.toml").write_text(SCHOOL, encoding="utf-8")
+    result = run("letters", export, "--policy", tmp_path / "policy.toml", "--out", tmp_path / "out", "--rate", "10")
+    assert result.exit_code == 2 and "--rate and --resend-unknown go with --send." in one_line(result.stderr)
+
+
 def test_send_needs_emailed_letters(run, school):
     tmp_path, export, contacts = school
     set_smtp(tmp_path, smtp_table(free_port()))

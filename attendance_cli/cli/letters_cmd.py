@@ -154,6 +154,9 @@ def letters(
             why = "" if fmt is LetterFormat.eml else f" (the policy's {', '.join(sorted(by_email))} letters go by e-mail)"
             raise UsageError(f"E-mailed letters need the school's e-mail address (the From: of each message){why}.",
                              fix="Add email = \"...\" to the school settings file.")
+        if (rate is not None or resend_unknown) and not send:
+            raise UsageError("--rate and --resend-unknown go with --send.",
+                             fix="Add --send to e-mail the letters, or leave those options out.")
         sending = None
         if send:
             from attendance_cli.jobs.send import SendOptions, mailer
