@@ -19,6 +19,7 @@ EXIT_OK = 0
 EXIT_DATA_ERROR = 1  # an export, code table or calendar file could not be used; nothing written
 EXIT_USAGE = 2  # bad option or argument, or a missing file (Click's own code for usage errors)
 EXIT_REJECTS = 3  # --lenient run finished, but some rows were set aside in the rejects file
+EXIT_NOT_SENT = 4  # --send finished, but some messages failed or their outcome is unknown
 EXIT_INTERRUPTED = 130  # stopped with Ctrl-C (128 + SIGINT, as shells report it)
 
 

@@ -86,7 +86,7 @@ def test_new_ledger_file_is_created_and_reads_back_empty_with_documented_columns
     assert events.height == 0 and dict(events.schema) == EVENT_DTYPES
     assert evidence.height == 0 and dict(evidence.schema) == EVIDENCE_DTYPES
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"events", "evidence", "runs"} <= tables
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
@@ -379,6 +379,25 @@ def test_a_version_1_ledger_is_upgraded_in_place_keeping_its_events(tmp_path: Pa
         assert ledger.letters().height == 0
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    db.close()
+
+
+def test_a_version_3_ledger_gains_the_deliveries_table_and_sends_none_of_its_earlier_letters(tmp_path: Path) -> None:
+    path = tmp_path / "v3.sqlite"
+    with Ledger(path) as ledger:
+        record(ledger, [event(1, "P1")], sessions(1, MONDAY, 10))
+    db = sqlite3.connect(path)  # as version 3 left it: no requests' tables (version 4), no deliveries (version 5)
+    for table in ("deliveries", "decision_letters", "decision_letter_runs", "decisions"):
+        db.execute(f"DROP TABLE {table}")
+    db.execute("PRAGMA user_version = 3")
+    db.commit()
+    db.close()
+    with Ledger(path) as ledger:
+        assert ledger.events().height == 1
+        assert ledger.deliveries().height == 0 and ledger.letters_to_send() == []
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 5
+    assert db.execute("SELECT count(*) FROM sqlite_master WHERE name IN ('deliveries', 'decisions')").fetchone()[0] == 2
     db.close()
 
 

@@ -3,7 +3,8 @@
 Each command parses its options, calls the pipeline (ingest → calendar → statistics → outputs)
 and prints. Results go to stdout, diagnostics to stderr. Exit codes: 0 success, 1 the data or a
 configuration file could not be used, or a file could not be written (nothing written), 2 usage
-error or a missing file, 3 finished with rows set aside by --lenient, 130 interrupted (Ctrl-C).
+error or a missing file, 3 finished with rows set aside by --lenient, 4 --send finished with
+messages failed or unknown, 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -60,11 +61,11 @@ def _main(
 
 from attendance_cli.cli import (  # noqa: E402
     calendar_cmd, case_cmd, codes_cmd, history_cmd, ingest_cmd, letters_cmd, policy_cmd, report_cmd, requests_cmd, sample_cmd,
-    summary_cmd, triggers_cmd, trust_cmd,
+    send_cmd, summary_cmd, triggers_cmd, trust_cmd,
 )
 
-for module in (ingest_cmd, summary_cmd, triggers_cmd, letters_cmd, requests_cmd, report_cmd, history_cmd, case_cmd, policy_cmd,
-               codes_cmd, calendar_cmd, sample_cmd, trust_cmd):  # trust_cmd: many schools, a trust or local authority
+for module in (ingest_cmd, summary_cmd, triggers_cmd, letters_cmd, send_cmd, requests_cmd, report_cmd, history_cmd, case_cmd,
+               policy_cmd, codes_cmd, calendar_cmd, sample_cmd, trust_cmd):  # trust_cmd: many schools, a trust or local authority
     module.register(app)
 
 

@@ -155,6 +155,17 @@ NewLedgerOpt = Annotated[bool, typer.Option(
     "--new-ledger", help="Start a new ledger if there is none where the ledger is looked for (without this, a "
     "recording run refuses, so that a run started in the wrong folder does not send every letter again).",
     rich_help_panel="Ledger")]
+SENDING = "Sending"
+SendOpt = Annotated[bool, typer.Option(
+    "--send", help="Send the e-mails through the school's mail server ([smtp] in the school settings; the password "
+    "from $ATTENDANCE_SMTP_PASSWORD), recording each as sent or failed in the ledger; failed ones are retried by the "
+    "next --send, none is sent twice. With --dry-run: connect and log in, send nothing.", rich_help_panel=SENDING)]
+RateOpt = Annotated[Optional[float], typer.Option(
+    "--rate", metavar="N", min=0.001, help="Send at most N messages a minute (default: the [smtp] rate, else 60).",
+    rich_help_panel=SENDING)]
+ResendUnknownOpt = Annotated[bool, typer.Option(
+    "--resend-unknown", help="Also send again the messages an earlier run handed to the server without hearing back "
+    "(stopped, or the connection lost): check first that they did not arrive.", rich_help_panel=SENDING)]
 QuietOpt = Annotated[bool, typer.Option(
     "--quiet", "-q", help="Do not print the reading summary on stderr.", rich_help_panel=OUTPUT)]
 
@@ -574,3 +585,30 @@ def warn_new_policy(found) -> None:
     warning = new_policy_warning(found)
     if warning:
         stderr_console().print(escape(warning))
+
+
+def send_report(outcome, quiet: bool, what: str = "e-mail") -> None:
+    """What a sending run did, on stderr (file names and addresses, never a pupil's name), and exit 4 if
+    any message failed or its outcome is unknown. Earlier unknown messages are warned about."""
+    from attendance_cli.errors import EXIT_NOT_SENT
+    from attendance_cli.formatting import plural
+
+    console = stderr_console()
+    for label in outcome.earlier_unknown:
+        console.print(escape(f"Warning: {label} was handed to the mail server by an earlier run that did not hear "
+                             "back: not sent again. Check whether it arrived; --resend-unknown sends it again."))
+    if not quiet or not outcome.ok:
+        line = f"Sent {plural(len(outcome.sent), what)}"
+        if outcome.already:
+            line += f"; {outcome.already} already sent"
+        if outcome.failed:
+            line += f"; failed {len(outcome.failed)} (tried again by the next --send)"
+        if outcome.unknown:
+            line += f"; unknown {len(outcome.unknown)} (not sent again without --resend-unknown)"
+        console.print(escape(line + "."))
+    for label, reason in outcome.failed:
+        console.print(escape(f"  failed: {label}: {reason}"))
+    for label in outcome.unknown:
+        console.print(escape(f"  unknown: {label}"))
+    if not outcome.ok:
+        raise typer.Exit(EXIT_NOT_SENT)

@@ -109,6 +109,9 @@ def letters(
     source: c.SourceOpt = None,
     maps: c.MapOpt = None,
     encoding: c.EncodingOpt = None,
+    send: c.SendOpt = False,
+    rate: c.RateOpt = None,
+    resend_unknown: c.ResendUnknownOpt = False,
     quiet: c.QuietOpt = False,
 ) -> None:
     """For every new trigger event whose rule names a letter: render the letter for each guardian,
@@ -119,6 +122,10 @@ def letters(
     names), print-DATE.pdf (every printed letter, in pupil order) and manifest-DATE.csv (pupil,
     letter, rule, recipient, address, e-mail, file: ready for a mail merge). The manifest is also
     printed. If anything fails, nothing is recorded and no letter is left in DIR.
+
+    With --send, the run's e-mailed letters are then sent (and any an earlier --send could not
+    send), each recorded as sent or failed; exit 4 if any failed. `attendance send` retries
+    without reading the exports.
     """
     import datetime as dt
 
@@ -147,6 +154,19 @@ def letters(
             why = "" if fmt is LetterFormat.eml else f" (the policy's {', '.join(sorted(by_email))} letters go by e-mail)"
             raise UsageError(f"E-mailed letters need the school's e-mail address (the From: of each message){why}.",
                              fix="Add email = \"...\" to the school settings file.")
+        if (rate is not None or resend_unknown) and not send:
+            raise UsageError("--rate and --resend-unknown go with --send.",
+                             fix="Add --send to e-mail the letters, or leave those options out.")
+        sending = None
+        if send:
+            from attendance_cli.jobs.send import SendOptions, mailer
+
+            if fmt is not LetterFormat.eml and not by_email:
+                raise UsageError("--send sends the e-mailed letters, and this run writes none.",
+                                 fix="Add -f eml (letters to guardians with an e-mail address are e-mailed, the others "
+                                     "printed).")
+            sending = SendOptions(settings, rate, resend_unknown, wait)
+            mailer(sending)  # the settings and the password, before anything is read or written
         folder = templates or (Path(chosen.letters) if chosen.letters else None)
         library = Templates(folder)
         needed = sorted({rule.letter for rule in chosen.rules if rule.letter})
@@ -174,7 +194,7 @@ def letters(
             for note in recover(out, ledger_path, wait):
                 console.print(c.escape(note))
         when = c.parse_cli_date(letter_date, "--date") or dt.date.today()
-        run_options = LettersOptions(resolved, settings.model_dump(), fmt.value, c.parse_cli_date(as_of, "--as-of"),
+        run_options = LettersOptions(resolved, settings.letter_details(), fmt.value, c.parse_cli_date(as_of, "--as-of"),
                                      when, tuple(only or ()), tuple(exclude or ()), include_older, adopt, guardians,
                                      pupils, recording=not dry_run)
         with c.progress(f"Evaluating the {chosen.name} policy"):
@@ -220,6 +240,8 @@ def letters(
             would = pl.concat([manifest_frame(rendered), other_rows(others, {}, when)])
             _show(would, out_format, f"Letters that would be written as of {c.format_day(found.evaluation.as_of)}")
             _summary(console, rendered, None, quiet, plan, dry_run=True, preview=preview)
+            if sending is not None:
+                _check_connection(console, sending)
             return
         assert out is not None
         if not items:
@@ -230,17 +252,38 @@ def letters(
                 _show(other_rows(others, recorded.event_ids if recorded is not None else {}, when), out_format,
                       f"New events as of {c.format_day(found.evaluation.as_of)}: no letter in this run")
             _summary(console, [], None, quiet, plan, recorded=recorded)
+            if sending is not None:
+                _send(ledger_path, sending, quiet)
             return
         with c.progress_bar("Writing letters", len(items)) as tick:
             written = write_letters(items, fmt.value, out, found.evaluation, plan.recorded, ledger_path, wait,
                                     templates=str(folder) if folder else None, school_email=settings.email,
-                                    workers=workers, tick=tick, others=others, held=plan.held)
+                                    workers=workers, tick=tick, others=others, held=plan.held,
+                                    queue=sending is not None)
         if written.manifest:
             import polars as pl
 
             shown = pl.read_csv(out / written.manifest, infer_schema=False)
             _show(shown, out_format, f"Letters written to {out}")
         _summary(console, written.rendered, written, quiet, plan)
+        if sending is not None:
+            _send(ledger_path, sending, quiet)
+
+
+def _check_connection(console, sending) -> None:
+    from attendance_cli.jobs.send import check_connection
+
+    where = check_connection(sending)
+    console.print(c.escape(f"Dry run: connected to the mail server {where}; nothing was sent or recorded."))
+
+
+def _send(ledger_path: Path, sending, quiet: bool) -> None:
+    """The ledger's e-mailed letters still to send (this run's, and those an earlier --send could not send)."""
+    from attendance_cli.jobs.send import send_letters
+
+    with c.progress("Sending the e-mails"):
+        outcome = send_letters(ledger_path, sending)
+    c.send_report(outcome, quiet)
 
 
 def _show_staff(plan, found, out_format: str) -> None:

@@ -82,7 +82,7 @@ def report(
         if school is not None:
             from attendance_cli.letters.school import load_school
 
-            school_settings = load_school(school).model_dump()
+            school_settings = load_school(school).letter_details()
         chosen_policy = None
         if policy is not None:
             from attendance_cli.rules import load_policy
@@ -126,7 +126,8 @@ def register_more(app: typer.Typer) -> None:
         epilog=c.examples(
             "attendance digest *.csv --by form --out digests/                 # an HTML page per form",
             "attendance digest *.csv --by year_group --out digests/ -f csv",
-            "attendance digest *.csv --by form --out digests/ --policy primary-academy   # with new triggers"),
+            "attendance digest *.csv --by form --out digests/ --policy primary-academy   # with new triggers",
+            "attendance digest *.csv --by form --out digests/ --send --staff staff.csv --school school.toml"),
     )(digest)
 
 
@@ -216,15 +217,34 @@ def digest(
     source: c.SourceOpt = None,
     maps: c.MapOpt = None,
     encoding: c.EncodingOpt = None,
+    send: c.SendOpt = False,
+    staff: Annotated[Optional[Path], typer.Option(
+        "--staff", metavar="FILE", help="With --send: who gets each digest, a CSV of form (or year_group), name, email.",
+        exists=True, dir_okay=False, rich_help_panel=c.SENDING)] = None,
+    school: Annotated[Optional[Path], typer.Option(
+        "--school", metavar="FILE", help="With --send: school settings with the [smtp] table (default: the policy's "
+        "`school`, else ./school.toml).", dir_okay=False, rich_help_panel=c.SENDING)] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="With --send: write the digests, connect and log in, list who would get them; send and "
+        "record nothing.", rich_help_panel=c.SENDING)] = False,
+    rate: c.RateOpt = None,
+    resend_unknown: c.ResendUnknownOpt = False,
+    wait: c.WaitOpt = 30.0,
     quiet: c.QuietOpt = False,
 ) -> None:
     """For each form (or year group): every pupil's attendance this week and this school year, days
     missed, sessions left unmarked this week, and, with --policy, the trigger events new this
-    week. Written whole or not at all; a cron job can mail the folder's files."""
+    week. Written whole or not at all.
+
+    With --send, each digest is e-mailed (attached) to the staff --staff lists for its group, once a
+    week: the ledger records each as sent or failed; a failed one is sent by the next --send of the
+    same week, none twice. A group with no staff address is reported. Exit 4 if any failed."""
     with c.user_errors():
         from attendance_cli.dataset import Dataset
         from attendance_cli.jobs import DigestOptions, digest as job
         from attendance_cli.outputs import new_folder
+
+        from attendance_cli.errors import UsageError
 
         settings = None
         if policy is not None:
@@ -233,7 +253,23 @@ def digest(
 
             # the policy's calendar, ledger and code table, as `triggers` uses them
             settings = policy_settings(load_policy(policy), calendar=calendar, db=db,
-                                       codes=codes if codes != "dfe" else None)
+                                       codes=codes if codes != "dfe" else None, school=school)
+        if (staff is not None or dry_run or resend_unknown or rate is not None) and not send:
+            raise UsageError("--staff, --dry-run, --rate and --resend-unknown go with --send.",
+                             fix="Add --send to e-mail the digests, or leave those options out.")
+        sending = people = None
+        if send:
+            from attendance_cli.jobs.send import SendOptions, mailer
+            from attendance_cli.letters.school import load_school, school_path
+            from attendance_cli.mail.staff import read_staff
+
+            if staff is None:
+                raise UsageError("--send needs --staff FILE: who gets each digest.",
+                                 fix=f"Give a CSV with the columns {by}, name, email.")
+            school_file = settings.school if settings is not None else school_path(school, None)
+            sending = SendOptions(load_school(school_file), rate, resend_unknown, wait)
+            mailer(sending)  # the settings and the password, before the exports are read
+            people = read_staff(staff, by)
         data = Dataset.open(files, c.ingest_options(settings.codes if settings else codes, source, maps, encoding, False,
                                                     c.Duplicates.error, None))
         with c.progress("Working out the week"):
@@ -244,6 +280,41 @@ def digest(
             from attendance_cli.formatting import plural
 
             c.stderr_console().print(c.escape(f"Wrote {plural(len(written), 'digest')} to {out}: {result.week}."))
+        if sending is not None:
+            _send_digests(result, written, out, by, people, sending, staff, settings, db, dry_run, quiet)
+
+
+def _send_digests(result, written: list[str], out: Path, by: str, people, sending, staff: Path, settings, db,
+                  dry_run: bool, quiet: bool) -> None:
+    from attendance_cli.formatting import plural
+    from attendance_cli.jobs.send import check_connection, digest_mails, send_digests
+
+    console = c.stderr_console()
+    files = {group: out / name for group, name in zip(result.groups, written)}
+    mails, unstaffed = digest_mails(list(result.groups), files, people, by, result.week)
+    label = "form" if by == "form" else "year group"
+    if unstaffed:
+        console.print(c.escape(f"Warning: no staff address in {staff} for {plural(len(unstaffed), label)} "
+                               f"({', '.join(unstaffed)}): {'its digest was' if len(unstaffed) == 1 else 'their digests were'} "
+                               "written, not sent."))
+    if dry_run:
+        where = check_connection(sending)
+        console.print(c.escape(f"Dry run: connected to the mail server {where}; {plural(len(mails), 'digest')} would "
+                               "be sent; nothing was sent or recorded."))
+        for mail in mails:
+            console.print(c.escape(f"  {label} {mail.group} to {mail.email}"))
+        return
+    if settings is not None:
+        ledger = settings.ledger
+    else:
+        import os
+
+        from attendance_cli.rules.triggers import DEFAULT_LEDGER
+
+        ledger = db or (Path(os.environ["ATTENDANCE_DB"]) if os.environ.get("ATTENDANCE_DB") else DEFAULT_LEDGER)
+    with c.progress("Sending the digests"):
+        outcome = send_digests(ledger, sending, mails, by, result.week_start or result.as_of)
+    c.send_report(outcome, quiet, "digest")
 
 
 def _write_digests(out: Path, groups: dict, by: str, fmt: DigestFormat, week: str, year: str, reference) -> list[str]:

@@ -20,10 +20,13 @@ from attendance_cli.jobs.letters import LettersOptions, LettersRun, letters
 from attendance_cli.jobs.reports import (DigestOptions, DigestResult, ReportOptions, ReportResult, SlipsOptions,
                                          SlipsResult, digest, report, slips)
 from attendance_cli.jobs.requests import RequestsFound, RequestsOptions, decide_requests, letters_due, requests
+from attendance_cli.jobs.send import SendOptions, send_digests, send_letters
 from attendance_cli.jobs.summary import Summary, SummaryOptions, summary
 from attendance_cli.jobs.triggers import TriggersOptions, TriggersResult, triggers
 from attendance_cli.calendar.windows import WindowChoice
 
-__all__ = ["RequestsFound", "RequestsOptions", "decide_requests", "letters_due", "requests", "DigestOptions", "DigestResult", "HistoryOptions", "IngestResult", "LettersOptions", "LettersRun", "ReportOptions", "ReportResult",
-           "SlipsOptions", "SlipsResult", "Summary", "SummaryOptions", "TriggersOptions", "TriggersResult",
-           "WindowChoice", "digest", "history", "ingest", "letters", "report", "slips", "summary", "triggers"]
+__all__ = ["DigestOptions", "DigestResult", "HistoryOptions", "IngestResult", "LettersOptions", "LettersRun",
+           "ReportOptions", "ReportResult", "RequestsFound", "RequestsOptions", "SendOptions", "SlipsOptions", "SlipsResult",
+           "Summary", "SummaryOptions", "TriggersOptions", "TriggersResult", "WindowChoice", "decide_requests", "digest",
+           "history", "ingest", "letters", "letters_due", "report", "requests", "send_digests", "send_letters", "slips",
+           "summary", "triggers"]

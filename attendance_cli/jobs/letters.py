@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class LettersOptions:
     settings: PolicySettings  # the policy with its calendar, ledger, code table and school settings file
-    school: dict[str, Any]  # the school settings (letters.school.load_school(...).model_dump())
+    school: dict[str, Any]  # the school settings (letters.school.load_school(...).letter_details())
     fmt: str = "pdf"  # pdf, html, txt or eml
     as_of: dt.date | None = None
     letter_date: dt.date = field(default_factory=dt.date.today)  # printed on the letters

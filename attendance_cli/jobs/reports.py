@@ -100,7 +100,7 @@ def slips(data: Dataset, options: SlipsOptions) -> SlipsResult:
     if settings.school is not None and (settings.school.exists() or settings.policy.school):
         from attendance_cli.letters.school import load_school
 
-        school = load_school(settings.school).model_dump()
+        school = load_school(settings.school).letter_details()
     data.read_once()  # the calendar, then the year to date: both from one read
     calendar, last = data.calendar(settings.calendar_file)
     window = calendar.window("ytd", options.as_of or last)
@@ -125,6 +125,7 @@ class DigestResult:
     week: str  # the week's window, described
     year: str  # the school year to date, described
     as_of: dt.date
+    week_start: dt.date | None = None  # the first day of the week's window (a digest sent is known by it)
 
 
 def digest(data: Dataset, options: DigestOptions) -> DigestResult:
@@ -149,5 +150,6 @@ def digest(data: Dataset, options: DigestOptions) -> DigestResult:
     # the week and the year to date in one pass (reports.digest counts these two windows), unless
     # the rules' marks are in memory already (then they are counted from those)
     data.prepare([week, calendar.window("ytd", reference)], attributes=["surname", "forename", "year_group", "form"])
+    week_start = week.start
     groups, week, year = figures(data, calendar, reference, options.by, new_events)
-    return DigestResult(groups, week, year, reference)
+    return DigestResult(groups, week, year, reference, week_start)

@@ -13,12 +13,14 @@ write, and quietly skips events that are already there.
 The file keeps SQLite's default rollback journal, not WAL: a ledger may live on a network
 share, where WAL is not safe.
 
-`Ledger` is put together from four parts, by what they keep: `schema` (the tables and their
+`Ledger` is put together from five parts, by what they keep: `schema` (the tables and their
 versions, opening, checking and upgrading the file, the errors), `events` (runs, events, evidence,
 held events and the school's actions: recording and reading them), `letters` (letter runs and
-their letters) and `requests` (decisions on absence requests and their letters).
+their letters), `requests` (decisions on absence requests and their letters) and `deliveries` (the
+messages sent by e-mail, and what became of each).
 """
 
+from attendance_cli.ledger.deliveries import DELIVERY_SCHEMA, DeliveryLedger, Pending
 from attendance_cli.ledger.events import (
     ACTION_SCHEMA,
     EVENT_SCHEMA,
@@ -41,11 +43,12 @@ from attendance_cli.ledger.schema import (
 )
 
 __all__ = [
-    "ACTION_SCHEMA", "APPLICATION_ID", "DECISION_SCHEMA", "DecidedAlready", "EARLIER_RUN_WHY", "EVENT_SCHEMA", "EVIDENCE_SCHEMA", "HELD_SCHEMA",
+    "ACTION_SCHEMA", "APPLICATION_ID", "DECISION_SCHEMA", "DELIVERY_SCHEMA", "DecidedAlready", "Pending",
+    "EARLIER_RUN_WHY", "EVENT_SCHEMA", "EVIDENCE_SCHEMA", "HELD_SCHEMA",
     "LETTERS_IN", "LETTER_SCHEMA", "RUN_SCHEMA", "SCHEMA", "SCHEMA_VERSION", "Ledger", "LedgerBusy", "LedgerError",
     "LetterRun", "RecordResult", "RecordedLater",
 ]
 
 
-class Ledger(EventLedger, LetterLedger, RequestLedger):
+class Ledger(EventLedger, LetterLedger, RequestLedger, DeliveryLedger):
     """An open trigger ledger. Use as a context manager, or call `close()`."""

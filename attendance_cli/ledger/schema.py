@@ -20,8 +20,9 @@ from attendance_cli.errors import AttendanceError, ConfigError, UsageError
 
 #: Version of the tables below, kept in the file's `PRAGMA user_version`. Version 2 added letters;
 #: version 3 the school's actions on cases, what each event's run decided, and each run's mode;
-#: version 4 decisions on absence and leave requests and their letters (ledger/requests.py).
-SCHEMA_VERSION = 4
+#: version 4 decisions on absence and leave requests and their letters (ledger/requests.py); version 5
+#: the messages sent by e-mail (deliveries).
+SCHEMA_VERSION = 5
 #: The longest SQLite waits for a busy ledger: `--wait inf` means as long as it takes, but SQLite's
 #: timeout is milliseconds in a C int (about 24 days).
 MAX_WAIT = 2_000_000.0
@@ -145,6 +146,39 @@ def _request_schema() -> tuple[str, ...]:
     return REQUEST_SCHEMA
 
 
+# Deliveries (version 5): every message `--send` hands to the mail server, a letter (`letter_id`) or a
+# week's digest to one member of staff (`digest`: by:group:week-start). 'queued' is written with the
+# letter, in the same transaction, by a run that sends; 'sending' is committed before the message goes
+# to the server, so a run killed mid-send leaves it 'sending' (outcome unknown: never sent again
+# without --resend-unknown); 'sent' once the server accepted it; 'failed' with the server's reason.
+_DELIVERY_SCHEMA = (
+    """CREATE TABLE deliveries (
+        delivery_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        letter_id   INTEGER UNIQUE REFERENCES letters ON DELETE CASCADE,
+        digest      TEXT,
+        recipient   TEXT NOT NULL,
+        status      TEXT NOT NULL CHECK (status IN ('queued', 'sending', 'sent', 'failed')),
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        last_error  TEXT,
+        message_id  TEXT,
+        queued_at   TEXT NOT NULL,
+        tried_at    TEXT,
+        sent_at     TEXT,
+        CHECK ((letter_id IS NULL) != (digest IS NULL)),
+        UNIQUE (digest, recipient)
+    )""",
+    "CREATE INDEX deliveries_by_status ON deliveries (status)",
+)
+
+
+def upgrade_to_5(db: sqlite3.Connection, version: int) -> None:
+    """Inside the upgrade's transaction: the deliveries table, for a ledger of version 1 to 4 (already
+    brought to 4). Nothing existing changes: letters written before have no delivery, so no run sends them."""
+    if version < 5:
+        for statement in _DELIVERY_SCHEMA:
+            db.execute(statement)
+
+
 class LedgerBusy(AttendanceError):
     """Another run holds the ledger for longer than we were prepared to wait."""
 
@@ -234,7 +268,7 @@ class LedgerFile:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             if self._db.execute("PRAGMA user_version").fetchone()[0] == 0:
-                for statement in (*SCHEMA, *_LETTER_SCHEMA, *_CASE_SCHEMA, *_request_schema()):
+                for statement in (*SCHEMA, *_LETTER_SCHEMA, *_CASE_SCHEMA, *_request_schema(), *_DELIVERY_SCHEMA):
                     self._db.execute(statement)
                 self._db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                 self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -244,8 +278,8 @@ class LedgerFile:
             raise
 
     def _upgrade(self) -> None:
-        """Version 1 (events only) to 2 (letters) to 3 (casework) to 4 (requests): new tables and
-        columns, nothing existing changes."""
+        """Version 1 (events only) to 2 (letters) to 3 (casework) to 4 (requests) to 5 (deliveries): new
+        tables and columns, nothing existing changes."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -253,6 +287,7 @@ class LedgerFile:
                 for statement in (*(_LETTER_SCHEMA if version < 2 else ()), *(_CASE_SCHEMA if version < 3 else ()),
                                   *(_request_schema() if version < 4 else ())):
                     self._db.execute(statement)
+                upgrade_to_5(self._db, version)
                 self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             self._db.execute("COMMIT")
         except BaseException:

@@ -40,6 +40,7 @@ _NO = {"no", "n", "false", "0", ""}
 #: One plain ASCII address (dot-atom@domain): what the e-mail's To: can carry as it is, so a bad one
 #: is refused here, with its line, rather than stopping the run while the letters are rendered.
 _ADDRESS = r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"
+ADDRESS = _ADDRESS
 #: Columns of `read_contacts`.
 SCHEMA = {"pupil_id": pl.String, "guardian": pl.Int64, "guardian_name": pl.String, "relationship": pl.String,
           "salutation": pl.String, "email": pl.String, "address": pl.List(pl.String), "line": pl.Int64}

@@ -197,14 +197,15 @@ def _unique(folder: Path, name: str, taken: set[str]) -> str:
 def write_letters(letters: Sequence[Letter], fmt: str, folder: Path, evaluation, events: pl.DataFrame,
                   ledger_path: Path, wait: float, *, templates: str | None = None, school_email: str = "",
                   workers=None, tick: Callable[[int], None] | None = None, fail_at: str | None = None,
-                  others: pl.DataFrame | None = None, held: pl.DataFrame | None = None) -> Written:
+                  others: pl.DataFrame | None = None, held: pl.DataFrame | None = None, queue: bool = False) -> Written:
     """Stage the files, record the events and letters in one transaction, move the files into place.
 
     `letters`: in pupil order, rendered (on `workers`, with the `templates` folder) as they are staged.
     `events`: the evaluation's new events to record: those the letters are for, and the lower
     stages they supersede (recorded without a letter); only these are recorded, so an excluded
     pupil's event stays new. `others`: the run's events that get no letter, for the manifest (see
-    `casework.plan.Plan.not_written`). `fail_at` ("staged", "recorded", "moving"): stop the process
+    `casework.plan.Plan.not_written`). `queue`: the e-mailed letters are queued for sending in the
+    same transaction (`attendance_cli.mail`), so none is left unsent if the run stops before it sends. `fail_at` ("staged", "recorded", "moving"): stop the process
     there as a kill would, for tests of what a kill leaves behind.
     """
     from attendance_cli.ledger import LETTERS_IN, Ledger, LetterRun
@@ -238,6 +239,8 @@ def write_letters(letters: Sequence[Letter], fmt: str, folder: Path, evaluation,
         letters = pl.DataFrame(rows, schema=LETTERS_IN, orient="row")
 
         def before_commit(result) -> None:
+            if queue and result.letter_run_id is not None:
+                ledger.queue_letters(result.letter_run_id)
             recorded = [item for item in rendered if item.letter.key in result.event_ids]
             for item in rendered:
                 if item.letter.key not in result.event_ids:  # another run recorded the event meanwhile

@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +121,7 @@ def render_one(letter: Letter, templates: Templates, out_format: str, school_ema
 
 def _email(letter: Letter, context: dict[str, Any], document: markup.Document, templates: Templates,
            sender: str) -> str:
-    """A ready e-mail (RFC 5322) with a plain-text part and an HTML alternative. From and To are
+    """A ready e-mail (RFC 5322), a draft, with a plain-text part and an HTML alternative. From and To are
     address objects, not text: the library quotes and encodes each name, so a comma or an angle
     bracket in a guardian's name stays part of the name instead of adding a recipient."""
     if not one_address(letter.email or ""):
@@ -137,9 +135,9 @@ def _email(letter: Letter, context: dict[str, Any], document: markup.Document, t
     message["From"] = Address(display_name=header_text(context["school"]["name"]), addr_spec=sender)
     message["To"] = Address(display_name=header_text(letter.recipient), addr_spec=letter.email)
     message["Subject"] = header_text(context["subject"])
-    moment = dt.datetime.combine(context["date"], dt.time(8, 0), tzinfo=dt.UTC)
-    message["Date"] = format_datetime(moment)
-    message["Message-ID"] = make_msgid(idstring=letter.stem, domain=sender.rpartition("@")[2] or None)
+    # a draft, not a message received: Outlook opens a file marked X-Unsent as a new message ready to
+    # send; a Date and a Message-ID would make it look received (they are added when it is sent)
+    message["X-Unsent"] = "1"
     message.set_content(text)
     message.add_alternative(page, subtype="html")
     return message.as_string()
