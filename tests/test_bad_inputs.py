@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ARBOR_HEADER, SCHOOL, csv_frame
 
 
@@ -285,3 +287,37 @@ def test_a_truncated_or_fake_parquet_store_is_one_error(run, arbor, tmp_path):
         result = run("summary", path)
         assert result.exit_code == 1 and not result.stdout
         assert result.stderr.splitlines()[0].startswith(f"Error: {path}: not a whole Parquet file (")
+
+
+@pytest.mark.parametrize("step", ["digest-staged", "digest-moving"])
+def test_a_digest_run_killed_while_moving_is_finished_by_the_next(tmp_path, step):
+    from attendance_cli.cli.report_cmd import recover_digests
+
+    samples = Path(__file__).parent.parent / "sample_data"
+    exports = [samples / "primary_arbor_2026-27_autumn_grid.csv", samples / "primary_arbor_2026-27_week-47.csv"]
+    week = ["digest", *exports, "--by", "form", "-f", "csv", "-q"]
+    out, reference = tmp_path / "out", tmp_path / "reference"
+    assert attendance(*week, "--out", out, "--as-of", "13/11/2026", cwd=tmp_path).returncode == 0
+    last_week = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert attendance(*week, "--out", reference, cwd=tmp_path).returncode == 0
+    this_week = {p.name: p.read_bytes() for p in reference.iterdir()}
+    assert this_week != last_week and set(this_week) == set(last_week)
+    killed = attendance(*week, "--out", out, cwd=tmp_path, env={"ATTENDANCE_TEST_KILL_AT": step})
+    assert killed.returncode == 137
+    assert any(p.name.startswith(".attendance-digest-") for p in out.iterdir())  # pupil data, left by the kill
+    notes = recover_digests(out)
+    assert notes and notes[0].startswith("Finished a digest run that was stopped while moving its")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == this_week  # all this week's, nothing hidden left
+
+
+def test_a_digest_run_killed_while_writing_leaves_nothing_after_the_next(tmp_path):
+    from attendance_cli.cli.report_cmd import recover_digests
+
+    out = tmp_path / "out"
+    staging = out / ".attendance-digest-x1"
+    staging.mkdir(parents=True)
+    (staging / "digest-4A.csv").write_text("pupil_id\nS1\n", encoding="utf-8")  # half a run: no .complete
+    (out / "digest-4A.csv").write_text("last week\n", encoding="utf-8")
+    assert recover_digests(out) == ["Removed .attendance-digest-x1: digests of a run that was stopped before it had "
+                                    "written them all."]
+    assert [p.name for p in out.iterdir()] == ["digest-4A.csv"] and (out / "digest-4A.csv").read_text() == "last week\n"

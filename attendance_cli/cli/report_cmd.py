@@ -328,8 +328,10 @@ def _write_digests(out: Path, groups: dict, by: str, fmt: DigestFormat, week: st
 
     # one file per group: 3/B and 3-B both clean to 3-B, and the second would overwrite the first
     names = file_names(groups)
+    for note in recover_digests(out):
+        c.stderr_console().print(c.escape(note))
     with writing(out):
-        staging = Path(tempfile.mkdtemp(prefix=".attendance-digest-", dir=out))
+        staging = Path(tempfile.mkdtemp(prefix=DIGEST_STAGING, dir=out))
     try:
         written = []
         for group, rows in groups.items():
@@ -343,11 +345,51 @@ def _write_digests(out: Path, groups: dict, by: str, fmt: DigestFormat, week: st
                 with writing(out / name):
                     (staging / name).write_bytes(data)
             written.append(name)
+        # every digest is written: from here a run that is stopped is finished by the next one
+        (staging / COMPLETE).write_text("\n".join(written) + "\n", encoding="utf-8")
+        _test_kill("digest-staged")
         with writing(out):
             _move_all(staging, out, written)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return written
+
+
+DIGEST_STAGING = ".attendance-digest-"
+#: In a digest run's staging folder once every digest is written in it (the names, one a line).
+COMPLETE = ".complete"
+
+
+def recover_digests(out: Path) -> list[str]:
+    """What a digest run stopped by a kill left in `out`: a staging folder whose digests were all
+    written (it holds COMPLETE) is moved into place, so the folder holds this week's digests and
+    none of last week's beside them; one stopped while writing is removed, with the pupil data in
+    it. Notes for the user (no names: they go to cron logs)."""
+    import shutil
+
+    notes = []
+    for staging in sorted(out.glob(DIGEST_STAGING + "*")) if out.is_dir() else []:
+        if not staging.is_dir():
+            continue
+        done = staging / COMPLETE
+        if done.is_file():
+            names = [n for n in done.read_text(encoding="utf-8").splitlines() if n]
+            for name in names:
+                if (staging / name).exists():
+                    (staging / name).replace(out / name)
+            notes.append(f"Finished a digest run that was stopped while moving its {len(names)} files into {out}.")
+        else:
+            notes.append(f"Removed {staging.name}: digests of a run that was stopped before it had written them all.")
+        shutil.rmtree(staging, ignore_errors=True)
+    return notes
+
+
+def _test_kill(step: str) -> None:
+    """The fault tests stop a digest run here as a kill would (ATTENDANCE_TEST_KILL_AT)."""
+    import os
+
+    if os.environ.get("ATTENDANCE_TEST_KILL_AT") == step:
+        os._exit(137)
 
 
 def _move_all(staging: Path, out: Path, names: list[str]) -> None:
@@ -357,7 +399,9 @@ def _move_all(staging: Path, out: Path, names: list[str]) -> None:
     moved: list[str] = []
     kept: list[str] = []
     try:
-        for name in names:
+        for number, name in enumerate(names):
+            if number == 1:
+                _test_kill("digest-moving")
             if (out / name).exists():
                 (out / name).replace(staging / f".old-{name}")
                 kept.append(name)
