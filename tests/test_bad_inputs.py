@@ -321,3 +321,24 @@ def test_a_digest_run_killed_while_writing_leaves_nothing_after_the_next(tmp_pat
     assert recover_digests(out) == ["Removed .attendance-digest-x1: digests of a run that was stopped before it had "
                                     "written them all."]
     assert [p.name for p in out.iterdir()] == ["digest-4A.csv"] and (out / "digest-4A.csv").read_text() == "last week\n"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a file-size limit (RLIMIT_FSIZE) stands in for a full disk")
+def test_a_letters_run_whose_ledger_cannot_be_written_leaves_nothing(tmp_path, write):
+    import resource
+
+    samples = Path(__file__).parent.parent / "sample_data"
+    school = write("school.toml", SCHOOL)
+
+    def full_disk() -> None:  # every file stops growing at 16 KB: the new ledger cannot be made
+        resource.setrlimit(resource.RLIMIT_FSIZE, (16384, 16384))
+
+    done = subprocess.run([sys.executable, "-m", "attendance_cli", "letters",
+                           str(samples / "primary_arbor_2026-27_autumn_grid.csv"), "--policy", "primary-academy",
+                           "--school", str(school), "--db", "ledger.sqlite", "--new-ledger", "--out", "out", "-f", "txt",
+                           "--date", "23/11/2026", "-q"], cwd=tmp_path, preexec_fn=full_disk, capture_output=True,
+                          text=True)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[0] == "Error: Could not open the trigger ledger ledger.sqlite: disk I/O error."
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == ["ledger.sqlite.lock", "school.toml"], left  # no letters, no staging folder, no 0-byte ledger

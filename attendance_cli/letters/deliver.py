@@ -303,6 +303,11 @@ def _abandon(staging: Path, folder: Path, created: bool, ledger_path: Path, toke
         shutil.rmtree(staging, ignore_errors=True)
         if created and not any(folder.iterdir()):
             folder.rmdir()
+    try:  # a ledger this run began to create and could not (0 bytes): no ledger, not an empty one
+        if ledger_path.exists() and ledger_path.stat().st_size == 0:
+            ledger_path.unlink()
+    except OSError:
+        pass
 
 
 def _recorded(ledger_path: Path, token: str) -> bool:
@@ -310,6 +315,8 @@ def _recorded(ledger_path: Path, token: str) -> bool:
     from attendance_cli.ledger import Ledger
 
     if not ledger_path.exists():
+        return False
+    if ledger_path.stat().st_size == 0:  # the run could not even create the ledger (a full disk): nothing recorded
         return False
     try:
         with Ledger(ledger_path, wait=1.0, create=False) as ledger:
