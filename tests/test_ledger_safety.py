@@ -171,7 +171,9 @@ def test_a_missing_staging_folder_stops_the_run_and_leaves_it_unfinished(run, sc
         "but its staging folder "
         f"is not where it was expected: {out.resolve() / staging.name}.\n"
         "  Fix: Put the folder back there, or give --out the folder that holds it, and run attendance letters again "
-        "to move the letters into place. Until then the run stays unfinished, so that no recorded letter is lost.\n")
+        "to move the letters into place. Until then the run stays unfinished, so that no recorded letter is lost. If "
+        "the folder is lost for good, run again with --abandon-unfinished: the run's letters are taken out of the "
+        "ledger and written again.\n")
     assert rows(folder / "ledger.sqlite", "select state from letter_runs") == [("moving",)]
     # an old ledger's relative folder: every place it may be is named
     with sqlite3.connect(folder / "ledger.sqlite") as connection:
@@ -353,3 +355,26 @@ def test_a_follow_up_letter_without_an_earlier_letter_does_not_say_one_was_sent(
     text = " ".join(text.split())
     assert "We have written" not in text and "since then" not in text
     assert "Under our attendance policy, we can only authorise Zoë's absence for illness if you give us medical evidence." in text
+
+
+def test_a_run_whose_staging_folder_is_lost_can_be_abandoned_and_its_letters_written_again(run, school, tmp_path_factory,
+                                                                                         monkeypatch):
+    folder, export = school
+    _killed_in(folder, folder, export)
+    lost = recorded_files(folder)
+    out = folder / "k2"
+    shutil.rmtree(stagings(out)[0])
+    monkeypatch.chdir(tmp_path_factory.mktemp("elsewhere"))
+    result = run("letters", export, "--policy", folder / "policy.toml", "--db", folder / "ledger.sqlite", "--out", out,
+                 "-f", "txt", "--as-of", "06/11/2026", "--date", "09/11/2026", "--abandon-unfinished")
+    assert result.exit_code == 0, result.stderr
+    assert (f"Abandoned an interrupted letters run whose staging folder is lost: its {len(lost)} letters (their "
+            "events) were taken out of the ledger, and the 1 file of them already moved into the folder removed, so "
+            "they are written again.") in " ".join(result.stderr.split())
+    # the same letters, written again once, and the ledger as one run left it
+    assert sorted(recorded_files(folder)) == sorted(lost)
+    assert visible(out) == sorted([*lost, "manifest-2026-11-06.csv"])
+    assert rows(folder / "ledger.sqlite", "select state from letter_runs") == [("done",)]
+    again = run("letters", export, "--policy", folder / "policy.toml", "--db", folder / "ledger.sqlite", "--out", out,
+                "-f", "txt", "--as-of", "06/11/2026", "--date", "09/11/2026")
+    assert again.exit_code == 0 and visible(out) == sorted([*lost, "manifest-2026-11-06.csv"])

@@ -166,6 +166,10 @@ RateOpt = Annotated[Optional[float], typer.Option(
 ResendUnknownOpt = Annotated[bool, typer.Option(
     "--resend-unknown", help="Also send again the messages an earlier run handed to the server without hearing back "
     "(stopped, or the connection lost): check first that they did not arrive.", rich_help_panel=SENDING)]
+AbandonOpt = Annotated[bool, typer.Option(
+    "--abandon-unfinished", help="An interrupted letters run whose staging folder is lost for good: take its letters "
+    "(and the events they were for) out of the ledger, so this run writes them again. Without it such a run stops "
+    "every letters run, so that no recorded letter is lost silently.", rich_help_panel="Ledger")]
 QuietOpt = Annotated[bool, typer.Option(
     "--quiet", "-q", help="Do not print the reading summary on stderr.", rich_help_panel=OUTPUT)]
 

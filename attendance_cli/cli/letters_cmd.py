@@ -102,6 +102,7 @@ def letters(
         exists=True, dir_okay=False)] = None,
     as_of: c.AsOfOpt = None,
     db: c.LedgerOpt = None,
+    abandon: c.AbandonOpt = False,
     wait: c.WaitOpt = 30.0,
     new_ledger: c.NewLedgerOpt = False,
     calendar: c.CalendarOpt = None,
@@ -191,7 +192,7 @@ def letters(
         if out is not None and not dry_run:
             from attendance_cli.letters.deliver import recover
 
-            for note in recover(out, ledger_path, wait):
+            for note in recover(out, ledger_path, wait, abandon):
                 console.print(c.escape(note))
         when = c.parse_cli_date(letter_date, "--date") or dt.date.today()
         run_options = LettersOptions(resolved, settings.letter_details(), fmt.value, c.parse_cli_date(as_of, "--as-of"),

@@ -323,6 +323,7 @@ def letters(
                                                        "(default: today).", rich_help_panel=REQUESTS)] = None,
     calendar: c.CalendarOpt = None,
     db: c.LedgerOpt = None,
+    abandon: c.AbandonOpt = False,
     wait: c.WaitOpt = 30.0,
     maps: c.MapOpt = None,
     encoding: c.EncodingOpt = None,
@@ -370,7 +371,7 @@ def letters(
             stack.enter_context(c.recording(ledger_path, wait, out, False))
             from attendance_cli.letters.deliver import recover
 
-            for note in recover(out, ledger_path, wait):
+            for note in recover(out, ledger_path, wait, abandon):
                 console.print(c.escape(note))
         when = c.parse_cli_date(letter_date, "--date") or dt.date.today()
         items = letters_due(found, when, fmt, guardians, settings.model_dump(), pupils)

@@ -71,6 +71,19 @@ class LetterLedger(LedgerFile):
         except sqlite3.Error as error:
             raise self._translate(error, "read") from error
 
+    def abandon_letter_run(self, letter_run_id: int) -> int:
+        """Take a recorded letters run out of the ledger (its run, events, evidence and letters, in one
+        transaction), so that the next run finds its events new and writes their letters again. Only for
+        a run whose files are lost (`--abandon-unfinished`). Returns the letters it had recorded."""
+        with self._writing() as db:
+            row = db.execute("SELECT run_id, letters FROM letter_runs WHERE letter_run_id = ?",
+                             (letter_run_id,)).fetchone()
+            if row is None:
+                return 0
+            db.execute("DELETE FROM runs WHERE run_id = ?", (row[0],))  # events, evidence, letters go with it
+            db.execute("DELETE FROM letter_runs WHERE letter_run_id = ?", (letter_run_id,))
+        return row[1]
+
     def finish_letter_run(self, letter_run_id: int) -> None:
         try:
             self._db.execute("UPDATE letter_runs SET state = 'done' WHERE letter_run_id = ?", (letter_run_id,))

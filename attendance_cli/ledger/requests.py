@@ -185,6 +185,16 @@ class RequestLedger(LedgerFile):
         except sqlite3.Error as error:
             raise self._translate(error, "read") from error
 
+    def abandon_decision_run(self, letter_run_id: int) -> int:
+        """Take a decision letters run whose files are lost out of the ledger (the decisions stay), so the
+        next run writes those letters again. Returns the letters it had recorded."""
+        with self._writing() as db:
+            count = db.execute("SELECT count(*) FROM decision_letters WHERE letter_run_id = ?",
+                               (letter_run_id,)).fetchone()[0]
+            db.execute("DELETE FROM decision_letters WHERE letter_run_id = ?", (letter_run_id,))
+            db.execute("DELETE FROM decision_letter_runs WHERE letter_run_id = ?", (letter_run_id,))
+        return count
+
     def finish_decision_run(self, letter_run_id: int) -> None:
         try:
             self._db.execute("UPDATE decision_letter_runs SET state = 'done' WHERE letter_run_id = ?", (letter_run_id,))

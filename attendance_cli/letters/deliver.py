@@ -102,7 +102,7 @@ def other_rows(others: pl.DataFrame | None, event_ids: dict[int, int], letter_da
         [pl.col(name).cast(dtype) for name, dtype in schema.items()])
 
 
-def recover(folder: Path, ledger_path: Path, wait: float) -> list[str]:
+def recover(folder: Path, ledger_path: Path, wait: float, abandon: bool = False) -> list[str]:
     """Finish runs a killed process left half-moved, and remove staging folders nothing recorded.
     Returns notes for the user. Raises StagingMissing if a recorded run's staging folder cannot be
     found (the run is left unfinished)."""
@@ -116,15 +116,33 @@ def recover(folder: Path, ledger_path: Path, wait: float) -> list[str]:
     from attendance_cli.ledger import Ledger
 
     with Ledger(ledger_path, wait=wait) as ledger:
-        for letter_run_id, run_folder, staging_name in ledger.unfinished_letter_runs():
-            places = _staging_places(run_folder, staging_name, folder, ledger_path)
-            notes.append(_finish_run(ledger.letter_run_files(letter_run_id),
-                                     lambda run=letter_run_id: ledger.finish_letter_run(run), places, ledger.path))
         # decision letters on absence requests (requests/decisions.py) are staged the same way
-        for letter_run_id, run_folder, staging_name in ledger.unfinished_decision_runs():
-            places = _staging_places(run_folder, staging_name, folder, ledger_path)
-            notes.append(_finish_run(ledger.decision_run_files(letter_run_id),
-                                     lambda run=letter_run_id: ledger.finish_decision_run(run), places, ledger.path))
+        kinds = ((ledger.unfinished_letter_runs, ledger.letter_run_files, ledger.finish_letter_run,
+                  ledger.abandon_letter_run, "their events"),
+                 (ledger.unfinished_decision_runs, ledger.decision_run_files, ledger.finish_decision_run,
+                  ledger.abandon_decision_run, "the decisions stay"))
+        for unfinished, files_of, finish, give_up, what in kinds:
+            for letter_run_id, run_folder, staging_name in unfinished():
+                places = _staging_places(run_folder, staging_name, folder, ledger_path)
+                try:
+                    notes.append(_finish_run(files_of(letter_run_id), lambda run=letter_run_id: finish(run), places,
+                                             ledger.path))
+                except StagingMissing:
+                    if not abandon:
+                        raise
+                    # the run's letters already moved into its folder go too: this run writes them again, once
+                    names = files_of(letter_run_id)
+                    removed = 0
+                    for home in dict.fromkeys(place.parent for place in places):
+                        for name in names:
+                            if (home / name).is_file():
+                                (home / name).unlink()
+                                removed += 1
+                    count = give_up(letter_run_id)
+                    notes.append(f"Abandoned an interrupted letters run whose staging folder is lost: its "
+                                 f"{plural(count, 'letter')} ({what}) were taken out of the ledger"
+                                 + (f", and the {plural(removed, 'file')} of them already moved into the folder "
+                                    "removed" if removed else "") + ", so they are written again.")
         known = ledger.known_staging()
     for staging in stagings:
         if staging.name not in known and staging.exists():
@@ -166,7 +184,8 @@ def _finish_run(files: list[str], finish: Callable[[], None], places: list[Path]
                 f"folder is not where it was expected: {expected}.",
                 fix="Put the folder back there, or give --out the folder that holds it, and run attendance letters "
                     "again to move the letters into place. Until then the run stays unfinished, so that no recorded "
-                    "letter is lost.")
+                    "letter is lost. If the folder is lost for good, run again with --abandon-unfinished: the run's "
+                    "letters are taken out of the ledger and written again.")
         finish()
         return f"Finished an interrupted letters run: its {plural(len(files), 'recorded letter')} were already in {home}."
     moved = _move_all(staging, staging.parent)
