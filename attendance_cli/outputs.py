@@ -68,11 +68,33 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     try:
         with writing(path, temp_path):
             os.chmod(temp_path, 0o666 & ~_umask())  # as any other file the user writes, not mkstemp's owner-only
-            write(temp_path)
+            try:
+                write(temp_path)
+            except OSError:
+                raise
+            except Exception as error:  # a writer library's own error for what the system refused
+                _as_os_error(error, path)
             os.replace(temp_path, path)
     except BaseException:
         temp_path.unlink(missing_ok=True)
         raise
+
+
+def _as_os_error(error: Exception, path: Path) -> None:
+    """Raise the system's refusal behind a writer library's error (xlsxwriter keeps it as the error's
+    cause); Polars' Parquet and Excel writers keep none, so their failure is said as one on the file."""
+    seen, cause = error, None
+    while seen is not None and cause is None:
+        cause = seen if isinstance(seen, OSError) else None
+        seen = seen.__cause__ or seen.__context__
+    if cause is not None:
+        raise cause from error
+    if type(error).__module__.split(".")[0] in ("polars", "xlsxwriter"):
+        reason = (str(error).splitlines() or [type(error).__name__])[0]
+        raise FileSystemError(f"cannot write {path}: {reason}",
+                              fix="Check there is room on the disk and that you may write there, then run again.") \
+            from error
+    raise error
 
 
 @contextlib.contextmanager

@@ -342,3 +342,21 @@ def test_a_letters_run_whose_ledger_cannot_be_written_leaves_nothing(tmp_path, w
     assert done.stderr.splitlines()[0] == "Error: Could not open the trigger ledger ledger.sqlite: disk I/O error."
     left = sorted(p.name for p in tmp_path.iterdir())
     assert left == ["ledger.sqlite.lock", "school.toml"], left  # no letters, no staging folder, no 0-byte ledger
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a file-size limit (RLIMIT_FSIZE) stands in for a full disk")
+@pytest.mark.parametrize("name", ["out.xlsx", "out.parquet", "out.csv", "out.json"])
+def test_a_full_disk_while_writing_an_output_is_one_error_and_leaves_no_file(tmp_path, name):
+    import resource
+
+    samples = Path(__file__).parent.parent / "sample_data"
+
+    def full_disk() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (3000, 3000))
+
+    done = subprocess.run([sys.executable, "-m", "attendance_cli", "summary",
+                           str(samples / "primary_arbor_2026-27_autumn_grid.csv"), "-o", name, "-q"], cwd=tmp_path,
+                          preexec_fn=full_disk, capture_output=True, text=True)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith(f"Error: cannot write {name}: ")
+    assert list(tmp_path.iterdir()) == []  # neither the file nor its temporary part
