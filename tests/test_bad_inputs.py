@@ -360,3 +360,13 @@ def test_a_full_disk_while_writing_an_output_is_one_error_and_leaves_no_file(tmp
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
     assert done.stderr.startswith(f"Error: cannot write {name}: ")
     assert list(tmp_path.iterdir()) == []  # neither the file nor its temporary part
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="named pipes (mkfifo) are POSIX")
+def test_a_named_pipe_is_said_to_be_one(run, tmp_path):
+    pipe = tmp_path / "export.csv"
+    os.mkfifo(pipe)
+    result = run("summary", pipe)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == (f"Error: {pipe}: not a file but a pipe or a device; an export is read more "
+                                             "than once, so it must be a file.")

@@ -66,6 +66,10 @@ def open_export(path: Path, index: int, *, slots: MarkSlots, maps: dict[str, str
     """Open one file. Raises InputError if its encoding or layout cannot be told."""
     if not path.exists():
         raise InputError(f"{path}: no such file.")
+    if not path.is_file():  # a named pipe, <(zcat ...), a device: read in passes, so it must be a file
+        raise InputError(f"{path}: not a file but a pipe or a device; an export is read more than once, so it must "
+                         "be a file.", fix="Save the export to a file first (zcat export.csv.gz > export.csv), and "
+                                           "give that.")
     if path.stat().st_size == 0:
         raise InputError(f"{path}: the file is empty.", fix="Export the register again; the MIS wrote nothing.")
     decoded = open_text(path, encoding)
