@@ -370,3 +370,13 @@ def test_a_named_pipe_is_said_to_be_one(run, tmp_path):
     assert result.exit_code == 1
     assert result.stderr.splitlines()[0] == (f"Error: {pipe}: not a file but a pipe or a device; an export is read more "
                                              "than once, so it must be a file.")
+
+
+def test_a_pupil_id_with_a_hidden_character_is_refused(run, arbor):
+    export = arbor("nul.csv", ["S1,Nowak,Amy,Year 3,3A,02/11/2026,AM,/,", "S1\x00,Nowak,Amy,Year 3,3A,02/11/2026,PM,/,"])
+    result = run("summary", export)
+    assert result.exit_code == 1 and not result.stdout
+    assert result.stderr.splitlines()[0] == ("Error: 1 pupil id(s) hold a hidden control character; nothing was "
+                                             "written.")
+    assert (f"{export}, line 3: pupil id holds a hidden control character; column 'Student ID'; value 'S1<0x00>'"
+            in result.stderr)

@@ -205,6 +205,28 @@ class _Reopened(Exception):
 
 
 
+def _refuse_hidden_characters(export: Export, per_file: pl.DataFrame) -> None:
+    """A pupil id holding a control character (a NUL byte, a tab) is another pupil than the one it prints
+    as: "S1\\x00" and "S1" would be two pupils with one name. Checked on the pupils (one row each per
+    file), not on every row."""
+    hidden = per_file.filter(pl.col("pupil_id").str.contains(r"[\x00-\x1f\x7f]"))
+    if not hidden.height:
+        return
+    problems = []
+    for pupil, file, row in hidden.select("pupil_id", "file", "row_min").head(10).iter_rows():  # a few at most
+        source = export.files[file]
+        fields = source.layout.columns.fields
+        column = source.layout.headers[fields["pupil_id"]] if "pupil_id" in fields else "pupil_id"
+        problems.append(Problem(file=source.name, reason="pupil id holds a hidden control character",
+                                lines=[source.line_of(row)], column=column, value="".join(f"<0x{ord(ch):02X}>" if ord(ch) < 32 or ord(ch) == 127 else ch
+                                                            for ch in pupil),
+                                expected="an id of letters, digits and punctuation only",
+                                fix="Correct the id in the MIS (the character does not show, but makes another "
+                                    "pupil) and export again."))
+    raise InputError(f"{hidden['pupil_id'].n_unique():,} pupil id(s) hold a hidden control character; nothing was "
+                     "written.", problems)
+
+
 def _check_cohort_ages(export: Export) -> None:
     """The DfE cohort needs each pupil's age: from a date of birth, or else a year group."""
     if not {"date_of_birth", "year_group"} & set(export.attributes):
@@ -369,6 +391,7 @@ def _tally(export: Export, window: Window | None, by: Sequence[str], wanted: Seq
     if by_session:
         per_file = _latest_rows_details(export, per_file, attrs)
     per_file = _latest_attributes(export, _grid_details(export, per_file, attrs), attrs, by_session)
+    _refuse_hidden_characters(export, per_file)
 
     problem_slots = slots.lookup.filter(pl.col("status").is_in(["problem", "not_valid_on_date"]))["slot"]
     problem_rows = empty_problem_rows()
