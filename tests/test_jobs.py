@@ -71,7 +71,8 @@ def test_ingest_json_report_is_the_library_report(run):
     result = run("ingest", *PRIMARY, "--format", "json")
     assert result.exit_code == 0, result.stderr
     library = jobs.ingest(data(PRIMARY))
-    assert json.loads(result.stdout) == json.loads(validation_json(library.report, []))
+    assert json.loads(result.stdout) == json.loads(validation_json(library.report, [], library.quality))
+    assert library.quality is not None and "data_quality" in json.loads(result.stdout)
     assert library.report.marks > 1000
 
 

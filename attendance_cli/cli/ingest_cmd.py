@@ -24,6 +24,7 @@ def register(app: typer.Typer) -> None:
             "attendance ingest autumn.csv spring.csv                   # check two exports",
             "attendance ingest export.csv -o marks.parquet             # keep the checked marks",
             "attendance ingest export.csv --lenient --rejects bad.csv  # set bad rows aside",
+            "attendance ingest *.csv --unmarked unmarked.csv           # every session left unmarked",
             "attendance ingest grid.csv --map 'Pupil Ref=pupil_id'     # name a column"),
     )(ingest)
 
@@ -44,6 +45,10 @@ def ingest(
     rejects: c.RejectsOpt = Path("attendance-rejects.csv"),
     duplicates: c.DuplicatesOpt = c.Duplicates.error,
     blank_means: c.BlankOpt = None,
+    unmarked: Annotated[Optional[Path], typer.Option(
+        "--unmarked", metavar="FILE", help="Write every unmarked session (pupil, date, session, file, line, and "
+        "whether the pupil was on roll) to this CSV, to put right in the MIS.", dir_okay=False,
+        rich_help_panel=c.OUTPUT)] = None,
 ) -> None:
     """Read register exports, check every row and print the validation report.
 
@@ -59,14 +64,20 @@ def ingest(
         data = Dataset.open(files, c.ingest_options(codes, source, maps, encoding, lenient, duplicates, blank_means))
         with c.progress(f"Reading {len(files)} export{'s' if len(files) != 1 else ''}"
                         + (f" and writing {output}" if output is not None else "")):
-            result = job(data, output).tally
+            done = job(data, output)
+        result = done.tally
         written = [f"{output} ({result.report.marks:,} marks)"] if output is not None else []
+        if unmarked is not None and done.quality is not None:
+            from attendance_cli.outputs import write_frame
+
+            write_frame(done.quality.unmarked, "csv", unmarked)
+            written.append(f"{unmarked} ({done.quality.unmarked.height:,} unmarked sessions)")
         if result.report.rejected:
             c.write_rejects(result, rejects)
             written.append(f"{rejects} ({result.report.rejected:,} rejected rows)")
         from attendance_cli.cli.render import validation_json, validation_text
 
-        text = validation_json(result.report, written) if report_format == ReportFormat.json else \
-            validation_text(result.report, written)
+        text = validation_json(result.report, written, done.quality) if report_format == ReportFormat.json else \
+            validation_text(result.report, written, done.quality)
         typer.echo(text, nl=False)
         c.exit_for(result)

@@ -169,7 +169,7 @@ def _width(columns, narrowest: bool = False) -> int:
     return 1 + sum((spec.narrowest if narrowest else spec.readable) + 3 for spec in columns)
 
 
-def validation_text(report: ValidationReport, outputs: list[str]) -> str:
+def validation_text(report: ValidationReport, outputs: list[str], quality=None) -> str:
     """The validation report as plain text, from templates/ingest_report.txt.j2."""
     from attendance_cli.ingest.dates import format_date
     from attendance_cli.resources import templates_folder
@@ -183,10 +183,14 @@ def validation_text(report: ValidationReport, outputs: list[str]) -> str:
     codes = report.code_counts.to_dicts() if report.code_counts is not None else []
     rejects = report.rejects.head(20).to_dicts() if report.rejects is not None else []
     return template.render(report=report, codes=codes, rejects=rejects, outputs=outputs,
-                           reject_total=report.rejects.height if report.rejects is not None else 0)
+                           reject_total=report.rejects.height if report.rejects is not None else 0,
+                           quality=quality.as_dict() if quality is not None else None)
 
 
-def validation_json(report: ValidationReport, outputs: list[str]) -> str:
+def validation_json(report: ValidationReport, outputs: list[str], quality=None) -> str:
     import json
 
-    return json.dumps(report.as_dict(outputs), indent=2, ensure_ascii=False) + "\n"
+    found = report.as_dict(outputs)
+    if quality is not None:
+        found["data_quality"] = quality.as_dict()
+    return json.dumps(found, indent=2, ensure_ascii=False) + "\n"
