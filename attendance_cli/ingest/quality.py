@@ -72,30 +72,41 @@ def data_quality(export, school_days: list[dt.date], last_date: dt.date | None) 
 
     def located(frame: pl.LazyFrame) -> pl.LazyFrame:  # where a row is, as a person finds it: file and line
         return (frame.join(info, on="file")
-                .select("pupil_id", "date", "session", pl.col("file_name").alias("file"),
-                        (pl.col("row").cast(pl.Int64) + pl.col("data_start") + 1).alias("line"), *(
-                            [c for c in frame.collect_schema().names() if c.startswith("_")]))
+                .select("pupil_id", "date", "session", pl.col("file").alias("_file"),
+                        pl.col("file_name").alias("file"),
+                        (pl.col("row").cast(pl.Int64) + pl.col("data_start") + 1).alias("line"),
+                        pl.col("enrolled").alias("_enrolled"), "_kind")
                 .sort("pupil_id", "date", "session"))
 
-    # each pupil's span of marked dates in each file: a grid's blanks outside it are probably off roll
-    span = rows.filter(marked).group_by("file", "pupil_id").agg(pl.col("date").min().alias("_first"),
-                                                                pl.col("date").max().alias("_last"))
-    blank = located(rows.filter(pl.col("slot") == unmarked_slot).join(span, on=["file", "pupil_id"], how="left")
-                    .with_columns((pl.col("file").is_in(grids)).alias("_grid")))
-    days = rows.filter(marked).group_by("pupil_id").agg(pl.col("date").n_unique().alias("_days"))
-    n_marks = located(rows.filter(pl.col("slot").is_in(n_slots)))
-    outside = located(rows.filter(marked & ~enrolled))
-    span_c, blank_c, days_c, n_c, outside_c = pl.collect_all([span, blank, days, n_marks, outside],
-                                                             engine="streaming")
-    # a session unmarked in one export and marked in another is marked (the pass keeps the mark), and one
-    # marked N in one export and given a reason in a later one is resolved: the marks of those sessions
+    # one read: each pupil's span and days in each file, and the few rows that need a look
+    long_files = [f.index for f in export.files if f.layout.shape != "grid"]
+    span = rows.group_by("file", "pupil_id").agg(
+        pl.col("date").filter(marked).min().alias("_first"), pl.col("date").filter(marked).max().alias("_last"))
+    days = (rows.filter(marked & pl.col("file").is_in(long_files)).group_by("pupil_id")
+            .agg(pl.col("date").n_unique().alias("_days")))
+    unmarked_now, is_n = pl.col("slot") == unmarked_slot, pl.col("slot").is_in(n_slots)
+    flagged = rows.filter(unmarked_now | is_n | (marked & ~enrolled)).with_columns(
+        pl.when(unmarked_now).then(pl.lit("blank")).when(is_n).then(pl.lit("n")).otherwise(pl.lit("outside"))
+        .alias("_kind"))
+    span_c, days_c, flagged_c = pl.collect_all([span, days, flagged], engine="streaming")
+    span_c = span_c.filter(pl.col("_first").is_not_null())
+    flagged_c = located(flagged_c.lazy()).collect()
+    blank_c = (flagged_c.filter(pl.col("_kind") == "blank")
+               .join(span_c.rename({"file": "_file"}), on=["_file", "pupil_id"], how="left")
+               .with_columns(pl.col("_file").is_in(grids).alias("_grid")))
+    n_c = flagged_c.filter(pl.col("_kind") == "n")
+    outside_c = flagged_c.filter((pl.col("_kind") == "outside") & ~pl.col("_enrolled"))
     key = ["pupil_id", "date", "session"]
-    wanted = pl.concat([blank_c.select(key), n_c.select(key)]).unique()
-    elsewhere = (rows.filter(marked).select(*key, pl.col("slot").is_in(n_slots).alias("_n"))
-                 .join(wanted.lazy(), on=key, how="semi", nulls_equal=True).collect(engine="streaming"))
-    blank_c = (blank_c.join(elsewhere.select(key).unique(), on=key, how="anti", nulls_equal=True)
-               .unique(key, keep="first", maintain_order=True))
-    reasons_c = elsewhere.filter(~pl.col("_n")).select(key).unique()
+    reasons_c = pl.DataFrame(schema={"pupil_id": pl.String, "date": pl.Date, "session": pl.String})
+    if len(export.files) > 1 and (blank_c.height or n_c.height):
+        # a session unmarked in one export and marked in another is marked (the pass keeps the mark), and
+        # one marked N in one export and given a reason in a later one is resolved: those sessions' marks
+        wanted = pl.concat([blank_c.select(key), n_c.select(key)]).unique()
+        elsewhere = (rows.filter(marked).select(*key, is_n.alias("_n"))
+                     .join(wanted.lazy(), on=key, how="semi", nulls_equal=True).collect(engine="streaming"))
+        blank_c = blank_c.join(elsewhere.select(key).unique(), on=key, how="anti", nulls_equal=True)
+        reasons_c = elsewhere.filter(~pl.col("_n")).select(key).unique()
+    blank_c = blank_c.unique(key, keep="first", maintain_order=True)
 
     outside_span = (pl.col("_first").is_null() | (pl.col("date") < pl.col("_first"))
                     | (pl.col("date") > pl.col("_last")))
@@ -104,7 +115,6 @@ def data_quality(export, school_days: list[dt.date], last_date: dt.date | None) 
 
     missing = pl.DataFrame(schema={"pupil_id": pl.String, "date": pl.Date})
     if export.shape != "lessons" and school_days:
-        long_files = [f.index for f in export.files if f.layout.shape != "grid"]
         calendar = pl.DataFrame({"date": school_days}, schema={"date": pl.Date})
         own = span_c.filter(pl.col("file").is_in(long_files)).group_by("pupil_id").agg(
             pl.col("_first").min(), pl.col("_last").max())
