@@ -49,6 +49,7 @@ class Handler:
 
     refuse: set[str] = field(default_factory=set)
     drop_after: int | None = None
+    drop_at_rcpt: set[str] = field(default_factory=set)  # close the connection at these recipients' RCPT TO
     received: list[Received] = field(default_factory=list)
     dropped: list[bytes] = field(default_factory=list)
     hold: float | None = None
@@ -63,6 +64,9 @@ class Handler:
         return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.drop_at_rcpt:  # before DATA: the message was never handed over
+            server.transport.close()
+            return "421 closing"
         if address in self.refuse:
             return f"550 5.1.1 <{address}>: Recipient address rejected: mailbox unavailable"
         envelope.rcpt_tos.append(address)
@@ -233,7 +237,12 @@ def test_a_refused_recipient_is_recorded_as_failed_and_the_next_send_delivers_it
     assert "Sent 1 e-mail." in one_line(retry.stderr)
     assert [len(handler.to(a)) for a in ("sara@example.org", "ali@example.org", "jo@example.org")] == [1, 1, 1]
     assert deliveries(tmp_path)["ali@example.org"][:3] == ("sent", 2, None)
-    assert letter.read_bytes() == written and counts(tmp_path) == recorded  # not written or recorded again
+    # not written or recorded again: the file holds the same letter, now as it was sent (no longer a draft)
+    sent = BytesParser(policy=email.policy.default).parsebytes(letter.read_bytes())
+    draft = BytesParser(policy=email.policy.default).parsebytes(written)
+    assert draft["X-Unsent"] == "1" and sent["X-Unsent"] is None and sent["Message-ID"]
+    assert sent.get_body(("plain",)).get_content() == draft.get_body(("plain",)).get_content()
+    assert (sent["To"], sent["Subject"]) == (draft["To"], draft["Subject"]) and counts(tmp_path) == recorded
     assert send(run, tmp_path).exit_code == 0 and len(handler.received) == 3
 
 
@@ -254,7 +263,7 @@ def test_a_dropped_connection_leaves_the_message_unknown_never_resent_by_itself_
             "before its turn") in stderr
 
     retry = send(run, tmp_path)
-    assert retry.exit_code == 0, retry.stderr
+    assert retry.exit_code == 4, retry.stderr  # one still unknown: a cron job hears of it on every run
     assert [r.recipients for r in handler.received] == [["sara@example.org"], ["jo@example.org"]]
     assert ("Warning: 2026-11-13_S2_punctuality-1_g1.eml was handed to the mail server by an earlier run that did not "
             "hear back: not sent again.") in one_line(retry.stderr)
@@ -289,7 +298,7 @@ def test_a_run_killed_while_the_server_has_the_message_leaves_it_unknown_and_it_
     assert states == {"sara@example.org": "sending", "ali@example.org": "failed", "jo@example.org": "failed"}
     handler.hold = None
     retry = send(run, tmp_path)
-    assert retry.exit_code == 0, retry.stderr
+    assert retry.exit_code == 4, retry.stderr  # the one the killed run had in flight is still unknown
     assert [r.recipients for r in handler.received] == [["ali@example.org"], ["jo@example.org"]]
     assert "2026-11-13_S1_punctuality-1_g1.eml was handed to the mail server by an earlier run" in one_line(retry.stderr)
 
@@ -406,9 +415,11 @@ def test_a_wrong_password_stops_before_anything_is_sent_and_the_letters_wait_que
     assert result.exit_code == 1
     assert f"Error: The mail server 127.0.0.1:{port} refused the login for attendance: 535" in one_line(result.stderr)
     assert "wrong-password-99" not in result.stdout + result.stderr and not handler.received
-    assert {row[0] for row in deliveries(tmp_path).values()} == {"queued"}  # written, recorded, waiting
+    # the login is tried before anything is written: no letter, nothing recorded (exit 1 says so)
+    assert not (tmp_path / "ledger.sqlite").exists() or deliveries(tmp_path) == {}
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
     monkeypatch.setenv("ATTENDANCE_SMTP_PASSWORD", PASSWORD)
-    assert send(run, tmp_path).exit_code == 0 and len(handler.received) == 3
+    assert letters(run, tmp_path, export, contacts).exit_code == 0 and len(handler.received) == 3
 
 
 def test_no_password_in_the_environment_is_refused_before_anything_is_written(run, school, tls_server, certificate,
@@ -537,3 +548,67 @@ def test_digest_send_needs_a_staff_file(run, school, server):
                  "--send")
     assert result.exit_code == 2
     assert "--send needs --staff FILE: who gets each digest." in one_line(result.stderr)
+
+
+def test_ctrl_c_while_sending_says_what_was_sent_and_what_is_left(run, school, server):
+    """Ctrl-C (SIGINT) while the server holds the first message: the run says what is true: nothing sent
+    yet, that one's outcome unknown, the rest still to send, and exits 130."""
+    tmp_path, export, contacts = school
+    handler, port = server(refuse={"sara@example.org", "ali@example.org", "jo@example.org"})
+    set_smtp(tmp_path, smtp_table(port))
+    assert letters(run, tmp_path, export, contacts).exit_code == 4
+    handler.refuse.clear()
+    handler.hold = 60
+    process = subprocess.Popen([sys.executable, "-m", "attendance_cli", "send", "--db", str(tmp_path / "ledger.sqlite"),
+                                "--school", str(tmp_path / "school.toml")], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not handler.held and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    assert handler.held
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert one_line(stderr) == ("Interrupted while sending: sent 0 e-mails; 2026-11-13_S1_punctuality-1_g1.eml was with "
+                                "the mail server: its outcome is unknown (not sent again without --resend-unknown); "
+                                "2 e-mails still to send: `attendance send` sends them.")
+    assert {address: row[0] for address, row in deliveries(tmp_path).items()} == {
+        "sara@example.org": "sending", "ali@example.org": "failed", "jo@example.org": "failed"}
+
+
+def test_a_connection_lost_before_the_message_was_handed_over_is_a_failure_sent_next_time(run, school, server):
+    """The server drops the connection at RCPT TO: the message never went, so it is failed (tried again), not
+    unknown."""
+    tmp_path, export, contacts = school
+    handler, port = server(drop_at_rcpt={"ali@example.org"})
+    set_smtp(tmp_path, smtp_table(port))
+    result = letters(run, tmp_path, export, contacts)
+    assert result.exit_code == 4
+    states = {address: row[0] for address, row in deliveries(tmp_path).items()}
+    assert states["ali@example.org"] == "failed" and "unknown" not in result.stderr
+    handler.drop_at_rcpt.clear()
+    retry = send(run, tmp_path)
+    assert retry.exit_code == 0, retry.stderr
+    assert {row[0] for row in deliveries(tmp_path).values()} == {"sent"}
+
+
+def test_a_sent_letters_file_is_no_longer_a_draft_and_a_misspelt_password_key_is_never_shown(run, school, server,
+                                                                                           tmp_path_factory):
+    tmp_path, export, contacts = school
+    handler, port = server()
+    set_smtp(tmp_path, smtp_table(port))
+    assert letters(run, tmp_path, export, contacts).exit_code == 0
+    emails = sorted((tmp_path / "out").glob("*.eml"))
+    assert emails
+    for path in emails:
+        text = path.read_text(encoding="utf-8")
+        assert "X-Unsent" not in text and "Message-ID:" in text and "Date:" in text
+    other = tmp_path_factory.mktemp("misspelt")
+    settings = other / "school.toml"
+    settings.write_text((tmp_path / "school.toml").read_text(encoding="utf-8").replace(
+        "[smtp]", '[smtp]\npasswd = "S3cr3t-PW-xyz"'), encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "attendance_cli", "--debug", "send", "--db",
+                           str(tmp_path / "ledger.sqlite"), "--school", str(settings), "--dry-run"],
+                          capture_output=True, text=True)
+    assert done.returncode != 0 and "Traceback" in done.stderr  # --debug shows it, without the value
+    assert "S3cr3t-PW-xyz" not in done.stdout + done.stderr

@@ -383,11 +383,12 @@ def recording(ledger: Path, wait: float, folder: Path | None = None, creating: b
             yield
         except Interrupted:
             raise
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             message = _interrupted(ledger, before)
-            if message is None:
+            sending = getattr(exc, "message", None)  # what a sending run had sent (mail.outbox.SendInterrupted)
+            if message is None and sending is None:
                 raise
-            raise Interrupted(message) from None
+            raise Interrupted(" ".join(m for m in (message, sending) if m)) from None
         except typer.Exit:  # finished, with an exit code of its own (3: rows set aside)
             created()
             raise
@@ -601,7 +602,7 @@ def send_report(outcome, quiet: bool, what: str = "e-mail") -> None:
     for label in outcome.earlier_unknown:
         console.print(escape(f"Warning: {label} was handed to the mail server by an earlier run that did not hear "
                              "back: not sent again. Check whether it arrived; --resend-unknown sends it again."))
-    if not quiet or not outcome.ok:
+    if True:  # what was sent is the result of the run: said with -q too (-q hides the reading summary)
         line = f"Sent {plural(len(outcome.sent), what)}"
         if outcome.already:
             line += f"; {outcome.already} already sent"

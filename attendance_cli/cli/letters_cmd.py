@@ -256,6 +256,11 @@ def letters(
             if sending is not None:
                 _send(ledger_path, sending, quiet)
             return
+        if sending is not None:  # a server that cannot be reached, or refuses the login: said before anything is written
+            from attendance_cli.jobs.send import check_connection
+
+            with c.progress("Connecting to the mail server"):
+                check_connection(sending)
         with c.progress_bar("Writing letters", len(items)) as tick:
             written = write_letters(items, fmt.value, out, found.evaluation, plan.recorded, ledger_path, wait,
                                     templates=str(folder) if folder else None, school_email=settings.email,

@@ -71,6 +71,8 @@ def send(
 
             raise MissingFileError(f"There is no ledger at {ledger}.",
                                    fix="Give --db PATH (the ledger attendance letters --send records in), or --policy.")
-        with c.progress("Sending the e-mails"):
+        # one sending run at a time per ledger (as one recording run): a message another run has in
+        # flight is never taken for one an earlier run left unknown
+        with c.recording(ledger, options.wait), c.progress("Sending the e-mails"):
             outcome = send_letters(ledger, options)
         c.send_report(outcome, quiet)

@@ -126,7 +126,8 @@ def load_school(path: Path) -> School:
         raise ConfigError(f"{path}: " + "; ".join(problems) + ".",
                           fix=f"Settings are: {', '.join(School.model_fields)}; in [smtp]: "
                               f"{', '.join(f.alias or n for n, f in Smtp.model_fields.items())} (security is starttls, "
-                              "tls or none). For example:\n" + _indent(EXAMPLE)) from error
+                              "tls or none). For example:\n" + _indent(EXAMPLE)) from None  # the values (a password
+        # under a misspelt key) stay out of any traceback, --debug's too
     if problems:
         raise ConfigError(f"{path}: " + "; ".join(problems) + ".",
                           fix='Give the one address e-mailed letters come from, with no name and no second address, '

@@ -15,7 +15,7 @@ from email.parser import BytesParser
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
-from attendance_cli.mail.smtp import Lost, Mailer, Refused
+from attendance_cli.mail.smtp import Lost, Mailer, NotHanded, Refused
 
 #: Why the messages after a lost connection were not sent (they are tried again by the next run).
 NOT_TRIED = "not sent: the connection to the mail server was lost before its turn"
@@ -34,6 +34,7 @@ class Outgoing:
     recipient: str
     label: str
     build: Callable[[], EmailMessage]
+    path: Path | None = None  # the letter's file: once sent, it holds the message as sent (no longer a draft)
 
 
 @dataclass
@@ -48,13 +49,45 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
-        return not self.failed and not self.unknown
+        """Nothing failed and nothing is unknown, this run's or an earlier run's (a cron job is told of a
+        message still waiting to be checked on every run, until it is)."""
+        return not self.failed and not self.unknown and not self.earlier_unknown
+
+
+class SendInterrupted(KeyboardInterrupt):
+    """Ctrl-C while sending: `message` says what was sent, what is unknown and what is left."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 def deliver(ledger, items: Sequence[Outgoing], mailer: Mailer, sender: str, resend_unknown: bool = False,
             tick: Callable[[], None] | None = None) -> Outcome:
-    """Send `items` over `mailer` (connected), recording each in `ledger`, in order."""
+    """Send `items` over `mailer` (connected), recording each in `ledger`, in order. Ctrl-C stops it
+    with SendInterrupted, saying truthfully what was sent and what is left."""
     outcome = Outcome()
+    in_flight: list[str] = []
+    try:
+        _deliver(ledger, items, mailer, sender, resend_unknown, tick, outcome, in_flight)
+    except KeyboardInterrupt:
+        from attendance_cli.formatting import plural
+
+        done = len(outcome.sent) + len(outcome.failed) + len(outcome.unknown) + outcome.already + len(in_flight)
+        left = len(items) - done
+        parts = [f"sent {plural(len(outcome.sent), 'e-mail')}"]
+        if in_flight:
+            parts.append(f"{in_flight[0]} was with the mail server: its outcome is unknown (not sent again without "
+                         "--resend-unknown)")
+        if outcome.failed:
+            parts.append(f"{len(outcome.failed)} failed")
+        parts.append(f"{plural(left, 'e-mail')} still to send: `attendance send` sends them")
+        raise SendInterrupted("Interrupted while sending: " + "; ".join(parts) + ".") from None
+    return outcome
+
+
+def _deliver(ledger, items: Sequence[Outgoing], mailer: Mailer, sender: str, resend_unknown: bool,
+             tick: Callable[[], None] | None, outcome: Outcome, in_flight: list[str]) -> None:
     domain = sender.rpartition("@")[2] or None
     lost = False
     for item in items:
@@ -78,18 +111,41 @@ def deliver(ledger, items: Sequence[Outgoing], mailer: Mailer, sender: str, rese
         del message["X-Unsent"], message["Date"], message["Message-ID"]
         message["Date"] = format_datetime(dt.datetime.now(dt.UTC))
         message["Message-ID"] = message_id
+        in_flight.append(item.label)
         try:
             mailer.send(message, sender, item.recipient)
         except Refused as error:
+            in_flight.clear()
             ledger.mark_failed(item.delivery_id, error.reason)
             outcome.failed.append((item.label, shown(error.reason, item.recipient)))
+        except NotHanded as error:  # not delivered: the next run sends it, as the ones after it
+            in_flight.clear()
+            ledger.mark_failed(item.delivery_id, error.reason)
+            outcome.failed.append((item.label, error.reason))
+            lost = True
         except Lost as error:  # left 'sending': the server may have delivered it
+            in_flight.clear()
             outcome.unknown.append(f"{item.label} ({error.reason})")
             lost = True
         else:
             ledger.mark_sent(item.delivery_id)
+            in_flight.clear()
             outcome.sent.append(item.label)
-    return outcome
+            if item.path is not None:
+                _as_sent(item.path, message)
+
+
+def _as_sent(path: Path, message: EmailMessage) -> None:
+    """The letter's file rewritten as the message went (its Date and Message-ID, no X-Unsent): a mail
+    program no longer opens it as a draft ready to send a second time by hand."""
+    import os
+
+    temp = path.with_name(f".{path.name}.part")
+    try:
+        temp.write_bytes(message.as_bytes(policy=email.policy.default))  # as letters are written: LF lines
+        os.replace(temp, path)
+    except OSError:  # the message went; the file stays the draft it was
+        temp.unlink(missing_ok=True)
 
 
 def shown(reason: str, recipient: str) -> str:
@@ -118,5 +174,5 @@ def letters_outgoing(ledger, resend_unknown: bool = False) -> list[Outgoing]:
     """The ledger's e-mailed letters still to send (queued, failed; with `resend_unknown`, those left
     'sending'), each read from the file its run wrote."""
     return [Outgoing(p.delivery_id, p.recipient, p.file,
-                     lambda p=p: read_letter(Path(p.folder) / p.file, p.recipient))
+                     lambda p=p: read_letter(Path(p.folder) / p.file, p.recipient), Path(p.folder) / p.file)
             for p in ledger.letters_to_send(resend_unknown)]

@@ -32,6 +32,15 @@ class Refused(Exception):
         self.reason = reason
 
 
+class NotHanded(Exception):
+    """The connection ended before the message was handed over (before DATA): it was not delivered, and
+    the next run sends it."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class Lost(Exception):
     """The connection ended while the server had the message: it may or may not have been delivered."""
 
@@ -131,26 +140,44 @@ class Mailer:
         if self._last is not None:
             time.sleep(max(0.0, self._last + self.interval - time.monotonic()))
         self._last = time.monotonic()
+        smtp = self._smtp
+        handed = []  # the DATA command went: from here a lost connection leaves the outcome unknown
+        original = smtp.data
+
+        def data(msg):
+            handed.append(True)
+            return original(msg)
+
+        smtp.data = data  # sendmail calls self.data
         try:
-            self._smtp.send_message(message, from_addr=sender, to_addrs=[recipient])
+            smtp.send_message(message, from_addr=sender, to_addrs=[recipient])
         except smtplib.SMTPRecipientsRefused as error:
             code, text = error.recipients.get(recipient, (0, b"refused"))
             raise Refused(_reason(code, text)) from None
         except smtplib.SMTPServerDisconnected as error:
             self._smtp = None
-            raise Lost(f"the server closed the connection ({error or 'no reply'})") from None
+            reason = f"the server closed the connection ({error or 'no reply'})"
+            raise (Lost(reason) if handed else NotHanded(reason + ", before the message was handed over")) from None
         except (TimeoutError, socket.timeout, OSError) as error:
             self._smtp = None
-            raise Lost(f"the connection failed ({error or type(error).__name__})") from None
+            reason = f"the connection failed ({error or type(error).__name__})"
+            raise (Lost(reason) if handed else NotHanded(reason + ", before the message was handed over")) from None
         except smtplib.SMTPResponseException as error:
             raise Refused(_reason(error.smtp_code, error.smtp_error)) from None
         except smtplib.SMTPException as error:
             raise Refused(str(error)) from None
+        finally:
+            smtp.__dict__.pop("data", None)
 
-    def close(self) -> None:
+    def close(self, polite: bool = True) -> None:
+        """QUIT and close; not `polite` (stopped in the middle of a message, by Ctrl-C): close at once,
+        without waiting for a server that may be holding the message."""
         if self._smtp is not None:
             try:
-                self._smtp.quit()
+                if polite:
+                    self._smtp.quit()
+                else:
+                    self._smtp.close()
             except (smtplib.SMTPException, OSError):
                 self._smtp.close()
             self._smtp = None
@@ -160,4 +187,4 @@ class Mailer:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
-        self.close()
+        self.close(polite=kind is None or not issubclass(kind, KeyboardInterrupt))
