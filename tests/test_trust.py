@@ -176,25 +176,28 @@ def test_an_error_in_a_split_school_names_the_original_line(run, write):
 
 
 @pytest.mark.parametrize("text, message, code", [
-    ('name = "T"\n[[school]]\nname = "Oak"\ndfe_number = "123/4567"\nexports = "oak/*.csv"\ncolour = "red"\n',
+    ('name = "T"\n[[school]]\nname = "Oak"\ndfe_number = "123/4567"\nphase = "primary"\nexports = "oak/*.csv"\n'
+     'colour = "red"\n',
      "{path}: school 1 (Oak): unknown key 'colour'.\n  Fix: The trust's keys are: name, policy, codes, school; each "
      "[[school]]'s: name, dfe_number, phase, exports, calendar, policy, ledger, school, codes.", 1),
-    ('name = "T"\n[[school]]\nname = "Oak"\nexports = "oak/*.csv"\n',
+    ('name = "T"\n[[school]]\nname = "Oak"\nphase = "primary"\nexports = "oak/*.csv"\n',
      "{path}: school 1 (Oak): the key 'dfe_number' is missing.\n  Fix: Correct the trust file.", 1),
-    ('name = "T"\n[[school]]\nname = "Oak"\ndfe_number = "12/34"\nexports = "oak/*.csv"\n',
+    ('name = "T"\n[[school]]\nname = "Oak"\ndfe_number = "123/4567"\nexports = "oak/*.csv"\n',
+     "{path}: school 1 (Oak): the key 'phase' is missing.\n  Fix: Correct the trust file.", 1),
+    ('name = "T"\n[[school]]\nname = "Oak"\ndfe_number = "12/34"\nphase = "primary"\nexports = "oak/*.csv"\n',
      "{path}, school 1 (Oak): dfe_number '12/34' is not a DfE number.\n  Fix: Give the school's 7-digit DfE number "
      "(local authority and establishment), e.g. dfe_number = \"123/4567\".", 1),
     ('name = "T"\n[[school]]\nname = "Oak"\ndfe_number = "123/4567"\nphase = "infant"\nexports = "oak/*.csv"\n',
      "{path}: school 1 (Oak): phase 'infant' is not a phase (one of: nursery, primary, middle, secondary, "
      "all-through, special, alternative, sixth-form, college).\n  Fix: Correct the trust file.", 1),
-    ('name = "T"\n[[school]]\nname = "Oak"\ndfe_number = "123/4567"\nexports = "ash/*.csv"\n',
+    ('name = "T"\n[[school]]\nname = "Oak"\ndfe_number = "123/4567"\nphase = "primary"\nexports = "ash/*.csv"\n',
      "{path}, school 1 (Oak): the folder pattern 'ash/*.csv' matches no file (looked for {folder}/ash/*.csv).\n"
      "  Fix: Check the folder and the pattern; paths are relative to the trust file.", 2),
-    ('name = "T"\n[[school]]\nname = "Oak"\ndfe_number = "123/4567"\nexports = ["oak/summer.csv"]\n',
+    ('name = "T"\n[[school]]\nname = "Oak"\ndfe_number = "123/4567"\nphase = "primary"\nexports = ["oak/summer.csv"]\n',
      "{path}, school 1 (Oak): the export 'oak/summer.csv' is not there (looked for {folder}/oak/summer.csv).\n"
      "  Fix: Check the path; paths are relative to the trust file.", 2),
-    ('name = "T"\n[[school]]\nname = "Oak"\ndfe_number = "123/4567"\nexports = "oak/*.csv"\n'
-     '[[school]]\nname = "Ash"\ndfe_number = "1234567"\nexports = "oak/*.csv"\n',
+    ('name = "T"\n[[school]]\nname = "Oak"\ndfe_number = "123/4567"\nphase = "primary"\nexports = "oak/*.csv"\n'
+     '[[school]]\nname = "Ash"\ndfe_number = "1234567"\nphase = "primary"\nexports = "oak/*.csv"\n',
      "{path}: Oak and Ash have the same DfE number (123/4567).\n  Fix: Each school has its own DfE number: check the "
      "one that is wrong.", 1),
     ('name = "T"\n', "{path}: the key 'school' is missing.\n  Fix: Correct the trust file.", 1),
@@ -320,3 +323,48 @@ def test_no_hidden_figure_can_be_worked_out_from_the_shown_ones_and_the_total(ro
             continue
         for i, values in _feasible_values(rows, total, hidden, column).items():
             assert len(values) > 1, (column, i, rows, hidden)
+
+
+def test_one_school_however_its_cell_is_written(run, write):
+    """A DfE number with and without its slash, a name in another case or spacing: one school each."""
+    oak = oak_rows("1234567")
+    oak[len(oak) // 2:] = [row.replace("1234567,", "123/4567,", 1) for row in oak[len(oak) // 2:]]
+    elm = elm_rows("Elm Primary")
+    elm[1::2] = [row.replace("Elm Primary,", "ELM  primary,", 1) for row in elm[1::2]]
+    export = write("la.csv", ["School," + ARBOR_HEADER, *oak, *elm])
+    table = csv_frame(run("trust", "summary", export, "-f", "csv", "-q").stdout)
+    assert table.select("school", "pupils", "possible_sessions").rows() == [
+        ("1234567", "2", "80"), ("Elm Primary", "3", "90"), ("All schools", "5", "170")]
+
+
+def test_schools_never_share_a_ledger_through_their_policy_and_a_missing_ledger_is_named(run, trust_file, write):
+    folder = trust_file.parent
+    (folder / "shared.sqlite").write_bytes(b"")
+    write("shared.toml", 'name = "shared"\nextends = "dfe-national"\nledger = "shared.sqlite"\n')
+    text = trust_file.read_text(encoding="utf-8").replace('name = "Riverside Learning Trust"\n',
+                                                          'name = "Riverside Learning Trust"\npolicy = "shared.toml"\n')
+    shared = write("shared-trust.toml", text)
+    result = run("trust", "summary", shared)
+    assert result.exit_code == 1
+    assert "have the same ledger" in result.stderr
+    typo = write("typo-trust.toml", trust_file.read_text(encoding="utf-8") + 'ledger = "elm/nothere.sqlite"\n')
+    missing = run("trust", "triggers", typo)
+    assert missing.exit_code == 2
+    assert "school 2 (Elm Primary): the ledger 'elm/nothere.sqlite' is not there" in missing.stderr
+
+
+def test_the_trust_row_is_suppressed_like_a_school(run, trust_file, tmp_path):
+    out = tmp_path / "report.html"
+    result = run("trust", "report", trust_file, "--out", out, "--suppress-below", "6", "-q")
+    assert result.exit_code == 0, result.stderr
+    page = out.read_text(encoding="utf-8")
+    trust_row = page[page.index("All schools"):]
+    trust_row = trust_row[:trust_row.index("</tr>")]
+    assert "suppressed" in trust_row and ">5<" not in trust_row  # five pupils in all: fewer than six
+
+
+def test_a_scheduler_address_that_is_not_one_is_said_to_be(run, trust_file):
+    for address in ("nonsense", "tcp://localhost", "http://127.0.0.1:8786"):
+        result = run("trust", "summary", trust_file, "--scheduler", address)
+        assert result.exit_code == 2
+        assert result.stderr.splitlines()[0] == f"Error: --scheduler {address!r} is not a scheduler's address."

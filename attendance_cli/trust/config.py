@@ -58,7 +58,7 @@ class _SchoolFile(BaseModel):
 
     name: str = Field(min_length=1)
     dfe_number: str = Field(min_length=1)
-    phase: Literal[PHASES] = "all-through"  # type: ignore[valid-type]
+    phase: Literal[PHASES]  # type: ignore[valid-type]  # required: the national figures compared with are by phase
     exports: str | list[str]
     calendar: str | None = None
     policy: str | None = None
@@ -202,7 +202,17 @@ def _school(path: Path, folder: Path, index: int, entry: _SchoolFile, trust: _Tr
     calendar = file("calendar", entry.calendar)
     settings = file("school", entry.school)
     policy = _policy(entry.policy or trust.policy, folder, where)
-    ledger = folder / entry.ledger if entry.ledger is not None else None
+    if entry.ledger is not None:
+        ledger: Path | None = folder / entry.ledger
+        if not ledger.is_file():  # a typo would read no ledger, and every event would look new
+            raise MissingFileError(f"{where}: the ledger {entry.ledger!r} is not there (looked for {ledger}).",
+                                   fix="Check the path (relative to the trust file); leave ledger out for a school "
+                                       "that has recorded nothing yet.")
+    else:  # the ledger its policy names, if any: two schools must not share one through a policy
+        from attendance_cli.rules import load_policy
+
+        named = load_policy(policy).ledger
+        ledger = Path(named) if named else None
     codes = entry.codes or trust.codes
     if codes is not None and codes.endswith((".toml", ".csv")):
         codes = str(file("codes", codes))

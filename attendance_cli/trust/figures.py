@@ -3,8 +3,9 @@ small numbers suppressed in anything shared.
 
 Suppression, for a table of schools and its trust total:
 
-- primary: a school of fewer than N pupils shows none of its figures; a count of pupils
-  persistently (or severely) absent from 1 to N - 1 is hidden, with its percentage;
+- primary: a school (or the trust) of fewer than N pupils shows none of its figures; a count of
+  pupils persistently (or severely) absent from 1 to N - 1 is hidden, with its percentage, in a
+  school's row and in the trust's;
 - secondary: the trust total is the sum of the schools, so a hidden count could be worked out by
   subtracting the shown ones from it. For every column of counts, each hidden cell must still be
   able to take more than one value given the shown cells, the total, and that a school's PA or SA
@@ -35,7 +36,9 @@ def suppress(rows: Sequence[dict[str, int]], total: dict[str, int], below: int) 
         for column in COUNTS[1:]:
             if 0 < row[column] < below:
                 hidden[i].add(column)
-    total_hidden: set[str] = set()
+    # the trust's own row is shared as much as a school's: the same primary rule
+    total_hidden: set[str] = set(COUNTS) if total.get("pupils", 0) < below else {
+        column for column in COUNTS[1:] if 0 < total[column] < below}
     changed = True
     while changed:
         changed = False

@@ -99,8 +99,14 @@ def _on_dask(work: Callable[[Any], Any], tasks: Sequence[Any], scheduler: str) -
                          fix="Install the extra: pip install 'attendance[dask]' (on every machine of the cluster "
                              "too), or leave --scheduler out to run the schools on this machine.") from None
     try:
-        client = Client(scheduler, timeout="20s")
-    except (OSError, TimeoutError) as error:
+        import re
+
+        if not re.fullmatch(r"(tcp|tls|ucx|inproc)://[^\s/:]+:\d{1,5}|[^\s/:]+:\d{1,5}", scheduler):
+            raise UsageError(f"--scheduler {scheduler!r} is not a scheduler's address.",
+                             fix="Give it as tcp://HOST:PORT (a Dask scheduler listens on port 8786 unless told "
+                                 "otherwise), or leave --scheduler out to run on this machine.")
+        client = Client(scheduler, timeout="10s")
+    except (OSError, TimeoutError, ValueError) as error:
         raise UsageError(f"--scheduler {scheduler}: no Dask scheduler could be reached there ({error}).",
                          fix="Check the address (tcp://HOST:8786) and that the scheduler is running, or leave "
                              "--scheduler out to run on this machine.") from None

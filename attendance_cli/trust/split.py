@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import polars as pl
+
 from attendance_cli.errors import AttendanceError, InputError
 from attendance_cli.trust.config import School, Trust
 
@@ -43,6 +45,8 @@ def split_by_school(paths: list[Path], folder: Path, *, policy: str = "dfe-natio
     from attendance_cli.ingest.headers import detect_layout
 
     per_school: dict[str, list[tuple[Path, Path, tuple[int, ...]]]] = {}
+
+    spelling: dict[str, str] = {}  # a school's key -> its first spelling
     for number, path in enumerate(paths):
         decoded = open_text(path, encoding)
         layout = detect_layout(decoded.head, {}, None, str(path))
@@ -89,8 +93,12 @@ def split_by_school(paths: list[Path], folder: Path, *, policy: str = "dfe-natio
                              f"{layout.headers[column]!r}, so the row belongs to no school.",
                              fix="Fill in the school on every row in the MIS and export again (every row is "
                                  "counted for one school: none is guessed).")
-        for value, rows in frame.filter(~blank_line).group_by("school", maintain_order=True):
+        # one school however its cell is written: a DfE number with or without its slash, a name in any
+        # case or spacing (named by the first spelling met)
+        frame = frame.with_columns(_normalised(pl.col("school")).alias("_same"))
+        for value, rows in frame.filter(~blank_line).group_by("_same", maintain_order=True):
             key = str(value[0])
+            spelling.setdefault(key, rows["school"][0])
             target = folder / f"school-{_index(per_school, key)}-file-{number}.csv"
             content = head.str.join("")[0] + rows["line"].str.join("")[0]
             if not content.endswith("\n"):
@@ -101,9 +109,17 @@ def split_by_school(paths: list[Path], folder: Path, *, policy: str = "dfe-natio
     if not per_school:
         raise InputError(f"{', '.join(str(p) for p in paths)}: no rows, so no school.",
                          fix="Export the registers again: the files hold no data rows.")
-    schools = [_school(value, files) for value, files in per_school.items()]
+    schools = [_school(spelling[key], files) for key, files in per_school.items()]
     schools.sort(key=lambda s: (s.name.casefold(), s.dfe_number))
     return Trust(name, None, tuple(schools), policy)
+
+
+def _normalised(cell: pl.Expr) -> pl.Expr:
+    """A school cell as the key of its school: a DfE number's seven digits, else the name in lower case
+    with single spaces."""
+    digits = cell.str.replace_all(r"[\s/]", "")
+    return (pl.when(digits.str.contains(r"^\d{7}$")).then(digits)
+            .otherwise(cell.str.replace_all(r"\s+", " ").str.to_lowercase()))
 
 
 def _index(per_school: dict, key: str) -> int:
