@@ -368,3 +368,13 @@ def test_a_scheduler_address_that_is_not_one_is_said_to_be(run, trust_file):
         result = run("trust", "summary", trust_file, "--scheduler", address)
         assert result.exit_code == 2
         assert result.stderr.splitlines()[0] == f"Error: --scheduler {address!r} is not a scheduler's address."
+
+
+def test_a_school_with_nobody_counted_and_exports_ending_apart_are_said(run, trust_file):
+    # 28/09 to 02/10: Oak's week of school, Elm's holiday week
+    result = run("trust", "summary", trust_file, "--from", "28/09/2026", "--to", "02/10/2026", "-f", "csv")
+    assert result.exit_code == 0, result.stderr
+    assert csv_frame(result.stdout)["school"].to_list() == ["Oak Primary", "All schools"]
+    assert ("Note: Elm Primary: no pupil counted in chosen dates: 28/09/2026 to 02/10/2026 (a holiday there, or no "
+            "pupil of the cohort): it has no row, and nothing of it is in the trust's row.") in " ".join(
+        result.stderr.split())

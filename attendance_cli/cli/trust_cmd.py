@@ -99,9 +99,23 @@ def _reading(schools, quiet: bool) -> None:
     pupils = sum(s.reading.pupils for s in schools)
     windows = sorted({s.reading.window for s in schools})
     counting = windows[0] if len(windows) == 1 else "each school's own window"
-    c.stderr_console().print(c.escape(
+    console = c.stderr_console()
+    console.print(c.escape(
         f"Read {plural(len(schools), 'school')} ({plural(files, 'file')}): {plural(marks, 'mark')} for "
         f"{plural(pupils, 'pupil')} (pupils are counted per school); counting {counting}."))
+    # what a school's own run would say, said here per school (no pupil names: stderr ends up in cron logs)
+    for s in schools:
+        if s.reading.unmarked:
+            console.print(c.escape(f"  {s.school}: {plural(s.reading.unmarked, 'unmarked session')} (attendance "
+                                   "ingest on its exports lists them)."))
+    lasts = {s.reading.last for s in schools if s.reading.last is not None}
+    if len(lasts) > 1:
+        latest = max(lasts)
+        behind = [s for s in schools if s.reading.last is not None and s.reading.last < latest]
+        console.print(c.escape("Note: the schools' exports end on different days ("
+                               + "; ".join(f"{s.school} on {s.reading.last:%d/%m/%Y}" for s in behind)
+                               + f", the others on {latest:%d/%m/%Y}): a named window is each school's own, as of "
+                               "its own last date."))
 
 
 @app.command("summary", short_help="Attendance per school and trust-wide (from summed sessions).", epilog=c.examples(
@@ -148,6 +162,11 @@ def summary(
             result = trust_summary(trust, options)
         _show(result, fmt, output)
         _reading(result.schools, quiet)
+        for school in result.schools:  # a school with nobody counted has no row: said, never silently left out
+            if school.total.height == 0 or int(school.total["pupils"].sum() or 0) == 0:
+                c.stderr_console().print(c.escape(
+                    f"Note: {school.school}: no pupil counted in {school.reading.window} (a holiday there, or no "
+                    "pupil of the cohort): it has no row, and nothing of it is in the trust's row."))
 
 
 def _show(result, fmt, output: Path | None) -> None:
