@@ -173,6 +173,7 @@ def test_an_error_in_a_split_school_names_the_original_line(run, write):
     assert result.exit_code == 1
     assert "A school could not be run; nothing was written.\n  - Elm Primary:" in result.stderr
     assert f"{path} (school Elm Primary), line 101: unknown code; column 'Mark'; value 'Q9'" in result.stderr
+    assert "(Those options are a single school's: in a trust, correct the school's exports" in result.stderr
 
 
 @pytest.mark.parametrize("text, message, code", [

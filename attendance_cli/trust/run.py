@@ -54,7 +54,15 @@ def guarded(fn: Callable[[Any], T], task: Any) -> T | Failed:
         return fn(task)
     except AttendanceError as error:
         error = original_error(error, school)
-        return Failed(school.name, school.dfe_number, error.describe(), error.exit_code)
+        text = error.describe()
+        if any(option in text for option in _SINGLE_SCHOOL):
+            text += ("\n  (Those options are a single school's: in a trust, correct the school's exports, or run "
+                     "the school on its own with them: attendance summary ITS-EXPORTS ...)")
+        return Failed(school.name, school.dfe_number, text, error.exit_code)
+
+
+#: Options a school's own run has for reading its exports, which `attendance trust` does not.
+_SINGLE_SCHOOL = ("--lenient", "--duplicates", "--map", "--source", "--encoding", "--blank-means")
 
 
 def _set_threads(threads: int) -> None:
