@@ -380,3 +380,19 @@ def test_a_pupil_id_with_a_hidden_character_is_refused(run, arbor):
                                              "written.")
     assert (f"{export}, line 3: pupil id holds a hidden control character; column 'Student ID'; value 'S1<0x00>'"
             in result.stderr)
+
+
+def test_summary_counts_the_latest_school_year_unless_told_otherwise(run):
+    """Two school years of exports: last year's leavers are not counted in this year's forms."""
+    samples = Path(__file__).parent.parent / "sample_data"
+    both = [*sorted(samples.glob("primary_arbor_2025-26_*.csv")), samples / "primary_arbor_2026-27_autumn_grid.csv"]
+    default = run("summary", *both, "--by", "form", "-f", "csv")
+    assert default.exit_code == 0, default.stderr
+    assert ("counting school year 2026/27, the latest in the exports (earlier school years left out: --from, --to or "
+            "--window count them)") in " ".join(default.stderr.split())
+    this_year = run("summary", samples / "primary_arbor_2026-27_autumn_grid.csv", "--by", "form", "-f", "csv")
+    assert default.stdout == this_year.stdout  # the same forms and pupils as this year's export alone
+    everything = run("summary", *both, "--by", "form", "-f", "csv", "--from", "01/08/2025")
+    assert everything.stdout != default.stdout  # asked for, the earlier year is counted too
+    as_of = run("summary", *both, "--as-of", "20/07/2026", "-f", "csv")
+    assert "counting school year 2025/26 to 20/07/2026" in " ".join(as_of.stderr.split())

@@ -43,7 +43,8 @@ def test_csv_is_the_default_when_piped_and_diagnostics_go_to_stderr(run, registe
     result = run("summary", register)  # CliRunner's stdout is not a terminal
     assert result.stdout.splitlines()[0] == PUPIL_HEADER
     assert result.stderr == (
-        "Read 1 file (arbor-sessions): 24 marks for 2 pupils, 01/09/2025 to 12/09/2025; counting all dates in the data.\n")
+        "Read 1 file (arbor-sessions): 24 marks for 2 pupils, 01/09/2025 to 12/09/2025; counting school year 2025/26: "
+        "every date in the data.\n")
 
 
 def test_group_summary(run, register):

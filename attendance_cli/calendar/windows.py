@@ -80,7 +80,14 @@ class WindowChoice:
                 raise UsageError("--to is before --from.")
             window: Window | None = Window(self.start, self.end, "chosen dates")
         elif self.name is None:
-            window = Window(None, self.as_of, "every date") if self.as_of else None
+            # --as-of alone: the school year of that date, to it (last year's pupils are not this year's)
+            window = None
+            if self.as_of:
+                from attendance_cli.calendar.school import school_year_label, school_year_start
+
+                first = school_year_start(self.as_of)
+                window = Window(first, self.as_of, f"school year {school_year_label(first)} to "
+                                                   f"{self.as_of:%d/%m/%Y}")
         else:
             calendar, last = data.calendar(calendar_file)
             reference = self.as_of or last

@@ -47,7 +47,10 @@ def summary(data: Dataset, options: SummaryOptions = SummaryOptions()) -> Summar
     if options.window.name is not None and set(keys) <= set(NAMES) and not options.window.dfe_cohort:
         data.read_once()  # the calendar, then the window: both from one read
     window = options.window.resolve(data, options.calendar)
-    result = data.tally(window, keys, attributes=["surname", "forename", "year_group", "form", *keys])
+    attributes = ["surname", "forename", "year_group", "form", *keys]
+    result = data.tally(window, keys, attributes=attributes)
+    if window is None:
+        window, result = _school_year(data, result, keys, attributes)
     if options.window.dated:
         require_overlap(window, result.report)
     table = pupil_statistics(result, keys)
@@ -60,6 +63,27 @@ def summary(data: Dataset, options: SummaryOptions = SummaryOptions()) -> Summar
         method = f"{METHOD} {DESCRIPTION}"
     unit = "contact points (lessons)" if data.lessons else "sessions"
     return Summary(table, result, window, tuple(keys), method, unit)
+
+
+def _school_year(data: Dataset, result: Tally, keys: list[str], attributes: list[str]) -> tuple[Window | None, Tally]:
+    """No window given: the school year of the data's last date. Exports of one school year are counted as
+    they were (every date, one read); with earlier years in them (last year's leavers, last year's forms),
+    they are counted again for the latest school year only, and the window says so."""
+    import dataclasses
+
+    from attendance_cli.calendar import Window, school_year_label, school_year_start
+
+    report = result.report
+    if report.first_date is None or report.last_date is None:
+        return None, result
+    start = school_year_start(report.last_date)
+    label = f"school year {school_year_label(start)}"
+    if school_year_start(report.first_date) == start:
+        shown = dataclasses.replace(report, window=f"{label}: every date in the data")
+        return None, dataclasses.replace(result, report=shown)
+    window = Window(start, None, f"{label}, the latest in the exports (earlier school years left out: --from, "
+                                 "--to or --window count them)")
+    return window, data.tally(window, keys, attributes=attributes)
 
 
 def check_by(data: Dataset, by: list[str]) -> list[str]:
