@@ -168,18 +168,13 @@ def letters_due(found: RequestsFound, letter_date: dt.date, fmt: str, contacts, 
 def _same_requests(decisions: pl.DataFrame, requests: pl.DataFrame) -> None:
     """A decision is for the request it was made on: an id the requests file now uses for another
     request (another pupil, other dates) is an error, never a letter to the wrong family."""
-    import polars as pl
-
-    from attendance_cli.ledger.requests import FACTS
+    from attendance_cli.ledger.requests import FACTS, first_unlike, request_words
 
     both = decisions.join(requests.select("request_id", *FACTS, "file", "line"), on="request_id", suffix="_file")
-    other = both.filter(pl.any_horizontal([pl.col(c).ne_missing(pl.col(f"{c}_file")) for c in FACTS]))
-    if other.height:
-        row = other.row(0, named=True)
+    row = first_unlike(both, FACTS, "_file")
+    if row is not None:
         raise ConfigError(
-            f"{row['file']}, line {row['line']}: request {row['request_id']} is pupil {row['pupil_id_file']}, "
-            f"{row['date_from_file']:%d/%m/%Y} to {row['date_to_file']:%d/%m/%Y} ({row['type_file']}), but the "
-            f"decision recorded under that id is for pupil {row['pupil_id']}, {row['date_from']:%d/%m/%Y} to "
-            f"{row['date_to']:%d/%m/%Y} ({row['type']}); nothing was written.",
+            f"{row['file']}, line {row['line']}: request {row['request_id']} is {request_words(row, '_file')}, but "
+            f"the decision recorded under that id is for {request_words(row)}; nothing was written.",
             fix="Correct the request in the file (or give the file the decision was made on): a request's id is "
                 "never used for another request.")

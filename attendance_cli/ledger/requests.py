@@ -122,19 +122,15 @@ class RequestLedger(LedgerFile):
                                   "(SELECT value FROM json_each(?))", [json.dumps(ids)], DECISION_SCHEMA)
             if earlier.height:
                 both = frame.join(earlier, on="request_id", suffix="_before")
-                other = both.filter(pl.any_horizontal([pl.col(c).ne_missing(pl.col(f"{c}_before")) for c in FACTS]))
-                if other.height:
-                    row = other.row(0, named=True)
+                other = first_unlike(both, FACTS, "_before")
+                if other is not None:
                     raise DecidedAlready(
-                        f"The id {row['request_id']} was used for another request, decided on "
-                        f"{row['decided_on_before']:%d/%m/%Y}: pupil {row['pupil_id_before']}, "
-                        f"{row['date_from_before']:%d/%m/%Y} to {row['date_to_before']:%d/%m/%Y} "
-                        f"({row['type_before']}); this one is pupil {row['pupil_id']}, {row['date_from']:%d/%m/%Y} to "
-                        f"{row['date_to']:%d/%m/%Y} ({row['type']}). Nothing was recorded.",
+                        f"The id {other['request_id']} was used for another request, decided on "
+                        f"{other['decided_on_before']:%d/%m/%Y}: {request_words(other, '_before')}; this one is "
+                        f"{request_words(other)}. Nothing was recorded.",
                         fix="Give each request its own id in the requests file.")
-                differ = both.filter(pl.any_horizontal([pl.col(c).ne_missing(pl.col(f"{c}_before")) for c in SAME]))
-                if differ.height:
-                    row = differ.row(0, named=True)
+                row = first_unlike(both, SAME, "_before")
+                if row is not None:
                     raise DecidedAlready(
                         f"Request {row['request_id']} was decided on {row['decided_on_before']:%d/%m/%Y} "
                         f"({_words(row['decision_before'])}, code {row['code_before']}, for the reason "
@@ -200,6 +196,18 @@ class RequestLedger(LedgerFile):
             self._db.execute("UPDATE decision_letter_runs SET state = 'done' WHERE letter_run_id = ?", (letter_run_id,))
         except sqlite3.Error as error:
             raise self._translate(error, "record in") from error
+
+
+def first_unlike(both: pl.DataFrame, columns: tuple[str, ...], suffix: str) -> dict | None:
+    """The first row of a join whose `columns` differ from their `suffix` copies (None: all alike)."""
+    unlike = both.filter(pl.any_horizontal([pl.col(c).ne_missing(pl.col(f"{c}{suffix}")) for c in columns]))
+    return unlike.row(0, named=True) if unlike.height else None
+
+
+def request_words(row: dict, suffix: str = "") -> str:
+    """A request as a message names it: "pupil P1, 16/11/2026 to 20/11/2026 (exceptional)"."""
+    return (f"pupil {row[f'pupil_id{suffix}']}, {row[f'date_from{suffix}']:%d/%m/%Y} to "
+            f"{row[f'date_to{suffix}']:%d/%m/%Y} ({row[f'type{suffix}']})")
 
 
 def _words(decision: str) -> str:
