@@ -226,3 +226,94 @@ def _write_xlsx(frame: pl.DataFrame, target: Path, sheet: str) -> None:
     workbook = xlsxwriter.Workbook(str(target), {"strings_to_formulas": False, "strings_to_urls": False})
     neutralise_formulas(frame).write_excel(workbook=workbook, worksheet=sheet, float_precision=2, autofit=True)
     workbook.close()
+
+
+# -- a set of files written together (digests, per-pupil slips) -----------------------------------------
+
+#: In a staging folder once every file of its run is written in it (the names, one a line).
+COMPLETE = ".complete"
+
+
+def write_together(folder: Path, files: list[tuple[str, Callable[[Path], None]]], prefix: str,
+                   kill_step: str = "") -> list[str]:
+    """Write `files` ((name, write(path))) into `folder` all or none: into a hidden staging folder
+    (`prefix`...) first, marked complete once all are written, then moved into place; if a move fails, the
+    ones moved are taken out and any they replaced put back. A run killed part-way is put right by the
+    next (`recover_together`). Returns the names written."""
+    import shutil
+
+    for note in recover_together(folder, prefix):
+        _note(note)
+    make_folder(folder)
+    with writing(folder):
+        staging = Path(tempfile.mkdtemp(prefix=prefix, dir=folder))
+    try:
+        written = []
+        for name, write in files:
+            with writing(folder / name, staging / name):
+                write(staging / name)
+            written.append(name)
+        (staging / COMPLETE).write_text("\n".join(written) + "\n", encoding="utf-8")
+        _test_kill(f"{kill_step}-staged")
+        with writing(folder):
+            _move_all(staging, folder, written, kill_step)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return written
+
+
+def recover_together(folder: Path, prefix: str) -> list[str]:
+    """What a run of `write_together` stopped by a kill left in `folder`: a staging folder whose files were
+    all written (it holds COMPLETE) is moved into place, so the folder holds that run's files and none of
+    the run before beside them; one stopped while writing is removed, with the pupils' data in it. Notes
+    for the user (no names: they go to cron logs)."""
+    import shutil
+
+    notes = []
+    for staging in sorted(folder.glob(prefix + "*")) if folder.is_dir() else []:
+        if not staging.is_dir():
+            continue
+        done = staging / COMPLETE
+        if done.is_file():
+            names = [n for n in done.read_text(encoding="utf-8").splitlines() if n]
+            for name in names:
+                if (staging / name).exists():
+                    (staging / name).replace(folder / name)
+            notes.append(f"Finished a run that was stopped while moving its {len(names)} files into {folder}.")
+        else:
+            notes.append(f"Removed {staging.name}: files of a run that was stopped before it had written them all.")
+        shutil.rmtree(staging, ignore_errors=True)
+    return notes
+
+
+def _move_all(staging: Path, folder: Path, names: list[str], kill_step: str = "") -> None:
+    """Move the staged files into `folder`, all or none: a file of an earlier run that one replaces is kept
+    aside in `staging` until every move is done, and if a move fails the files moved so far are taken out
+    again and the earlier ones put back."""
+    moved: list[str] = []
+    kept: list[str] = []
+    try:
+        for number, name in enumerate(names):
+            if number == 1:
+                _test_kill(f"{kill_step}-moving")
+            if (folder / name).exists():
+                (folder / name).replace(staging / f".old-{name}")
+                kept.append(name)
+            (staging / name).replace(folder / name)
+            moved.append(name)
+    except BaseException:
+        for name in moved:
+            (folder / name).unlink(missing_ok=True)
+        for name in kept:
+            (staging / f".old-{name}").replace(folder / name)
+        raise
+
+
+def _test_kill(step: str) -> None:
+    """The fault tests stop a run here as a kill would (ATTENDANCE_TEST_KILL_AT)."""
+    if step and os.environ.get("ATTENDANCE_TEST_KILL_AT") == step:
+        os._exit(137)
+
+
+def _note(text: str) -> None:
+    sys.stderr.write(text + "\n")

@@ -306,7 +306,7 @@ def test_a_digest_run_killed_while_moving_is_finished_by_the_next(tmp_path, step
     assert killed.returncode == 137
     assert any(p.name.startswith(".attendance-digest-") for p in out.iterdir())  # pupil data, left by the kill
     notes = recover_digests(out)
-    assert notes and notes[0].startswith("Finished a digest run that was stopped while moving its")
+    assert notes and notes[0].startswith("Finished a run that was stopped while moving its")
     assert {p.name: p.read_bytes() for p in out.iterdir()} == this_week  # all this week's, nothing hidden left
 
 
@@ -318,7 +318,7 @@ def test_a_digest_run_killed_while_writing_leaves_nothing_after_the_next(tmp_pat
     staging.mkdir(parents=True)
     (staging / "digest-4A.csv").write_text("pupil_id\nS1\n", encoding="utf-8")  # half a run: no .complete
     (out / "digest-4A.csv").write_text("last week\n", encoding="utf-8")
-    assert recover_digests(out) == ["Removed .attendance-digest-x1: digests of a run that was stopped before it had "
+    assert recover_digests(out) == ["Removed .attendance-digest-x1: files of a run that was stopped before it had "
                                     "written them all."]
     assert [p.name for p in out.iterdir()] == ["digest-4A.csv"] and (out / "digest-4A.csv").read_text() == "last week\n"
 
@@ -396,3 +396,20 @@ def test_summary_counts_the_latest_school_year_unless_told_otherwise(run):
     assert everything.stdout != default.stdout  # asked for, the earlier year is counted too
     as_of = run("summary", *both, "--as-of", "20/07/2026", "-f", "csv")
     assert "counting school year 2025/26 to 20/07/2026" in " ".join(as_of.stderr.split())
+
+
+def test_a_per_pupil_slips_run_killed_while_moving_is_finished_by_the_next(tmp_path, write):
+    samples = Path(__file__).parent.parent / "sample_data"
+    school = write("school.toml", SCHOOL)
+    slips = ["slips", samples / "primary_arbor_2026-27_week-47.csv", "--policy", "primary-academy", "--school", school,
+             "--out", tmp_path / "all.pdf", "-q"]
+    folder = tmp_path / "pupils"
+    killed = attendance(*slips, "--per-pupil", folder, cwd=tmp_path, env={"ATTENDANCE_TEST_KILL_AT": "slips-moving"})
+    assert killed.returncode == 137
+    hidden = [p for p in folder.iterdir() if p.name.startswith(".attendance-slips-")]
+    assert hidden and len([p for p in folder.iterdir() if p.suffix == ".pdf"]) == 1  # one moved before the kill
+    again = attendance(*slips, "--per-pupil", folder, cwd=tmp_path, text=True)
+    assert again.returncode == 0, again.stderr
+    assert "Finished a run that was stopped while moving its" in again.stderr
+    names = sorted(p.name for p in folder.iterdir())
+    assert not any(n.startswith(".") for n in names) and len(names) > 100

@@ -179,12 +179,15 @@ def slips(
             from attendance_cli.outputs import new_folder
             from attendance_cli.reports.naming import file_names
 
-            # every pupil their own file, named the same in every run (A/1 and A-1 would both clean to A-1)
+            # every pupil their own file, named the same in every run (A/1 and A-1 would both clean to A-1);
+            # written together: all or none, and a run killed part-way put right by the next
+            from attendance_cli.outputs import write_together
+
             names = file_names((row["pupil_id"] for row in rows), mark_changed=True)
             with new_folder(per_pupil):
-                for row, pdf in zip(rows, pdfs):
-                    target = per_pupil / f"{names[row['pupil_id']]}.pdf"
-                    atomic_write(target, lambda temp, pdf=pdf: temp.write_bytes(pdf))
+                write_together(per_pupil, [(f"{names[row['pupil_id']]}.pdf",
+                                            lambda path, pdf=pdf: path.write_bytes(pdf))
+                                           for row, pdf in zip(rows, pdfs)], ".attendance-slips-", "slips")
         if not quiet:
             from attendance_cli.formatting import plural
 
@@ -318,101 +321,33 @@ def _send_digests(result, written: list[str], out: Path, by: str, people, sendin
 
 
 def _write_digests(out: Path, groups: dict, by: str, fmt: DigestFormat, week: str, year: str, reference) -> list[str]:
-    """Every group's digest, written to a staging folder inside `out` and moved into place only
-    when all are written: a full disk leaves none. Returns the names written."""
-    import shutil
-    import tempfile
-
-    from attendance_cli.outputs import write_frame, writing
+    """Every group's digest, written together (`outputs.write_together`): all or none, and a run killed
+    part-way put right by the next. Returns the names written."""
+    from attendance_cli.outputs import write_frame, write_together
     from attendance_cli.reports.naming import file_names
 
     # one file per group: 3/B and 3-B both clean to 3-B, and the second would overwrite the first
     names = file_names(groups)
-    for note in recover_digests(out):
-        c.stderr_console().print(c.escape(note))
-    with writing(out):
-        staging = Path(tempfile.mkdtemp(prefix=DIGEST_STAGING, dir=out))
-    try:
-        written = []
-        for group, rows in groups.items():
-            label = {"form": "Form", "year_group": ""}[by]
-            title = f"Attendance this week: {label + ' ' if label else ''}{group}"
-            name = f"digest-{names[group]}.{fmt.value}"
-            if fmt is DigestFormat.csv:
-                write_frame(rows, "csv", staging / name)
-            else:
-                data = _digest_page(fmt, title, week, year, rows, reference)
-                with writing(out / name):
-                    (staging / name).write_bytes(data)
-            written.append(name)
-        # every digest is written: from here a run that is stopped is finished by the next one
-        (staging / COMPLETE).write_text("\n".join(written) + "\n", encoding="utf-8")
-        _test_kill("digest-staged")
-        with writing(out):
-            _move_all(staging, out, written)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return written
+    label = {"form": "Form", "year_group": ""}[by]
+
+    def writer(group, rows):
+        if fmt is DigestFormat.csv:
+            return lambda path: write_frame(rows, "csv", path)
+        title = f"Attendance this week: {label + ' ' if label else ''}{group}"
+        return lambda path: path.write_bytes(_digest_page(fmt, title, week, year, rows, reference))
+
+    return write_together(out, [(f"digest-{names[group]}.{fmt.value}", writer(group, rows))
+                                for group, rows in groups.items()], DIGEST_STAGING, "digest")
 
 
 DIGEST_STAGING = ".attendance-digest-"
-#: In a digest run's staging folder once every digest is written in it (the names, one a line).
-COMPLETE = ".complete"
 
 
 def recover_digests(out: Path) -> list[str]:
-    """What a digest run stopped by a kill left in `out`: a staging folder whose digests were all
-    written (it holds COMPLETE) is moved into place, so the folder holds this week's digests and
-    none of last week's beside them; one stopped while writing is removed, with the pupil data in
-    it. Notes for the user (no names: they go to cron logs)."""
-    import shutil
+    """A digest run killed part-way, put right (`outputs.recover_together`)."""
+    from attendance_cli.outputs import recover_together
 
-    notes = []
-    for staging in sorted(out.glob(DIGEST_STAGING + "*")) if out.is_dir() else []:
-        if not staging.is_dir():
-            continue
-        done = staging / COMPLETE
-        if done.is_file():
-            names = [n for n in done.read_text(encoding="utf-8").splitlines() if n]
-            for name in names:
-                if (staging / name).exists():
-                    (staging / name).replace(out / name)
-            notes.append(f"Finished a digest run that was stopped while moving its {len(names)} files into {out}.")
-        else:
-            notes.append(f"Removed {staging.name}: digests of a run that was stopped before it had written them all.")
-        shutil.rmtree(staging, ignore_errors=True)
-    return notes
-
-
-def _test_kill(step: str) -> None:
-    """The fault tests stop a digest run here as a kill would (ATTENDANCE_TEST_KILL_AT)."""
-    import os
-
-    if os.environ.get("ATTENDANCE_TEST_KILL_AT") == step:
-        os._exit(137)
-
-
-def _move_all(staging: Path, out: Path, names: list[str]) -> None:
-    """Move the staged files into `out`, all or none: a file of an earlier run that one replaces is
-    kept aside in `staging` until every move is done, and if a move fails the files moved so far are
-    taken out again and the earlier ones put back (last week's digest stays last week's)."""
-    moved: list[str] = []
-    kept: list[str] = []
-    try:
-        for number, name in enumerate(names):
-            if number == 1:
-                _test_kill("digest-moving")
-            if (out / name).exists():
-                (out / name).replace(staging / f".old-{name}")
-                kept.append(name)
-            (staging / name).replace(out / name)
-            moved.append(name)
-    except BaseException:
-        for name in moved:
-            (out / name).unlink(missing_ok=True)
-        for name in kept:
-            (staging / f".old-{name}").replace(out / name)
-        raise
+    return recover_together(out, DIGEST_STAGING)
 
 
 def _digest_page(fmt: DigestFormat, title: str, week: str, year: str, rows, reference) -> bytes:
