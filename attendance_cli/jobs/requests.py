@@ -53,7 +53,7 @@ def requests(options: RequestsOptions, data: Dataset | None = None) -> RequestsF
     import polars as pl
 
     from attendance_cli.requests.read import read_requests
-    from attendance_cli.requests.triage import Calendar, request_days, triage
+    from attendance_cli.requests.triage import request_days, triage
 
     policy = options.settings.policy
     if policy.requests is None:

@@ -95,22 +95,13 @@ class DeliveryLedger(LedgerFile):
         message's Message-ID (the one given, or the one a first attempt recorded), or None if the
         delivery is not this run's to send (sent meanwhile, or left 'sending' by another run)."""
         statuses = ("queued", "failed", "sending") if resend_unknown else ("queued", "failed")
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                changed = self._db.execute(
-                    f"""UPDATE deliveries SET status = 'sending', attempts = attempts + 1, tried_at = ?,
-                               message_id = coalesce(message_id, ?)
-                        WHERE delivery_id = ? AND status IN ({', '.join('?' * len(statuses))})""",
-                    (_now(), message_id, delivery_id, *statuses)).rowcount
-                stored = self._db.execute("SELECT message_id FROM deliveries WHERE delivery_id = ?",
-                                          (delivery_id,)).fetchone()
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
-        except sqlite3.Error as error:
-            raise self._translate(error, "record in") from error
+        with self._writing() as db:
+            changed = db.execute(
+                f"""UPDATE deliveries SET status = 'sending', attempts = attempts + 1, tried_at = ?,
+                           message_id = coalesce(message_id, ?)
+                    WHERE delivery_id = ? AND status IN ({', '.join('?' * len(statuses))})""",
+                (_now(), message_id, delivery_id, *statuses)).rowcount
+            stored = db.execute("SELECT message_id FROM deliveries WHERE delivery_id = ?", (delivery_id,)).fetchone()
         return stored[0] if changed == 1 else None
 
     def mark_sent(self, delivery_id: int) -> None:

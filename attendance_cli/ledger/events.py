@@ -263,22 +263,13 @@ class EventLedger(LedgerFile):
         columns = [c for c in ACTION_SCHEMA if c not in ("action_id", "recorded_at")]
         frame = conform(actions, {c: ACTION_SCHEMA[c] for c in columns}, "actions")
         recorded_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        db = self._db
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                before = db.execute("SELECT count(*) FROM actions").fetchone()[0]
-                db.executemany(f"INSERT OR IGNORE INTO actions ({', '.join(columns)}, recorded_at) "
-                               f"VALUES ({', '.join('?' * (len(columns) + 1))})",
-                               ((*row, recorded_at) for row in tuples(frame.with_columns(pl.col("note").fill_null(""),
-                                                                                           pl.col("source").fill_null("")))))
-                added = db.execute("SELECT count(*) FROM actions").fetchone()[0] - before
-                db.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
-        except sqlite3.Error as error:
-            raise self._translate(error, "record in") from error
+        with self._writing() as db:
+            before = db.execute("SELECT count(*) FROM actions").fetchone()[0]
+            db.executemany(f"INSERT OR IGNORE INTO actions ({', '.join(columns)}, recorded_at) "
+                           f"VALUES ({', '.join('?' * (len(columns) + 1))})",
+                           ((*row, recorded_at) for row in tuples(frame.with_columns(pl.col("note").fill_null(""),
+                                                                                       pl.col("source").fill_null("")))))
+            added = db.execute("SELECT count(*) FROM actions").fetchone()[0] - before
         return added, frame.height - added
 
     def actions(self, pupil_id: str | None = None, ladder: str | None = None) -> pl.DataFrame:

@@ -57,7 +57,8 @@ def decide(choices: list[Choice], requests: pl.DataFrame, days: pl.DataFrame, po
     problems: list[Problem] = []
     rows = []
     today = today or dt.date.today()
-    known = {r["request_id"]: r for r in requests.iter_rows(named=True)}  # the requests decided (a few)
+    chosen = requests.filter(pl.col("request_id").is_in([c.request_id for c in choices]))
+    known = {r["request_id"]: r for r in chosen.iter_rows(named=True)}  # the requests decided (a few)
     for choice in choices:  # decisions are made by people: tens, not thousands
         request = known.get(choice.request_id)
         lines = [choice.line] if choice.line is not None else []

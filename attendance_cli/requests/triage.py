@@ -149,7 +149,7 @@ def _grantable(table: pl.DataFrame, decided: pl.DataFrame) -> pl.DataFrame:
     """How many of the asked sessions the policy would grant, and the route: a type the policy
     authorises is partly granted past its days per request or per school year (counting what earlier
     requests of the type were granted, or would be), declined when none are left."""
-    year = pl.col("date_from").map_batches(_year_starts, return_dtype=pl.Date)
+    year = _year_start(pl.col("date_from"))
     allowed = pl.when(pl.col("_per_request").is_not_null()).then(
         pl.min_horizontal(pl.col("asked_sessions").cast(pl.Float64), pl.col("_per_request"))).otherwise(
         pl.col("asked_sessions").cast(pl.Float64))
@@ -159,7 +159,7 @@ def _grantable(table: pl.DataFrame, decided: pl.DataFrame) -> pl.DataFrame:
     # what earlier requests used: decided ones as decided, the rest as the policy would grant them
     listed = set(table["request_id"].to_list())
     elsewhere = (decided.filter(~pl.col("request_id").is_in(list(listed)))
-                 .with_columns(pl.col("date_from").map_batches(_year_starts, return_dtype=pl.Date).alias("_year"))
+                 .with_columns(_year_start(pl.col("date_from")).alias("_year"))
                  .group_by("pupil_id", "type", "_year").agg(pl.col("granted_sessions").sum().cast(pl.Float64)
                                                             .alias("_elsewhere")))
     basis = pl.coalesce("_granted", "_allowed")
@@ -179,10 +179,9 @@ def _grantable(table: pl.DataFrame, decided: pl.DataFrame) -> pl.DataFrame:
         pl.col("grantable_sessions")).alias("grantable_sessions"))
 
 
-def _year_starts(days: pl.Series) -> pl.Series:
-    """1 August of each day's school year (a handful of distinct years)."""
-    starts = {day: school_year_start(day) for day in days.drop_nulls().unique().to_list()}
-    return days.replace_strict(starts, default=None, return_dtype=pl.Date)
+def _year_start(day: pl.Expr) -> pl.Expr:
+    """1 August of the day's school year (calendar.school_year_start, as an expression)."""
+    return pl.date(pl.when(day.dt.month() >= 8).then(day.dt.year()).otherwise(day.dt.year() - 1), 8, 1)
 
 
 def _counts(table: pl.DataFrame, policy: Requests, as_of: dt.date) -> pl.DataFrame:
