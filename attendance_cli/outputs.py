@@ -153,9 +153,14 @@ def to_csv_text(frame: pl.DataFrame) -> str:
 
 
 def write_frame(frame: pl.DataFrame, fmt: str, path: Path | None, stream: IO[str] | None = None,
-                sheet: str = "attendance", metadata: dict[str, str] | None = None) -> None:
-    """Write `frame` as csv, json, xlsx or parquet to `path`, or to `stream` (stdout) if no path."""
+                sheet: str = "attendance", metadata: dict[str, str] | None = None,
+                stamp: dict[str, object] | None = None) -> None:
+    """Write `frame` as csv, json, xlsx or parquet to `path`, or to `stream` (stdout) if no path.
+    `stamp`: columns of one value each added to every row (a windowed result's window and as-of date,
+    calendar.window_stamp), so that a file or a pipe says what it counted as a terminal's title does;
+    a column the frame has already keeps its own values."""
     stream = stream or sys.stdout
+    frame = stamped(frame, stamp)
     if fmt == "csv":
         _csv_out(frame, path, stream)
     elif fmt == "json":
@@ -166,6 +171,13 @@ def write_frame(frame: pl.DataFrame, fmt: str, path: Path | None, stream: IO[str
         _binary_out(lambda target: frame.write_parquet(target, metadata=metadata), path, stream, "parquet")
     else:
         raise UsageError(f"Format {fmt!r} cannot be written to a file.", fix="Use csv, json, xlsx or parquet.")
+
+
+def stamped(frame: pl.DataFrame, stamp: dict[str, object] | None) -> pl.DataFrame:
+    """`frame` with a column for each of `stamp`'s values (write_frame's `stamp`)."""
+    if not stamp:
+        return frame
+    return frame.with_columns(pl.lit(value).alias(name) for name, value in stamp.items() if name not in frame.columns)
 
 
 #: rows of a table written as CSV at a time (a large table is never held as text whole)

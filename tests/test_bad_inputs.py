@@ -391,7 +391,15 @@ def test_summary_counts_the_latest_school_year_unless_told_otherwise(run):
     assert ("counting school year 2026/27, the latest in the exports (earlier school years left out: --from, --to or "
             "--window count them)") in " ".join(default.stderr.split())
     this_year = run("summary", samples / "primary_arbor_2026-27_autumn_grid.csv", "--by", "form", "-f", "csv")
-    assert default.stdout == this_year.stdout  # the same forms and pupils as this year's export alone
+    stamp = ["window", "window_start", "window_end", "as_of"]
+    counted, alone = csv_frame(default.stdout), csv_frame(this_year.stdout)
+    assert counted.drop(stamp).equals(alone.drop(stamp))  # the same forms and pupils as this year's export alone
+    # and each says what it counted: the school year from 1 August, or this year's export's own dates
+    assert counted.select(stamp).unique().rows() == [(
+        "school year 2026/27, the latest in the exports (earlier school years left out: --from, --to or --window count "
+        "them): from 01/08/2026", "2026-08-01", "2026-11-20", "2026-11-20")]
+    assert alone.select(stamp).unique().rows() == [("school year 2026/27: every date in the data", "2026-09-03",
+                                                    "2026-11-20", "2026-11-20")]
     everything = run("summary", *both, "--by", "form", "-f", "csv", "--from", "01/08/2025")
     assert everything.stdout != default.stdout  # asked for, the earlier year is counted too
     as_of = run("summary", *both, "--as-of", "20/07/2026", "-f", "csv")

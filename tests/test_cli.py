@@ -18,6 +18,8 @@ from tests.conftest import ARBOR_HEADER, csv_frame, session_rows
 PUPIL_HEADER = ("pupil_id,surname,forename,year_group,form,possible_sessions,attended_sessions,authorised_absences,"
                 "unauthorised_absences,late_before_close,late_after_close,minutes_late,attendance_pct,"
                 "persistent_absence,severe_absence,days_missed")
+#: what every windowed result carries in a file or a pipe: what it counted, and as of when
+STAMP = ",window,window_start,window_end,as_of"
 
 
 @pytest.fixture
@@ -32,16 +34,18 @@ def test_summary_csv_golden(run, register):
     result = run("summary", register, "-f", "csv", "-q")
     assert result.exit_code == 0
     assert result.stdout == (
-        PUPIL_HEADER + "\n"
-        "000101,Smith,Amy,Year 3,3A,20,19,0,1,1,0,6,95.0,false,false,0.5\n"
-        "000102,O’Brien,Zoë,Year 3,3B,4,2,2,0,0,0,0,50.0,true,true,1.0\n"
+        PUPIL_HEADER + STAMP + "\n"
+        "000101,Smith,Amy,Year 3,3A,20,19,0,1,1,0,6,95.0,false,false,0.5,"
+        "school year 2025/26: every date in the data,2025-09-01,2025-09-12,2025-09-12\n"
+        "000102,O’Brien,Zoë,Year 3,3B,4,2,2,0,0,0,0,50.0,true,true,1.0,"
+        "school year 2025/26: every date in the data,2025-09-01,2025-09-12,2025-09-12\n"
     )
     assert result.stderr == ""
 
 
 def test_csv_is_the_default_when_piped_and_diagnostics_go_to_stderr(run, register):
     result = run("summary", register)  # CliRunner's stdout is not a terminal
-    assert result.stdout.splitlines()[0] == PUPIL_HEADER
+    assert result.stdout.splitlines()[0] == PUPIL_HEADER + STAMP
     assert result.stderr == (
         "Read 1 file (arbor-sessions): 24 marks for 2 pupils, 01/09/2025 to 12/09/2025; counting school year 2025/26: "
         "every date in the data.\n")
@@ -68,7 +72,9 @@ def test_json_output(run, register):
         "pupil_id": "000102", "surname": "O’Brien", "forename": "Zoë", "year_group": "Year 3", "form": "3B",
         "possible_sessions": 4, "attended_sessions": 2, "authorised_absences": 2, "unauthorised_absences": 0,
         "late_before_close": 0, "late_after_close": 0, "minutes_late": 0, "attendance_pct": 50.0,
-        "persistent_absence": True, "severe_absence": True, "days_missed": 1.0}
+        "persistent_absence": True, "severe_absence": True, "days_missed": 1.0,
+        "window": "school year 2025/26: every date in the data", "window_start": "2025-09-01",
+        "window_end": "2025-09-12", "as_of": "2025-09-12"}
 
 
 def test_xlsx_and_parquet_outputs_read_back(run, register, tmp_path):
@@ -77,7 +83,8 @@ def test_xlsx_and_parquet_outputs_read_back(run, register, tmp_path):
     assert run("summary", register, "-o", parquet, "-q").exit_code == 0
     from_excel = pl.read_excel(xlsx)
     from_parquet = pl.read_parquet(parquet)
-    assert from_excel.columns == PUPIL_HEADER.split(",")
+    assert from_excel.columns == (PUPIL_HEADER + STAMP).split(",")
+    assert from_parquet["as_of"].to_list() == [dt.date(2025, 9, 12)] * 2  # a date, as in the sheet
     assert from_excel["attendance_pct"].to_list() == [95.0, 50.0]  # numbers stay numbers
     assert from_parquet["pupil_id"].to_list() == ["000101", "000102"]  # identifiers stay text
 
@@ -284,5 +291,5 @@ def test_a_conflict_inside_one_file_counts_both_rows(run, write, tmp_path):
 def test_a_header_only_export_has_no_marks(run, write):
     result = run("summary", write("empty.csv", ["Student ID,Date,Session,Mark"]), "-f", "csv")
     assert result.exit_code == 0
-    assert result.stdout.splitlines() == [PUPIL_HEADER]
+    assert result.stdout.splitlines() == [PUPIL_HEADER + STAMP]
     assert result.stderr == "Read 1 file (arbor-sessions): no marks.\n"

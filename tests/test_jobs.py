@@ -15,6 +15,7 @@ from attendance_cli import jobs
 from attendance_cli.codes import load_code_table
 from attendance_cli.dataset import Dataset
 from attendance_cli.ingest import IngestOptions
+from attendance_cli.outputs import stamped
 from attendance_cli.rules import load_policy
 from attendance_cli.rules.triggers import policy_settings
 from tests.conftest import csv_frame
@@ -50,7 +51,7 @@ def as_json(frame: pl.DataFrame) -> list[dict]:
 def test_summary_json_is_the_library_result(run, extra, options):
     shown = cli_json(run, "summary", *SECONDARY, *extra)
     result = jobs.summary(data(SECONDARY), options)
-    assert shown == as_json(result.table)
+    assert shown == as_json(stamped(result.table, result.stamp))  # with the window and as-of date
     assert len(shown) == result.table.height > 0
 
 
@@ -59,10 +60,12 @@ def test_triggers_json_is_the_library_result(run, tmp_path):
     shown = cli_json(run, "triggers", *SECONDARY, "--policy", "dfe-national", "--db", ledger)
     settings = policy_settings(load_policy("dfe-national"), db=ledger)
     result = jobs.triggers(data(SECONDARY), jobs.TriggersOptions(settings))
-    assert shown == as_json(result.table)
+    assert shown == as_json(stamped(result.table, result.stamp))
+    assert {row["as_of"] for row in shown} == {"2025-12-19"}
     assert len(shown) > 10
     new = cli_json(run, "triggers", *SECONDARY, "--policy", "dfe-national", "--db", ledger, "--new")
-    assert new == as_json(jobs.triggers(data(SECONDARY), jobs.TriggersOptions(settings, new_only=True)).table)
+    new_result = jobs.triggers(data(SECONDARY), jobs.TriggersOptions(settings, new_only=True))
+    assert new == as_json(stamped(new_result.table, new_result.stamp))
 
 
 def test_ingest_json_report_is_the_library_report(run):
@@ -96,7 +99,8 @@ def test_digest_csv_is_the_library_result(run, tmp_path):
         written = pl.read_csv(tmp_path / "d" / f"digest-{group}.csv", infer_schema=False)
         assert written.height == rows.height
         assert written["pupil_id"].to_list() == rows["pupil_id"].to_list()
-        expected = pl.read_csv(rows.write_csv().encode(), infer_schema=False)  # the same rows as CSV text
+        # the same rows as CSV text, each with the week, the school year and the as-of date
+        expected = pl.read_csv(stamped(rows, library.stamp).write_csv().encode(), infer_schema=False)
         assert written.equals(expected, null_equal=True), group
 
 

@@ -98,6 +98,7 @@ def test_without_a_calendar_days_after_the_registers_are_counted_as_weekdays_and
     assert rows["R6"]["asked_sessions"] == "1"  # 21/12 is a weekday; nothing says it is a holiday
     assert rows["R6"]["days_counted"] == "weekdays (the calendar does not cover every day: give --calendar)"
     assert rows["R5"]["days_counted"] == "school days"  # a day inside the registers
+    assert {r["as_of"] for r in rows.values()} == {"2026-11-13"}  # every row says the day it is counted to
 
 
 def test_review_and_undecided_filters_and_a_workbook(run, school, tmp_path):

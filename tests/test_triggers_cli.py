@@ -14,7 +14,7 @@ from tests.conftest import ARBOR_HEADER, csv_frame, weekdays
 
 MONDAY = dt.date(2025, 9, 1)
 TRIGGER_HEADER = ("pupil_id,surname,forename,year_group,form,rule_id,stage,status,value,threshold,measure,window_start,"
-                  "window_end,first_met_on,evidence_sessions,evidence,letter,ladder,description")
+                  "window_end,first_met_on,evidence_sessions,evidence,letter,ladder,description,as_of")
 
 #: dfe-national without the six weeks its state letters wait for (these registers are days long)
 NATIONAL = str(Path(__file__).parent / "policies" / "dfe-national-any-length.toml")

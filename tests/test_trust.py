@@ -113,6 +113,10 @@ def test_half_term_is_each_schools_own(run, trust_file):
     assert oak["window"].endswith("28/09/2026 to 09/10/2026")
     assert elm["window"].endswith("05/10/2026 to 09/10/2026")
     assert trust["window"] == "each school's own"
+    # each row's dates say what it counted; the trust's, where the schools differ, are left blank, not guessed
+    assert [(r["window_start"], r["window_end"], r["as_of"]) for r in (oak, elm, trust)] == [
+        ("2026-09-28", "2026-10-09", "2026-10-09"), ("2026-10-05", "2026-10-09", "2026-10-09"),
+        (None, "2026-10-09", "2026-10-09")]
     assert (oak["possible_sessions"], oak["attended_sessions"], oak["unauthorised_absences"]) == ("40", "37", "3")
     assert (elm["possible_sessions"], elm["attended_sessions"], elm["authorised_absences"]) == ("30", "28", "2")
     assert (trust["pupils"], trust["possible_sessions"], trust["attended_sessions"]) == ("5", "70", "65")
@@ -128,12 +132,12 @@ def test_each_school_is_its_own_summary(run, trust_file):
     for school, folder in (("Oak Primary", "oak"), ("Elm Primary", "elm")):
         own = json.loads(run("summary", tmp / folder / "autumn.csv", "--window", "half-term", "--by", "year_group",
                              "-f", "json", "-q").stdout)
-        mine = [{k: v for k, v in row.items() if k not in ("school", "dfe_number", "window")}
+        mine = [{k: v for k, v in row.items() if k not in ("school", "dfe_number")}  # with its window and as-of
                 for row in shown if row["school"] == school]
         assert mine == own
         own_pupils = json.loads(run("summary", tmp / folder / "autumn.csv", "--window", "half-term", "-f", "json",
                                     "-q").stdout)
-        assert [{k: v for k, v in row.items() if k not in ("school", "dfe_number", "window")}
+        assert [{k: v for k, v in row.items() if k not in ("school", "dfe_number")}
                 for row in pupils if row["school"] == school] == own_pupils
     assert [(r["school"], r["pupil_id"], r["possible_sessions"]) for r in pupils if r["pupil_id"] == "100000"] == [
         ("Elm Primary", "100000", 10), ("Oak Primary", "100000", 20)]
@@ -255,7 +259,7 @@ def test_trust_triggers_per_school_with_its_own_ledger(run, trust_file, tmp_path
     for school, folder in (("Elm Primary", "elm"), ("Oak Primary", "oak")):
         own = csv_frame(run("triggers", tmp_path / folder / "autumn.csv", "--policy", "dfe-national", "--as-of",
                             "09/10/2026", "--db", tmp_path / "none.sqlite", "-f", "csv", "-q").stdout)
-        assert table.filter(pl.col("school") == school).drop("school", "dfe_number", "policy", "as_of").equals(own)
+        assert table.filter(pl.col("school") == school).select(own.columns).equals(own)  # as_of too
     # the two pupils 100000 are two pupils: Elm's has 10 unauthorised sessions (a penalty notice), Oak's 2
     assert table.filter(pl.col("pupil_id") == "100000").select("school", "rule_id", "value").rows() == [
         ("Elm Primary", "penalty-notice", "10")]

@@ -49,6 +49,21 @@ class Window:
         return f"{self.label}: {format_date(self.start)} to {format_date(self.end)}"
 
 
+#: The columns every windowed result carries in a file or a pipe (a table on a terminal says them in its title).
+STAMP_COLUMNS = ("window", "window_start", "window_end", "as_of")
+
+
+def window_stamp(window: Window | None, report: ValidationReport, as_of: dt.date | None = None) -> dict[str, object]:
+    """What a result counted, as columns: the window's words, its first and last dates (the data's own where
+    the window is open), and the date its figures are as of (`as_of` if one was given, else the last day
+    counted)."""
+    start = window.start if window is not None and window.start is not None else report.first_date
+    end = window.end if window is not None and window.end is not None else report.last_date
+    if as_of is None:
+        as_of = min(d for d in (end, report.last_date) if d is not None) if (end or report.last_date) else None
+    return {"window": report.window, "window_start": start, "window_end": end, "as_of": as_of}
+
+
 #: The windows a calendar can make, current as of a date (SchoolCalendar.window).
 WINDOWS = ("week", "last-week", "half-term", "term", "ytd", "year")
 

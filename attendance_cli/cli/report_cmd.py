@@ -278,7 +278,7 @@ def digest(
         with c.progress("Working out the week"):
             result = job(data, DigestOptions(by, c.parse_cli_date(as_of, "--as-of"), calendar, settings))
         with new_folder(out):  # a failed run leaves no folder of its own behind
-            written = _write_digests(out, result.groups, by, fmt, result.week, result.year, result.as_of)
+            written = _write_digests(out, result, by, fmt)
         if not quiet:
             from attendance_cli.formatting import plural
 
@@ -320,11 +320,13 @@ def _send_digests(result, written: list[str], out: Path, by: str, people, sendin
     c.send_report(outcome, quiet, "digest")
 
 
-def _write_digests(out: Path, groups: dict, by: str, fmt: DigestFormat, week: str, year: str, reference) -> list[str]:
-    """Every group's digest, written together (`outputs.write_together`): all or none, and a run killed
-    part-way put right by the next. Returns the names written."""
+def _write_digests(out: Path, result, by: str, fmt: DigestFormat) -> list[str]:
+    """Every group's digest (`result`: jobs.DigestResult), written together (`outputs.write_together`): all
+    or none, and a run killed part-way put right by the next. Returns the names written."""
     from attendance_cli.outputs import write_frame, write_together
     from attendance_cli.reports.naming import file_names
+
+    groups, week, year, reference = result.groups, result.week, result.year, result.as_of
 
     # one file per group: 3/B and 3-B both clean to 3-B, and the second would overwrite the first
     names = file_names(groups)
@@ -332,7 +334,7 @@ def _write_digests(out: Path, groups: dict, by: str, fmt: DigestFormat, week: st
 
     def writer(group, rows):
         if fmt is DigestFormat.csv:
-            return lambda path: write_frame(rows, "csv", path)
+            return lambda path: write_frame(rows, "csv", path, stamp=result.stamp)
         title = f"Attendance this week: {label + ' ' if label else ''}{group}"
         return lambda path: path.write_bytes(_digest_page(fmt, title, week, year, rows, reference))
 

@@ -163,7 +163,8 @@ def list_requests(
                         "after the registers' last date as absences.")
         else:
             write_frame(table, out_format, output, sheet="requests",
-                        metadata={"as_of": str(found.as_of), "policy": found.options.settings.policy.name})
+                        metadata={"as_of": str(found.as_of), "policy": found.options.settings.policy.name},
+                        stamp=found.stamp)
         _notes(found, quiet)
 
 

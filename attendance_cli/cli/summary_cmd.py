@@ -82,4 +82,5 @@ def _show(result, fmt: c.OutputFormat | None, output: Path | None) -> None:
                     caption=f"Counted in {result.unit}. {result.method}", keep=result.by)
     else:
         write_frame(result.table, out_format, output, sheet="summary",
-                    metadata={"window": result.window_text, "method": result.method, "unit": result.unit})
+                    metadata={"window": result.window_text, "method": result.method, "unit": result.unit},
+                    stamp=result.stamp)

@@ -109,7 +109,8 @@ def _show(result, out_format: str, output: Path | None, ledger: Path | None, wai
         from attendance_cli.outputs import atomic_write
 
         def write_then_record(temp: Path) -> None:
-            write_frame(result.table, out_format, temp, sheet="triggers", metadata=result.metadata)
+            write_frame(result.table, out_format, temp, sheet="triggers", metadata=result.metadata,
+                        stamp=result.stamp)
             do_record()
 
         atomic_write(output, write_then_record)
@@ -123,5 +124,6 @@ def _show(result, out_format: str, output: Path | None, ledger: Path | None, wai
                         caption=f"Policy {found.evaluation.policy.name}, {len(found.evaluation.policy.rules)} rules. "
                                 f"Ledger: {found.ledger_path or 'none yet'}.")
         else:
-            write_frame(result.table, out_format, None, sheet="triggers", metadata=result.metadata)
+            write_frame(result.table, out_format, None, sheet="triggers", metadata=result.metadata,
+                        stamp=result.stamp)
     return recorded[0] if recorded else None

@@ -177,8 +177,11 @@ def _show(result, fmt, output: Path | None) -> None:
         from attendance_cli.cli.render import print_table
 
         what = f"by school and {', '.join(result.by)}" if result.by else "by school"
+        from attendance_cli.calendar import STAMP_COLUMNS
+
         one_window = result.table["window"].n_unique() == 1  # else each school's window is a column
-        print_table(result.table.drop("window") if one_window else result.table,
+        dates = [c for c in STAMP_COLUMNS if c != "window" or one_window]  # the title says them
+        print_table(result.table.drop(dates),
                     title=f"Attendance {what}: {result.window_text}",
                     caption=f"Counted in {result.unit}. {result.method}", keep=("school", *result.by))
     else:

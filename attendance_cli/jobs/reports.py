@@ -127,6 +127,11 @@ class DigestResult:
     as_of: dt.date
     week_start: dt.date | None = None  # the first day of the week's window (a digest sent is known by it)
 
+    @property
+    def stamp(self) -> dict[str, object]:
+        """The week, the school year and the as-of date, as columns of a CSV digest (outputs.write_frame)."""
+        return {"week": self.week, "school_year": self.year, "as_of": self.as_of}
+
 
 def digest(data: Dataset, options: DigestOptions) -> DigestResult:
     from attendance_cli.errors import UsageError

@@ -48,6 +48,11 @@ class RequestsFound:
     data: Dataset | None
     notes: list[str]
 
+    @property
+    def stamp(self) -> dict[str, object]:
+        """The day requests are counted up to, as a column of the output (outputs.write_frame)."""
+        return {"as_of": self.as_of}
+
 
 def requests(options: RequestsOptions, data: Dataset | None = None) -> RequestsFound:
     import polars as pl

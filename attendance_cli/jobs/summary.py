@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,9 +34,18 @@ class Summary:
     method: str  # how the figures are worked out, as every output states it
     unit: str  # sessions, or contact points (lessons)
 
+    as_of: dt.date | None = None  # the --as-of given
+
     @property
     def window_text(self) -> str:
         return self.tally.report.window
+
+    @property
+    def stamp(self) -> dict[str, object]:
+        """The window and as-of date, as columns of the output (calendar.window_stamp)."""
+        from attendance_cli.calendar import window_stamp
+
+        return window_stamp(self.window, self.tally.report, self.as_of)
 
 
 def summary(data: Dataset, options: SummaryOptions = SummaryOptions()) -> Summary:
@@ -62,7 +72,7 @@ def summary(data: Dataset, options: SummaryOptions = SummaryOptions()) -> Summar
 
         method = f"{METHOD} {DESCRIPTION}"
     unit = "contact points (lessons)" if data.lessons else "sessions"
-    return Summary(table, result, window, tuple(keys), method, unit)
+    return Summary(table, result, window, tuple(keys), method, unit, options.window.as_of)
 
 
 def _school_year(data: Dataset, result: Tally, keys: list[str], attributes: list[str]) -> tuple[Window | None, Tally]:

@@ -38,6 +38,12 @@ class TriggersResult:
         return f"{policy.title or policy.name}: rules met as of {format_date(self.found.evaluation.as_of)}"
 
     @property
+    def stamp(self) -> dict[str, object]:
+        """The date the rules were evaluated as of, as a column of the output (each event has its own
+        window_start and window_end)."""
+        return {"as_of": self.found.evaluation.as_of}
+
+    @property
     def metadata(self) -> dict[str, str]:
         from attendance_cli.ingest.dates import format_date
 

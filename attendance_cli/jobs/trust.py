@@ -16,7 +16,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from attendance_cli.calendar.windows import WindowChoice
+from attendance_cli.calendar.windows import STAMP_COLUMNS, WindowChoice
 
 if TYPE_CHECKING:
     import polars as pl
@@ -51,11 +51,12 @@ class Reading:
     unmarked: int
     duplicates: int
     furniture: int
+    stamp: dict[str, object] = field(default_factory=dict)  # the window and as-of date (calendar.window_stamp)
 
 
-def _reading(report) -> Reading:
+def _reading(report, stamp: dict[str, object] | None = None) -> Reading:
     return Reading(len(report.files), report.marks, report.pupils, report.first_date, report.last_date, report.window,
-                   report.unmarked_in_window, report.duplicates_collapsed, report.furniture)
+                   report.unmarked_in_window, report.duplicates_collapsed, report.furniture, stamp or {})
 
 
 def _codes(school: School, policy) -> str:
@@ -125,7 +126,7 @@ def school_summary(task: _SummaryTask) -> SchoolSummary:
         table = summary(data, SummaryOptions(task.window, task.by, calendar)).table
     else:
         table = total.clear()
-    return SchoolSummary(school.name, school.dfe_number, total, table, _reading(per_pupil.tally.report),
+    return SchoolSummary(school.name, school.dfe_number, total, table, _reading(per_pupil.tally.report, per_pupil.stamp),
                          per_pupil.method, per_pupil.unit)
 
 
@@ -163,14 +164,16 @@ def trust_summary(trust: Trust, options: TrustSummaryOptions = TrustSummaryOptio
     lessons = units == {"contact points (lessons)"}
     totals = pl.concat([r.total for r in results], how="vertical_relaxed")
     trust_row = summed_statistics(totals, (), lessons)
-    windows = [pl.lit(r.reading.window).alias("window") for r in results]
+    windows = [[pl.lit(v).alias(k) for k, v in r.reading.stamp.items()] for r in results]
+    stamp = _common_stamp(results)
+    trust_window = [pl.lit(v).alias(k) for k, v in stamp.items()]
     if options.pupils:
-        table = pl.concat([_labelled(r.table, _ref(r)).with_columns(windows[i]) for i, r in enumerate(results)],
+        table = pl.concat([_labelled(r.table, _ref(r)).with_columns(*windows[i]) for i, r in enumerate(results)],
                           how="diagonal_relaxed")
-        table = table.select("school", "dfe_number", "window", *[c for c in table.columns
-                                                                   if c not in ("school", "dfe_number", "window")])
+        table = table.select("school", "dfe_number", *STAMP_COLUMNS,
+                             *[c for c in table.columns if c not in ("school", "dfe_number", *STAMP_COLUMNS)])
     elif options.by:
-        groups = pl.concat([_labelled(r.table, _ref(r)).with_columns(windows[i]) for i, r in enumerate(results)],
+        groups = pl.concat([_labelled(r.table, _ref(r)).with_columns(*windows[i]) for i, r in enumerate(results)],
                            how="diagonal_relaxed")
         by = list(options.by)
         combined = summed_statistics(groups, by, lessons)
@@ -180,17 +183,17 @@ def trust_summary(trust: Trust, options: TrustSummaryOptions = TrustSummaryOptio
         everyone = pl.concat([combined, trust_row.with_columns(pl.lit(None, dtype=groups.schema[c]).alias(c) for c in by)
                               .select(combined.columns)], how="vertical_relaxed")
         trust_rows = everyone.select(pl.lit(ALL_SCHOOLS).alias("school"), pl.lit("").alias("dfe_number"),
-                                     pl.lit(_window_of(results)).alias("window"), pl.all())
-        table = pl.concat([groups.select("school", "dfe_number", "window", *[c for c in groups.columns
-                                                                            if c not in ("school", "dfe_number", "window")]),
+                                     *trust_window, pl.all())
+        table = pl.concat([groups.select("school", "dfe_number", *STAMP_COLUMNS,
+                                         *[c for c in groups.columns if c not in ("school", "dfe_number", *STAMP_COLUMNS)]),
                            trust_rows], how="vertical_relaxed")
     else:
-        schools = pl.concat([_labelled(r.total, _ref(r)).with_columns(windows[i]) for i, r in enumerate(results)],
+        schools = pl.concat([_labelled(r.total, _ref(r)).with_columns(*windows[i]) for i, r in enumerate(results)],
                             how="vertical_relaxed")
-        schools = schools.select("school", "dfe_number", "window", *[c for c in schools.columns
-                                                                     if c not in ("school", "dfe_number", "window")])
+        schools = schools.select("school", "dfe_number", *STAMP_COLUMNS,
+                                 *[c for c in schools.columns if c not in ("school", "dfe_number", *STAMP_COLUMNS)])
         trust_rows = trust_row.select(pl.lit(ALL_SCHOOLS).alias("school"), pl.lit("").alias("dfe_number"),
-                                      pl.lit(_window_of(results)).alias("window"), pl.all())
+                                      *trust_window, pl.all())
         table = pl.concat([schools, trust_rows], how="vertical_relaxed")
     method = (f"{METHOD} Each school is counted on its own, with its own calendar; pupils are known by school and "
               f"pupil id; the row '{ALL_SCHOOLS}' is worked out from the schools' summed pupils and sessions, never "
@@ -204,9 +207,15 @@ def _ref(result: SchoolSummary):
     return School(result.school, result.dfe_number, "", ())
 
 
-def _window_of(results: list[SchoolSummary]) -> str:
-    windows = sorted({r.reading.window for r in results})
-    return windows[0] if len(windows) == 1 else "each school's own"
+def _common_stamp(results: list[SchoolSummary]) -> dict[str, object]:
+    """The trust row's window and as-of date: the schools' own where they all agree; where they differ,
+    the window's words say so and its dates are left blank."""
+    stamp: dict[str, object] = {}
+    for column in STAMP_COLUMNS:
+        values = {r.reading.stamp.get(column) for r in results}
+        same = values.pop() if len(values) == 1 else None
+        stamp[column] = same if same is not None or column != "window" else "each school's own"
+    return stamp
 
 
 def _load_policy(school: School):
