@@ -199,9 +199,9 @@ def load_calendar(path: Path, school_days: list[dt.date] | None = None) -> Schoo
             if value is None or value == "":
                 raise ConfigError(f"{where} has no {key} date.", fix="Give each half term a name, a start and an end.")
             if day is None:
-                first_month = _month_first(value)
-                from attendance_cli.ingest.dates import date_format
+                from attendance_cli.ingest.dates import date_format, month_first
 
+                first_month = month_first(value)
                 what = ("is not a real date between 1990 and 2099" if date_format(str(value)) and not first_month
                         else "is not a day-first date")
                 raise ConfigError(f"{where}: {key} {_shown(value)} {what}"
@@ -233,19 +233,6 @@ def _shown(value: object) -> str:
     if value is None or value == "":
         return "nothing"
     return repr(value)
-
-
-def _month_first(value: object) -> str | None:
-    """How a date that is not day first reads month first (10/24/2025 -> 24 October 2025), if it does."""
-    import re
-
-    match = re.fullmatch(r"\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})\s*", str(value))
-    if not match:
-        return None
-    try:
-        return f"{dt.date(int(match[3]), int(match[1]), int(match[2])):%-d %B %Y}"
-    except ValueError:
-        return None
 
 
 def _as_date(value: object) -> dt.date | None:

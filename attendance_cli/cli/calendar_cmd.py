@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from attendance_cli.cli import common as c
@@ -22,6 +24,9 @@ def calendar(
     maps: c.MapOpt = None,
     encoding: c.EncodingOpt = None,
     blank_means: c.BlankOpt = None,
+    lenient: c.LenientOpt = False,
+    rejects: c.RejectsOpt = Path("attendance-rejects.csv"),
+    quiet: c.QuietOpt = False,
 ) -> None:
     """Show the half terms and school weeks, inferred from the exports or read from --calendar.
 
@@ -32,14 +37,20 @@ def calendar(
     with c.user_errors():
         import polars as pl
 
-        from attendance_cli.calendar import calendar_for
-        from attendance_cli.ingest import open_exports
+        from attendance_cli.dataset import Dataset
         from attendance_cli.outputs import choose_format, write_frame
 
-        options = c.ingest_options(codes, source, maps, encoding, False, c.Duplicates.error, blank_means)
-        export = open_exports(files, options)
+        c.check_rejects_writable(lenient, rejects)
+        options = c.ingest_options(codes, source, maps, encoding, lenient, c.Duplicates.error, blank_means)
+        data = Dataset.open(files, options)
         with c.progress("Reading dates"):
-            cal, _ = calendar_for(export, calendar)
+            # every row checked as every command checks it: a mistyped date is an error (or, --lenient, a
+            # row set aside and said), never a school day quietly missing from the calendar
+            data.read_once()
+            checked = data.checked
+            cal, _ = data.calendar(calendar)
+        if checked.report.rejected:  # before the output: a failure here leaves nothing written
+            c.write_rejects(checked, rejects)
         rows = [{
             "school_year": h.school_year, "half_term": h.name, "start": h.start, "end": h.end,
             "school_days": sum(1 for d in cal.school_days if h.start <= d <= h.end),
@@ -55,3 +66,6 @@ def calendar(
             print_table(shown, title="School calendar", caption=f"Half terms {cal.source}.")
         else:
             write_frame(frame, out_format, output, sheet="calendar")
+        if checked.report.rejected:
+            c.reading_summary(checked, rejects, quiet)
+            c.exit_for(checked)

@@ -460,7 +460,12 @@ def parse_cli_date(text: str | None, option: str) -> dt.date | None:
         if out_of_range(text):
             raise UsageError(f"{option} {text!r} is outside the years this program reads ({EARLIEST.year} to "
                              f"{LATEST.year}).", fix="Check the year.")
-        raise UsageError(f"{option} {text!r} is not a date.", fix="Write dates day first: dd/mm/yyyy, e.g. 20/11/2026.")
+        from attendance_cli.ingest.dates import month_first
+
+        reading = month_first(text)
+        raise UsageError(f"{option} {text!r} is not a day-first date (it reads as month first: {reading})." if reading
+                         else f"{option} {text!r} is not a date.",
+                         fix="Write dates day first: dd/mm/yyyy, e.g. 20/11/2026.")
     return value
 
 

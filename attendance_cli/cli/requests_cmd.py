@@ -69,9 +69,9 @@ def _paths(values: list[str] | None, option: str) -> list[Path]:
             if not found:
                 raise MissingFileError(f"{option} {value!r} matches no file.", fix="Check the folder and the pattern.")
             out += [Path(p) for p in found if Path(p).is_file()]
-        elif not Path(value).is_file():
+        elif not Path(value).exists():
             raise MissingFileError(f"{option} {value}: there is no such file.", fix="Check the path.")
-        else:
+        else:  # a folder, a pipe or an empty file is said to be so where the file is read
             out.append(Path(value))
     return list(dict.fromkeys(out))
 

@@ -158,7 +158,12 @@ def load_code_table(name_or_path: str | Path) -> CodeTable:
             data = _read_csv_table(path)
         else:
             data = tomllib.loads(settings_text(path, "Code table"))
-        return CodeTable.model_validate(_extended(data, path))
+        data = _extended(data, path)
+        if isinstance(data, dict) and not data.get("codes"):  # every mark would be unknown
+            raise ConfigError(f"Code table {path} lists no codes.",
+                              fix="Give a code, meaning and category on each row (or a [[codes]] entry for each), "
+                                  "or start from a preset: attendance codes -o codes.csv.")
+        return CodeTable.model_validate(data)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"Code table {path} is not valid TOML: {exc}") from None
     except ValidationError as exc:

@@ -167,3 +167,18 @@ def _serial(day: dt.date) -> int:
 def format_date(value: dt.date | None) -> str:
     """How dates are shown to people: 03/09/2025."""
     return value.strftime("%d/%m/%Y") if value else ""
+
+
+def month_first(value: object) -> str | None:
+    """How a date that is not day first reads month first (10/24/2025 -> 24 October 2025), if it does:
+    for a message that says what the writer meant."""
+    import re
+
+    match = re.fullmatch(r"\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})\s*", str(value))
+    if not match:
+        return None
+    try:
+        day = dt.date(int(match[3]), int(match[1]), int(match[2]))
+    except ValueError:
+        return None
+    return f"{day.day} {day:%B %Y}"  # not %-d: Windows' strftime has no such thing

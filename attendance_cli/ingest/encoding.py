@@ -57,6 +57,11 @@ def open_text(path: Path, forced: str | None = None) -> Decoded:
     workbook is turned into CSV text first (`workbook.py`); its encoding is its own business."""
     from attendance_cli.ingest.workbook import is_workbook, workbook_text
 
+    if path.is_dir():
+        raise InputError(f"{path}: a folder, not a file.", fix="Give the file itself.")
+    if path.exists() and not path.is_file():  # a named pipe or a device: a read could wait for ever
+        raise InputError(f"{path}: not a file but a pipe or a device; it is read more than once, so it must be a file.",
+                         fix="Save it to a file first, and give that.")
     with path.open("rb") as handle:
         magic = handle.read(4096)
     _refuse_non_text(path, magic)

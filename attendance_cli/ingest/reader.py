@@ -61,17 +61,25 @@ class SourceFile:
         return self.data_start + row + 1
 
 
-def open_export(path: Path, index: int, *, slots: MarkSlots, maps: dict[str, str], source: str | None,
-                encoding: str | None, blank_means: str | None, tolerance: Tolerance = Tolerance()) -> SourceFile:
-    """Open one file. Raises InputError if its encoding or layout cannot be told."""
+def check_export_file(path: Path) -> None:
+    """Raise InputError unless `path` is a file with something in it: an export is read in passes,
+    so a pipe or a device (which could block for ever, or give its bytes once) is refused before any read."""
     if not path.exists():
         raise InputError(f"{path}: no such file.")
+    if path.is_dir():
+        raise InputError(f"{path}: a folder, not an export file.", fix="Give the export files in it (folder/*.csv).")
     if not path.is_file():  # a named pipe, <(zcat ...), a device: read in passes, so it must be a file
         raise InputError(f"{path}: not a file but a pipe or a device; an export is read more than once, so it must "
                          "be a file.", fix="Save the export to a file first (zcat export.csv.gz > export.csv), and "
                                            "give that.")
     if path.stat().st_size == 0:
         raise InputError(f"{path}: the file is empty.", fix="Export the register again; the MIS wrote nothing.")
+
+
+def open_export(path: Path, index: int, *, slots: MarkSlots, maps: dict[str, str], source: str | None,
+                encoding: str | None, blank_means: str | None, tolerance: Tolerance = Tolerance()) -> SourceFile:
+    """Open one file. Raises InputError if its encoding or layout cannot be told."""
+    check_export_file(path)
     decoded = open_text(path, encoding)
     layout = detect_layout(decoded.head, maps, source, str(path))
     after_header = layout.header_line + layout.header_rows

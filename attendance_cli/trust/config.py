@@ -183,10 +183,10 @@ def _school(path: Path, folder: Path, index: int, entry: _SchoolFile, trust: _Tr
                 raise MissingFileError(f"{where}: the folder pattern {pattern!r} matches no file (looked for {full}).",
                                        fix="Check the folder and the pattern; paths are relative to the trust file.")
             exports += found
-        elif not full.is_file():
+        elif not full.exists():
             raise MissingFileError(f"{where}: the export {pattern!r} is not there (looked for {full}).",
                                    fix="Check the path; paths are relative to the trust file.")
-        else:
+        else:  # a folder or a pipe is said to be one where the export is read
             exports.append(full)
     exports = list(dict.fromkeys(exports))
 

@@ -43,11 +43,13 @@ def split_by_school(paths: list[Path], folder: Path, *, policy: str = "dfe-natio
 
     from attendance_cli.ingest.encoding import open_text
     from attendance_cli.ingest.headers import detect_layout
+    from attendance_cli.ingest.reader import check_export_file
 
     per_school: dict[str, list[tuple[Path, Path, tuple[int, ...]]]] = {}
 
     spelling: dict[str, str] = {}  # a school's key -> its first spelling
     for number, path in enumerate(paths):
+        check_export_file(path)
         decoded = open_text(path, encoding)
         layout = detect_layout(decoded.head, {}, None, str(path))
         column = school_column(layout.headers)
