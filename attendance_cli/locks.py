@@ -4,7 +4,8 @@
 up to `wait` seconds for another process to let go, and raises `LedgerBusy` (exit 1) if it does
 not. The operating system lets go of a lock when its process ends, however it ends (killed,
 crashed), so a lock is never left behind: at most the lock file, which may stay on disk (the
-ledger's always does; the letters folder's only if the run was killed) and is harmless there. It
+ledger's does once there is a ledger; the letters folder's only if the run was killed) and is
+harmless there. It
 holds no personal data, only the process id and start time of the run that holds it, and its name
 starts with a dot and ends in `.lock` (no staging folder, letter or manifest is named so), so it
 is never taken for a letter. A run may remove a lock file it holds: one waiting for it then finds
@@ -148,8 +149,9 @@ def run_locks(folder: Path | None, ledger: Path, wait: float) -> Iterator[None]:
 
     Every run takes them in this order, so two runs never wait for each other in a circle. `wait`
     is shared: the whole wait is at most `wait` seconds. The folder's lock file is removed at the
-    end (the ledger's stays beside the ledger), and a letters folder this run created is removed
-    again if the run left it empty."""
+    end (the ledger's stays beside the ledger, unless there is no ledger: a run that failed before
+    recording leaves nothing), and a letters folder this run created is removed again if the run
+    left it empty."""
     deadline = time.monotonic() + max(0.0, wait)
     with contextlib.ExitStack() as stack:
         if folder is not None:
@@ -165,8 +167,9 @@ def run_locks(folder: Path | None, ledger: Path, wait: float) -> Iterator[None]:
             raise LedgerError(f"Cannot open the trigger ledger {ledger}: there is no folder {lock.parent}.",
                               fix="Check the path given to --db (or the policy's ledger, or $ATTENDANCE_DB).")
         if folder is None or lock.resolve() != folder_lock(folder).resolve():
+            # a run that never made the ledger (it failed before recording) takes its lock file away too
             stack.enter_context(hold(lock, wait, f"the ledger {ledger}", by="letters or triggers --record run",
-                                     until=deadline))
+                                     until=deadline, remove_if=lambda: not ledger.exists()))
         checkpoint("locked")
         yield
 
@@ -181,12 +184,16 @@ def _remove_empty(folder: Path, existed: bool) -> None:
 
 
 def checkpoint(step: str) -> None:
-    """A named step of a recording run, for the concurrency tests (child processes).
+    """A named step of a recording run, for the concurrency and fault tests (child processes).
+
+    With ATTENDANCE_TEST_KILL_AT=STEP, the run ends at that step at once, as a kill would (exit 137).
 
     With ATTENDANCE_TEST_HOOKS=DIR, creates DIR/<step> when the run gets here (steps: lock-busy,
     locked; in letters: staged, recorded (inside the ledger transaction), moving; in triggers --record: committed). With ATTENDANCE_TEST_PAUSE_AT=STEP too, the run then waits
     at that step until the test removes DIR/<step> (at most 60 seconds): the test can start another
     run, or send Ctrl-C, at a known point. Nothing happens without these variables."""
+    if os.environ.get("ATTENDANCE_TEST_KILL_AT") == step:  # the fault tests: the run stops here as a kill would
+        os._exit(137)
     hooks = os.environ.get("ATTENDANCE_TEST_HOOKS")
     if not hooks:
         return

@@ -14,6 +14,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import errno
+import glob
 import os
 import sys
 import tempfile
@@ -57,14 +58,39 @@ def neutralise_formulas(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+#: How long a run waits for another writing the same file (two cron jobs with one -o) before it stops.
+WRITE_WAIT = 60.0
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call `write(temp_path)` and move the result to `path` only if it succeeded."""
+    """Call `write(temp_path)` and move the result to `path` only if it succeeded.
+
+    One run writes a file at a time: it holds `.NAME.lock` beside it (removed when done), and under
+    that lock removes any `.NAME.*.part` a killed run left behind (it may hold pupil data), so a
+    killed run's leftovers go with the next write of the same file."""
+    from attendance_cli.locks import hold
+
     path = Path(path)
+    if path in _TEMPORARY:  # the temporary file of a write in progress (write_frame called by its writer)
+        write(path)
+        return
     make_folder(path.parent, path)
-    with writing(path):
-        handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-        os.close(handle)
+    lock = path.with_name(f".{path.name}.lock")
+    with writing(path), hold(lock, WRITE_WAIT, str(path), by="run writing", remove_if=lambda: True):
+        for stale in path.parent.glob(f".{glob.escape(path.name)}.*.part"):
+            stale.unlink(missing_ok=True)
+        _write_in_place(path, write)
+
+
+#: The temporary files being written now by atomic_write.
+_TEMPORARY: set[Path] = set()
+
+
+def _write_in_place(path: Path, write: Callable[[Path], None]) -> None:
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(handle)
     temp_path = Path(temp)
+    _TEMPORARY.add(temp_path)
     try:
         with writing(path, temp_path):
             os.chmod(temp_path, 0o666 & ~_umask())  # as any other file the user writes, not mkstemp's owner-only
@@ -74,10 +100,24 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
                 raise
             except Exception as error:  # a writer library's own error for what the system refused
                 _as_os_error(error, path)
-            os.replace(temp_path, path)
+            from attendance_cli.locks import checkpoint
+
+            checkpoint("output-written")  # the fault tests stop a run here: written, not yet in place
+            if temp_path.exists():  # unless the writer put it in place itself (place())
+                os.replace(temp_path, path)
     except BaseException:
         temp_path.unlink(missing_ok=True)
         raise
+    finally:
+        _TEMPORARY.discard(temp_path)
+
+
+def place(temp: Path, path: Path) -> None:
+    """Move a file `atomic_write` gave its writer into place at `path` now, from inside the writer (a
+    recording run does it inside its ledger transaction, so that what it records and what it writes
+    go together)."""
+    with writing(path, temp):
+        os.replace(temp, path)
 
 
 def _as_os_error(error: Exception, path: Path) -> None:
@@ -266,7 +306,7 @@ def write_together(folder: Path, files: list[tuple[str, Callable[[Path], None]]]
                 write(staging / name)
             written.append(name)
         (staging / COMPLETE).write_text("\n".join(written) + "\n", encoding="utf-8")
-        _test_kill(f"{kill_step}-staged")
+        kill_point(f"{kill_step}-staged")
         with writing(folder):
             _move_all(staging, folder, written, kill_step)
     finally:
@@ -307,7 +347,7 @@ def _move_all(staging: Path, folder: Path, names: list[str], kill_step: str = ""
     try:
         for number, name in enumerate(names):
             if number == 1:
-                _test_kill(f"{kill_step}-moving")
+                kill_point(f"{kill_step}-moving")
             if (folder / name).exists():
                 (folder / name).replace(staging / f".old-{name}")
                 kept.append(name)
@@ -321,7 +361,7 @@ def _move_all(staging: Path, folder: Path, names: list[str], kill_step: str = ""
         raise
 
 
-def _test_kill(step: str) -> None:
+def kill_point(step: str) -> None:
     """The fault tests stop a run here as a kill would (ATTENDANCE_TEST_KILL_AT)."""
     if step and os.environ.get("ATTENDANCE_TEST_KILL_AT") == step:
         os._exit(137)

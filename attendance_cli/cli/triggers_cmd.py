@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -89,33 +90,13 @@ def triggers(
 
 
 def _show(result, out_format: str, output: Path | None, ledger: Path | None, wait: float):
-    """Print or write the table; with a ledger, record the events too. Written to a file, the file
-    appears only if recording succeeded, and nothing is recorded if the file cannot be written."""
+    """Print or write the table; with a ledger, record the events too, the output shown (or the file
+    put in place) inside the ledger's transaction, last before it commits: a run that cannot show
+    its events records nothing, and a run killed after showing them has recorded none, so the next
+    run shows them again. An event is never recorded unseen."""
     from attendance_cli.outputs import write_frame
 
-    recorded = []
-
-    def do_record() -> None:
-        if ledger is None:
-            return
-        from attendance_cli.locks import checkpoint
-        from attendance_cli.rules.triggers import record_triggers
-
-        with c.progress("Recording in the ledger"):
-            recorded.append(record_triggers(result.found, ledger, wait=wait))
-        checkpoint("committed")
-
-    if output is not None and out_format != "table":
-        from attendance_cli.outputs import atomic_write
-
-        def write_then_record(temp: Path) -> None:
-            write_frame(result.table, out_format, temp, sheet="triggers", metadata=result.metadata,
-                        stamp=result.stamp)
-            do_record()
-
-        atomic_write(output, write_then_record)
-    else:
-        do_record()
+    def show() -> None:
         if out_format == "table":
             from attendance_cli.cli.render import print_table
 
@@ -126,4 +107,36 @@ def _show(result, out_format: str, output: Path | None, ledger: Path | None, wai
         else:
             write_frame(result.table, out_format, None, sheet="triggers", metadata=result.metadata,
                         stamp=result.stamp)
-    return recorded[0] if recorded else None
+
+    def record(then: Callable[[], None]):
+        from attendance_cli.locks import checkpoint
+        from attendance_cli.outputs import kill_point
+        from attendance_cli.rules.triggers import record_triggers
+
+        def shown_then_kill_point() -> None:
+            then()
+            checkpoint("shown")
+            kill_point("triggers-shown")  # the fault tests: killed after showing, before the commit
+
+        with c.progress("Recording in the ledger"):
+            done = record_triggers(result.found, ledger, wait=wait, before_commit=shown_then_kill_point)
+        checkpoint("committed")
+        return done
+
+    if output is not None and out_format != "table":
+        from attendance_cli.outputs import atomic_write, place
+
+        recorded = []
+
+        def write_then_record(temp: Path) -> None:
+            write_frame(result.table, out_format, temp, sheet="triggers", metadata=result.metadata,
+                        stamp=result.stamp)
+            if ledger is not None:  # the file goes into place inside the transaction
+                recorded.append(record(lambda: place(temp, output)))
+
+        atomic_write(output, write_then_record)
+        return recorded[0] if recorded else None
+    if ledger is None:
+        show()
+        return None
+    return record(show)

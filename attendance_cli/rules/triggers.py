@@ -9,6 +9,7 @@ transaction.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -158,16 +159,20 @@ class Recorded:
     path: Path
 
 
-def record_triggers(triggers: Triggers, path: Path, wait: float = 30.0) -> Recorded:
+def record_triggers(triggers: Triggers, path: Path, wait: float = 30.0,
+                    before_commit: Callable[[], None] | None = None) -> Recorded:
     """Record the new events (with their evidence) and close the states pupils have left: one
-    transaction; if anything fails nothing is recorded."""
+    transaction; if anything fails nothing is recorded. `before_commit()` runs inside it, last (the
+    output shown or put in place): if it fails nothing is recorded; a run killed after it has shown
+    its events and recorded none, so the next run shows them again."""
     from attendance_cli.ledger import Ledger
 
     evaluation = triggers.evaluation
     new = evaluation.events.filter(pl.col("status") == "new")
     evidence = evaluation.evidence.join(new.select("key"), on="key", how="semi")
     with Ledger(path, wait=wait) as ledger:  # record() takes the columns it keeps (no decision: not a letters run)
-        result = ledger.record(evaluation.policy.name, evaluation.as_of, new, evidence, evaluation.left)
+        result = ledger.record(evaluation.policy.name, evaluation.as_of, new, evidence, evaluation.left,
+                               before_commit=(lambda _: before_commit()) if before_commit else None)
     return Recorded(result.recorded, result.skipped, result.closed, path)
 
 
