@@ -291,14 +291,18 @@ CALENDAR_COMMANDS = list(_calendar_commands(Path("x"), Path("c"), Path("out"), P
 @pytest.mark.parametrize("command", CALENDAR_COMMANDS)
 @pytest.mark.parametrize("case", list(CALENDARS))
 def test_a_bad_calendar_through_every_command(case, command, setup, tmp_path):
-    name, content = CALENDARS[case]
-    path = _make(tmp_path, name, content)
+    _settings_case(case, command, CALENDARS[case], _calendar_commands, setup, tmp_path)
+
+
+def _settings_case(case: str, command: str, bad: tuple[str, bytes], commands: Callable, setup: Path,
+                   tmp_path: Path) -> None:
+    """A good export read by `command` with the bad settings file `bad` (a calendar, a code table)."""
+    path = _make(tmp_path, *bad)
     good = _make(tmp_path, "export.csv", _export(GOOD))
     out = tmp_path / "out"
     out.mkdir()
-    args = _calendar_commands(good, path, out, setup)[command]
-    args = args() if callable(args) else args
-    code, stderr = _run(args, tmp_path)
+    args = commands(good, path, out, setup)[command]
+    code, stderr = _run(args() if callable(args) else args, tmp_path)
     _check(case, command, code, stderr, path, out)
 
 
@@ -329,13 +333,7 @@ CODES_COMMANDS = list(_codes_commands(Path("x"), Path("c"), Path("out"), Path("s
 @pytest.mark.parametrize("command", CODES_COMMANDS)
 @pytest.mark.parametrize("case", list(CODE_TABLES))
 def test_a_bad_code_table_through_every_command(case, command, setup, tmp_path):
-    name, content = CODE_TABLES[case]
-    path = _make(tmp_path, name, content)
-    good = _make(tmp_path, "export.csv", _export(GOOD))
-    out = tmp_path / "out"
-    out.mkdir()
-    code, stderr = _run(_codes_commands(good, path, out, setup)[command], tmp_path)
-    _check(case, command, code, stderr, path, out)
+    _settings_case(case, command, CODE_TABLES[case], _codes_commands, setup, tmp_path)
 
 
 # -- options ----------------------------------------------------------------------------------------
