@@ -180,3 +180,20 @@ def test_heat_map_labels_contrast_at_least_4_5_to_1_on_every_colour_of_its_fixed
         text = (0, 0, 0) if label_colour(background) == "#000000" else (1, 1, 1)
         assert contrast(background, text) >= 4.5, tenth / 10
     assert HEAT_RANGE == (80.0, 100.0)  # fixed: not the data's own lowest cell
+
+
+def test_cohort_dfe_compares_the_compulsory_age_pupils_like_with_like(run, tmp_path):
+    # six Year 3 pupils at full attendance, and a Reception pupil (under compulsory school age) who
+    # missed every other session: --cohort dfe leaves the Reception pupil out of every figure
+    pupils = {f"P{i}": ("Year 3", "3A", f"Pupil{i}", ["/"] * 20) for i in range(6)}
+    pupils["R1"] = ("Reception", "RA", "Young", ["O", "/"] * 10)
+    marks = register(tmp_path / "m.csv", pupils)
+    out = tmp_path / "r.html"
+    assert run("report", marks, "--out", out).exit_code == 0
+    assert "<tr><td>Attendance</td><td>92.85%</td>" in out.read_text(encoding="utf-8")
+    result = run("report", marks, "--cohort", "dfe", "--out", out)
+    assert result.exit_code == 0, result.stderr
+    page = out.read_text(encoding="utf-8")
+    assert "<tr><td>Attendance</td><td>100.00%</td>" in page and "6 pupils" in page
+    assert "Like with like: this report counts the DfE cohort" in page
+    assert "R1" not in page.split('<section id="patterns">')[1]
