@@ -151,7 +151,8 @@ def test_a_window_of_only_x_and_blank_marks_is_refused_by_slips_digest_and_repor
 def test_a_pupil_with_no_session_in_the_window_is_not_listed_at_risk(run, tmp_path):
     # two weeks from 07/09/2026; L1 left after the first week: 10 of 10 sessions, so 4 more absences
     # would make L1 persistently absent (4 of 14), but the second week's report must not list L1 at
-    # all. P1 missed 1 of 20 (5%) and P2 none: both within 4 sessions of it, and in the window
+    # all. P1 missed 1 of 20 (5%): within 4 sessions of it. P2 missed none (100.00%): 4 absences of 24
+    # sessions would be 16.7%, but a pupil who has missed nothing is not at risk on their record
     marks = marks_file(tmp_path / "m.csv", {
         "P1": ("3A", ["O"] + ["/"] * 19), "P2": ("3A", ["/"] * 20), "L1": ("3A", ["/"] * 10)},
         dt.date(2026, 9, 7))
@@ -160,11 +161,12 @@ def test_a_pupil_with_no_session_in_the_window_is_not_listed_at_risk(run, tmp_pa
     assert result.exit_code == 0, result.stderr
     page = out.read_text(encoding="utf-8")
     at_risk = page.split("<h3>At risk of persistent absence</h3>")[1].split("</table>")[0]
-    assert at_risk.count("<tr><td>") == 2
+    assert at_risk.count("<tr><td>") == 1
     assert "<tr><td>P1</td><td>Pat SurnameP1</td><td>3A</td><td>95.00</td></tr>" in at_risk
-    assert "<tr><td>P2</td><td>Pat SurnameP2</td><td>3A</td><td>100.00</td></tr>" in at_risk
+    assert "P2" not in page.split('<section id="patterns">')[1]
+    assert "100.00" not in at_risk
     assert "L1" not in page.split('<section id="patterns">')[1]
-    assert "At risk of persistent absence (within 4 sessions of it): 2 pupils." in page
+    assert "At risk of persistent absence (within 4 sessions of it): 1 pupil." in page
 
 
 # -- 5. last year beside a year-to-date window -------------------------------------------------------
@@ -194,8 +196,14 @@ def test_same_window_last_year_is_shown_for_a_school_year_window(run, tmp_path, 
     page = out.read_text(encoding="utf-8")
     end = {"ytd": "24/09/2025", "year": "01/08/2026"}[window]  # 52 weeks before 23/09/2026 and 31/07/2027
     assert f"<th>Same window last year (02/08/2025 to {end})</th>" in page
-    assert "<tr><td>Attendance</td><td>90.00%</td><td>94.72%</td><td>86.66%</td></tr>" in page
-    assert "<tr><td>Overall absence</td><td>10.00%</td><td>5.28%</td><td>13.34%</td></tr>" in page
+    # the year to date ends in the autumn term: compared with the national primary autumn term (5.07%
+    # absence, census 2024/25); the whole year with the latest full year (5.28%, daily data 2025/26)
+    national = {"ytd": ("94.93", "5.07"), "year": ("94.72", "5.28")}[window]
+    assert f"<tr><td>Attendance</td><td>90.00%</td><td>{national[0]}%</td><td>86.66%</td></tr>" in page
+    assert f"<tr><td>Overall absence</td><td>10.00%</td><td>{national[1]}%</td><td>13.34%</td></tr>" in page
+    # last year's authorised and unauthorised absence are filled: 40 of 300 sessions of illness (I)
+    assert "<tr><td>Authorised absence</td><td>10.00%</td>" in page and "<td>13.33%</td></tr>" in page
+    assert f"<tr><td>Unauthorised absence</td><td>0.00%</td><td>{'–' if window == 'ytd' else '1.55%'}</td><td>0.00%</td></tr>" in page
     assert "The exports do not cover the same window last year." not in page
 
 
@@ -205,7 +213,7 @@ def test_last_year_is_not_shown_when_the_exports_begin_weeks_into_it(run, tmp_pa
     out = tmp_path / "r.html"
     assert run("report", marks, "--window", "ytd", "--out", out).exit_code == 0
     page = out.read_text(encoding="utf-8")
-    assert "<tr><td>Attendance</td><td>90.00%</td><td>94.72%</td><td>–</td></tr>" in page
+    assert "<tr><td>Attendance</td><td>90.00%</td><td>94.93%</td><td>–</td></tr>" in page
     assert "The exports do not cover the same window last year." in page
 
 
@@ -218,13 +226,13 @@ def test_letters_four_weeks_before_and_after_are_28_days_each(run, tmp_path):
     (tmp_path / "school.toml").write_text(SCHOOL, encoding="utf-8")
     (tmp_path / "policy.toml").write_text('school = "school.toml"\n' + POLICY, encoding="utf-8")
     # weekdays from Monday 05/10/2026 to Tuesday 08/12/2026; three lates in the week of 02/11 (a letter
-    # goes only for an event of the last fortnight); the letter
-    # is dated Monday 09/11/2026: before is 12/10 to 08/11, after 09/11 to 06/12 (28 days each)
-    absent = {4: ("O", 0),                  # Friday 09/10: 31 days before, in neither
-              5: ("O", 0), 6: ("O", 0),     # Monday 12/10 (28 days before) and 13/10: before
-              25: ("O", 0),                 # Monday 09/11, the letter's day: after
-              45: ("O", 0)}                 # Monday 07/12, 28 days after: the 29th day, in neither
-    marks = lettered(tmp_path / "m.csv", {"S1": ("Smith", "Amy", {20: ("L", 5), 21: ("L", 5), 22: ("L", 5), **absent})},
+    # goes only for an event of the last fortnight); the letter is dated Monday 09/11/2026: before is
+    # 12/10 to 08/11, after 09/11 to 06/12 (28 days each). A punctuality letter is measured by lates.
+    lates = {4: ("L", 5),                   # Friday 09/10: 31 days before, in neither
+             5: ("L", 5),                   # Monday 12/10 (28 days before): before
+             25: ("L", 5),                  # Monday 09/11, the letter's day: after
+             45: ("L", 5)}                  # Monday 07/12, 28 days after: the 29th day, in neither
+    marks = lettered(tmp_path / "m.csv", {"S1": ("Smith", "Amy", {20: ("L", 5), 21: ("L", 5), 22: ("L", 5), **lates})},
                      days=47, start=dt.date(2026, 10, 5))
     db = tmp_path / "ledger.sqlite"
     sent = run("letters", marks, "--policy", tmp_path / "policy.toml", "--db", db, "--out", tmp_path / "out",
@@ -233,13 +241,37 @@ def test_letters_four_weeks_before_and_after_are_28_days_each(run, tmp_path):
     out = tmp_path / "report.html"
     result = run("report", marks, "--out", out, "--window", "ytd", "--policy", tmp_path / "policy.toml", "--db", db)
     assert result.exit_code == 0, result.stderr
-    # before: 20 school days, 40 sessions, 2 absent: 95.00; after: 40 sessions, 1 absent: 97.50
+    # before: 4 late marks (12/10 and the three of 02/11 to 04/11); after: 1 (09/11); named by the rule
     page = out.read_text(encoding="utf-8")
-    assert "<tr><td>punctuality-1</td><td>1</td><td>95.00</td><td>97.50</td><td>+2.50</td></tr>" in page
+    assert ("<tr><td>3 late sessions this half term</td><td>1</td><td>late marks</td><td>4</td><td>1</td>"
+            "<td>-3</td></tr>") in page
+    assert "punctuality-1" not in page.split('<section id="interventions">')[1]
+    assert "regression to the mean" in page
     pdf = tmp_path / "report.pdf"
     assert run("report", marks, "--out", pdf, "--window", "ytd", "--policy", tmp_path / "policy.toml",
                "--db", db).exit_code == 0
-    assert "punctuality-1 1 95.00 97.50 +2.50" in pdf_text(pdf)
+    assert "3 late sessions this half term 1 late marks 4 1 -3" in pdf_text(pdf)
+
+
+def test_the_letters_table_covers_only_the_reports_window(run, tmp_path):
+    from tests.test_letters import POLICY, SCHOOL, register as lettered
+
+    (tmp_path / "school.toml").write_text(SCHOOL, encoding="utf-8")
+    (tmp_path / "policy.toml").write_text('school = "school.toml"\n' + POLICY, encoding="utf-8")
+    marks = lettered(tmp_path / "m.csv", {"S1": ("Smith", "Amy", {20: ("L", 5), 21: ("L", 5), 22: ("L", 5)})},
+                     days=47, start=dt.date(2026, 10, 5))
+    db = tmp_path / "ledger.sqlite"
+    assert run("letters", marks, "--policy", tmp_path / "policy.toml", "--db", db, "--out", tmp_path / "out",
+               "-f", "txt", "--as-of", "06/11/2026", "--date", "09/11/2026").exit_code == 0
+    policy = ("--policy", tmp_path / "policy.toml", "--db", db)
+    # the letter of 09/11/2026 is in a window from 09/11, not in one that ends on 06/11
+    inside, outside = tmp_path / "in.html", tmp_path / "out.html"
+    assert run("report", marks, "--out", inside, "--from", "09/11/2026", "--to", "08/12/2026", *policy).exit_code == 0
+    assert run("report", marks, "--out", outside, "--from", "05/10/2026", "--to", "06/11/2026", *policy).exit_code == 0
+    assert "<tr><td>3 late sessions this half term</td><td>1</td>" in inside.read_text(encoding="utf-8")
+    page = outside.read_text(encoding="utf-8")
+    assert "3 late sessions this half term" not in page.split('<section id="interventions">')[1]
+    assert "No letters recorded in the ledger for this policy in this window" in page
 
 
 def test_the_change_after_a_letter_is_the_difference_of_the_figures_shown():
@@ -260,14 +292,14 @@ def test_absence_is_rounded_the_same_way_in_the_headline_and_the_patterns(run, t
     out = tmp_path / "r.html"
     assert run("report", marks, "--window", "ytd", "--out", out, "--suppress-below", "1").exit_code == 0
     page = out.read_text(encoding="utf-8")
-    assert "<tr><td>Overall absence</td><td>0.84%</td><td>5.28%</td><td>–</td></tr>" in page
+    assert "<tr><td>Overall absence</td><td>0.84%</td><td>5.07%</td><td>–</td></tr>" in page
     assert ("<li>Absence on the 0 school days next to a holiday or bank holiday: –, "
             "against 0.84% on other days.</li>") in page
     assert "<tr><td>Year 3</td><td>3</td><td>99.16</td><td>0.84</td>" in page
     pdf = tmp_path / "r.pdf"
     assert run("report", marks, "--window", "ytd", "--out", pdf).exit_code == 0
     text = pdf_text(pdf)
-    assert "Overall absence 0.84% 5.28%" in text and "against 0.84% on other days." in text
+    assert "Overall absence 0.84% 5.07%" in text and "against 0.84% on other days." in text
 
 
 # -- 8. counts in words -------------------------------------------------------

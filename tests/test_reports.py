@@ -91,7 +91,7 @@ def test_report_html_stands_alone_has_every_chart_and_the_summary_figures(run, s
     assert '<tr class="suppressed"><td>Year 4</td><td colspan="6">fewer than 5 pupils: not shown</td></tr>' in page
     # P5 missed 4 of 20 sessions, Q1 exactly 2 of 20: both persistently absent (10% or more)
     assert "Persistent absence (10% or more missed)</td><td>25.00% (2 pupils)</td><td>13.77%</td>" in page
-    assert "National figures: DfE, Pupil attendance in schools" in page and "primary" in page
+    assert "National figures compared with (phase primary)." in page
     assert "DfE method: attendance %" in page
 
 
@@ -227,5 +227,6 @@ def test_report_shows_attendance_before_and_after_the_letters(run, tmp_path):
     result = run("report", marks, "--out", out, "--window", "ytd", "--policy", tmp_path / "policy.toml", "--db", db)
     assert result.exit_code == 0, result.stderr
     page = out.read_text(encoding="utf-8")
-    # before: 2-6 Nov, 10 of 10 sessions (lates are present); after: 9-20 Nov, 18 of 20
-    assert "<tr><td>punctuality-1</td><td>1</td><td>100.00</td><td>90.00</td><td>-10.00</td></tr>" in page
+    # a punctuality letter is measured by lates: before (2-6 Nov) 3, after (9-20 Nov) none
+    assert ("<tr><td>3 late sessions this half term</td><td>1</td><td>late marks</td><td>3</td><td>0</td>"
+            "<td>-3</td></tr>") in page

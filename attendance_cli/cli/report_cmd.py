@@ -13,6 +13,13 @@ from attendance_cli.cli import common as c
 REPORT = "Report"
 
 
+class Phase(str, Enum):
+    primary = "primary"
+    secondary = "secondary"
+    special = "special"
+    all = "all"
+
+
 def register(app: typer.Typer) -> None:
     app.command(
         "report",
@@ -22,7 +29,9 @@ def register(app: typer.Typer) -> None:
             "attendance report *.csv --window ytd --out report.pdf --school school.toml",
             "attendance report *.csv --pupils pupils.csv --out report.html # breakdowns by SEN, FSM, ...",
             "attendance report *.csv --policy primary-academy --out report.html  # with letters and their effect",
-            "attendance report *.csv --anonymous --suppress-below 10 --out governors.pdf"),
+            "attendance report *.csv --anonymous --suppress-below 10 --out governors.pdf",
+            "attendance report *.csv --cohort dfe --phase secondary --out report.html  # like with like, nationally",
+            "attendance report *.csv --benchmark authority.csv --out report.html      # the authority's own figures"),
     )(report)
     register_more(app)
 
@@ -36,6 +45,7 @@ def report(
     start: c.FromOpt = None,
     end: c.ToOpt = None,
     calendar: c.CalendarOpt = None,
+    cohort: c.CohortOpt = c.Cohort.all,
     title: Annotated[Optional[str], typer.Option("--title", help="The report's title.", rich_help_panel=REPORT)] = None,
     school: Annotated[Optional[Path], typer.Option(
         "--school", metavar="FILE", help="School settings (its name goes on the report).", exists=True, dir_okay=False,
@@ -53,6 +63,14 @@ def report(
         "--policy", "-p", metavar="NAME|FILE", help="With the ledger: attendance before and after the letters sent "
         "under this policy.", rich_help_panel=REPORT, callback=c.policy_option)] = None,
     db: c.LedgerOpt = None,
+    phase: Annotated[Optional[Phase], typer.Option(
+        "--phase", metavar="primary|secondary|special|all", help="The national figures to compare with. Default: the "
+        "school settings' phase, else from the year groups (all when the exports have none).",
+        rich_help_panel=REPORT)] = None,
+    benchmark: Annotated[Optional[Path], typer.Option(
+        "--benchmark", metavar="FILE", help="Compare with these figures (an authority's own: a CSV with the columns "
+        "of the national figures shipped, see the README) instead of the national ones.", dir_okay=False,
+        rich_help_panel=REPORT)] = None,
     codes: c.CodesOpt = "dfe",
     source: c.SourceOpt = None,
     maps: c.MapOpt = None,
@@ -82,14 +100,18 @@ def report(
         if school is not None:
             from attendance_cli.letters.school import load_school
 
-            school_settings = load_school(school).letter_details()
+            loaded = load_school(school)
+            school_settings = loaded.letter_details()
+            if phase is None and loaded.phase is not None:
+                phase = Phase(loaded.phase)
         chosen_policy = None
         if policy is not None:
             from attendance_cli.rules import load_policy
 
             chosen_policy = load_policy(policy)
-        options = ReportOptions(c.window_choice(window, as_of, start, end), calendar, title, suppress_below,
-                                read_pupil_file(pupils) if pupils is not None else None, chosen_policy, db)
+        options = ReportOptions(c.window_choice(window, as_of, start, end, cohort), calendar, title, suppress_below,
+                                read_pupil_file(pupils) if pupils is not None else None, chosen_policy, db,
+                                phase.value if phase is not None else None, benchmark)
         data = Dataset.open(files, c.ingest_options(codes, source, maps, encoding, False, c.Duplicates.error, None))
         from attendance_cli.reports.charts import warm_up
 

@@ -34,6 +34,8 @@ class ReportOptions:
     pupil_file: pl.DataFrame | None = None  # extra pupil attributes to break down by
     policy: Policy | None = None  # its ledger's letters, and its will-cross margin
     db: Path | None = None
+    phase: str | None = None  # primary, secondary, special or all; default: from the year groups
+    benchmark: Path | None = None  # an authority's own figures (reports.benchmarks); default: the shipped national ones
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,9 @@ def report(data: Dataset, options: ReportOptions = ReportOptions()) -> ReportRes
 
     from attendance_cli.reports.figures import build
 
+    from attendance_cli.reports.benchmarks import read_benchmarks
+
+    benchmarks = read_benchmarks(options.benchmark)  # a bad file is refused before the exports are read
     choice = options.window
     if choice.name is None and not choice.dated:
         choice = replace(choice, name="half-term")
@@ -66,7 +71,8 @@ def report(data: Dataset, options: ReportOptions = ReportOptions()) -> ReportRes
                   AT_RISK_WITHIN)  # the policy's own "will cross" margin, if it has one
     figures = build(data, window, calendar, title=options.title or f"Attendance report: {window.label}",
                     suppress_below=options.suppress_below, pupil_file=options.pupil_file, ledger_path=ledger_path,
-                    policy_name=policy.name if policy else None, at_risk_within=within)
+                    policy_name=policy.name if policy else None, at_risk_within=within, phase=options.phase,
+                    benchmarks=benchmarks, policy=policy)
     return ReportResult(figures, window)
 
 

@@ -79,6 +79,8 @@ class School(BaseModel):
     signatory: str = Field(min_length=1, description="Who signs the letters.")
     signatory_role: str = ""
     headteacher: str = ""
+    phase: Literal["primary", "secondary", "special", "all"] | None = Field(
+        None, description="The national figures the report compares with (default: from the year groups).")
     smtp: Smtp | None = None
 
     def letter_details(self) -> dict:

@@ -82,22 +82,54 @@ def weekly_trend(weeks: Sequence[dt.date], attendance: Sequence[float | None], b
     return _svg(figure, "Attendance by school week")
 
 
+#: The heat map's fixed scale: 90% (the persistent-absence line) in the middle, red at 80% and below,
+#: green at 100%. Fixed, so the same attendance is the same colour in every report (scaled from the
+#: data's own lowest cell, every school's worst session looked red).
+HEAT_RANGE = (80.0, 100.0)
+
+
+def relative_luminance(rgb: Sequence[float]) -> float:
+    """WCAG 2 relative luminance of an sRGB colour (channels 0 to 1)."""
+    def linear(c: float) -> float:
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (linear(c) for c in rgb[:3])
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(a: Sequence[float], b: Sequence[float]) -> float:
+    """WCAG 2 contrast ratio of two sRGB colours."""
+    high, low = sorted((relative_luminance(a), relative_luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def label_colour(background: Sequence[float]) -> str:
+    """Black or white, whichever reads better on the background (both are checked: the better is
+    at least 4.58:1 on any colour)."""
+    return "#000000" if contrast(background, (0, 0, 0)) >= contrast(background, (1, 1, 1)) else "#ffffff"
+
+
 def heatmap(values: Sequence[Sequence[float | None]], labels: Sequence[Sequence[str]], days: Sequence[str],
             sessions: Sequence[str]) -> str:
-    """Attendance % by day of the week (rows) and session (columns). `labels`: each cell's figure as
-    the report prints percentages (rounded down), so the chart never shows a figure the tables do not."""
+    """Attendance % by day of the week (rows) and session (columns), on the fixed scale HEAT_RANGE.
+    `labels`: each cell's figure as the report prints percentages (rounded down), so the chart never
+    shows a figure the tables do not; each in black or white, whichever contrasts more with its cell."""
     plt = _pyplot()
+    from matplotlib import colormaps
+    from matplotlib.colors import Normalize
+
     figure, axes = plt.subplots(figsize=(3.6, 2.6))
     grid = [[v if v is not None else float("nan") for v in row] for row in values]
-    finite = [v for row in values for v in row if v is not None]
-    image = axes.imshow(grid, cmap="RdYlGn", vmin=min(finite, default=80.0), vmax=100.0, aspect="auto")
+    cmap, norm = colormaps["RdYlGn"], Normalize(*HEAT_RANGE, clip=True)
+    image = axes.imshow(grid, cmap=cmap, norm=norm, aspect="auto")
     axes.set_xticks(range(len(sessions)), list(sessions))
     axes.set_yticks(range(len(days)), list(days))
     for y, (row, texts) in enumerate(zip(values, labels)):
         for x, (value, text) in enumerate(zip(row, texts)):
             if value is not None:
-                axes.text(x, y, text, ha="center", va="center", fontsize=8)
-    figure.colorbar(image, ax=axes, fraction=0.05)
+                axes.text(x, y, text, ha="center", va="center", fontsize=8, color=label_colour(cmap(norm(value))))
+    bar = figure.colorbar(image, ax=axes, fraction=0.05, extend="min")
+    bar.set_label("Attendance % (80 or below: darkest red)", fontsize=7)
     axes.spines[:].set_visible(False)
     return _svg(figure, "Attendance by day of the week and session")
 
@@ -116,11 +148,13 @@ def reasons(labels: Sequence[str], sessions: Sequence[int]) -> str:
     return _svg(figure, "Absence by reason")
 
 
-def lateness(weeks: Sequence[dt.date], minutes: Sequence[int]) -> str:
-    """Minutes lost to lateness per school week."""
+def lateness(weeks: Sequence[dt.date], values: Sequence[int], minutes: bool = True) -> str:
+    """Minutes lost to lateness per school week; `minutes=False`: late marks per week (exports with
+    no minutes, where a count of minutes would read 0 in weeks with many lates)."""
     plt = _pyplot()
     figure, axes = plt.subplots(figsize=(7.0, 2.4))
-    axes.bar(list(weeks), list(minutes), width=4, color=AMBER)
-    axes.set_ylabel("Minutes late")
+    axes.bar(list(weeks), list(values), width=4, color=AMBER)
+    axes.set_ylabel("Minutes late" if minutes else "Late marks")
     _dates(axes)
-    return _svg(figure, "Minutes lost to lateness by school week")
+    return _svg(figure, "Minutes lost to lateness by school week" if minutes
+                else "Late marks by school week (minutes late are not in these exports)")

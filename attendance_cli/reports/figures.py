@@ -17,11 +17,13 @@ import polars as pl
 from attendance_cli.calendar import SchoolCalendar, easter_sunday, school_year_start
 from attendance_cli.errors import UsageError
 from attendance_cli.figures import (
-    ABSENT, POSSIBLE, absences_expr, attended_expr, pct, pct_expr, persistent_expr, possible_expr, severe_expr,
+    ABSENT, POSSIBLE, absences_expr, attended_expr, authorised_expr, pct, pct_expr, persistent_expr, possible_expr, severe_expr,
+    unauthorised_expr,
 )
 from attendance_cli.calendar import Window
 from attendance_cli.ingest import Export
 from attendance_cli.rules.marks import Marks
+from attendance_cli.reports.benchmarks import Benchmarks, read_benchmarks
 from attendance_cli.statistics import METHOD, group_statistics, overall_statistics, pupil_statistics
 
 if TYPE_CHECKING:
@@ -30,18 +32,6 @@ if TYPE_CHECKING:
 #: Pupil attributes broken down when the exports (or a pupil file) have them.
 ATTRIBUTES = ("sen", "fsm", "pupil_premium", "gender", "ethnicity", "eal")
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday")
-#: National figures (reference/rules.md): DfE "Pupil attendance in schools", daily data.
-BENCHMARKS = {
-    "primary": {"overall": 5.28, "authorised": 3.73, "unauthorised": 1.55, "pa": 13.77},
-    "secondary": {"overall": 8.49, "authorised": 5.22, "unauthorised": 3.27, "pa": 23.77},
-    "all": {"overall": 6.88, "authorised": 4.52, "unauthorised": 2.36, "pa": 18.78},
-}
-BENCHMARK_SOURCE = ("DfE, Pupil attendance in schools (daily data), 2025/26 to 10 July 2026, state-funded "
-                    "schools in England; they cover pupils of compulsory school age (Year 1 to Year 11), where this "
-                    "report counts every pupil ('attendance summary --cohort dfe' gives the school's figures on the "
-                    "national basis)")
-
-
 @dataclass
 class Report:
     title: str
@@ -51,13 +41,16 @@ class Report:
     last_year: dict[str, Any] | None
     benchmark: dict[str, float]
     breakdowns: list[tuple[str, list[dict[str, Any]]]]
-    weekly: pl.DataFrame  # week, possible, attended, attendance_pct, minutes_late
+    weekly: pl.DataFrame  # week, possible, attended, minutes_late, lates, attendance_pct
     heatmap: list[list[float | None]]
     reasons: pl.DataFrame  # code, meaning, category, sessions
     patterns: dict[str, Any]
     interventions: list[dict[str, Any]]
     method: dict[str, Any]
     suppress_below: int
+    #: what the figures are compared with (reports.benchmarks): the window's period, each measure's
+    #: choice, and the school year to date's persistent and severe absence beside the window's
+    comparison: dict[str, Any] | None = None
 
 
 def read_pupil_file(path) -> pl.DataFrame:
@@ -122,7 +115,8 @@ def _rates(row: dict[str, Any]) -> dict[str, Any]:
 
 def build(data: Dataset, window: Window, calendar: SchoolCalendar, *, title: str, suppress_below: int = 5,
           pupil_file: pl.DataFrame | None = None, ledger_path=None, policy_name: str | None = None,
-          at_risk_within: int = 4, weeks_around_letters: int = 4) -> Report:
+          at_risk_within: int = 4, weeks_around_letters: int = 4, phase: str | None = None,
+          benchmarks: Benchmarks | None = None, policy: Any = None) -> Report:
     export = data.export
     lessons = data.lessons
     marks = data.marks  # read first: the window's counts then come from the marks, not another read
@@ -134,7 +128,9 @@ def build(data: Dataset, window: Window, calendar: SchoolCalendar, *, title: str
         pupils = pupils.join(pupil_file.select("pupil_id", *extra), on="pupil_id", how="left")
     overall = overall_statistics(pupils, lessons)
     headline = _rates(overall.row(0, named=True)) if overall.height else {}
-    phase = phase_of(pupils["year_group"].drop_nulls().unique().to_list()) if "year_group" in pupils.columns else "all"
+    if phase is None:
+        phase = phase_of(pupils["year_group"].drop_nulls().unique().to_list()) if "year_group" in pupils.columns else "all"
+    comparison = _comparison(data, window, calendar, benchmarks or read_benchmarks(), phase, lessons)
 
     breakdowns = []
     for column in ("year_group", "form", *[c for c in pupils.columns if c in ATTRIBUTES or (
@@ -149,11 +145,13 @@ def build(data: Dataset, window: Window, calendar: SchoolCalendar, *, title: str
             rows.append(shown)
         breakdowns.append((column, rows))
 
-    possible = _Possible(marks)
+    possible = _Possible(marks, marks.numbered(pupils.select("pupil_id"))["pupil"] if window.dfe_cohort else None)
+    marks = possible.marks  # with --cohort dfe, the cohort's pupils only
     weekly, heat, reasons = _series(possible, window, export)
     patterns = _patterns(marks, possible, window, calendar, pupils, at_risk_within, lessons)
     last_year = _last_year(possible, window, calendar)
-    interventions = _interventions(marks, possible, ledger_path, policy_name, weeks_around_letters) if ledger_path else []
+    interventions = (_interventions(marks, possible, ledger_path, policy_name, weeks_around_letters, window, policy)
+                     if ledger_path else [])
     report = counted.report
     method = {
         "text": METHOD, "codes": export.options.codes.name, "window": window.describe(),
@@ -162,8 +160,47 @@ def build(data: Dataset, window: Window, calendar: SchoolCalendar, *, title: str
         "half_terms": [h.describe() for h in calendar.half_terms if h.start <= (window.end or dt.date.max)
                        and h.end >= (window.start or dt.date.min)],
     }
-    return Report(title, window, phase, headline, last_year, BENCHMARKS[phase], breakdowns, weekly, heat, reasons,
-                  patterns, interventions, method, suppress_below)
+    benchmark = {measure: choice.value for measure, choice in comparison["window"].items()}
+    return Report(title, window, phase, headline, last_year, benchmark, breakdowns, weekly, heat, reasons,
+                  patterns, interventions, method, suppress_below, comparison)
+
+
+def _comparison(data: Dataset, window: Window, calendar: SchoolCalendar, benchmarks: Benchmarks, phase: str,
+                lessons: bool) -> dict[str, Any]:
+    """Which published figure each measure is compared with (reports.benchmarks), and, for a window
+    shorter than the school year to date, the school's persistent and severe absence over the year to
+    date (as `summary --window ytd` gives them), compared with the national figures for that period:
+    a pupil misses 10% of three weeks far more easily than 10% of a year."""
+    from attendance_cli.calendar import school_year_label
+    from attendance_cli.reports.benchmarks import MEASURES, Choice, choose, period_of
+
+    end = window.end or data.dates[1] or dt.date.today()
+    year_start = school_year_start(end)
+    first_day = min((d for d in calendar.school_days if d >= year_start), default=year_start)
+    year_to_date = window.start is None or window.start <= first_day
+    period = period_of(window.start or year_start, end, year_to_date)
+    year = year_start.year
+    choices = {m: choose(benchmarks, phase, period, year, m, fallback=year_to_date) for m in MEASURES}
+    # authorised and unauthorised absence from the row overall absence comes from, so the three add up
+    overall = choices["overall"]
+    for measure in ("authorised", "unauthorised"):
+        if overall.row is None:
+            break
+        value = overall.row.figures[measure]
+        choices[measure] = Choice(value, overall.row, overall.why) if value is not None else Choice(
+            None, None, f"the figure overall absence is compared with does not give it")
+    ytd = None
+    if not year_to_date:
+        ytd_window = Window(year_start, end, f"school year {school_year_label(year_start)} to date",
+                            dfe_cohort=window.dfe_cohort)
+        whole = overall_statistics(pupil_statistics(data.tally(ytd_window)), lessons)
+        row = whole.row(0, named=True) if whole.height else {}
+        ytd_period = period_of(year_start, end, True)
+        ytd = {"window": ytd_window, "period": ytd_period, **{k: row.get(k) for k in (
+            "persistent_absence_pct", "persistent_absence_pupils", "severe_absence_pct", "severe_absence_pupils")},
+               "choices": {m: choose(benchmarks, phase, ytd_period, year, m, fallback=True) for m in ("pa", "sa")}}
+    return {"period": period, "school_year": school_year_label(year_start), "phase": phase, "window": choices,
+            "ytd": ytd, "shipped": benchmarks.shipped, "file": benchmarks.path, "cohort": window.dfe_cohort}
 
 
 def _in(window: Window) -> pl.Expr:
@@ -175,7 +212,11 @@ class _Possible:
     category and lateness: the millions of marks are grouped by small integers, and only the few
     thousand counts carry codes (`sessions` and `minutes_late` are the weights)."""
 
-    def __init__(self, marks: Marks) -> None:
+    def __init__(self, marks: Marks, pupils: pl.Series | None = None) -> None:
+        if pupils is not None:  # only these pupils' marks (the DfE cohort's)
+            from dataclasses import replace
+
+            marks = replace(marks, frame=marks.frame.filter(pl.col("pupil").is_in(pupils.implode())), sums={})
         self.marks = marks
         self.lookup = marks.lookup.filter(pl.col("category").is_in(POSSIBLE)).select("slot", "code", "category", "late")
 
@@ -227,7 +268,8 @@ def _series(possible: _Possible, window: Window, export: Export) -> tuple[pl.Dat
     minutes = pl.col("minutes_late").filter(pl.col("late").is_not_null()).sum() if "minutes_late" in frame.columns else pl.lit(0)
     weekly = (frame.group_by(pl.col("date").dt.truncate("1w").alias("week")).agg(
         possible_expr("sessions").alias("possible"), attended_expr("sessions").alias("attended"),
-        minutes.cast(pl.Int64).alias("minutes_late"))
+        minutes.cast(pl.Int64).alias("minutes_late"),
+        pl.col("sessions").filter(pl.col("late").is_not_null()).sum().cast(pl.Int64).alias("lates"))
         .with_columns(pct_expr(pl.col("attended"), pl.col("possible")).alias("attendance_pct")).sort("week"))
     heat_frame = frame.group_by(pl.col("date").dt.weekday().alias("day"), pl.col("session").cast(pl.String)).agg(
         possible_expr("sessions").alias("possible"), attended_expr("sessions").alias("attended"))
@@ -274,8 +316,11 @@ def _patterns(marks: Marks, possible: _Possible, window: Window, calendar: Schoo
     pa_before = persistent_expr(pl.col("absent_before"), pl.col("possible_before"))
     sa = severe_expr(pl.col("absent"), pl.col("possible"))
     sa_before = severe_expr(pl.col("absent_before"), pl.col("possible_before"))
-    # at risk: not PA yet, but `within` more absences out of as many more sessions would make them PA
-    at_risk = ~pa & persistent_expr(pl.col("absent") + within, pl.col("possible") + within)
+    # at risk: not PA yet, has missed a session this school year, and `within` more absences out of as
+    # many more sessions would make them PA. A pupil who has missed nothing is not at risk on their
+    # record: early in the year (fewer than 10 × `within` sessions) `within` absences would make anyone PA
+    at_risk = (~pa & (pl.col("absent") > 0)
+               & persistent_expr(pl.col("absent") + within, pl.col("possible") + within))
     flagged = both.with_columns(pa.alias("pa"), (pa & ~pa_before).alias("new_pa"), (sa & ~sa_before).alias("new_sa"),
                                 at_risk.alias("at_risk"))
     flagged = marks.with_ids(flagged)
@@ -347,33 +392,42 @@ def _last_year(possible: _Possible, window: Window, calendar: SchoolCalendar) ->
     first = possible.first_date
     if first is None or first > first_day - dt.timedelta(weeks=52) + LAST_YEAR_SLACK:
         return None
-    per = possible.per_pupil(pl.col("date").is_between(start, end))
+    dates = pl.col("date").is_between(start, end)
+    per = possible.per_pupil(dates)
     if per.height == 0:
         return None
+    totals = possible.counted([], dates).select(authorised_expr("sessions").alias("authorised"),
+                                                unauthorised_expr("sessions").alias("unauthorised")).row(0, named=True)
     possible, absences = int(per["possible"].sum()), int(per["absent"].sum())
     # the share of pupils persistently absent as the mean of their flags × 100: the same double as
     # always (k × 100 / n can differ from it in the last bit, and so round the other way at a tie)
     return {"start": start, "end": end, "attendance_pct": pct(possible - absences, possible),
             "overall_absence_pct": pct(absences, possible),
+            "authorised_absence_pct": pct(int(totals["authorised"] or 0), possible),
+            "unauthorised_absence_pct": pct(int(totals["unauthorised"] or 0), possible),
             "persistent_absence_pct": float(per.select(persistent_expr(pl.col("absent"), pl.col("possible")))
                                             .to_series().mean() * 100.0)}
 
 
-def _interventions(marks: Marks, possible: _Possible, ledger_path, policy: str | None, weeks: int
-                   ) -> list[dict[str, Any]]:
-    """For each letter type sent: attendance of its pupils over `weeks` weeks before and after the letter.
+def _interventions(marks: Marks, possible: _Possible, ledger_path, policy: str | None, weeks: int, window: Window,
+                   rules: Any = None) -> list[dict[str, Any]]:
+    """For each letter type sent in the window: its pupils over `weeks` weeks before and after the
+    letter, by attendance, or by late marks for a letter about punctuality (its rules count late marks).
 
     Both sides are exactly `weeks` × 7 days: before, the days up to the day before the letter; after,
-    the letter's day and the days after it, so neither side has a day more to count."""
+    the letter's day and the days after it, so neither side has a day more to count. `rules`: the
+    policy, whose rules name each letter (by their description) and say what it is about."""
     from attendance_cli.letters.facts import read_letters
 
     letters = read_letters(ledger_path, policy) if policy else pl.DataFrame()
     if letters.is_empty():
         return []
+    # the letters sent in the report's window, not every letter in the ledger
+    letters = letters.filter(pl.col("letter_date").is_between(window.start or dt.date.min, window.end or dt.date.max))
     sent = marks.numbered(letters.select("pupil_id", "letter", "letter_date").unique())
     if sent.is_empty():
         return []
-    frame = possible.rows(sent.select("pupil").unique()).select("pupil", "date", "category")
+    frame = possible.rows(sent.select("pupil").unique()).select("pupil", "date", "category", "late")
     span = dt.timedelta(weeks=weeks)
     joined = sent.join(frame, on="pupil").with_columns(
         pl.when(pl.col("date").is_between(pl.col("letter_date") - span, pl.col("letter_date") - dt.timedelta(days=1)))
@@ -382,14 +436,38 @@ def _interventions(marks: Marks, possible: _Possible, ledger_path, policy: str |
         .then(pl.lit("after")).alias("side")).filter(pl.col("side").is_not_null())
     table = joined.group_by("letter", "side").agg(
         possible_expr(only_possible=True).alias("possible"), attended_expr().alias("attended"),
-        pl.col("pupil").n_unique().alias("pupils"))
+        pl.col("late").is_not_null().sum().alias("lates"), pl.col("pupil").n_unique().alias("pupils"))
+    about = _letters_about(rules)
     out = []
     for letter in sorted(table["letter"].unique().to_list()):
         rows = {r["side"]: r for r in table.filter(pl.col("letter") == letter).iter_rows(named=True)}
         if "before" not in rows or "after" not in rows:
             continue
-        before = pct(rows["before"]["attended"], rows["before"]["possible"])
-        after = pct(rows["after"]["attended"], rows["after"]["possible"])
-        out.append({"letter": letter, "pupils": rows["before"]["pupils"], "before": before, "after": after,
-                    "change": after - before})
+        name, lateness = about.get(letter, (letter, False))
+        entry = {"letter": letter, "name": name, "pupils": rows["before"]["pupils"],
+                 "measure": "lates" if lateness else "attendance"}
+        if lateness:
+            entry.update(before=rows["before"]["lates"], after=rows["after"]["lates"])
+            entry["change"] = entry["after"] - entry["before"]
+        else:
+            entry.update(before=pct(rows["before"]["attended"], rows["before"]["possible"]),
+                         after=pct(rows["after"]["attended"], rows["after"]["possible"]))
+            entry["change"] = entry["after"] - entry["before"]
+        out.append(entry)
+    return out
+
+
+def _letters_about(policy: Any) -> dict[str, tuple[str, bool]]:
+    """letter -> (its name for the report, whether it is about punctuality): the description of the
+    rule that leads to it (the first stage's, when several do), and whether every such rule counts
+    late marks only."""
+    out: dict[str, tuple[str, bool]] = {}
+    if policy is None:
+        return out
+    for letter in {r.letter for r in policy.rules if getattr(r, "letter", None)}:
+        rules = [r for r in policy.rules if getattr(r, "letter", None) == letter]
+        named = next((r.description for r in sorted(rules, key=lambda r: r.stage) if r.description), "")
+        lateness = all(getattr(r, "late", False) and not getattr(r, "codes", ()) and not getattr(r, "categories", ())
+                       for r in rules)
+        out[letter] = (named[0].upper() + named[1:] if named else letter, lateness)
     return out

@@ -7,7 +7,7 @@ from typing import Any
 
 from attendance_cli.figures import points_between
 from attendance_cli.formatting import cell, plural
-from attendance_cli.reports.figures import BENCHMARK_SOURCE, Report
+from attendance_cli.reports.figures import Report
 
 NAMES = {"year_group": "Year group", "form": "Form", "sen": "Special educational needs", "fsm": "Free school meals",
          "pupil_premium": "Pupil premium", "gender": "Gender", "ethnicity": "Ethnicity", "eal": "English as an additional language"}
@@ -37,46 +37,121 @@ def charts(report: Report) -> dict[str, str]:
     from attendance_cli.reports import charts as draw
 
     weekly = report.weekly
-    benchmark = 100.0 - report.benchmark["overall"]
+    overall = report.benchmark.get("overall")
+    benchmark = 100.0 - overall if overall is not None else None
+    who = "National" if not report.comparison or report.comparison["shipped"] else "Benchmark"
     out = {"trend": draw.weekly_trend(weekly["week"].to_list(), weekly["attendance_pct"].to_list(), benchmark,
-                                      f"National {report.phase} ({_pct(benchmark, 'attendance_pct')}%)")}
+                                      f"{who} {report.phase} ({_pct(benchmark, 'attendance_pct')}%)")}
     labels = [[_pct(value, "attendance_pct") for value in row] for row in report.heatmap]
     out["heatmap"] = draw.heatmap(report.heatmap, labels, ["Mon", "Tue", "Wed", "Thu", "Fri"], ["AM", "PM"])
     reasons = report.reasons.head(12)
     out["reasons"] = draw.reasons([f"{r['code']}  {r['meaning'][:40]}" for r in reasons.iter_rows(named=True)],
                                   reasons["sessions"].to_list())
-    out["lateness"] = draw.lateness(weekly["week"].to_list(), weekly["minutes_late"].to_list())
+    if lateness_in_minutes(report):
+        out["lateness"] = draw.lateness(weekly["week"].to_list(), weekly["minutes_late"].to_list())
+    else:  # a grid export has late marks but no minutes: count the marks, never show 0 minutes
+        out["lateness"] = draw.lateness(weekly["week"].to_list(), weekly["lates"].to_list(), minutes=False)
     return out
+
+
+def lateness_in_minutes(report: Report) -> bool:
+    """The exports give minutes late (some late mark has minutes), or there are no late marks at all."""
+    weekly = report.weekly
+    return bool(weekly["minutes_late"].sum()) or not bool(weekly["lates"].sum())
+
+
+def _national(choice, measure: str) -> str:
+    return _pct(choice.value, measure) + "%" if choice is not None and choice.value is not None else ""
+
+
+def _comparison_text(report: Report) -> str:
+    """Which figure each measure is compared with, and why that one (reports.benchmarks)."""
+    from attendance_cli.reports.benchmarks import MEASURE_NAMES
+
+    comparison = report.comparison
+    if comparison is None:
+        return ""
+    uses: dict = {}
+    missing = []
+    choices = [(m, c, "") for m, c in comparison["window"].items()]
+    if comparison["ytd"]:
+        choices += [(m, c, " to date") for m, c in comparison["ytd"]["choices"].items()]
+    for measure, choice, suffix in choices:
+        name = MEASURE_NAMES[measure] + (" over the school year" + suffix if suffix else "")
+        if choice.row is None:
+            missing.append(f"{name}: {choice.why}")
+            continue
+        uses.setdefault((choice.row.line, choice.why), (choice.row, []))[1].append(name)
+    shipped = comparison["shipped"]
+    parts = []
+    for (_, why), (row, names) in uses.items():
+        parts.append(f"{_join(names)[0].upper() + _join(names)[1:]}: {row.describe(shipped)}; {why}.")
+    text = ("National figures compared with" if shipped else f"Figures compared with, from {comparison['file']}") + \
+        f" (phase {comparison['phase']}). " + " ".join(parts)
+    if missing:
+        text += " Not compared: " + "; ".join(missing) + "."
+    if comparison["cohort"]:
+        text += (" Like with like: this report counts the DfE cohort, pupils of compulsory school age, as the national "
+                 "statistics do.")
+    else:
+        text += (" National figures cover pupils of compulsory school age (Year 1 to Year 11); this report counts every "
+                 "pupil ('attendance report --cohort dfe' compares like with like).")
+    return text
+
+
+def _join(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def context(report: Report, school: dict[str, Any] | None, anonymous: bool) -> dict[str, Any]:
     """What the templates show: figures already formatted, so HTML and PDF agree to the digit."""
     h = report.headline
-    bench = report.benchmark
+    comparison = report.comparison or {"window": {}, "ytd": None}
+    bench = comparison["window"]
     last = report.last_year
+    ytd = comparison["ytd"]
+
+    def previous(measure: str) -> str:
+        return _pct(last[measure], measure) + "%" if last and last.get(measure) is not None else ""
+
+    overall = bench.get("overall")
+    attendance_national = (_pct(100 - overall.value, "attendance_pct") + "%"
+                           if overall is not None and overall.value is not None else "")
     headline = [
-        ("Attendance", _pct(h.get("attendance_pct"), "attendance_pct") + "%",
-         _pct(100 - bench["overall"], "attendance_pct") + "%",
-         _pct(last["attendance_pct"], "attendance_pct") + "%" if last else ""),
+        ("Attendance", _pct(h.get("attendance_pct"), "attendance_pct") + "%", attendance_national,
+         previous("attendance_pct")),
         ("Overall absence", _pct(h.get("overall_absence_pct"), "overall_absence_pct") + "%",
-         _pct(bench["overall"], "overall_absence_pct") + "%",
-         _pct(last["overall_absence_pct"], "overall_absence_pct") + "%" if last else ""),
+         _national(overall, "overall_absence_pct"), previous("overall_absence_pct")),
         ("Authorised absence", _pct(h.get("authorised_absence_pct"), "authorised_absence_pct") + "%",
-         _pct(bench["authorised"], "authorised_absence_pct") + "%", ""),
+         _national(bench.get("authorised"), "authorised_absence_pct"), previous("authorised_absence_pct")),
         ("Unauthorised absence", _pct(h.get("unauthorised_absence_pct"), "unauthorised_absence_pct") + "%",
-         _pct(bench["unauthorised"], "unauthorised_absence_pct") + "%", ""),
-        ("Persistent absence (10% or more missed)",
+         _national(bench.get("unauthorised"), "unauthorised_absence_pct"), previous("unauthorised_absence_pct")),
+        ("Persistent absence (10% or more missed)" + (", this window" if ytd else ""),
          f"{_pct(h.get('persistent_absence_pct'), 'persistent_absence_pct')}% "
          f"({plural(h.get('persistent_absence_pupils', 0) or 0, 'pupil')})",
-         _pct(bench["pa"], "persistent_absence_pct") + "%",
-         _pct(last["persistent_absence_pct"], "persistent_absence_pct") + "%" if last else ""),
-        ("Severe absence (50% or more missed)",
-         f"{_pct(h.get('severe_absence_pct'), 'severe_absence_pct')}% "
-         f"({plural(h.get('severe_absence_pupils', 0) or 0, 'pupil')})", "", ""),
-        ("Days lost to absence" if report.method["unit"] == "sessions" else "Lessons missed",
-         f"{h.get('days_missed', 0) or 0:,.1f}" if report.method["unit"] == "sessions"
-         else f"{(h.get('authorised_absences', 0) or 0) + (h.get('unauthorised_absences', 0) or 0):,}", "", ""),
+         _national(bench.get("pa"), "persistent_absence_pct"), previous("persistent_absence_pct")),
     ]
+    if ytd:
+        headline.append((
+            "Persistent absence, school year to date",
+            f"{_pct(ytd['persistent_absence_pct'], 'persistent_absence_pct')}% "
+            f"({plural(ytd['persistent_absence_pupils'] or 0, 'pupil')})",
+            _national(ytd["choices"]["pa"], "persistent_absence_pct"), ""))
+    headline.append((
+        "Severe absence (50% or more missed)" + (", this window" if ytd else ""),
+        f"{_pct(h.get('severe_absence_pct'), 'severe_absence_pct')}% "
+        f"({plural(h.get('severe_absence_pupils', 0) or 0, 'pupil')})",
+        _national(bench.get("sa"), "severe_absence_pct"), ""))
+    if ytd:
+        headline.append((
+            "Severe absence, school year to date",
+            f"{_pct(ytd['severe_absence_pct'], 'severe_absence_pct')}% "
+            f"({plural(ytd['severe_absence_pupils'] or 0, 'pupil')})",
+            _national(ytd["choices"]["sa"], "severe_absence_pct"), ""))
+    headline.append((
+        "Days lost to absence" if report.method["unit"] == "sessions" else "Lessons missed",
+        f"{h.get('days_missed', 0) or 0:,.1f}" if report.method["unit"] == "sessions"
+        else f"{(h.get('authorised_absences', 0) or 0) + (h.get('unauthorised_absences', 0) or 0):,}", "", ""))
     breakdowns = []
     for column, rows in report.breakdowns:
         shown = []
@@ -111,15 +186,23 @@ def context(report: Report, school: dict[str, Any] | None, anonymous: bool) -> d
     }
     interventions = []
     for i in report.interventions:
+        if i["measure"] == "lates":
+            interventions.append({"letter": i["name"], "pupils": f"{i['pupils']:,}", "measure": "late marks",
+                                  "before": f"{i['before']:,}", "after": f"{i['after']:,}",
+                                  "change": f"{i['change']:+,}"})
+            continue
         before, after = _pct(i["before"], "attendance_pct"), _pct(i["after"], "attendance_pct")
-        interventions.append({"letter": i["letter"], "pupils": f"{i['pupils']:,}", "before": before, "after": after,
-                              "change": points_between(before, after)})
+        interventions.append({"letter": i["name"], "pupils": f"{i['pupils']:,}", "measure": "attendance %",
+                              "before": before, "after": after, "change": points_between(before, after)})
     reasons = [{"code": r["code"], "meaning": r["meaning"], "category": r["category"], "sessions": f"{r['sessions']:,}"}
                for r in report.reasons.iter_rows(named=True)]
     m = report.method
     return {
         "title": report.title, "school_name": (school or {}).get("name", ""), "window": report.window.describe(), "phase": report.phase,
-        "headline": headline, "pupils": plural(h.get("pupils", 0) or 0, "pupil"), "benchmark_source": BENCHMARK_SOURCE,
+        "headline": headline, "pupils": plural(h.get("pupils", 0) or 0, "pupil"), "benchmark_source": _comparison_text(report),
+        "benchmark_heading": ("National" if not report.comparison or report.comparison["shipped"] else "Benchmark"),
+        "lateness_caption": ("Minutes lost to lateness by school week." if lateness_in_minutes(report) else
+                             "Late marks by school week (minutes late are not in these exports)."),
         "last_year": ({"window": f"{last['start']:%d/%m/%Y} to {last['end']:%d/%m/%Y}"} if last else None),
         "breakdowns": breakdowns, "patterns": patterns, "interventions": interventions, "reasons": reasons,
         "suppress_below": report.suppress_below, "anonymous": anonymous,
