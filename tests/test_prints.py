@@ -135,3 +135,131 @@ def structure_kinds(node, seen=None) -> set[str]:
         if "/K" in node:
             structure_kinds(node.K, seen)
     return seen
+
+
+# -- slips ------------------------------------------------------------------------------------------
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
+PRIMARY = sorted(SAMPLES.glob("primary_arbor_2025-26_*.csv"))
+#: A school's own paragraph: every Typst special character in it, a bullet and bold.
+OWN = ("By law, parents must make sure their child attends school regularly.\n\n"
+       "Typst would read these: # $ * _ < > @ [x] {y} \\ `z` = #set page(width: 1cm)\n\n"
+       "- Ring **01632 960100** before 9:00\n")
+
+
+def slip_pages(path: Path) -> list[str]:
+    return [" ".join(page.extract_text().split()) for page in PdfReader(path).pages]
+
+
+def test_slips_for_one_form_over_chosen_dates_carry_summarys_figures(run, tmp_path):
+    out, each = tmp_path / "oak.pdf", tmp_path / "each"
+    result = run("slips", *PRIMARY, "--policy", "primary-academy", "--out", out, "--per-pupil", each, "--form", "oak",
+                 "--from", "05/01/2026", "--to", "13/02/2026", "--date", "20/02/2026", "--simplex")
+    assert result.exit_code == 0, result.stderr
+    summary = csv_frame(run("summary", *PRIMARY, "--from", "05/01/2026", "--to", "13/02/2026", "-f", "csv", "-q").stdout)
+    oak = summary.filter(summary["form"] == "Oak").sort("pupil_id")
+    pages = slip_pages(out)
+    assert len(pages) == oak.height == len(list(each.glob("*.pdf"))) > 5  # only Oak's pupils, one page each (--simplex)
+    from attendance_cli.templating import FILTERS
+
+    seen = {}
+    for page in pages:
+        assert "Attendance from 5 January 2026 to 13 February 2026" in page
+        assert "sessions attended from 5 January 2026 to 13 February 2026 (DfE method)" in page
+        found = re.search(r"Oak · 20 February 2026 .*? ([\d.]+)% attendance (.+?) missed (\d+) times late .* Ref\. (\w+)$", page)
+        assert found, page
+        seen[found.group(4)] = found.groups()[:3]
+    assert sorted(seen) == oak["pupil_id"].to_list()
+    for row in oak.iter_rows(named=True):
+        attended, possible = int(row["attended_sessions"]), int(row["possible_sessions"])
+        hundredths = attended * 10_000 // possible  # rounded down, as every output shows it
+        lates = int(row["late_before_close"]) + int(row["late_after_close"])
+        assert seen[row["pupil_id"]] == (f"{hundredths // 100}.{hundredths % 100:02d}",
+                                         FILTERS["days"](float(row["days_missed"])), str(lates)), row["pupil_id"]
+
+
+def test_slips_print_the_schools_own_paragraph_literally(run, tmp_path):
+    school = tmp_path / "school.toml"
+    school.write_text((SAMPLES / "primary_school.toml").read_text(encoding="utf-8")
+                      + "slip_text = '''\n" + OWN + "'''\n", encoding="utf-8")
+    out = tmp_path / "slips.pdf"
+    result = run("slips", *PRIMARY, "--policy", "primary-academy", "--school", school, "--out", out, "--year", "Year 2",
+                 "--window", "half-term", "--as-of", "13/02/2026")
+    assert result.exit_code == 0, result.stderr
+    pages = slip_pages(out)
+    slips = pages[::2]  # each slip on a sheet of its own: a blank back
+    assert all(page == "" for page in pages[1::2]) and len(slips) > 5
+    for page in slips:
+        assert "Year 2 ·" in page and "Attendance from 5 January 2026 to 13 February 2026" in page
+        assert "By law, parents must make sure their child attends school regularly." in page
+        assert "Typst would read these: # $ * _ < > @ [x] {y} \\ `z` = #set page(width: 1cm)" in page
+        assert "Ring 01632 960100 before 9:00" in page and "**" not in page
+    # --text replaces the settings' paragraph
+    other = tmp_path / "other.txt"
+    other.write_text("Our own words, 100% <ours>.\n", encoding="utf-8")
+    again = run("slips", *PRIMARY, "--policy", "primary-academy", "--school", school, "--out", out, "--form", "Oak",
+                "--text", other, "--simplex")
+    assert again.exit_code == 0, again.stderr
+    page = slip_pages(out)[0]
+    assert "Our own words, 100% <ours>." in page and "By law" not in page
+    # an unclosed ** is named before anything is read
+    other.write_text("Unclosed **bold\n", encoding="utf-8")
+    bad = run("slips", *PRIMARY, "--policy", "primary-academy", "--out", tmp_path / "bad.pdf", "--text", other)
+    assert bad.exit_code != 0 and str(other) in bad.stderr and not (tmp_path / "bad.pdf").exists()
+
+
+def test_slips_refuse_a_form_no_pupil_is_in(run, tmp_path):
+    result = run("slips", *PRIMARY, "--policy", "primary-academy", "--out", tmp_path / "x.pdf", "--form", "3A")
+    assert result.exit_code == 2, result.stderr
+    assert "--form 3A: no pupil in the window is in that form." in result.stderr and "Oak" in result.stderr
+    assert not (tmp_path / "x.pdf").exists()
+
+
+# -- digest -----------------------------------------------------------------------------------------
+
+def contrast(a: tuple[float, float, float], b: tuple[float, float, float]) -> float:
+    """WCAG contrast ratio of two sRGB colours (0-1)."""
+    def luminance(c):
+        r, g, bl = ((v / 12.92) if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4 for v in c)
+        return 0.2126 * r + 0.7152 * g + 0.0722 * bl
+    hi, lo = sorted((luminance(a), luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_digest_names_rules_reasons_and_days_and_marks_rows_that_need_action(run, tmp_path):
+    out = tmp_path / "d"
+    args = (*PRIMARY, "--by", "form", "--policy", "primary-academy", "--db", tmp_path / "none.sqlite",
+            "--as-of", "24/10/2025", "--out", out)
+    assert run("digest", *args, "-f", "csv").exit_code == 0
+    oak = csv_frame((out / "digest-Oak.csv").read_text(encoding="utf-8")).with_row_index()
+    grace = oak.filter(oak["pupil_id"] == "000571").row(0, named=True)
+    # every day of the week off ill: the code, its meaning and the days; the rules by their description
+    assert grace["week_absence_reasons"] == ("I Illness (not medical or dental appointment): "
+                                             "Mon 20 Oct, Tue 21 Oct, Wed 22 Oct, Thu 23 Oct, Fri 24 Oct")
+    assert "Persistently absent: 10% or more of possible sessions missed this school year" in grace["new_triggers"]
+    assert "persistent-absence" not in grace["new_triggers"] and "persistent-absence" in grace["new_trigger_rules"]
+    assert grace["needs_action"] == "true"
+    quiet = oak.filter((oak["new_triggers"].fill_null("") == "") & (oak["persistent_absence"] == "false")
+                       & (oak["unmarked_this_week"] == "0"))
+    assert quiet.height > 0 and set(quiet["needs_action"]) == {"false"}
+    assert set(oak.filter(oak["persistent_absence"] == "true")["needs_action"]) == {"true"}
+    # the PDF: the same, with each row needing action shaded and marked with ▶
+    assert run("digest", *args, "-f", "pdf").exit_code == 0
+    pdf = out / "digest-Oak.pdf"
+    text = " ".join(" ".join(page.extract_text().split()) for page in PdfReader(pdf).pages)
+    assert "Persistently absent: 10% or more of possible sessions" in text and "Mon 20 Oct, Tue 21 Oct" in text
+    assert text.count("▶") == oak.filter(oak["needs_action"] == "true").height + 1  # each row, and the key
+    fills = set()
+    with pikepdf.open(pdf) as document:
+        for page in document.pages:
+            for operands, operator in pikepdf.parse_content_stream(page):
+                if str(operator) in ("rg", "sc", "scn") and len(operands) == 3:
+                    fills.add(tuple(round(float(v), 3) for v in operands))
+    shade = (1.0, round(0xE7 / 255, 3), round(0xB3 / 255, 3))
+    assert shade in fills
+    assert contrast(shade, (0, 0, 0)) >= 4.5
+    # the HTML page too
+    assert run("digest", *args).exit_code == 0
+    page = (out / "digest-Oak.html").read_text(encoding="utf-8")
+    assert page.count('<tr class="action">') == oak.filter(oak["needs_action"] == "true").height
+    assert "Persistently absent: 10% or more" in page and "I Illness (not medical or dental appointment): Mon 20 Oct" in page

@@ -167,7 +167,7 @@ def test_digest_one_file_per_form_with_the_week_and_the_year(run, school, tmp_pa
     absent = rows.filter(rows["pupil_id"] == "P5").row(0, named=True)
     assert (absent["week_possible"], absent["week_absences"], absent["week_attendance_pct"]) == ("10", "0", "100.00")
     assert (absent["ytd_attendance_pct"], absent["ytd_days_missed"], absent["persistent_absence"]) == ("80.00", "2.0", "true")
-    assert "persistent-absence" in absent["new_triggers"]
+    assert "persistent-absence" in absent["new_trigger_rules"]
     html = run("digest", school, "--by", "year_group", "--out", tmp_path / "h")
     assert html.exit_code == 0 and (tmp_path / "h" / "digest-Year-3.html").exists()
     assert run("digest", school, "--by", "house", "--out", tmp_path / "x").exit_code == 2
