@@ -173,7 +173,7 @@ def test_written_once_and_recorded_with_the_events(run, setup):
     files = sorted(p.name for p in out.iterdir() if p.name != ".attendance-letters.lock")
     assert files == ["2026-11-13_S1_punctuality-1.pdf", "2026-11-13_S2_punctuality-1.pdf", "manifest-2026-11-13.csv",
                      "print-2026-11-13.pdf"]
-    assert len(PdfReader(out / "print-2026-11-13.pdf").pages) == 2  # one page per letter, pupil order
+    assert len(PdfReader(out / "print-2026-11-13.pdf").pages) == 4  # one page per letter and a blank back, pupil order
     assert "Amy Smith" in PdfReader(out / "print-2026-11-13.pdf").pages[0].extract_text()
     assert ledger_rows(db, "select pupil_id, letter, guardian, channel, file from letters order by pupil_id") == [
         ("S1", "punctuality-1", 0, "post", "2026-11-13_S1_punctuality-1.pdf"),

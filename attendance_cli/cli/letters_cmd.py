@@ -85,6 +85,10 @@ def letters(
     preview: Annotated[Optional[Path], typer.Option(
         "--preview", metavar="DIR", help="With --dry-run: write the letters that would go out into DIR to read "
         "first (nothing is recorded).", rich_help_panel=LETTERS, file_okay=False)] = None,
+    simplex: Annotated[bool, typer.Option(
+        "--simplex", help="A print file for a single-sided printer: no blank page after a letter with an odd "
+        "number of pages (by default each letter starts on a new sheet when printed on both sides).",
+        rich_help_panel=LETTERS)] = False,
     include_older: Annotated[bool, typer.Option(
         "--include-older", help="Record new events first met more than the policy's letter_within school days ago "
         "as handled (they get no letter; without this they are listed as too old, and recorded by nothing).",
@@ -120,7 +124,8 @@ def letters(
     run on the same data writes nothing; next week, only the new letters.
 
     Written to DIR: one file per letter (named from the date, pupil id and letter type, never from
-    names), print-DATE.pdf (every printed letter, in pupil order) and manifest-DATE.csv (pupil,
+    names), print-DATE.pdf (every printed letter, in pupil order, each starting on a new sheet when
+    printed on both sides) and manifest-DATE.csv (pupil,
     letter, rule, recipient, address, e-mail, file: ready for a mail merge). The manifest is also
     printed. If anything fails, nothing is recorded and no letter is left in DIR.
 
@@ -265,7 +270,7 @@ def letters(
             written = write_letters(items, fmt.value, out, found.evaluation, plan.recorded, ledger_path, wait,
                                     templates=str(folder) if folder else None, school_email=settings.email,
                                     workers=workers, tick=tick, others=others, held=plan.held,
-                                    queue=sending is not None)
+                                    queue=sending is not None, duplex=not simplex)
         if written.manifest:
             import polars as pl
 

@@ -140,7 +140,8 @@ def register_more(app: typer.Typer) -> None:
         short_help="The half-termly attendance report for each family: one page per pupil, in form order (PDF).",
         epilog=c.examples(
             "attendance slips *.csv --policy primary-academy --out slips.pdf",
-            "attendance slips *.csv --policy primary-academy --out slips.pdf --per-pupil slips/ --school school.toml"),
+            "attendance slips *.csv --policy primary-academy --out slips.pdf --per-pupil slips/ --school school.toml",
+            "attendance slips *.csv --policy primary-academy --out 3A.pdf --form 3A --window half-term --text legal.txt"),
     )(slips)
     app.command(
         "digest",
@@ -163,8 +164,23 @@ def slips(
         "characters other than letters, digits and - also gets a short code from the id, so no two share a file).",
         file_okay=False, rich_help_panel=REPORT)] = None,
     school: Annotated[Optional[Path], typer.Option(
-        "--school", metavar="FILE", help="School settings (its name goes on each slip).", exists=True, dir_okay=False,
-        rich_help_panel=REPORT)] = None,
+        "--school", metavar="FILE", help="School settings (its name goes on each slip, and its slip_text under "
+        "the figures).", exists=True, dir_okay=False, rich_help_panel=REPORT)] = None,
+    text: Annotated[Optional[Path], typer.Option(
+        "--text", metavar="FILE", help="The school's own paragraph for every slip (e.g. the legal text), instead of "
+        "the school settings' slip_text: plain text, paragraphs split by blank lines, '- ' bullets, **bold**.",
+        exists=True, dir_okay=False, rich_help_panel=REPORT)] = None,
+    form: Annotated[Optional[list[str]], typer.Option(
+        "--form", metavar="FORM", help="Only this form's pupils (repeatable).", rich_help_panel=REPORT)] = None,
+    year: Annotated[Optional[list[str]], typer.Option(
+        "--year", metavar="YEAR_GROUP", help="Only this year group's pupils, as the export names it, e.g. 'Year 3' "
+        "(repeatable).", rich_help_panel=REPORT)] = None,
+    simplex: Annotated[bool, typer.Option(
+        "--simplex", help="A merged PDF for a single-sided printer: no blank back to each slip (by default each "
+        "slip is on a sheet of its own when printed on both sides).", rich_help_panel=REPORT)] = False,
+    window: c.WindowOpt = None,
+    start: c.FromOpt = None,
+    end: c.ToOpt = None,
     as_of: c.AsOfOpt = None,
     calendar: c.CalendarOpt = None,
     codes: c.PolicyCodesOpt = None,
@@ -175,9 +191,11 @@ def slips(
                                                        "(default: today).", rich_help_panel=REPORT)] = None,
     quiet: c.QuietOpt = False,
 ) -> None:
-    """Per pupil: attendance this school year to date, days missed, times late, and the policy's
-    band (e.g. inadequate, requires improvement, good, outstanding) with its explanation. The
-    figures are those of `attendance summary --window ytd`."""
+    """Per pupil: attendance over the window (default: the school year to date; --window, or --from
+    and --to), days missed, times late, and the policy's band (e.g. inadequate, requires
+    improvement, good, outstanding) with its explanation, then the school's own paragraph. Each
+    slip prints its window's dates; the figures are those of `attendance summary` for the same
+    window."""
     import datetime as dt
 
     with c.user_errors():
@@ -189,13 +207,20 @@ def slips(
         from attendance_cli.rules.triggers import policy_settings
 
         settings = policy_settings(load_policy(policy), calendar=calendar, codes=codes, school=school)
+        own = None
+        if text is not None:
+            from attendance_cli.reports.slips import slip_document
+
+            own = text.read_text(encoding="utf-8-sig")
+            slip_document(own, str(text))  # a mistake in it named before the exports are read
+        choice = c.window_choice(window, as_of, start, end)
         data = Dataset.open(files, c.ingest_options(settings.codes, source, maps, encoding, False, c.Duplicates.error, None))
         with c.progress("Working out each pupil's figures"):
-            result = job(data, SlipsOptions(settings, c.parse_cli_date(as_of, "--as-of")))
+            result = job(data, SlipsOptions(settings, choice.as_of, choice, tuple(form or ()), tuple(year or ()), own))
         rows = result.rows
         when = c.parse_cli_date(letter_date, "--date") or dt.date.today()
         with c.progress(f"Typesetting {len(rows):,} slips"):
-            pdfs, whole = slips_pdf(rows, result.school, result.window, when, result.bands)
+            pdfs, whole = slips_pdf(rows, result.school, result.dates, when, result.bands, result.text, not simplex)
         atomic_write(out, lambda temp: temp.write_bytes(whole))
         if per_pupil is not None:
             from attendance_cli.outputs import new_folder

@@ -82,14 +82,20 @@ def report(data: Dataset, options: ReportOptions = ReportOptions()) -> ReportRes
 class SlipsOptions:
     settings: PolicySettings  # the policy (its bands) and its calendar and school settings
     as_of: dt.date | None = None
+    window: WindowChoice | None = None  # default: the school year to date, as of `as_of`
+    forms: tuple[str, ...] = ()  # only these forms' pupils (and `years`' year groups)
+    years: tuple[str, ...] = ()
+    text: str | None = None  # the school's own paragraph; None: the school settings' slip_text
 
 
 @dataclass(frozen=True)
 class SlipsResult:
     rows: list[dict[str, Any]]  # one slip's figures per pupil, in form, surname, forename order
-    window: Window  # the school year to date
+    window: Window  # the school year to date, or the window chosen
     school: dict[str, Any] | None  # the school settings the slips are headed with
     bands: list[tuple[str, str]]  # the policy's bands (name, explanation), printed on each slip
+    dates: tuple[dt.date | None, dt.date | None] = (None, None)  # the window's first and last days, on each slip
+    text: str = ""  # the school's own paragraph, on each slip
 
     @property
     def table(self) -> pl.DataFrame:
@@ -101,18 +107,31 @@ class SlipsResult:
 def slips(data: Dataset, options: SlipsOptions) -> SlipsResult:
     from attendance_cli.reports.slips import slips as figures
 
+    from dataclasses import replace
+
+    from attendance_cli.reports.slips import slip_document
+
     settings = options.settings
-    school = None
+    school, text = None, options.text
     if settings.school is not None and (settings.school.exists() or settings.policy.school):
         from attendance_cli.letters.school import load_school
 
-        school = load_school(settings.school).letter_details()
-    data.read_once()  # the calendar, then the year to date: both from one read
-    calendar, last = data.calendar(settings.calendar_file)
-    window = calendar.window("ytd", options.as_of or last)
+        settings_file = load_school(settings.school)
+        school = settings_file.letter_details()
+        if text is None:
+            text = settings_file.slip_text
+            slip_document(text, f"slip_text in {settings.school}")  # a mistake named before the exports are read
+    text = text or ""
+    choice = options.window or WindowChoice("ytd", options.as_of)
+    if choice.name is None and not choice.dated:
+        choice = replace(choice, name="ytd")
+    data.read_once()  # the calendar, then the window: both from one read
+    calendar, _ = data.calendar(settings.calendar_file)
+    window = choice.resolve(data, settings.calendar_file)
+    assert window is not None
     require_school_days(window, calendar.school_days)
-    rows = figures(data, window, settings.policy)
-    return SlipsResult(rows, window, school, [(b.name, b.explanation) for b in settings.policy.bands])
+    rows, dates = figures(data, window, settings.policy, options.forms, options.years)
+    return SlipsResult(rows, window, school, [(b.name, b.explanation) for b in settings.policy.bands], dates, text)
 
 
 # -- digest -----------------------------------------------------------------------------------------

@@ -131,7 +131,9 @@ def _digest_message(mail: DigestMail, school: School, sender: str) -> EmailMessa
         raise Unreadable(f"the digest file {mail.attachment} cannot be read ({error.strerror})") from None
     kind = mimetypes.guess_type(mail.attachment.name)[0] or "application/octet-stream"
     main, _, sub = kind.partition("/")
-    message.add_attachment(data, maintype=main, subtype=sub, filename=mail.attachment.name)
+    # a digest's HTML and CSV are UTF-8 (▶, names such as Joël): said so, or a mail reader guesses ASCII
+    params = {"charset": "utf-8"} if main == "text" else None
+    message.add_attachment(data, maintype=main, subtype=sub, filename=mail.attachment.name, params=params)
     return message
 
 

@@ -216,7 +216,8 @@ def _unique(folder: Path, name: str, taken: set[str]) -> str:
 def write_letters(letters: Sequence[Letter], fmt: str, folder: Path, evaluation, events: pl.DataFrame,
                   ledger_path: Path, wait: float, *, templates: str | None = None, school_email: str = "",
                   workers=None, tick: Callable[[int], None] | None = None, fail_at: str | None = None,
-                  others: pl.DataFrame | None = None, held: pl.DataFrame | None = None, queue: bool = False) -> Written:
+                  others: pl.DataFrame | None = None, held: pl.DataFrame | None = None, queue: bool = False,
+                  duplex: bool = True) -> Written:
     """Stage the files, record the events and letters in one transaction, move the files into place.
 
     `letters`: in pupil order, rendered (on `workers`, with the `templates` folder) as they are staged.
@@ -224,7 +225,8 @@ def write_letters(letters: Sequence[Letter], fmt: str, folder: Path, evaluation,
     stages they supersede (recorded without a letter); only these are recorded, so an excluded
     pupil's event stays new. `others`: the run's events that get no letter, for the manifest (see
     `casework.plan.Plan.not_written`). `queue`: the e-mailed letters are queued for sending in the
-    same transaction (`attendance_cli.mail`), so none is left unsent if the run stops before it sends. `fail_at` ("staged", "recorded", "moving"): stop the process
+    same transaction (`attendance_cli.mail`), so none is left unsent if the run stops before it sends.
+    `duplex`: the print file pads each letter to an even number of pages (see `pdf.PrintFile`). `fail_at` ("staged", "recorded", "moving"): stop the process
     there as a kill would, for tests of what a kill leaves behind.
     """
     from attendance_cli.ledger import LETTERS_IN, Ledger, LetterRun
@@ -241,12 +243,12 @@ def write_letters(letters: Sequence[Letter], fmt: str, folder: Path, evaluation,
     try:
         printed = None
         # the workers write each letter into staging; the print file grows here as batches arrive
-        for batch in produce(letters, file_names, staging, templates, fmt, school_email, workers):
+        for batch in produce(letters, file_names, staging, templates, fmt, school_email, workers, duplex):
             for item in batch.items:
                 names[id(item)] = file_names[len(rendered)]
                 rendered.append(item)
             if batch.printed is not None:
-                printed = printed or PrintFile()
+                printed = printed or PrintFile(duplex)
                 printed.add(batch.printed, batch.pdfs)
             if tick:
                 tick(len(batch.items))
@@ -272,7 +274,7 @@ def write_letters(letters: Sequence[Letter], fmt: str, folder: Path, evaluation,
                 if printed is not None and len(kept) == printed.letters:
                     printed.save(staging / name)
                 else:  # some letters' events were recorded by another run meanwhile: join the rest
-                    concatenate([path.read_bytes() for path in kept], staging / name)
+                    concatenate([path.read_bytes() for path in kept], staging / name, duplex)
                 extras["merged"] = name
             if recorded:
                 from attendance_cli.outputs import write_frame

@@ -47,58 +47,38 @@ def compile_one(job: tuple[str, bool, str]) -> tuple[bytes | None, str | None]:
         return None, str(getattr(error, "message", error))
 
 
-def typeset(preamble: str, pages: Sequence[str], titles: Sequence[str], when: dt.date
+def typeset(preambles: str | Sequence[str], pages: Sequence[str], when: dt.date, duplex: bool = True
             ) -> tuple[list[bytes], bytes | None, str | None]:
-    """Letters typeset as one document, then split into one PDF per letter at their bookmarks (each
-    letter's subject is a bookmarked heading). Returns (the letters' PDFs, the whole, an error).
+    """Documents (letters, slips) typeset one by one, each a tagged PDF (accessible structure, the
+    document's language and title, so a screen reader reads each file as a letter), and joined
+    into one print file. `preambles`: one for all, or one per page (each letter's title is its own).
+    Returns (the PDFs, the print file, an error).
 
-    A layout without exactly one bookmark per letter (a school's own) is typeset letter by letter."""
+    One by one, not one document split at its bookmarks: a split PDF loses its tags (the structure
+    tree belongs to the whole), and Typst's fixed cost per document is less than the split's.
+    `duplex`: a document with an odd number of pages is followed by a blank page in the print file,
+    so on a duplex printer each starts on a new sheet."""
+    day = when.isoformat()
+    out = []
+    for number, page in enumerate(pages):
+        preamble = preambles if isinstance(preambles, str) else preambles[number]
+        data, message = compile_one((preamble + "\n" + page, True, day))
+        if message or data is None:
+            return [], None, message
+        out.append(data)
+    return out, joined(out, duplex) if out else None, None
+
+
+def joined(pdfs: Sequence[bytes], duplex: bool = True) -> bytes:
+    """`pdfs` as one print file (padded for duplex printing, see `PrintFile`)."""
     import io
 
-    import pikepdf
-
-    day = when.isoformat()
-    whole, message = compile_one((preamble + "\n" + "\n".join(pages), False, day))
-    if message or whole is None:
-        return [], None, message
-    document = pikepdf.Pdf.open(io.BytesIO(whole))
-    all_pages = list(document.pages)
-    starts = _bookmarked_pages(document, all_pages)
-    if len(starts) != len(pages) or starts != sorted(starts) or (starts and starts[0] != 0):
-        singles = []
-        for page in pages:
-            data, message = compile_one((preamble + "\n" + page, False, day))
-            if message or data is None:
-                return [], None, message
-            singles.append(data)
-        return singles, whole, None
-    out = []
-    for title, start, end in zip(titles, starts, [*starts[1:], len(all_pages)]):
-        single = pikepdf.Pdf.new()
-        single.pages.extend(all_pages[start:end])
-        single.docinfo["/Title"] = title
-        buffer = io.BytesIO()
-        # no object streams: half the time to write, and the same size for a one-page letter
-        single.save(buffer, deterministic_id=True, object_stream_mode=pikepdf.ObjectStreamMode.disable,
-                    stream_decode_level=pikepdf.StreamDecodeLevel.none)
-        out.append(buffer.getvalue())
-    return out, whole, None
-
-
-def _bookmarked_pages(document, pages: list) -> list[int]:
-    """The page index each top-level bookmark points at."""
-    index = {page.objgen: number for number, page in enumerate(pages)}
-    found = []
-    with document.open_outline() as outline:
-        for item in outline.root:
-            destination = item.destination
-            if destination is None and item.action is not None:
-                destination = item.action.get("/D")
-            try:
-                found.append(index[destination[0].objgen])
-            except (KeyError, TypeError, IndexError):
-                return []
-    return found
+    merged = PrintFile(duplex)
+    for data in pdfs:
+        merged.add(data)
+    buffer = io.BytesIO()
+    merged.save(buffer)
+    return buffer.getvalue()
 
 
 class Workers:
@@ -228,14 +208,19 @@ def _warm() -> None:
 
 class PrintFile:
     """The merged print file, built page by page as letters arrive. (qpdf, through pikepdf: copying
-    finished pages is several times quicker than having Typst lay out every letter again.)"""
+    finished pages is several times quicker than having Typst lay out every letter again.)
 
-    def __init__(self) -> None:
+    `duplex`: each letter (a PDF added with `letters=1`) with an odd number of pages is followed by
+    a blank page of its last page's size, so on a duplex printer no two families' letters share a
+    sheet. A PDF of several letters (a batch, joined already) is added as it is."""
+
+    def __init__(self, duplex: bool = True) -> None:
         import pikepdf
 
         self._pikepdf = pikepdf
         self._merged = pikepdf.Pdf.new()
         self._sources: list = []  # kept open until saved: the copied pages refer to them
+        self.duplex = duplex
         self.letters = 0
 
     def add(self, data: bytes, letters: int = 1) -> None:
@@ -245,14 +230,17 @@ class PrintFile:
         source = self._pikepdf.Pdf.open(io.BytesIO(data))
         self._sources.append(source)
         self._merged.pages.extend(source.pages)
+        if self.duplex and letters == 1 and len(source.pages) % 2:
+            box = [float(v) for v in source.pages[-1].mediabox]
+            self._merged.add_blank_page(page_size=(box[2] - box[0], box[3] - box[1]))
         self.letters += letters
 
     def save(self, path) -> None:
         self._merged.save(path, deterministic_id=True)
 
 
-def concatenate(pdfs: Sequence[bytes], path) -> None:
-    merged = PrintFile()
+def concatenate(pdfs: Sequence[bytes], path, duplex: bool = True) -> None:
+    merged = PrintFile(duplex)
     for data in pdfs:
         merged.add(data)
     merged.save(path)

@@ -183,13 +183,13 @@ class Batch:
     pdfs: int  # letters in `printed`
 
 
-#: Letters typeset as one Typst document, then split by their bookmarks: several times quicker
-#: than one document per letter (most of a small document's time is fixed cost).
+#: Letters per batch a worker renders, typesets (one tagged PDF each) and joins into its part of
+#: the print file: enough that sending a batch to a worker costs little.
 BATCH = 40
 _libraries: dict[str, Templates] = {}
 
 
-def produce_batch(job: tuple[list[Letter], list[str], str, str | None, str, str]
+def produce_batch(job: tuple[list[Letter], list[str], str, str | None, str, str, bool]
                   ) -> tuple[Batch | None, tuple[str, str | None] | None]:
     """Render some letters, typeset the printed ones, and write each to the staging folder under its
     name. Runs in a worker process, so errors come back as (message, fix), not as exceptions."""
@@ -198,7 +198,7 @@ def produce_batch(job: tuple[list[Letter], list[str], str, str | None, str, str]
     from attendance_cli.errors import AttendanceError
     from attendance_cli.letters.pdf import typeset
 
-    letters, names, staging, folder, fmt, school_email = job
+    letters, names, staging, folder, fmt, school_email, duplex = job
     key = folder or ""
     if key not in _libraries:
         _libraries[key] = Templates(Path(folder) if folder else None)
@@ -209,9 +209,10 @@ def produce_batch(job: tuple[list[Letter], list[str], str, str | None, str, str]
         whole, pdfs = None, []
         if printed:
             school = printed[0].letter.context["school"]
-            preamble = render(templates.preamble(), {"school": school, "title": f"Letters from {school['name']}"})
-            pdfs, whole, message = typeset(preamble, [item.content for item in printed],
-                                           [item.subject for item in printed], printed[0].letter.context["date"])
+            # each letter its own PDF, titled with its subject (what a screen reader announces)
+            preambles = [render(templates.preamble(), {"school": school, "title": item.subject}) for item in printed]
+            pdfs, whole, message = typeset(preambles, [item.content for item in printed],
+                                           printed[0].letter.context["date"], duplex)
             if message:
                 return None, (f"Letter layout letter.typ.j2 (or preamble.typ.j2) does not compile: {message}.",
                               "Correct the layout template; nothing was written.")
@@ -233,14 +234,15 @@ def produce_batch(job: tuple[list[Letter], list[str], str, str | None, str, str]
 
 
 def produce(letters: Sequence[Letter], names: Sequence[str], staging: Path, folder: str | None, fmt: str,
-            school_email: str = "", workers=None) -> Iterator[Batch]:
+            school_email: str = "", workers=None, duplex: bool = True) -> Iterator[Batch]:
     """Every letter rendered, typeset if printed, and written into `staging` under its name, in
     order, in batches; on the `workers` processes (a `pdf.Workers`) when given. The first error
-    stops the run with a TemplateError."""
+    stops the run with a TemplateError. `duplex`: the batches' print files pad each letter to an
+    even number of pages."""
     # a few batches per worker: big enough that Typst's fixed cost is shared, small enough to keep
     # every core busy to the end
     size = max(BATCH, -(-len(letters) // (3 * (workers.count if workers is not None else 1))))
-    jobs = [(list(letters[i:i + size]), list(names[i:i + size]), str(staging), folder, fmt, school_email)
+    jobs = [(list(letters[i:i + size]), list(names[i:i + size]), str(staging), folder, fmt, school_email, duplex)
             for i in range(0, len(letters), size)]
     results = workers.map(produce_batch, jobs) if workers is not None else map(produce_batch, jobs)
     for batch, error in results:

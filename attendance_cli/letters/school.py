@@ -81,11 +81,12 @@ class School(BaseModel):
     headteacher: str = ""
     phase: Literal["primary", "secondary", "special", "all"] | None = Field(
         None, description="The national figures the report compares with (default: from the year groups).")
+    slip_text: str = Field(default="", description="The school's own paragraph on every slip (`attendance slips`).")
     smtp: Smtp | None = None
 
     def letter_details(self) -> dict:
-        """What letters and reports may show about the school (not how its mail is sent)."""
-        return self.model_dump(exclude={"smtp"})
+        """What letters and reports may show about the school (not how its mail is sent, nor the slips' text)."""
+        return self.model_dump(exclude={"smtp", "slip_text"})
 
 
 def school_path(given: Path | None, policy_school: str | None) -> Path:

@@ -1,13 +1,16 @@
 """The half-termly pupil attendance report for families: one slip per pupil, in form order.
 
-Per pupil: attendance % this school year to date, days missed, times late, and the band the
-school's policy puts that attendance in (the bands cover 0-100% with no gaps; `figures.band_of`),
-with its explanation. One merged PDF to print; one PDF per pupil on request (split at each slip's bookmark).
+Per pupil, over a window (the school year to date unless another is chosen): attendance %, days
+missed, times late, and the band the school's policy puts that attendance in (the bands cover
+0-100% with no gaps; `figures.band_of`), with its explanation, and the school's own paragraph.
+The figures are `summary`'s for the same window. One merged PDF to print; one PDF per pupil on
+request (each typeset as a document of its own, tagged).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -23,14 +26,23 @@ if TYPE_CHECKING:
     from attendance_cli.dataset import Dataset
 
 
-def slips(data: Dataset, window: Window, policy: Policy) -> list[dict[str, Any]]:
-    """One slip's figures per pupil with sessions in the window, in form, surname, forename order."""
+def slips(data: Dataset, window: Window, policy: Policy, forms: Sequence[str] = (), years: Sequence[str] = ()
+          ) -> tuple[list[dict[str, Any]], tuple[dt.date | None, dt.date | None]]:
+    """One slip's figures per pupil with sessions in the window, in form, surname, forename order (only
+    the pupils of `forms` and `years`, when given), and the first and last dates the window covers."""
+    from attendance_cli.calendar import window_stamp
+
     if not policy.bands:
         raise ConfigError(f"The {policy.name!r} policy has no attendance bands, so slips cannot say which band a pupil is in.",
                           fix="Use a policy with [[bands]] (e.g. primary-academy), or add bands to yours: "
                               "attendance policy show primary-academy.")
-    stats = pupil_statistics(data.tally(window, attributes=["surname", "forename", "year_group", "form"]))
+    tally = data.tally(window, attributes=["surname", "forename", "year_group", "form"])
+    stamp = window_stamp(window, tally.report)
+    stats = pupil_statistics(tally)
     require_possible(stats, window)  # no slips at all is a mistaken window, not a run with nothing to print
+    for column, wanted, option in (("form", forms, "--form"), ("year_group", years, "--year")):
+        if wanted:
+            stats = _only(stats, column, wanted, option)
     stats = stats.sort(natural_order("year_group"), "form", "surname", "forename", "pupil_id", nulls_last=True)
     lessons = data.lessons
     out = []
@@ -49,24 +61,66 @@ def slips(data: Dataset, window: Window, policy: Policy) -> list[dict[str, Any]]
             "lates": (row["late_before_close"] or 0) + (row["late_after_close"] or 0),
             "band": band.name, "explanation": band.explanation,
         })
-    return out
+    return out, (stamp["window_start"], stamp["window_end"])
 
 
-def slips_pdf(rows: list[dict[str, Any]], school: dict[str, Any] | None, window: Window, when: dt.date,
-              bands: list[tuple[str, str]]) -> tuple[list[bytes], bytes]:
-    """Per-pupil PDFs and the merged one, typeset together (split at each slip's bookmark)."""
+def _only(stats: pl.DataFrame, column: str, wanted: Sequence[str], option: str) -> pl.DataFrame:
+    """The pupils whose `column` is one of `wanted` (compared without case or surrounding spaces). A value
+    no pupil has is an error naming those there are: a mistyped form prints nothing otherwise."""
+    from attendance_cli.errors import UsageError
+
+    key = pl.col(column).str.strip_chars().str.to_lowercase()
+    asked = {w.strip().lower(): w for w in wanted}
+    present = set(stats.select(key.unique().drop_nulls()).to_series().to_list())
+    missing = [given for folded, given in asked.items() if folded not in present]
+    if missing:
+        known = stats.select(pl.col(column).unique().drop_nulls().sort()).to_series().to_list()
+        what = "form" if column == "form" else "year group"
+        raise UsageError(f"{option} {', '.join(missing)}: no pupil in the window is in that {what}.",
+                         fix=f"The {what}s in the data: {', '.join(known) or 'none'}.")
+    return stats.filter(key.is_in(list(asked)))
+
+
+def slips_pdf(rows: list[dict[str, Any]], school: dict[str, Any] | None, dates: tuple[dt.date | None, dt.date | None],
+              when: dt.date, bands: list[tuple[str, str]], text: str = "", duplex: bool = True
+              ) -> tuple[list[bytes], bytes]:
+    """Per-pupil PDFs (each tagged) and the merged one (each slip on a sheet of its own when
+    `duplex`). `dates`: the window's first and last days, printed on every slip; `text`: the
+    school's own paragraph (`slip_document`)."""
+    from attendance_cli.letters.markup import to_typst
     from attendance_cli.letters.pdf import typeset
     from attendance_cli.reports.render import environment
+    from attendance_cli.templating import Safe
 
     env = environment("typ")
-    preamble = env.get_template("slip-preamble.typ.j2").render(school_name=(school or {}).get("name", ""))
+    name = (school or {}).get("name", "")
     template = env.get_template("slip.typ.j2")
-    pages = [template.render(slip=row, school_name=(school or {}).get("name", ""), window=window.describe(), date=when,
-                             bands=bands) for row in rows]
-    pdfs, whole, message = typeset(preamble, pages, [f"Attendance report: {row['name']}" for row in rows], when)
+    own = Safe(to_typst(slip_document(text))) if text.strip() else None
+    preambles = [env.get_template("slip-preamble.typ.j2").render(school_name=name, title=f"Attendance report: {row['name']}")
+                 for row in rows]
+    pages = [template.render(slip=row, school_name=name, start=dates[0], end=dates[1], date=when, bands=bands,
+                             text=own) for row in rows]
+    pdfs, whole, message = typeset(preambles, pages, when, duplex)
     if message or whole is None:
         raise ConfigError(f"The slip template slip.typ.j2 does not compile: {message}.")
     return pdfs, whole
+
+
+def slip_document(text: str, source: str = "the slip text"):
+    """The school's own paragraph for the slips, in the letters' small format: paragraphs split by
+    blank lines, `- ` bullets and `**bold**`; every other character prints as written (it becomes a
+    Typst string literal, so # $ * _ < > @ are text, never markup)."""
+    from attendance_cli.letters import markup
+
+    try:
+        blocks = markup.parse(text)
+    except markup.MarkupError as error:
+        raise ConfigError(f"{source}, line {error.line}: {error}.", fix="Close every ** you open, or leave it out.") from error
+    directive = next((block.kind for block in blocks if block.kind not in ("paragraph", "bullets")), None)
+    if directive:
+        raise ConfigError(f"{source}: ::{directive} is for letters; a slip prints its own figures.",
+                          fix=f"Take the ::{directive} line out of {source}.")
+    return markup.Document(blocks)
 
 
 def slip_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
