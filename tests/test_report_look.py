@@ -10,6 +10,7 @@ least 4.5:1 with what is behind it (WCAG 2)."""
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import re
@@ -90,8 +91,9 @@ def pdf_words(page) -> list[tuple[float, float, float, float, str]]:
     return words
 
 
+@functools.cache
 def pdf_tables(path: Path) -> list[dict]:
-    """Every table fragment on every page: its page, box, and rows of cells, each cell its box and the
+    """Read once per file (finding tables is slow). Every table fragment on every page: its page, box, and rows of cells, each cell its box and the
     words in it (PyMuPDF finds the tables by their rules; the words are Typst's, with positions)."""
     fragments = []
     with pymupdf.open(path) as document:
