@@ -93,8 +93,8 @@ def pdf_words(page) -> list[tuple[float, float, float, float, str]]:
 
 @functools.cache
 def pdf_tables(path: Path) -> list[dict]:
-    """Read once per file (finding tables is slow). Every table fragment on every page: its page, box, and rows of cells, each cell its box and the
-    words in it (PyMuPDF finds the tables by their rules; the words are Typst's, with positions)."""
+    """Every table fragment on every page: its page, box, and rows of cells, each cell its box and the
+    words in it (PyMuPDF finds the tables by their rules). Read once per file: finding tables is slow."""
     fragments = []
     with pymupdf.open(path) as document:
         for number, page in enumerate(document):
