@@ -164,7 +164,8 @@ def test_a_grid_export_without_minutes_charts_late_marks_not_zero_minutes(run, t
     out = tmp_path / "r.html"
     assert run("report", register(tmp_path / "m.csv", pupils), "--out", out).exit_code == 0
     page = out.read_text(encoding="utf-8")
-    assert "<figcaption>Late marks by school week (minutes late are not in these exports).</figcaption>" in page
+    assert ('<h3 class="chart-title">Late marks by school week</h3>' in page and "<figcaption>Late marks recorded in the "
+            "registers, week by week (minutes late are not in these exports).</figcaption>" in page)
     assert "Minutes lost to lateness" not in page
 
 

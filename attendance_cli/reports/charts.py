@@ -135,13 +135,19 @@ def heatmap(values: Sequence[Sequence[float | None]], labels: Sequence[Sequence[
 
 
 def reasons(labels: Sequence[str], sessions: Sequence[int]) -> str:
-    """Absence sessions by reason code, largest first (horizontal bars)."""
+    """Absence sessions by reason code, largest first (horizontal bars). Each label is shown whole,
+    wrapped onto a second line (or more) when long, never cut off."""
+    import textwrap
+
     plt = _pyplot()
-    height = max(1.6, 0.28 * len(labels) + 0.6)
+    wrapped = [textwrap.fill(label, 40) for label in labels]
+    lines = sum(label.count("\n") + 1 for label in wrapped)
+    height = max(1.6, 0.16 * lines + 0.14 * len(labels) + 0.6)
     figure, axes = plt.subplots(figsize=(7.0, height))
     positions = list(range(len(labels)))[::-1]
     axes.barh(positions, list(sessions), color=BLUE)
-    axes.set_yticks(positions, list(labels))
+    axes.set_yticks(positions, wrapped)
+    axes.set_ylim(-0.6, len(labels) - 0.4)
     axes.set_xlabel("Sessions")
     for y, value in zip(positions, sessions):
         axes.text(value, y, f" {value:,}", va="center", fontsize=8)
@@ -157,4 +163,4 @@ def lateness(weeks: Sequence[dt.date], values: Sequence[int], minutes: bool = Tr
     axes.set_ylabel("Minutes late" if minutes else "Late marks")
     _dates(axes)
     return _svg(figure, "Minutes lost to lateness by school week" if minutes
-                else "Late marks by school week (minutes late are not in these exports)")
+                else "Late marks by school week")

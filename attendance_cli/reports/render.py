@@ -12,6 +12,27 @@ from attendance_cli.reports.figures import Report
 NAMES = {"year_group": "Year group", "form": "Form", "sen": "Special educational needs", "fsm": "Free school meals",
          "pupil_premium": "Pupil premium", "gender": "Gender", "ethnicity": "Ethnicity", "eal": "English as an additional language"}
 
+#: each chart's id (`chart-ID` in the HTML), visible title and caption: the same words in the HTML and the PDF
+CHARTS = (
+    ("trend", "Attendance by school week",
+     "Each point is one school week's attendance; the dashed line is the national figure."),
+    ("heatmap", "Attendance by day of the week and session",
+     "Attendance in the morning (AM) and afternoon (PM) sessions of each weekday, over the window."),
+    ("reasons", "Absence by reason", "Sessions missed, by absence code, the commonest first."),
+    ("lateness", "Minutes lost to lateness by school week", "Lateness recorded in the registers, week by week."),
+)
+
+
+def chart_text(report) -> dict[str, dict[str, str]]:
+    """Each chart's title and caption (CHARTS); exports without minutes late have their late marks
+    counted instead, and the lateness chart says so."""
+    text = {i: {"title": t, "caption": c} for i, t, c in CHARTS}
+    if not lateness_in_minutes(report):
+        text["lateness"] = {"title": "Late marks by school week",
+                            "caption": "Late marks recorded in the registers, week by week (minutes late are not in "
+                                       "these exports)."}
+    return text
+
 
 def _pct(value: float | None, measure: str) -> str:
     """Every percentage the report shows, by what it measures (`attendance_pct`, `overall_absence_pct`,
@@ -45,7 +66,7 @@ def charts(report: Report) -> dict[str, str]:
     labels = [[_pct(value, "attendance_pct") for value in row] for row in report.heatmap]
     out["heatmap"] = draw.heatmap(report.heatmap, labels, ["Mon", "Tue", "Wed", "Thu", "Fri"], ["AM", "PM"])
     reasons = report.reasons.head(12)
-    out["reasons"] = draw.reasons([f"{r['code']}  {r['meaning'][:40]}" for r in reasons.iter_rows(named=True)],
+    out["reasons"] = draw.reasons([f"{r['code']}  {r['meaning']}" for r in reasons.iter_rows(named=True)],
                                   reasons["sessions"].to_list())
     if lateness_in_minutes(report):
         out["lateness"] = draw.lateness(weekly["week"].to_list(), weekly["minutes_late"].to_list())
@@ -201,9 +222,8 @@ def context(report: Report, school: dict[str, Any] | None, anonymous: bool) -> d
         "title": report.title, "school_name": (school or {}).get("name", ""), "window": report.window.describe(), "phase": report.phase,
         "headline": headline, "pupils": plural(h.get("pupils", 0) or 0, "pupil"), "benchmark_source": _comparison_text(report),
         "benchmark_heading": ("National" if not report.comparison or report.comparison["shipped"] else "Benchmark"),
-        "lateness_caption": ("Minutes lost to lateness by school week." if lateness_in_minutes(report) else
-                             "Late marks by school week (minutes late are not in these exports)."),
         "last_year": ({"window": f"{last['start']:%d/%m/%Y} to {last['end']:%d/%m/%Y}"} if last else None),
+        "chart_text": chart_text(report),
         "breakdowns": breakdowns, "patterns": patterns, "interventions": interventions, "reasons": reasons,
         "suppress_below": report.suppress_below, "anonymous": anonymous,
         "breakdowns_note": f"fewer than {plural(report.suppress_below, 'pupil')}",
@@ -233,8 +253,10 @@ def to_pdf(data: dict[str, Any], svgs: dict[str, str], when) -> bytes:
     from attendance_cli.letters.pdf import compile_one
     from attendance_cli.templating import Safe
 
+    titles = {i: t for i, t, _ in CHARTS}
     source = environment("typ").get_template("report.typ.j2").render(
-        data, charts={k: Safe(f"image(bytes({typst_string(v)}), format: \"svg\", width: 100%)") for k, v in svgs.items()})
+        data, charts={k: Safe(f"image(bytes({typst_string(v)}), format: \"svg\", width: 100%, alt: {typst_string(titles.get(k, k))})")
+                      for k, v in svgs.items()})
     pdf, message = compile_one((source, True, when.isoformat()))
     if message or pdf is None:
         raise ConfigError(f"The report template report.typ.j2 does not compile: {message}.")
