@@ -16,7 +16,7 @@ from hypothesis import given, settings, strategies as st
 
 from attendance_cli.jobs.trust import TrustSummaryOptions, Where, trust_summary
 from attendance_cli.trust import load_trust
-from attendance_cli.trust.figures import COUNTS, suppress
+from attendance_cli.statistics.suppression import COUNTS, suppress
 from tests.conftest import ARBOR_HEADER, csv_frame, weekdays
 
 # Oak: two half terms of two weeks, a week's holiday between (21-25/09/2026).
