@@ -24,6 +24,7 @@ class SummaryOptions:
     by: tuple[str, ...] = ()  # group by these columns (pupil details, mark columns or session)
     calendar: Path | None = None  # the calendar file named windows are made from (default: inferred)
     suppress_below: int | None = None  # with `by`: small groups hidden (statistics.suppression), None: all shown
+    total: bool = True  # with `by`: the whole school's row last (ALL_PUPILS)
 
 
 @dataclass(frozen=True)
@@ -70,13 +71,16 @@ def summary(data: Dataset, options: SummaryOptions = SummaryOptions()) -> Summar
     hidden = None
     if keys:
         _require_values(table, keys)
-        table, hidden = _with_total(table, keys, data.lessons, options.suppress_below)
+        if options.total:
+            table, hidden = _with_total(table, keys, data.lessons, options.suppress_below)
+        else:
+            table = group_statistics(table, keys, lessons=data.lessons)
     method = METHOD
     if window is not None and window.dfe_cohort:
         from attendance_cli.statistics.cohort import DESCRIPTION
 
         method = f"{METHOD} {DESCRIPTION}"
-    if keys:
+    if keys and options.total:
         method = f"{method} {TOTAL_TEXT}"
         if options.suppress_below is not None:
             method = f"{method} {suppression_text(options.suppress_below)}"

@@ -123,7 +123,7 @@ def school_summary(task: _SummaryTask) -> SchoolSummary:
     if task.pupils:
         table = per_pupil.table
     elif task.by:
-        table = summary(data, SummaryOptions(task.window, task.by, calendar)).table
+        table = summary(data, SummaryOptions(task.window, task.by, calendar, total=False)).table
     else:
         table = total.clear()
     return SchoolSummary(school.name, school.dfe_number, total, table, _reading(per_pupil.tally.report, per_pupil.stamp),

@@ -8,6 +8,7 @@ from typing import Any
 from attendance_cli.figures import points_between
 from attendance_cli.formatting import cell, plural
 from attendance_cli.reports.figures import BENCHMARK_SOURCE, Report
+from attendance_cli.statistics.suppression import HIDDEN
 
 NAMES = {"year_group": "Year group", "form": "Form", "sen": "Special educational needs", "fsm": "Free school meals",
          "pupil_premium": "Pupil premium", "gender": "Gender", "ethnicity": "Ethnicity", "eal": "English as an additional language"}
@@ -83,10 +84,12 @@ def context(report: Report, school: dict[str, Any] | None, anonymous: bool) -> d
         for row in rows:
             if row["suppressed"]:
                 shown.append({"group": str(row["group"]), "suppressed": True,
-                               "pupils": f"fewer than {plural(report.suppress_below, 'pupil')}"})
+                               "pupils": f"fewer than {plural(report.suppress_below, 'pupil')}" if row["small"]
+                               else "hidden, as a smaller group could be worked out from it"})
             else:
                 shown.append({"group": str(row["group"]), "suppressed": False, "pupils": f"{row['pupils']:,}",
-                               **{key: _pct(row[column], column) for key, column in (
+                               **{key: HIDDEN if column in row["hidden"] else _pct(row[column], column)
+                                  for key, column in (
                                    ("attendance", "attendance_pct"), ("absence", "overall_absence_pct"),
                                    ("unauthorised", "unauthorised_absence_pct"), ("pa", "persistent_absence_pct"),
                                    ("sa", "severe_absence_pct"))}})
@@ -111,6 +114,10 @@ def context(report: Report, school: dict[str, Any] | None, anonymous: bool) -> d
     }
     interventions = []
     for i in report.interventions:
+        if i["pupils"] < report.suppress_below:  # a letter sent to few pupils: their attendance is not shown
+            interventions.append({"letter": i["letter"], "pupils": f"fewer than {report.suppress_below:,}",
+                                  "before": HIDDEN, "after": HIDDEN, "change": HIDDEN})
+            continue
         before, after = _pct(i["before"], "attendance_pct"), _pct(i["after"], "attendance_pct")
         interventions.append({"letter": i["letter"], "pupils": f"{i['pupils']:,}", "before": before, "after": after,
                               "change": points_between(before, after)})
@@ -123,7 +130,9 @@ def context(report: Report, school: dict[str, Any] | None, anonymous: bool) -> d
         "last_year": ({"window": f"{last['start']:%d/%m/%Y} to {last['end']:%d/%m/%Y}"} if last else None),
         "breakdowns": breakdowns, "patterns": patterns, "interventions": interventions, "reasons": reasons,
         "suppress_below": report.suppress_below, "anonymous": anonymous,
-        "breakdowns_note": f"fewer than {plural(report.suppress_below, 'pupil')}",
+        "breakdowns_note": (f"fewer than {plural(report.suppress_below, 'pupil')} (and any group from which one "
+                            f"could be worked out with the whole school's figures; PA and SA % of 1 to "
+                            f"{report.suppress_below - 1} pupils read {HIDDEN})"),
         "method": {**m, "first": f"{m['first']:%d/%m/%Y}" if m["first"] else "", "last": f"{m['last']:%d/%m/%Y}" if m["last"] else "",
                    "unmarked": f"{m['unmarked']:,}"},
     }

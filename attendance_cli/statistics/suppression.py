@@ -48,9 +48,10 @@ def checked(columns: Sequence[str]) -> tuple[str, ...]:
 
 
 def suppress(rows: Sequence[dict[str, int]], total: dict[str, int], below: int,
-             columns: Sequence[str] = COUNTS) -> tuple[list[set[str]], set[str]]:
+             columns: Sequence[str] = COUNTS, total_shown: bool = False) -> tuple[list[set[str]], set[str]]:
     """The count columns hidden in each row (a group) and in the total. `rows` and `total` hold
-    `columns` (pupils first); a row or a total with ROW hidden is hidden whole (every column)."""
+    `columns` (pupils first); a row or a total with ROW hidden is hidden whole (every column).
+    `total_shown`: the total is shown whatever it is (a report's headline): only groups are hidden."""
     columns = checked(columns)
     whole = set(columns)
     hidden: list[set[str]] = [set() for _ in rows]
@@ -60,7 +61,7 @@ def suppress(rows: Sequence[dict[str, int]], total: dict[str, int], below: int,
         for column in SMALL:
             if column in columns and 0 < row[column] < below:
                 hidden[i].add(column)
-    total_hidden: set[str] = whole if total.get("pupils", 0) < below else {
+    total_hidden: set[str] = set() if total_shown else whole if total.get("pupils", 0) < below else {
         column for column in SMALL if column in columns and 0 < total[column] < below}
     changed = True
     while changed:
@@ -73,6 +74,8 @@ def suppress(rows: Sequence[dict[str, int]], total: dict[str, int], below: int,
             if shown:  # a shown count that is not 0 first, where what is hidden adds up to 0
                 pick = min(shown, key=lambda i: (rest == 0 and rows[i][column] == 0, rows[i][column], i))
                 hidden[pick] |= {column} if column in SMALL else whole
+            elif total_shown:
+                continue  # every group's cell is hidden already: nothing more to hide
             else:
                 total_hidden |= {column} if column in SMALL else whole
             changed = True
