@@ -194,19 +194,26 @@ def to_csv_text(frame: pl.DataFrame) -> str:
 
 def write_frame(frame: pl.DataFrame, fmt: str, path: Path | None, stream: IO[str] | None = None,
                 sheet: str = "attendance", metadata: dict[str, str] | None = None,
-                stamp: dict[str, object] | None = None) -> None:
+                stamp: dict[str, object] | None = None, about: dict[str, object] | None = None,
+                hidden: pl.DataFrame | None = None) -> None:
     """Write `frame` as csv, json, xlsx or parquet to `path`, or to `stream` (stdout) if no path.
     `stamp`: columns of one value each added to every row (a windowed result's window and as-of date,
     calendar.window_stamp), so that a file or a pipe says what it counted as a terminal's title does;
-    a column the frame has already keeps its own values."""
+    a column the frame has already keeps its own values. `about`: more of what was counted (the code
+    table, the source files) for a workbook's About sheet, with `stamp` and `metadata`. `hidden`: a
+    boolean per figure, true where small numbers are suppressed (statistics.suppression): null in the
+    frame, written `c` in CSV and Excel."""
     stream = stream or sys.stdout
     frame = stamped(frame, stamp)
     if fmt == "csv":
-        _csv_out(frame, path, stream)
+        from attendance_cli.statistics.suppression import as_text
+
+        _csv_out(as_text(frame, hidden), path, stream)
     elif fmt == "json":
         _text_out(frame.write_json() + "\n", path, stream)
     elif fmt == "xlsx":
-        _binary_out(lambda target: _write_xlsx(frame, target, sheet), path, stream, "xlsx")
+        details = {**(stamp or {}), **(metadata or {}), **(about or {})}
+        _binary_out(lambda target: _write_xlsx(frame, target, sheet, details, hidden), path, stream, "xlsx")
     elif fmt == "parquet":
         _binary_out(lambda target: frame.write_parquet(target, metadata=metadata), path, stream, "parquet")
     else:
@@ -271,13 +278,142 @@ def _binary_out(write: Callable[[Path], None], path: Path | None, stream: IO[str
         sys.stdout.buffer.flush()
 
 
-def _write_xlsx(frame: pl.DataFrame, target: Path, sheet: str) -> None:
+def _write_xlsx(frame: pl.DataFrame, target: Path, sheet: str, about: dict[str, object] | None = None,
+                hidden: pl.DataFrame | None = None) -> None:
+    """A workbook that opens ready to read: readable headings in a styled, frozen header row with filters,
+    columns as wide as their values, percentages to two decimals (numbers from 0 to 100, rounded as the
+    terminal rounds them: attendance down, absence up), dates as dates, hidden figures `c`, set to print
+    landscape, one page wide, the header row on every page; and an About sheet saying what was counted."""
     import xlsxwriter
+
+    from attendance_cli.figures import ROUNDING
+    from attendance_cli.formatting import heading
 
     # strings are never formulas or links, whatever they start with
     workbook = xlsxwriter.Workbook(str(target), {"strings_to_formulas": False, "strings_to_urls": False})
-    neutralise_formulas(frame).write_excel(workbook=workbook, worksheet=sheet, float_precision=2, autofit=True)
+    frame = neutralise_formulas(frame)
+    percent = [c for c, dtype in frame.schema.items() if c.endswith("_pct") and dtype.is_numeric()]
+    frame = frame.with_columns(_rounded(pl.col(c), ROUNDING.get(c, "nearest")).alias(c) for c in percent)
+    headings: dict[str, str] = {}
+    for column in frame.columns:  # a heading two columns would share keeps its column's name
+        text = heading(column)
+        headings[column] = text if text not in headings.values() else column
+    named = frame.rename(headings)
+    widths = {headings[c]: _width(frame, c, headings[c]) for c in frame.columns}
+    formats = {headings[c]: "0.00" for c in percent}
+    formats |= {headings[c]: "#,##0" for c, dtype in frame.schema.items() if dtype.is_integer()}
+    formats |= {headings[c]: "#,##0.0" for c in ("days_missed",) if c in frame.columns}
+    named.write_excel(
+        workbook=workbook, worksheet=sheet, header_format=HEADER_FORMAT, autofilter=True, freeze_panes=(1, 0),
+        column_formats=formats or None, dtype_formats={pl.Date: "dd/mm/yyyy", pl.Datetime: "dd/mm/yyyy hh:mm"},
+        column_widths={name: PIXELS * width + 5 for name, width in widths.items()}, float_precision=2,
+        row_heights={0: 15 * _header_lines(widths)})
+    worksheet = workbook.get_worksheet_by_name(sheet)
+    if hidden is not None:
+        suppressed = workbook.add_format({"align": "right"})
+        from attendance_cli.statistics.suppression import HIDDEN
+
+        for column in hidden.columns:  # a few columns; the hidden cells of each (a handful)
+            if column in frame.columns:
+                place = frame.columns.index(column)
+                for row in hidden.with_row_index().filter(pl.col(column))["index"].to_list():
+                    worksheet.write_string(row + 1, place, HIDDEN, suppressed)
+    _print_setup(worksheet, landscape=True)
+    worksheet.repeat_rows(0)
+    _about_sheet(workbook, about or {})
     workbook.close()
+
+
+#: The header row of every workbook.
+HEADER_FORMAT = {"bold": True, "bg_color": "#DCE6F1", "font_color": "#000000", "bottom": 2, "text_wrap": True,
+                 "valign": "top"}
+#: Columns no wider than this (characters): longer text wraps in its cell.
+WIDEST = 60
+#: The width of a character of Excel's default font (Calibri 11), in pixels.
+PIXELS = 7
+
+
+def _rounded(value: pl.Expr, direction: str) -> pl.Expr:
+    """A percentage rounded to two decimals as figures.rounded rounds it (down, up, nearest)."""
+    scaled = value * 100
+    if direction == "down":
+        scaled = (scaled + 1e-9).floor()
+    elif direction == "up":
+        scaled = (scaled - 1e-9).ceil()
+    else:
+        scaled = scaled.round(0)
+    return scaled / 100
+
+
+def _width(frame: pl.DataFrame, column: str, heading: str) -> int:
+    """A column's width in characters: its widest value (dates and percentages as shown), its heading
+    wrapped to at most two lines but never narrower than its longest word, within WIDEST."""
+    dtype = frame.schema[column]
+    if dtype.is_temporal():
+        widest = 16 if dtype == pl.Datetime else 10
+    elif dtype == pl.Boolean:
+        widest = 5
+    elif dtype.is_float():  # shown to two decimals at most, with thousands commas
+        largest = frame[column].abs().max()
+        widest = len(f"{largest or 0:,.2f}")
+    else:
+        text = frame[column].cast(pl.String) if dtype != pl.String else frame[column]
+        widest = int(text.str.len_chars().max() or 0) + (2 if dtype.is_integer() else 0)  # thousands commas
+    words = heading.split()
+    heading_needs = max(max(len(w) for w in words), (len(heading) + 1) // 2)
+    return max(6, min(WIDEST, max(widest, heading_needs) + 2))
+
+
+def _header_lines(widths: dict[str, int]) -> int:
+    """How many lines the header row needs: each heading wraps in its column's width."""
+    import math
+
+    return max([math.ceil(len(text) / max(1, width - 2)) for text, width in widths.items()] or [1])
+
+
+def _print_setup(worksheet, landscape: bool) -> None:
+    worksheet.set_paper(9)  # A4
+    if landscape:
+        worksheet.set_landscape()
+    worksheet.fit_to_pages(1, 0)  # one page wide, as many long as it takes
+    worksheet.set_footer("&L&A&RPage &P of &N")
+
+
+def _about_sheet(workbook, about: dict[str, object]) -> None:
+    """The About sheet: what the figures are (window, as of, method, code table, source files), the tool
+    and when it wrote them."""
+    import datetime as dt
+
+    from attendance_cli import __version__
+
+    rows = [(ABOUT_ITEMS.get(key, key.replace("_", " ").capitalize()), value) for key, value in about.items()
+            if value not in (None, "")]
+    rows += [("Written by", f"attendance {__version__}"),
+             ("Generated", dt.datetime.now().astimezone().strftime("%d/%m/%Y %H:%M %Z").strip())]
+    seen: dict[str, object] = {}
+    for item, value in rows:  # the window may come from the stamp and the metadata: said once
+        seen.setdefault(item, value)
+    worksheet = workbook.add_worksheet("About")
+    bold = workbook.add_format({"bold": True, "valign": "top"})
+    wrapped = workbook.add_format({"text_wrap": True, "valign": "top"})
+    date = workbook.add_format({"num_format": "dd/mm/yyyy", "align": "left", "valign": "top"})
+    worksheet.set_column(0, 0, 18)
+    worksheet.set_column(1, 1, 100)
+    for number, (item, value) in enumerate(seen.items()):
+        worksheet.write_string(number, 0, item, bold)
+        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+            worksheet.write_datetime(number, 1, dt.datetime.combine(value, dt.time()), date)
+        elif isinstance(value, (list, tuple)):
+            worksheet.write_string(number, 1, "\n".join(str(v) for v in value), wrapped)
+        else:
+            worksheet.write_string(number, 1, str(value), wrapped)
+    _print_setup(worksheet, landscape=False)
+
+
+#: The About sheet's names for what write_frame is told.
+ABOUT_ITEMS = {"window": "Window", "window_start": "Window start", "window_end": "Window end", "as_of": "As of",
+               "unit": "Counted in", "method": "Method", "codes": "Code table", "files": "Source files",
+               "policy": "Policy", "pupils": "Pupils", "marks": "Marks read"}
 
 
 # -- a set of files written together (digests, per-pupil slips) -----------------------------------------

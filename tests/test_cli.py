@@ -56,7 +56,7 @@ def test_group_summary(run, register):
     frame = csv_frame(result.stdout)
     assert frame.columns[:3] == ["form", "pupils", "possible_sessions"]
     assert frame.select("form", "possible_sessions", "attendance_pct", "persistent_absence_pct").rows() == [
-        ("3A", "20", "95.0", "0.0"), ("3B", "4", "50.0", "100.0")]
+        ("3A", "20", "95.0", "0.0"), ("3B", "4", "50.0", "100.0"), ("All pupils", "24", "87.5", "50.0")]
 
 
 def test_group_rates_are_ratios_of_summed_sessions_not_means(run, register):
@@ -83,7 +83,10 @@ def test_xlsx_and_parquet_outputs_read_back(run, register, tmp_path):
     assert run("summary", register, "-o", parquet, "-q").exit_code == 0
     from_excel = pl.read_excel(xlsx)
     from_parquet = pl.read_parquet(parquet)
-    assert from_excel.columns == (PUPIL_HEADER + STAMP).split(",")
+    from attendance_cli.formatting import heading
+
+    assert from_excel.columns == [heading(c) for c in (PUPIL_HEADER + STAMP).split(",")]  # in words
+    from_excel = from_excel.rename(dict(zip(from_excel.columns, (PUPIL_HEADER + STAMP).split(","))))
     assert from_parquet["as_of"].to_list() == [dt.date(2025, 9, 12)] * 2  # a date, as in the sheet
     assert from_excel["attendance_pct"].to_list() == [95.0, 50.0]  # numbers stay numbers
     assert from_parquet["pupil_id"].to_list() == ["000101", "000102"]  # identifiers stay text
@@ -97,8 +100,8 @@ def test_formula_injection_is_neutralised_in_csv_and_xlsx(run, arbor, tmp_path):
     assert frame["surname"].to_list() == ["'" + n for n in names]
     xlsx = tmp_path / "evil.xlsx"
     run("summary", path, "-o", xlsx, "-q")
-    assert pl.read_excel(xlsx)["surname"].to_list() == ["'" + n for n in names]
-    assert pl.read_excel(xlsx)["possible_sessions"].to_list() == [1, 1, 1, 1]
+    assert pl.read_excel(xlsx)["Surname"].to_list() == ["'" + n for n in names]
+    assert pl.read_excel(xlsx)["Possible sessions"].to_list() == [1, 1, 1, 1]
 
 
 def test_csv_files_open_in_excel_with_names_intact_follow_the_umask_and_stdout_stays_plain(run, arbor, tmp_path):

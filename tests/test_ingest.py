@@ -269,7 +269,8 @@ def test_an_extra_column_mapped_to_a_new_attribute_can_be_grouped_by(write, run)
                                "2,C,D,Year 7,7A,01/09/2025,AM,O,,Blue"])
     result = run("summary", path, "--map", "House=house", "--by", "house", "-f", "csv", "-q")
     assert result.exit_code == 0, result.stderr
-    assert [line.split(",")[:4] for line in result.stdout.splitlines()[1:]] == [["Blue", "1", "1", "0"], ["Red", "1", "1", "1"]]
+    assert [line.split(",")[:4] for line in result.stdout.splitlines()[1:]] == [["Blue", "1", "1", "0"], ["Red", "1", "1", "1"],
+                                                                            ["All pupils", "2", "2", "1"]]
 
 
 # -- encodings -------------------------------------------------------------------------------

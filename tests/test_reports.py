@@ -84,11 +84,16 @@ def test_report_html_stands_alone_has_every_chart_and_the_summary_figures(run, s
     assert page.count("<svg") == 4 and parser.links == []  # nothing fetched from the network
     # the headline and breakdowns are the summary's: 154 of 160 sessions; Year 3 116 of 120
     summary = csv_frame(run("summary", school, "--window", "half-term", "--by", "year_group", "-f", "csv", "-q").stdout)
-    assert summary["attendance_pct"].to_list() == ["96.66666666666667", "95.0"]
+    assert summary["attendance_pct"].to_list() == ["96.66666666666667", "95.0", "96.25"]  # and the whole school
     assert "<tr><td>Attendance</td><td>96.25%</td>" in page
-    assert "<tr><td>Year 3</td><td>6</td><td>96.66</td><td>3.34</td>" in page  # rounded down, absence up
-    # Year 4 has two pupils: suppressed, its figures absent
+    # Year 4 has two pupils: suppressed, its figures absent; and so Year 3, which with the headline's 8 pupils
+    # would give Year 4 away by subtraction
     assert '<tr class="suppressed"><td>Year 4</td><td colspan="6">fewer than 5 pupils: not shown</td></tr>' in page
+    assert ('<tr class="suppressed"><td>Year 3</td><td colspan="6">hidden, as a smaller group could be worked out '
+            'from it: not shown</td></tr>') in page
+    shown = tmp_path / "shown.html"
+    assert run("report", school, "--out", shown, "--window", "half-term", "--suppress-below", "1").exit_code == 0
+    assert "<tr><td>Year 3</td><td>6</td><td>96.66</td><td>3.34</td>" in shown.read_text(encoding="utf-8")  # rounded down, absence up
     # P5 missed 4 of 20 sessions, Q1 exactly 2 of 20: both persistently absent (10% or more)
     assert "Persistent absence (10% or more missed)</td><td>25.00% (2 pupils)</td><td>13.77%</td>" in page
     assert "National figures compared with (phase primary)." in page
@@ -189,7 +194,9 @@ def test_breakdowns_by_attributes_from_a_pupil_file_with_small_groups_suppressed
     assert "<h3>Sen</h3>" in page or "<h3>Special educational needs</h3>" in page
     # SEN K: two pupils, fewer than 3: suppressed; SEN N: six pupils, shown
     assert '<tr class="suppressed"><td>K</td><td colspan="6">fewer than 3 pupils: not shown</td></tr>' in page
-    assert "<tr><td>N</td><td>6</td>" in page and "<h3>Gender</h3>" in page
+    # SEN N: six pupils, but the headline's 8 less its 6 would give K away: hidden too
+    assert '<tr class="suppressed"><td>N</td><td colspan="6">hidden, as a smaller group' in page
+    assert "<tr><td>F</td><td>4</td>" in page and "<h3>Gender</h3>" in page
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -227,6 +234,12 @@ def test_report_shows_attendance_before_and_after_the_letters(run, tmp_path):
     out = tmp_path / "report.html"
     result = run("report", marks, "--out", out, "--window", "ytd", "--policy", tmp_path / "policy.toml", "--db", db)
     assert result.exit_code == 0, result.stderr
+    page = out.read_text(encoding="utf-8")
+    # one pupil had the letter: fewer than 5, so their figures are not shown
+    assert ("<tr><td>3 late sessions this half term</td><td>fewer than 5</td><td>late marks</td><td>c</td><td>c</td>"
+            "<td>c</td></tr>") in page
+    result = run("report", marks, "--out", out, "--window", "ytd", "--policy", tmp_path / "policy.toml", "--db", db,
+                 "--suppress-below", "1")
     page = out.read_text(encoding="utf-8")
     # a punctuality letter is measured by lates: before (2-6 Nov) 3, after (9-20 Nov) none
     assert ("<tr><td>3 late sessions this half term</td><td>1</td><td>late marks</td><td>3</td><td>0</td>"

@@ -111,7 +111,7 @@ def test_review_and_undecided_filters_and_a_workbook(run, school, tmp_path):
                  school["calendar"], "--db", school["db"], "--as-of", "13/11/2026", "-o", out)
     assert result.exit_code == 0, result.stderr
     sheet = pl.read_excel(out)
-    assert sheet.height == 7 and sheet["request_id"].to_list()[0] == "R1"
+    assert sheet.height == 7 and sheet["Request id"].to_list()[0] == "R1"
 
 
 def test_every_row_is_accounted_for(write):

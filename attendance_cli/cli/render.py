@@ -4,25 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from attendance_cli.formatting import cell, percentage, plural  # noqa: F401  (plural is used by the commands)
+from attendance_cli.formatting import HEADINGS, cell, percentage, plural  # noqa: F401  (plural is used by the commands)
+from attendance_cli.formatting import heading as heading_of
 
 if TYPE_CHECKING:
     import polars as pl
 
     from attendance_cli.ingest import ValidationReport
 
-HEADINGS = {
-    "pupil_id": "Pupil", "name": "Name", "surname": "Surname", "forename": "Forename", "year_group": "Year",
-    "form": "Form", "possible_sessions": "Possible", "attended_sessions": "Attended",
-    "authorised_absences": "Auth\nabsent", "unauthorised_absences": "Unauth\nabsent", "late_before_close": "Late\n(L)",
-    "late_after_close": "Late\n(U)", "minutes_late": "Mins\nlate", "attendance_pct": "Attend\n%",
-    "persistent_absence": "PA", "severe_absence": "SA", "days_missed": "Days\nmissed", "pupils": "Pupils",
-    "overall_absence_pct": "Absence\n%", "authorised_absence_pct": "Auth\n%", "unauthorised_absence_pct": "Unauth\n%",
-    "persistent_absence_pupils": "PA\npupils", "persistent_absence_pct": "PA\n%", "severe_absence_pupils": "SA\npupils",
-    "severe_absence_pct": "SA\n%",
-    # attendance trust
-    "school": "School", "dfe_number": "DfE number",
-}
 
 
 #: Columns a terminal table leaves out when the full set would not fit (CSV and files keep all).
@@ -45,18 +34,23 @@ READABLE = 30
 WORD = 16
 
 
-def print_table(frame: pl.DataFrame, title: str, caption: str | None = None, keep: tuple[str, ...] = ()) -> None:
+def print_table(frame: pl.DataFrame, title: str, caption: str | None = None, keep: tuple[str, ...] = (),
+                hidden: pl.DataFrame | None = None, total: bool = False) -> None:
     """A Rich table on stdout. Columns in SECONDARY are left out, least needed first, until the table
     fits the terminal; `keep` (e.g. the --by columns) are never left out.
 
     Figures, dates, identifiers, codes and short values are never wrapped or cut; long text
     (a detail, a description, a code's meaning) takes the wrapping, between words, and no heading
-    is split inside a word."""
+    is split inside a word.
+
+    `hidden`: a boolean per figure, true where it is suppressed (written `c`); `total`: the last row is
+    the whole school's, set apart by a line."""
     from rich.console import Console
     from rich.table import Table
 
     import polars as pl
 
+    suppressed = hidden
     console = Console(highlight=False)
     shown = frame
     if {"surname", "forename"} <= set(frame.columns):  # one column for the name saves room
@@ -88,8 +82,12 @@ def print_table(frame: pl.DataFrame, title: str, caption: str | None = None, kee
         else:
             table.add_column(spec.heading, justify="right" if spec.numeric else "left", no_wrap=True,
                              min_width=spec.narrowest)
-    for row in shown.iter_rows():  # display only: one Rich row per result row
-        table.add_row(*[cell(c, v) for c, v in zip(shown.columns, row)])
+    from attendance_cli.statistics.suppression import HIDDEN
+
+    masks = suppressed.iter_rows(named=True) if suppressed is not None else iter(lambda: {}, None)
+    for number, (row, mask) in enumerate(zip(shown.iter_rows(), masks)):  # display only: one Rich row per result row
+        table.add_row(*[HIDDEN if mask.get(c) else cell(c, v) for c, v in zip(shown.columns, row)],
+                      end_section=total and number == shown.height - 2, style="bold" if total and number == shown.height - 1 else None)
     console.print(table)
 
 
@@ -115,7 +113,7 @@ class _Column:
         wraps = not (numeric or dtype == pl.Boolean or dtype.is_temporal()) and widest > SHORT and any(
             " " in c for c in cells)
         longest_word = max([len(w) for c in cells for w in c.split()], default=0)
-        heading = HEADINGS.get(column) or column.replace("_", " ")
+        heading = heading_of(column, long=False)
         heading_word = max(len(w) for w in heading.split())
         if wraps:
             narrowest = max(min(longest_word, WORD) if widest > READABLE else longest_word, heading_word)

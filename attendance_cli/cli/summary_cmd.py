@@ -30,6 +30,10 @@ def summary(
         "--by", metavar="COLUMN", help="Group by a pupil column (year_group, form, or any attribute in the export, e.g. sen) or, "
                      "for lesson registers, subject, group_code or period. Repeatable.",
         rich_help_panel="Grouping")] = None,
+    suppress_below: Annotated[Optional[int], typer.Option(
+        "--suppress-below", metavar="N", min=1, help="With --by, for a table to share: groups of fewer than N pupils, "
+        "and counts of persistently or severely absent pupils from 1 to N-1, are suppressed (written c), with any "
+        "further figure from which one could be worked out.", rich_help_panel="Grouping")] = None,
     window: c.WindowOpt = None,
     as_of: c.AsOfOpt = None,
     start: c.FromOpt = None,
@@ -59,8 +63,12 @@ def summary(
         from attendance_cli.jobs import SummaryOptions, summary as job
 
         c.check_rejects_writable(lenient, rejects)
+        if suppress_below is not None and not by:
+            raise c.UsageError("--suppress-below is for tables of groups: a row per pupil names the pupil.",
+                               fix="Add --by (e.g. --by year_group), or leave out --suppress-below.")
         data = Dataset.open(files, c.ingest_options(codes, source, maps, encoding, lenient, duplicates, blank_means))
-        options = SummaryOptions(c.window_choice(window, as_of, start, end, cohort), tuple(by or ()), calendar)
+        options = SummaryOptions(c.window_choice(window, as_of, start, end, cohort), tuple(by or ()), calendar,
+                                 suppress_below)
         with c.progress(f"Reading {len(files)} export{'s' if len(files) != 1 else ''}"):
             result = job(data, options)
         if result.tally.report.rejected:  # before the output: a failure here leaves nothing written
@@ -79,8 +87,11 @@ def _show(result, fmt: c.OutputFormat | None, output: Path | None) -> None:
 
         what = f"by {', '.join(result.by)}" if result.by else "per pupil"
         print_table(result.table, title=f"Attendance {what}: {result.window_text}",
-                    caption=f"Counted in {result.unit}. {result.method}", keep=result.by)
+                    caption=f"Counted in {result.unit}. {result.method}", keep=result.by, hidden=result.hidden,
+                    total=bool(result.by))
     else:
+        report = result.tally.report
         write_frame(result.table, out_format, output, sheet="summary",
                     metadata={"window": result.window_text, "method": result.method, "unit": result.unit},
-                    stamp=result.stamp)
+                    stamp=result.stamp, hidden=result.hidden,
+                    about={"codes": report.codes_table, "files": [f.path for f in report.files]})

@@ -23,6 +23,8 @@ class SummaryOptions:
     window: WindowChoice = field(default_factory=WindowChoice)
     by: tuple[str, ...] = ()  # group by these columns (pupil details, mark columns or session)
     calendar: Path | None = None  # the calendar file named windows are made from (default: inferred)
+    suppress_below: int | None = None  # with `by`: small groups hidden (statistics.suppression), None: all shown
+    total: bool = True  # with `by`: the whole school's row last (ALL_PUPILS)
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ class Summary:
     unit: str  # sessions, or contact points (lessons)
 
     as_of: dt.date | None = None  # the --as-of given
+    hidden: pl.DataFrame | None = None  # with suppress_below: a boolean per figure of `table`, true where hidden
+    suppress_below: int | None = None
 
     @property
     def window_text(self) -> str:
@@ -64,15 +68,72 @@ def summary(data: Dataset, options: SummaryOptions = SummaryOptions()) -> Summar
     if options.window.dated:
         require_overlap(window, result.report)
     table = pupil_statistics(result, keys)
+    hidden = None
     if keys:
-        table = group_statistics(table, keys, lessons=data.lessons)
+        _require_values(table, keys)
+        if options.total:
+            table, hidden = _with_total(table, keys, data.lessons, options.suppress_below)
+        else:
+            table = group_statistics(table, keys, lessons=data.lessons)
     method = METHOD
     if window is not None and window.dfe_cohort:
         from attendance_cli.statistics.cohort import DESCRIPTION
 
         method = f"{METHOD} {DESCRIPTION}"
+    if keys and options.total:
+        method = f"{method} {TOTAL_TEXT}"
+        if options.suppress_below is not None:
+            method = f"{method} {suppression_text(options.suppress_below)}"
     unit = "contact points (lessons)" if data.lessons else "sessions"
-    return Summary(table, result, window, tuple(keys), method, unit, options.window.as_of)
+    return Summary(table, result, window, tuple(keys), method, unit, options.window.as_of, hidden,
+                   options.suppress_below if keys else None)
+
+
+#: The label of the whole-school row of a grouped table, in its (first) group column.
+ALL_PUPILS = "All pupils"
+TOTAL_TEXT = (f"The last row, \"{ALL_PUPILS}\", is the whole school: its figures are worked out from the summed "
+              "sessions and pupils, never from the groups' percentages.")
+
+
+def suppression_text(below: int) -> str:
+    """What a table with small numbers suppressed says of it."""
+    from attendance_cli.statistics.suppression import HIDDEN
+
+    return (f"Small numbers are suppressed ('{HIDDEN}'): groups of fewer than {below} pupils, and counts of "
+            f"persistently or severely absent pupils from 1 to {below - 1} with their percentages; further figures "
+            "are suppressed where a hidden one could otherwise be worked out from the others and the total.")
+
+
+def _with_total(pupils: pl.DataFrame, keys: list[str], lessons: bool, below: int | None
+                ) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """The groups' figures and, last, the whole school's (ALL_PUPILS in the first group column), with small
+    numbers suppressed if `below` is given (and the mask of what is hidden)."""
+    import polars as pl
+
+    from attendance_cli.statistics import GROUP_COLUMNS, group_statistics, overall_statistics
+
+    groups = group_statistics(pupils, keys, lessons=lessons).with_columns(pl.col(keys[0]).cast(pl.String))
+    total = overall_statistics(pupils, lessons).select(
+        pl.lit(ALL_PUPILS).alias(keys[0]), *[pl.lit(None, dtype=groups.schema[k]).alias(k) for k in keys[1:]],
+        *GROUP_COLUMNS)
+    mask = None
+    if below is not None:
+        from attendance_cli.statistics.suppression import suppress_table
+
+        groups, groups_mask, total, total_mask = suppress_table(groups, total, keys, below)
+        mask = pl.concat([groups_mask, total_mask])
+    return pl.concat([groups, total.cast(groups.schema)]), mask
+
+
+def _require_values(pupils: pl.DataFrame, keys: list[str]) -> None:
+    """Refuse a --by column every pupil has blank (a warehouse export without year groups): its table would be
+    one blank group of every pupil, read as a group of its own."""
+    for key in keys:
+        if pupils.height and pupils[key].null_count() == pupils.height:
+            raise UsageError(f"--by {key}: every pupil's {key} is blank in these exports ({pupils.height:,} pupils), "
+                             "so there are no groups to show.",
+                             fix=f"Group by a column the exports fill in, or export the registers with a {key} column "
+                                 f"(or name the export's column for it with --map 'Column name={key}').")
 
 
 def _school_year(data: Dataset, result: Tally, keys: list[str], attributes: list[str]) -> tuple[Window | None, Tally]:

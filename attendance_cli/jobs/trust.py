@@ -123,7 +123,7 @@ def school_summary(task: _SummaryTask) -> SchoolSummary:
     if task.pupils:
         table = per_pupil.table
     elif task.by:
-        table = summary(data, SummaryOptions(task.window, task.by, calendar)).table
+        table = summary(data, SummaryOptions(task.window, task.by, calendar, total=False)).table
     else:
         table = total.clear()
     return SchoolSummary(school.name, school.dfe_number, total, table, _reading(per_pupil.tally.report, per_pupil.stamp),
@@ -376,11 +376,11 @@ class TrustReport:
 
 def trust_report(trust: Trust, options: TrustReportOptions = TrustReportOptions()) -> TrustReport:
     """Every school's report figures side by side, the trust-wide figures from summed sessions, and
-    small numbers suppressed (with secondary suppression: `trust.figures`)."""
+    small numbers suppressed (with secondary suppression: `statistics.suppression`)."""
     import polars as pl
 
     from attendance_cli.statistics import METHOD, summed_statistics
-    from attendance_cli.trust.figures import hidden_figures, suppress
+    from attendance_cli.statistics.suppression import hidden_figures, suppress
     from attendance_cli.trust.run import run_schools
 
     tasks = [_ReportTask(s, options.window, options.suppress_below) for s in trust.schools]

@@ -139,9 +139,10 @@ def build(data: Dataset, window: Window, calendar: SchoolCalendar, *, title: str
             continue
         table = group_statistics(pupils, [column], lessons)
         rows = []
-        for row in table.iter_rows(named=True):  # a few dozen groups
+        for row, hidden in zip(table.iter_rows(named=True), _hidden(table, headline, suppress_below)):  # a few dozen
             shown = {"group": row[column] if row[column] is not None else "(not recorded)", **_rates(row)}
-            shown["suppressed"] = row["pupils"] < suppress_below
+            shown["suppressed"] = "*" in hidden  # the whole group; `hidden`: the figures hidden
+            shown["small"], shown["hidden"] = row["pupils"] < suppress_below, hidden
             rows.append(shown)
         breakdowns.append((column, rows))
 
@@ -201,6 +202,16 @@ def _comparison(data: Dataset, window: Window, calendar: SchoolCalendar, benchma
                "choices": {m: choose(benchmarks, phase, ytd_period, year, m, fallback=True) for m in ("pa", "sa")}}
     return {"period": period, "school_year": school_year_label(year_start), "phase": phase, "window": choices,
             "ytd": ytd, "shipped": benchmarks.shipped, "file": benchmarks.path, "cohort": window.dfe_cohort}
+
+
+def _hidden(table: pl.DataFrame, headline: dict[str, Any], below: int) -> list[set[str]]:
+    """The figures of each group of a breakdown hidden (statistics.suppression), with the headline, which
+    is shown, as the total they add up to: "*" for the whole group."""
+    from attendance_cli.statistics.suppression import COUNTS, hidden_figures, suppress
+
+    counts = [{c: int(r[c] or 0) for c in COUNTS} for r in table.select(COUNTS).iter_rows(named=True)]
+    hidden, _ = suppress(counts, {c: int(headline.get(c) or 0) for c in COUNTS}, below, total_shown=True)
+    return [hidden_figures(h) for h in hidden]
 
 
 def _in(window: Window) -> pl.Expr:

@@ -8,6 +8,7 @@ from typing import Any
 from attendance_cli.figures import points_between
 from attendance_cli.formatting import cell, plural
 from attendance_cli.reports.figures import Report
+from attendance_cli.statistics.suppression import HIDDEN
 
 NAMES = {"year_group": "Year group", "form": "Form", "sen": "Special educational needs", "fsm": "Free school meals",
          "pupil_premium": "Pupil premium", "gender": "Gender", "ethnicity": "Ethnicity", "eal": "English as an additional language"}
@@ -179,10 +180,12 @@ def context(report: Report, school: dict[str, Any] | None, anonymous: bool) -> d
         for row in rows:
             if row["suppressed"]:
                 shown.append({"group": str(row["group"]), "suppressed": True,
-                               "pupils": f"fewer than {plural(report.suppress_below, 'pupil')}"})
+                               "pupils": f"fewer than {plural(report.suppress_below, 'pupil')}" if row["small"]
+                               else "hidden, as a smaller group could be worked out from it"})
             else:
                 shown.append({"group": str(row["group"]), "suppressed": False, "pupils": f"{row['pupils']:,}",
-                               **{key: _pct(row[column], column) for key, column in (
+                               **{key: HIDDEN if column in row["hidden"] else _pct(row[column], column)
+                                  for key, column in (
                                    ("attendance", "attendance_pct"), ("absence", "overall_absence_pct"),
                                    ("unauthorised", "unauthorised_absence_pct"), ("pa", "persistent_absence_pct"),
                                    ("sa", "severe_absence_pct"))}})
@@ -207,8 +210,13 @@ def context(report: Report, school: dict[str, Any] | None, anonymous: bool) -> d
     }
     interventions = []
     for i in report.interventions:
+        measure = "late marks" if i["measure"] == "lates" else "attendance %"
+        if i["pupils"] < report.suppress_below:  # a letter sent to few pupils: their figures are not shown
+            interventions.append({"letter": i["name"], "pupils": f"fewer than {report.suppress_below:,}",
+                                  "measure": measure, "before": HIDDEN, "after": HIDDEN, "change": HIDDEN})
+            continue
         if i["measure"] == "lates":
-            interventions.append({"letter": i["name"], "pupils": f"{i['pupils']:,}", "measure": "late marks",
+            interventions.append({"letter": i["name"], "pupils": f"{i['pupils']:,}", "measure": measure,
                                   "before": f"{i['before']:,}", "after": f"{i['after']:,}",
                                   "change": f"{i['change']:+,}"})
             continue
@@ -226,7 +234,9 @@ def context(report: Report, school: dict[str, Any] | None, anonymous: bool) -> d
         "chart_text": chart_text(report),
         "breakdowns": breakdowns, "patterns": patterns, "interventions": interventions, "reasons": reasons,
         "suppress_below": report.suppress_below, "anonymous": anonymous,
-        "breakdowns_note": f"fewer than {plural(report.suppress_below, 'pupil')}",
+        "breakdowns_note": (f"fewer than {plural(report.suppress_below, 'pupil')} (and any group from which one "
+                            f"could be worked out with the whole school's figures; PA and SA % of 1 to "
+                            f"{report.suppress_below - 1} pupils read {HIDDEN})"),
         "method": {**m, "first": f"{m['first']:%d/%m/%Y}" if m["first"] else "", "last": f"{m['last']:%d/%m/%Y}" if m["last"] else "",
                    "unmarked": f"{m['unmarked']:,}"},
     }

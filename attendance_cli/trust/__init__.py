@@ -6,7 +6,7 @@
     run_schools(fn, tasks, ...)   the same per-school function in a process pool, or on a Dask
                                   cluster with a scheduler address (run.py)
     combine / suppress            the trust-wide row from summed sessions, and small-number
-                                  suppression with secondary suppression (figures.py)
+                                  suppression with secondary suppression (statistics.suppression)
 
 A school is never mixed with another: each is opened as its own data set, with its own calendar,
 policy, ledger and settings, and counted by the same library calls (`attendance_cli.jobs`) a
