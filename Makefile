@@ -18,6 +18,8 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found " + sys.version.split()[0] + ")")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	@# the distribution was called attendance before it was attendance-cli: an old .venv's copy goes first
+	-@$(BIN)/python -m pip uninstall --quiet --yes attendance 2>/dev/null
 	$(BIN)/python -m pip install --quiet -e .
 	@# byte-compile the package once, as a normal install does (start-up is measured)
 	$(BIN)/python -m compileall -q attendance_cli
