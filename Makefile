@@ -12,12 +12,14 @@ LETTER_OPTS = --policy primary-academy --school $(DEMO)/primary_school.toml --co
 	--db $(LEDGER) --out $(LETTERS)
 PRIMARY = $(wildcard $(DEMO)/primary_arbor_2025-26_*.csv) $(DEMO)/primary_arbor_2026-27_autumn_grid.csv
 
-.PHONY: demo test bench install clean sample help-check docs docs-check
+.PHONY: demo test bench install clean sample help-check docs docs-check wheel
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found " + sys.version.split()[0] + ")")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	@# the distribution was called attendance before it was attendance-cli: an old .venv's copy goes first
+	-@$(BIN)/python -m pip uninstall --quiet --yes attendance 2>/dev/null
 	$(BIN)/python -m pip install --quiet -e .
 	@# byte-compile the package once, as a normal install does (start-up is measured)
 	$(BIN)/python -m compileall -q attendance_cli
@@ -65,6 +67,10 @@ test: $(TSTAMP)
 bench: $(TSTAMP)
 	$(BIN)/python -m compileall -q attendance_cli
 	$(BIN)/python bench/bench.py
+
+# the wheel to install the tool with: pipx install dist/attendance_cli-*.whl
+wheel: $(STAMP)
+	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir dist .
 
 sample: $(STAMP)
 	$(BIN)/attendance sample --out $(DEMO)

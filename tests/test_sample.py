@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from pathlib import Path
 
 import polars as pl
@@ -174,3 +175,33 @@ def test_each_sample_school_reads_whole_through_the_pipeline(folder: Path, patte
         assert figures["surname"].null_count() == 0
     assert (figures["possible_sessions"] == figures["attended_sessions"] + figures["authorised_absences"]
             + figures["unauthorised_absences"]).all()
+
+
+def test_the_committed_sample_data_is_what_the_generator_writes(generated: tuple[list[Path], list[Path]]) -> None:
+    """README: `attendance sample` writes sample_data/ byte for byte."""
+    committed = Path(__file__).resolve().parents[1] / "sample_data"
+    for path in generated[0]:
+        assert (committed / path.name).read_bytes() == path.read_bytes(), f"regenerate sample_data: {path.name}"
+
+
+def test_guardians_are_named_as_grown_ups_whose_title_fits(folder: Path) -> None:
+    """A Mr has a father's forename, a Mrs or Ms a mother's, a Mx a name anyone may have; never the pupil's own
+    forename; the salutation is the title and surname; the e-mail, when there is one, is the guardian's."""
+    from attendance_cli.sample import GUARDIAN_FORENAMES
+
+    with (folder / "primary_contacts.csv").open(encoding="utf-8", newline="") as handle:
+        guardians = list(csv.DictReader(handle))
+    grid = (folder / "primary_arbor_2026-27_autumn_grid.csv").read_text(encoding="utf-8").splitlines()
+    pupils = {row[0]: row[2] for row in csv.reader(grid[2:])}  # every pupil on roll this year: id -> forename
+    expected = {"Mrs": "Mother", "Ms": "Mother", "Mr": "Father", "Mx": "Parent"}
+    assert len(guardians) > 400
+    for guardian in guardians:
+        title, forename, surname = guardian["Contact Name"].split(" ", 2)
+        assert expected[title] == guardian["Relationship"], guardian
+        assert forename in GUARDIAN_FORENAMES[guardian["Relationship"]], guardian
+        assert forename != pupils.get(guardian["Student ID"]), guardian
+        assert guardian["Salutation"] == f"{title} {surname}"
+        assert guardian["Email"] == "" or guardian["Email"].startswith(
+            unicodedata.normalize("NFKD", forename).encode("ascii", "ignore").decode().lower() + ".")
+    assert {guardian["Contact Name"].split()[0] for guardian in guardians} == set(expected)
+    assert {guardian["Student ID"] for guardian in guardians} <= set(pupils)

@@ -247,7 +247,7 @@ def test_scheduler_without_dask_says_which_extra(run, trust_file, monkeypatch):
     result = run("trust", "summary", trust_file, "--scheduler", "tcp://127.0.0.1:8786")
     assert result.exit_code == 2
     assert result.stderr == ("Error: --scheduler runs the schools on a Dask cluster, but Dask is not installed.\n"
-                             "  Fix: Install the extra: pip install 'attendance[dask]' (on every machine of the "
+                             "  Fix: Install the extra: pip install 'attendance-cli[dask]' (on every machine of the "
                              "cluster too), or leave --scheduler out to run the schools on this machine.\n")
 
 

@@ -25,11 +25,84 @@ class _Root(typer.core.TyperGroup):
     """The `attendance` command. Every failure of a subcommand, including its options' checks,
     passes through `invoke`: reported here as one line (`common.failures`), before Typer would
     turn Ctrl-C into a silent exit 130 and anything else into a traceback. Tests driving `app`
-    with CliRunner meet the same handling as `main()`."""
+    with CliRunner meet the same handling as `main()`.
+
+    Built once the whole tree of commands is (Typer builds it when the app runs): every command
+    and group below also takes `--debug` (`attendance summary x.csv --debug`), and every help
+    shows a readable name for each value, never a Python type (`EXPORT`, not `EXPORT
+    <list[Path]>`)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        debug = next(param for param in self.params if param.name == "debug")
+        for command in _below(self):
+            command.params.append(_debug_anywhere(debug))
+            for param in command.params:
+                _readable(param)
 
     def invoke(self, ctx):
         with common.failures():
             return super().invoke(ctx)
+
+    def _main_shell_completion(self, ctx_args, prog_name, complete_var=None):
+        """Shell completion (`attendance completion`): the completion classes are registered only
+        when a shell asks (the app adds no --install-completion options, which would cost every
+        start-up). Click's order of the instruction (bash_complete) is taken as Typer's
+        (complete_bash)."""
+        complete_var = complete_var or f"_{prog_name}_COMPLETE".replace("-", "_").upper()
+        instruction = os.environ.get(complete_var)
+        if instruction:
+            from attendance_cli.cli.completion_cmd import SHELLS, shell_protocol
+
+            shell_protocol()
+            first, _, second = instruction.partition("_")
+            if first in SHELLS and second in ("complete", "source"):
+                os.environ[complete_var] = f"{second}_{first}"
+        return super()._main_shell_completion(ctx_args, prog_name, complete_var)
+
+
+def _below(group):
+    """Every command and group under `group`, depth first."""
+    for command in getattr(group, "commands", {}).values():
+        yield command
+        yield from _below(command)
+
+
+def _debug_anywhere(root_debug):
+    """The root's --debug, for a command below it: eager, so it is set before any other option's
+    check can fail (the root's own callback has already run by then)."""
+    import copy
+
+    def turn_on(ctx, param, value):
+        if value:
+            common.set_debug(True)
+        return value
+
+    option = copy.copy(root_debug)
+    option.expose_value = False
+    option.is_eager = True
+    option.callback = turn_on
+    return option
+
+
+def _readable(param) -> None:
+    """A name for the value in help, never a Python type: an argument is shown by its name alone
+    (Typer 0.2x would add `<list[Path]>` or `<str>`), upper case; an option without a metavar gets
+    its choices (pdf|html), FILE, FOLDER, N, NUMBER or TEXT."""
+    descriptor = getattr(param, "type_descriptor", None)  # Typer >= 0.2x; older Typer shows Click's names
+    if param.param_type_name == "argument":
+        if param.metavar is None:
+            param.metavar = param.name.upper()
+        if hasattr(param, "display_type_rich"):
+            param.display_type_rich = lambda ctx: None
+    elif param.metavar is None and not getattr(param, "is_flag", False) and not getattr(param, "count", False) \
+            and descriptor is not None:
+        if descriptor.is_choice:
+            param.metavar = "|".join(str(getattr(choice, "value", choice)) for choice in descriptor.choices)
+        elif descriptor.is_path:
+            param.metavar = "FOLDER" if descriptor.path_type == "dir" else "FILE"
+        else:
+            param.metavar = {int: "N", float: "NUMBER"}.get(descriptor.annotation, "TEXT")
 
 
 app = typer.Typer(
@@ -60,12 +133,12 @@ def _main(
 
 
 from attendance_cli.cli import (  # noqa: E402
-    calendar_cmd, case_cmd, codes_cmd, history_cmd, ingest_cmd, letters_cmd, policy_cmd, report_cmd, requests_cmd, sample_cmd,
+    calendar_cmd, case_cmd, codes_cmd, completion_cmd, history_cmd, ingest_cmd, letters_cmd, policy_cmd, report_cmd, requests_cmd, sample_cmd,
     send_cmd, summary_cmd, triggers_cmd, trust_cmd,
 )
 
 for module in (ingest_cmd, summary_cmd, triggers_cmd, letters_cmd, send_cmd, requests_cmd, report_cmd, history_cmd, case_cmd,
-               policy_cmd, codes_cmd, calendar_cmd, sample_cmd, trust_cmd):  # trust_cmd: many schools, a trust or local authority
+               policy_cmd, codes_cmd, calendar_cmd, sample_cmd, completion_cmd, trust_cmd):  # trust_cmd: many schools, a trust or local authority
     module.register(app)
 
 

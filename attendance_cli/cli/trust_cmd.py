@@ -47,7 +47,7 @@ JobsOpt = Annotated[Optional[int], typer.Option(
     "1 runs them one after another in this process.", rich_help_panel=SCHOOLS)]
 SchedulerOpt = Annotated[Optional[str], typer.Option(
     "--scheduler", metavar="ADDRESS", help="Run the schools on a Dask distributed cluster (tcp://HOST:8786) instead of "
-    "this machine; needs the extra: pip install 'attendance[dask]'. Every worker must see the exports at the same "
+    "this machine; needs the extra: pip install 'attendance-cli[dask]'. Every worker must see the exports at the same "
     "paths (a shared folder) and have the same version of attendance installed.", rich_help_panel=SCHOOLS)]
 
 

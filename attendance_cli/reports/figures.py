@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from attendance_cli.calendar import SchoolCalendar, easter_sunday, school_year_start
+from attendance_cli.calendar import SchoolCalendar, school_year_start
+from attendance_cli.calendar.bank_holidays import bank_holiday_between
 from attendance_cli.errors import UsageError
 from attendance_cli.figures import (
     ABSENT, POSSIBLE, absences_expr, attended_expr, authorised_expr, pct, pct_expr, persistent_expr, possible_expr, severe_expr,
@@ -306,7 +307,7 @@ def _patterns(marks: Marks, possible: _Possible, window: Window, calendar: Schoo
     days = sorted(set(calendar.school_days))
     edges = set()
     for before, after in zip(days, days[1:]):
-        if (after - before).days > 3 or _bank_holiday_between(before, after):
+        if (after - before).days > 3 or bank_holiday_between(before, after):
             edges.update((before, after))
     by_day = possible.counted(["date"], inside).group_by("date").agg(
         possible_expr("sessions").alias("possible"), absences_expr("sessions").alias("absent"))
@@ -361,28 +362,6 @@ def _runs(marks: Marks, window: Window, days: int) -> dict[str, int]:
         pupils, runs = pupils + long["pupil"].n_unique(), runs + long.height
         longest = max(longest, int(found["length"].max() or 0))
     return {"days": days, "pupils": pupils, "runs": runs, "longest": longest}
-
-
-def _bank_holiday_between(a: dt.date, b: dt.date) -> bool:
-    holidays = bank_holidays(a.year) | bank_holidays(b.year)
-    return any(a < h < b for h in holidays)
-
-
-def bank_holidays(year: int) -> set[dt.date]:
-    """England and Wales bank holidays falling on weekdays (substitute days for Christmas and New Year not needed:
-    schools are closed then anyway)."""
-    easter = easter_sunday(year)
-
-    def first_monday(month: int) -> dt.date:
-        day = dt.date(year, month, 1)
-        return day + dt.timedelta(days=(7 - day.weekday()) % 7)
-
-    def last_monday(month: int) -> dt.date:
-        day = dt.date(year, month + 1, 1) - dt.timedelta(days=1)
-        return day - dt.timedelta(days=day.weekday())
-
-    return {easter - dt.timedelta(days=2), easter + dt.timedelta(days=1), first_monday(5), last_monday(5),
-            last_monday(8)}
 
 
 #: How much later than a year before the exports may begin and still cover last year's window:

@@ -590,6 +590,17 @@ headteacher = "Mr D. Ellison"
 STREETS = ("Mill Road", "Church Lane", "Station Road", "Orchard Close", "Victoria Street", "Meadow View",
            "Elm Grove", "Park Avenue", "Brook Street", "Willow Way")
 TITLES = (("Mrs", "Mother"), ("Ms", "Mother"), ("Mr", "Father"), ("Mx", "Parent"))
+#: Guardians' own forenames (grown-ups' names, not the pupils'), for the title each goes with: a
+#: mother's (Mrs, Ms), a father's (Mr), or one worn by anyone (Mx). All representable in cp1252.
+GUARDIAN_FORENAMES = {
+    "Mother": ("Sarah", "Emma", "Laura", "Rebecca", "Claire", "Nicola", "Joanne", "Gemma", "Rachel", "Kirsty",
+               "Nadia", "Shabana", "Farida", "Sunita", "Deepa", "Ngozi", "Adaeze", "Abena", "Agnieszka", "Magda",
+               "Ioana", "Siân", "Bríd", "Mairéad", "Leticia", "Inês", "Mei", "Hülya", "Chantelle", "Louise"),
+    "Father": ("David", "Mark", "Paul", "Andrew", "Richard", "Daniel", "Stephen", "Craig", "Gareth", "Lee",
+               "Imran", "Tariq", "Nadeem", "Rajesh", "Sanjay", "Emeka", "Kofi", "Olumide", "Piotr", "Tomasz",
+               "Mihai", "Dafydd", "Ciarán", "Pádraig", "Carlos", "João", "Wei", "Mehmet", "Darren", "Stuart"),
+    "Parent": ("Alex", "Sam", "Jordan", "Robin", "Jamie", "Morgan", "Ashley", "Riley", "Avery", "Frankie"),
+}
 
 
 def _contacts(rng: random.Random, pupils: list[Pupil]) -> str:
@@ -598,6 +609,7 @@ def _contacts(rng: random.Random, pupils: list[Pupil]) -> str:
     header = ["Student ID", "Contact Name", "Relationship", "Parental Responsibility", "Salutation", "Email",
               "Address 1", "Town", "Postcode"]
     lines = [_csv_line(header)]
+    names = random.Random("contacts/names")  # their own generator: who has which guardian stays as it was
     for p in sorted((p for p in pupils if p.last >= SPANS[6][0]), key=lambda p: p.pid):
         roll = rng.random()
         if roll < 0.05:
@@ -607,7 +619,8 @@ def _contacts(rng: random.Random, pupils: list[Pupil]) -> str:
         for number in range(count):
             title, relationship = TITLES[rng.randrange(2)] if number == 0 else TITLES[2 + (rng.random() < 0.1)]
             surname = p.surname if rng.random() < 0.85 else rng.choice(SURNAMES_CP1252)
-            forename = rng.choice(FORENAMES_CP1252)
+            rng.choice(FORENAMES_CP1252)  # the draw that once named the guardian, kept so the rest stays as it was
+            forename = names.choice([name for name in GUARDIAN_FORENAMES[relationship] if name != p.forename])
             apart = number == 1 and rng.random() < 0.2
             address = (f"{rng.randint(1, 180)} {rng.choice(STREETS)}", "Brookmere", "ZZ99 3CD") if apart else home
             plain = unicodedata.normalize("NFKD", forename).encode("ascii", "ignore").decode().lower() or "parent"

@@ -104,7 +104,7 @@ def _on_dask(work: Callable[[Any], Any], tasks: Sequence[Any], scheduler: str) -
         from dask.distributed import Client
     except ImportError:
         raise UsageError("--scheduler runs the schools on a Dask cluster, but Dask is not installed.",
-                         fix="Install the extra: pip install 'attendance[dask]' (on every machine of the cluster "
+                         fix="Install the extra: pip install 'attendance-cli[dask]' (on every machine of the cluster "
                              "too), or leave --scheduler out to run the schools on this machine.") from None
     try:
         import re
