@@ -89,7 +89,7 @@ def test_installed_wheel_runs_from_any_folder(installed, tmp_path):
                    cwd=tmp_path)
     assert summary.returncode == 0, summary.stderr
     assert summary.stdout.startswith("year_group,pupils,")
-    assert len(summary.stdout.splitlines()) == 8  # the header, Reception and Years 1 to 6
+    assert len(summary.stdout.splitlines()) == 9  # the header, Reception, Years 1 to 6 and the whole school
 
     exports = ["s/primary_arbor_2025-26_autumn.csv", "s/primary_arbor_2025-26_spring.csv",
                "s/primary_arbor_2025-26_summer.csv", "s/primary_arbor_2026-27_autumn_grid.csv",
