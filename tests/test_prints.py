@@ -166,7 +166,7 @@ def test_slips_for_one_form_over_chosen_dates_carry_summarys_figures(run, tmp_pa
     for page in pages:
         assert "Attendance from 5 January 2026 to 13 February 2026" in page
         assert "sessions attended from 5 January 2026 to 13 February 2026 (DfE method)" in page
-        found = re.search(r"Oak · 20 February 2026 .*? ([\d.]+)% attendance (.+?) missed (\d+) times late .* Ref\. (\w+)$", page)
+        found = re.search(r"Oak · 20 February 2026 .*? ([\d.]+)% attendance (.+?) missed ([\d,]+) times? late .* Ref\. (\w+)$", page)
         assert found, page
         seen[found.group(4)] = found.groups()[:3]
     assert sorted(seen) == oak["pupil_id"].to_list()
@@ -206,6 +206,19 @@ def test_slips_print_the_schools_own_paragraph_literally(run, tmp_path):
     other.write_text("Unclosed **bold\n", encoding="utf-8")
     bad = run("slips", *PRIMARY, "--policy", "primary-academy", "--out", tmp_path / "bad.pdf", "--text", other)
     assert bad.exit_code != 0 and str(other) in bad.stderr and not (tmp_path / "bad.pdf").exists()
+
+
+def test_a_slip_counts_one_time_late_in_the_singular(run, tmp_path):
+    (tmp_path / "school.toml").write_text(SCHOOL, encoding="utf-8")
+    export = marks(tmp_path / "marks.csv", {"S1": ("Smith", "Amy", "4R", {3}), "S2": ("Jones", "Ben", "4R", {0, 3}),
+                                            "S3": ("Khan", "Omar", "4R", set())})
+    out = tmp_path / "slips.pdf"
+    result = run("slips", export, "--policy", "primary-academy", "--school", tmp_path / "school.toml", "--out", out,
+                 "--simplex", "--date", "16/11/2026")
+    assert result.exit_code == 0, result.stderr
+    pages = {re.search(r"Ref\. (\w+)$", page).group(1): page for page in slip_pages(out)}
+    assert "1 time late" in pages["S1"] and "2 times late" in pages["S2"] and "0 times late" in pages["S3"]
+    assert not any(re.search(r"\b1 times\b", page) for page in pages.values())
 
 
 def test_slips_refuse_a_form_no_pupil_is_in(run, tmp_path):
