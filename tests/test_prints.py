@@ -276,3 +276,32 @@ def test_digest_names_rules_reasons_and_days_and_marks_rows_that_need_action(run
     page = (out / "digest-Oak.html").read_text(encoding="utf-8")
     assert page.count('<tr class="action">') == oak.filter(oak["needs_action"] == "true").height
     assert "Persistently absent: 10% or more" in page and "I Illness (not medical or dental appointment): Mon 20 Oct" in page
+
+
+#: The digest's column headings, word by word, as a reader of its PDF meets them.
+HEADINGS = ("Action Pupil Name Possible this week Absent Late Attendance % this week Unmarked Attendance % this year "
+            "Days missed this year Absences this week New triggers").split()
+
+
+def test_digest_pdf_headings_stand_apart_on_every_page(run, tmp_path):
+    import pymupdf
+
+    out = tmp_path / "d"
+    result = run("digest", *PRIMARY, "--by", "form", "--policy", "primary-academy", "--db", tmp_path / "none.sqlite",
+                 "--as-of", "24/10/2025", "--out", out, "-f", "pdf")
+    assert result.exit_code == 0, result.stderr
+    pages = 0
+    for path in sorted(out.glob("digest-*.pdf"))[:3]:
+        for page in pymupdf.open(path):
+            words = page.get_text("words")  # (x0, y0, x1, y1, word, ...)
+            top = next(i for i, w in enumerate(words) if w[4] == "Action")
+            heading = words[top:top + len(HEADINGS)]
+            # each heading's words read apart: no "LateAttendance", "UnmarkedAttendance"
+            assert sorted(w[4] for w in heading) == sorted(HEADINGS), (path.name, [w[4] for w in heading])
+            for i, a in enumerate(heading):
+                for b in heading[i + 1:]:
+                    beside = min(a[3], b[3]) - max(a[1], b[1]) > 1  # on the same line
+                    if beside:  # at least a space's width between them, and never overlapping
+                        assert max(a[0], b[0]) - min(a[2], b[2]) >= 2, (path.name, a[4], b[4])
+            pages += 1
+    assert pages >= 3
