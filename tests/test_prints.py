@@ -123,6 +123,53 @@ def test_every_letter_pdf_is_tagged_with_its_language_and_title(run, school):
             assert {"H1", "P"} <= structure_kinds(root.StructTreeRoot), path.name
 
 
+def assert_tagged_print_file(path: Path, documents: int) -> None:
+    """`path`, read back with pypdf, is one tagged PDF in English: a Document of `documents` Parts,
+    each reaching its words (a heading, paragraphs) on the print file's own pages, and every page's
+    and link's key into the parent tree its own."""
+    reader = PdfReader(path)
+    root = reader.trailer["/Root"]
+    assert root["/MarkInfo"]["/Marked"].value is True and str(root["/Lang"]).lower() == "en-gb"
+    tree = root["/StructTreeRoot"].get_object()
+    (document,) = [kid.get_object() for kid in tree["/K"]]
+    assert document["/S"] == "/Document"
+    parts = [kid.get_object() for kid in document["/K"]]
+    assert len(parts) == documents and {part["/S"] for part in parts} == {"/Part"}
+    pages = {page.indirect_reference.idnum for page in reader.pages}
+
+    def walk(node, kinds):
+        node = node.get_object()
+        if isinstance(node, list):
+            for item in node:
+                walk(item, kinds)
+        elif hasattr(node, "keys") and "/S" in node:
+            kinds.add(str(node["/S"]).lstrip("/"))
+            if "/Pg" in node:
+                assert node.raw_get("/Pg").idnum in pages  # the print file's page, not a letter's own
+            if "/K" in node:
+                walk(node["/K"], kinds)
+
+    for part in parts:
+        kinds: set[str] = set()
+        walk(part["/K"], kinds)
+        assert {"H1", "P"} <= kinds, kinds
+    nums = tree["/ParentTree"].get_object()["/Nums"]
+    keys = [int(k) for k in nums[::2]]
+    assert len(keys) == len(set(keys)) and int(tree["/ParentTreeNextKey"]) > max(keys)
+    used = [int(page["/StructParents"]) for page in reader.pages if "/StructParents" in page]
+    used += [int(a.get_object()["/StructParent"]) for page in reader.pages for a in page.get("/Annots", [])
+             if "/StructParent" in a.get_object()]
+    assert len(used) == len(set(used)) and set(used) <= set(keys)
+    assert len(used) >= documents
+
+
+def test_the_print_file_is_tagged_as_each_letter_is(run, school):
+    folder, export = school
+    out = folder / "out"
+    assert write_letters(run, folder, export, "--out", out).exit_code == 0
+    assert_tagged_print_file(out / "print-2026-11-13.pdf", 2)
+
+
 def structure_kinds(node, seen=None) -> set[str]:
     """The structure types (/S) in a PDF's structure tree."""
     seen = set() if seen is None else seen
@@ -219,6 +266,7 @@ def test_a_slip_counts_one_time_late_in_the_singular(run, tmp_path):
     pages = {re.search(r"Ref\. (\w+)$", page).group(1): page for page in slip_pages(out)}
     assert "1 time late" in pages["S1"] and "2 times late" in pages["S2"] and "0 times late" in pages["S3"]
     assert not any(re.search(r"\b1 times\b", page) for page in pages.values())
+    assert_tagged_print_file(out, 3)  # the slips' print file tagged, as each slip is
 
 
 def test_slips_refuse_a_form_no_pupil_is_in(run, tmp_path):
