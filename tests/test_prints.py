@@ -123,6 +123,53 @@ def test_every_letter_pdf_is_tagged_with_its_language_and_title(run, school):
             assert {"H1", "P"} <= structure_kinds(root.StructTreeRoot), path.name
 
 
+def assert_tagged_print_file(path: Path, documents: int) -> None:
+    """`path`, read back with pypdf, is one tagged PDF in English: a Document of `documents` Parts,
+    each reaching its words (a heading, paragraphs) on the print file's own pages, and every page's
+    and link's key into the parent tree its own."""
+    reader = PdfReader(path)
+    root = reader.trailer["/Root"]
+    assert root["/MarkInfo"]["/Marked"].value is True and str(root["/Lang"]).lower() == "en-gb"
+    tree = root["/StructTreeRoot"].get_object()
+    (document,) = [kid.get_object() for kid in tree["/K"]]
+    assert document["/S"] == "/Document"
+    parts = [kid.get_object() for kid in document["/K"]]
+    assert len(parts) == documents and {part["/S"] for part in parts} == {"/Part"}
+    pages = {page.indirect_reference.idnum for page in reader.pages}
+
+    def walk(node, kinds):
+        node = node.get_object()
+        if isinstance(node, list):
+            for item in node:
+                walk(item, kinds)
+        elif hasattr(node, "keys") and "/S" in node:
+            kinds.add(str(node["/S"]).lstrip("/"))
+            if "/Pg" in node:
+                assert node.raw_get("/Pg").idnum in pages  # the print file's page, not a letter's own
+            if "/K" in node:
+                walk(node["/K"], kinds)
+
+    for part in parts:
+        kinds: set[str] = set()
+        walk(part["/K"], kinds)
+        assert {"H1", "P"} <= kinds, kinds
+    nums = tree["/ParentTree"].get_object()["/Nums"]
+    keys = [int(k) for k in nums[::2]]
+    assert len(keys) == len(set(keys)) and int(tree["/ParentTreeNextKey"]) > max(keys)
+    used = [int(page["/StructParents"]) for page in reader.pages if "/StructParents" in page]
+    used += [int(a.get_object()["/StructParent"]) for page in reader.pages for a in page.get("/Annots", [])
+             if "/StructParent" in a.get_object()]
+    assert len(used) == len(set(used)) and set(used) <= set(keys)
+    assert len(used) >= documents
+
+
+def test_the_print_file_is_tagged_as_each_letter_is(run, school):
+    folder, export = school
+    out = folder / "out"
+    assert write_letters(run, folder, export, "--out", out).exit_code == 0
+    assert_tagged_print_file(out / "print-2026-11-13.pdf", 2)
+
+
 def structure_kinds(node, seen=None) -> set[str]:
     """The structure types (/S) in a PDF's structure tree."""
     seen = set() if seen is None else seen
@@ -166,7 +213,7 @@ def test_slips_for_one_form_over_chosen_dates_carry_summarys_figures(run, tmp_pa
     for page in pages:
         assert "Attendance from 5 January 2026 to 13 February 2026" in page
         assert "sessions attended from 5 January 2026 to 13 February 2026 (DfE method)" in page
-        found = re.search(r"Oak · 20 February 2026 .*? ([\d.]+)% attendance (.+?) missed (\d+) times late .* Ref\. (\w+)$", page)
+        found = re.search(r"Oak · 20 February 2026 .*? ([\d.]+)% attendance (.+?) missed ([\d,]+) times? late .* Ref\. (\w+)$", page)
         assert found, page
         seen[found.group(4)] = found.groups()[:3]
     assert sorted(seen) == oak["pupil_id"].to_list()
@@ -206,6 +253,20 @@ def test_slips_print_the_schools_own_paragraph_literally(run, tmp_path):
     other.write_text("Unclosed **bold\n", encoding="utf-8")
     bad = run("slips", *PRIMARY, "--policy", "primary-academy", "--out", tmp_path / "bad.pdf", "--text", other)
     assert bad.exit_code != 0 and str(other) in bad.stderr and not (tmp_path / "bad.pdf").exists()
+
+
+def test_a_slip_counts_one_time_late_in_the_singular(run, tmp_path):
+    (tmp_path / "school.toml").write_text(SCHOOL, encoding="utf-8")
+    export = marks(tmp_path / "marks.csv", {"S1": ("Smith", "Amy", "4R", {3}), "S2": ("Jones", "Ben", "4R", {0, 3}),
+                                            "S3": ("Khan", "Omar", "4R", set())})
+    out = tmp_path / "slips.pdf"
+    result = run("slips", export, "--policy", "primary-academy", "--school", tmp_path / "school.toml", "--out", out,
+                 "--simplex", "--date", "16/11/2026")
+    assert result.exit_code == 0, result.stderr
+    pages = {re.search(r"Ref\. (\w+)$", page).group(1): page for page in slip_pages(out)}
+    assert "1 time late" in pages["S1"] and "2 times late" in pages["S2"] and "0 times late" in pages["S3"]
+    assert not any(re.search(r"\b1 times\b", page) for page in pages.values())
+    assert_tagged_print_file(out, 3)  # the slips' print file tagged, as each slip is
 
 
 def test_slips_refuse_a_form_no_pupil_is_in(run, tmp_path):
@@ -263,3 +324,32 @@ def test_digest_names_rules_reasons_and_days_and_marks_rows_that_need_action(run
     page = (out / "digest-Oak.html").read_text(encoding="utf-8")
     assert page.count('<tr class="action">') == oak.filter(oak["needs_action"] == "true").height
     assert "Persistently absent: 10% or more" in page and "I Illness (not medical or dental appointment): Mon 20 Oct" in page
+
+
+#: The digest's column headings, word by word, as a reader of its PDF meets them.
+HEADINGS = ("Action Pupil Name Possible this week Absent Late Attendance % this week Unmarked Attendance % this year "
+            "Days missed this year Absences this week New triggers").split()
+
+
+def test_digest_pdf_headings_stand_apart_on_every_page(run, tmp_path):
+    import pymupdf
+
+    out = tmp_path / "d"
+    result = run("digest", *PRIMARY, "--by", "form", "--policy", "primary-academy", "--db", tmp_path / "none.sqlite",
+                 "--as-of", "24/10/2025", "--out", out, "-f", "pdf")
+    assert result.exit_code == 0, result.stderr
+    pages = 0
+    for path in sorted(out.glob("digest-*.pdf"))[:3]:
+        for page in pymupdf.open(path):
+            words = page.get_text("words")  # (x0, y0, x1, y1, word, ...)
+            top = next(i for i, w in enumerate(words) if w[4] == "Action")
+            heading = words[top:top + len(HEADINGS)]
+            # each heading's words read apart: no "LateAttendance", "UnmarkedAttendance"
+            assert sorted(w[4] for w in heading) == sorted(HEADINGS), (path.name, [w[4] for w in heading])
+            for i, a in enumerate(heading):
+                for b in heading[i + 1:]:
+                    beside = min(a[3], b[3]) - max(a[1], b[1]) > 1  # on the same line
+                    if beside:  # at least a space's width between them, and never overlapping
+                        assert max(a[0], b[0]) - min(a[2], b[2]) >= 2, (path.name, a[4], b[4])
+            pages += 1
+    assert pages >= 3

@@ -244,3 +244,46 @@ def test_report_shows_attendance_before_and_after_the_letters(run, tmp_path):
     # a punctuality letter is measured by lates: before (2-6 Nov) 3, after (9-20 Nov) none
     assert ("<tr><td>3 late sessions this half term</td><td>1</td><td>late marks</td><td>3</td><td>0</td>"
             "<td>-3</td></tr>") in page
+
+
+# -- the lateness chart's dates ---------------------------------------------------------------------
+
+def school_weeks(count: int) -> list[dt.date]:
+    """The Mondays of `count` school weeks from 1 September 2025, skipping the half-term and
+    Christmas holidays (as a report's weeks do)."""
+    mondays = [dt.date(2025, 9, 1) + dt.timedelta(weeks=i) for i in range(count + 3)]
+    holidays = {dt.date(2025, 10, 27), dt.date(2025, 12, 22), dt.date(2025, 12, 29)}
+    return [monday for monday in mondays if monday not in holidays][:count]
+
+
+@pytest.mark.parametrize("count", [1, 3, 7, 14, 39])
+def test_lateness_chart_labels_school_weeks_by_their_mondays_and_never_overlaps_them(count):
+    from attendance_cli.reports import charts
+
+    weeks = school_weeks(count)
+    figure = charts.lateness_figure(weeks, [5 * i for i in range(count)])
+    renderer = figure.canvas.get_renderer()
+    figure.canvas.draw()
+    axes = figure.axes[0]
+    labels = [label for label in axes.get_xticklabels() if label.get_text()]
+    shown = [label.get_text() for label in labels]
+    # every label names one of the weeks' Mondays, the first week first, and in order
+    names = [f"{monday:%d %b}" for monday in weeks]
+    assert shown[0] == names[0] and all(text in names for text in shown)
+    assert [names.index(text) for text in shown] == sorted(names.index(text) for text in shown)
+    if count <= 7:
+        assert shown == names  # a half term: every week named
+    else:
+        assert len(shown) >= 5  # a year: still dated along the way
+    # a tick at every week's Monday (labelled or not)
+    import matplotlib.dates as mdates
+
+    ticks = sorted(set(axes.xaxis.get_majorticklocs()) | set(axes.xaxis.get_minorticklocs()))
+    assert ticks == [mdates.date2num(monday) for monday in weeks]
+    # the labels as drawn: no two boxes touch
+    boxes = sorted((label.get_window_extent(renderer) for label in labels), key=lambda box: box.x0)
+    for left, right in zip(boxes, boxes[1:]):
+        assert right.x0 > left.x1, (left, right)
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)

@@ -157,10 +157,50 @@ def reasons(labels: Sequence[str], sessions: Sequence[int]) -> str:
 def lateness(weeks: Sequence[dt.date], values: Sequence[int], minutes: bool = True) -> str:
     """Minutes lost to lateness per school week; `minutes=False`: late marks per week (exports with
     no minutes, where a count of minutes would read 0 in weeks with many lates)."""
-    plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(7.0, 2.4))
-    axes.bar(list(weeks), list(values), width=4, color=AMBER)
-    axes.set_ylabel("Minutes late" if minutes else "Late marks")
-    _dates(axes)
+    figure = lateness_figure(weeks, values, minutes)
     return _svg(figure, "Minutes lost to lateness by school week" if minutes
                 else "Late marks by school week")
+
+
+#: Space between two date labels on the lateness chart, in points.
+LABEL_GAP = 4.0
+
+
+def lateness_figure(weeks: Sequence[dt.date], values: Sequence[int], minutes: bool = True):
+    """The lateness chart as a matplotlib figure (`lateness` makes it SVG). A tick at each school
+    week's Monday (`weeks`: the Mondays), each bar on its week's tick; dated labels on the first week
+    and every so many after it, as few weeks apart as the labels' drawn widths allow, so no two labels
+    ever overlap (a half term: every week; a school year: every few)."""
+    import matplotlib.dates as mdates
+    from matplotlib.ticker import FixedLocator, NullFormatter
+
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(7.0, 2.4))
+    mondays = [mdates.date2num(week) for week in weeks]
+    axes.bar(list(weeks), list(values), width=4, color=AMBER)
+    axes.set_ylabel("Minutes late" if minutes else "Late marks")
+    if mondays:
+        axes.set_xlim(mondays[0] - 4, mondays[-1] + 4)
+    axes.xaxis.set_minor_locator(FixedLocator(mondays))
+    axes.xaxis.set_minor_formatter(NullFormatter())
+    axes.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
+    step = 1
+    while True:
+        axes.xaxis.set_major_locator(FixedLocator(mondays[::step]))
+        labels = axes.get_xticklabels()
+        for label in labels:
+            label.set_rotation(30)
+            label.set_horizontalalignment("right")
+        if step >= len(mondays) or not _overlapping(figure, axes):
+            return figure
+        step += 1
+
+
+def _overlapping(figure, axes) -> bool:
+    """Whether any two of the x axis's labels, as drawn, come closer than LABEL_GAP (their boxes)."""
+    renderer = figure.canvas.get_renderer()
+    axes.xaxis.get_tightbbox(renderer)  # lays out the ticks and their labels
+    gap = LABEL_GAP * figure.dpi / 72
+    boxes = sorted((label.get_window_extent(renderer) for label in axes.get_xticklabels() if label.get_text()),
+                   key=lambda box: box.x0)
+    return any(right.x0 - left.x1 < gap for left, right in zip(boxes, boxes[1:]))

@@ -87,6 +87,7 @@ def slips_pdf(rows: list[dict[str, Any]], school: dict[str, Any] | None, dates: 
     """Per-pupil PDFs (each tagged) and the merged one (each slip on a sheet of its own when
     `duplex`). `dates`: the window's first and last days, printed on every slip; `text`: the
     school's own paragraph (`slip_document`)."""
+    from attendance_cli.formatting import plural
     from attendance_cli.letters.markup import to_typst
     from attendance_cli.letters.pdf import typeset
     from attendance_cli.reports.render import environment
@@ -99,7 +100,8 @@ def slips_pdf(rows: list[dict[str, Any]], school: dict[str, Any] | None, dates: 
     preambles = [env.get_template("slip-preamble.typ.j2").render(school_name=name, title=f"Attendance report: {row['name']}")
                  for row in rows]
     pages = [template.render(slip=row, school_name=name, start=dates[0], end=dates[1], date=when, bands=bands,
-                             text=own) for row in rows]
+                             text=own, missed=plural(row["missed"] or 0, "lesson"), lates=plural(row["lates"], "time"))
+             for row in rows]
     pdfs, whole, message = typeset(preambles, pages, when, duplex)
     if message or whole is None:
         raise ConfigError(f"The slip template slip.typ.j2 does not compile: {message}.")
