@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from attendance_cli.codes import load_code_table
 from attendance_cli.statistics.suppression import SMALL, checked, suppress
 from tests.conftest import csv_frame, session_rows
 
@@ -142,7 +143,10 @@ def test_a_workbook_opens_ready_to_read(run, forms, tmp_path):
     assert sheet["A1"].font.b and sheet["A1"].fill.fgColor.rgb == "FFDCE6F1"
     assert sheet.freeze_panes == "A2"
     (table,) = sheet.tables.values()
-    assert table.autoFilter.ref == f"A1:{openpyxl.utils.get_column_letter(len(headings))}5"
+    # the whole school's row below the table, in bold: outside its filter, so sorting never moves it
+    assert table.ref == table.autoFilter.ref == f"A1:{openpyxl.utils.get_column_letter(len(headings))}4"
+    assert sheet["A5"].value == "All pupils" and sheet["A5"].font.b and sheet["B5"].value == 13 and sheet["B5"].font.b
+    assert sheet["B5"].number_format == "#,##0" and sheet.max_row == 5
     column = {h: openpyxl.utils.get_column_letter(i + 1) for i, h in enumerate(headings)}
     attendance = sheet[f"{column['Attendance %']}5"]
     assert attendance.value == 91.53 and attendance.number_format == "0.00"  # 238/260 = 91.538..., rounded down
@@ -156,9 +160,14 @@ def test_a_workbook_opens_ready_to_read(run, forms, tmp_path):
     about = dict(book["About"].iter_rows(values_only=True))
     assert about["Window"].startswith("school year 2026/27")
     assert about["As of"] == dt.datetime(2026, 9, 18)
-    assert about["Code table"] == "dfe" and about["Source files"].endswith("forms.csv")
+    assert about["Code table"] == f"dfe ({len(load_code_table('dfe').codes)} codes)" and about["Source files"].endswith("forms.csv")
     assert about["Method"].startswith("DfE method: attendance %") and "\"All pupils\", is the whole school" in about["Method"]
     assert about["Written by"].startswith("attendance ") and about["Generated"][:10].count("/") == 2
+    table_file = tmp_path / "codes.csv"  # a code table from a file: its name, path and codes
+    assert run("codes", "-o", table_file).exit_code == 0
+    assert run("summary", forms, "--codes", table_file, "--by", "form", "-o", out, "-q").exit_code == 0
+    about = dict(openpyxl.load_workbook(out)["About"].iter_rows(values_only=True))
+    assert about["Code table"] == f"codes, from {table_file} ({len(load_code_table('dfe').codes)} codes)"
 
 
 # -- two tables at once: year groups and the forms inside them (the report) -------------------------------------
