@@ -195,14 +195,15 @@ def to_csv_text(frame: pl.DataFrame) -> str:
 def write_frame(frame: pl.DataFrame, fmt: str, path: Path | None, stream: IO[str] | None = None,
                 sheet: str = "attendance", metadata: dict[str, str] | None = None,
                 stamp: dict[str, object] | None = None, about: dict[str, object] | None = None,
-                hidden: pl.DataFrame | None = None) -> None:
+                hidden: pl.DataFrame | None = None, totals: int = 0) -> None:
     """Write `frame` as csv, json, xlsx or parquet to `path`, or to `stream` (stdout) if no path.
     `stamp`: columns of one value each added to every row (a windowed result's window and as-of date,
     calendar.window_stamp), so that a file or a pipe says what it counted as a terminal's title does;
     a column the frame has already keeps its own values. `about`: more of what was counted (the code
     table, the source files) for a workbook's About sheet, with `stamp` and `metadata`. `hidden`: a
     boolean per figure, true where small numbers are suppressed (statistics.suppression): null in the
-    frame, written `c` in CSV and Excel."""
+    frame, written `c` in CSV and Excel. `totals`: the frame's last rows are totals (the whole school's):
+    in a workbook they go in bold below the table, outside its filter, so sorting never moves them."""
     stream = stream or sys.stdout
     frame = stamped(frame, stamp)
     if fmt == "csv":
@@ -213,7 +214,7 @@ def write_frame(frame: pl.DataFrame, fmt: str, path: Path | None, stream: IO[str
         _text_out(frame.write_json() + "\n", path, stream)
     elif fmt == "xlsx":
         details = {**(stamp or {}), **(metadata or {}), **(about or {})}
-        _binary_out(lambda target: _write_xlsx(frame, target, sheet, details, hidden), path, stream, "xlsx")
+        _binary_out(lambda target: _write_xlsx(frame, target, sheet, details, hidden, totals), path, stream, "xlsx")
     elif fmt == "parquet":
         _binary_out(lambda target: frame.write_parquet(target, metadata=metadata), path, stream, "parquet")
     else:
@@ -279,11 +280,12 @@ def _binary_out(write: Callable[[Path], None], path: Path | None, stream: IO[str
 
 
 def _write_xlsx(frame: pl.DataFrame, target: Path, sheet: str, about: dict[str, object] | None = None,
-                hidden: pl.DataFrame | None = None) -> None:
+                hidden: pl.DataFrame | None = None, totals: int = 0) -> None:
     """A workbook that opens ready to read: readable headings in a styled, frozen header row with filters,
     columns as wide as their values, percentages to two decimals (numbers from 0 to 100, rounded as the
     terminal rounds them: attendance down, absence up), dates as dates, hidden figures `c`, set to print
-    landscape, one page wide, the header row on every page; and an About sheet saying what was counted."""
+    landscape, one page wide, the header row on every page; and an About sheet saying what was counted.
+    `totals`: the last rows, written in bold below the table rather than in it."""
     import xlsxwriter
 
     from attendance_cli.figures import ROUNDING
@@ -299,25 +301,49 @@ def _write_xlsx(frame: pl.DataFrame, target: Path, sheet: str, about: dict[str, 
         text = heading(column)
         headings[column] = text if text not in headings.values() else column
     named = frame.rename(headings)
+    body = named.head(named.height - totals)
     widths = {headings[c]: _width(frame, c, headings[c]) for c in frame.columns}
     formats = {headings[c]: "0.00" for c in percent}
     formats |= {headings[c]: "#,##0" for c, dtype in frame.schema.items() if dtype.is_integer()}
     formats |= {headings[c]: "#,##0.0" for c in ("days_missed",) if c in frame.columns}
-    named.write_excel(
+    body.write_excel(
         workbook=workbook, worksheet=sheet, header_format=HEADER_FORMAT, autofilter=True, freeze_panes=(1, 0),
         column_formats=formats or None, dtype_formats={pl.Date: "dd/mm/yyyy", pl.Datetime: "dd/mm/yyyy hh:mm"},
         column_widths={name: PIXELS * width + 5 for name, width in widths.items()}, float_precision=2,
         row_heights={0: 15 * _header_lines(widths)})
     worksheet = workbook.get_worksheet_by_name(sheet)
+    if totals:
+        import datetime as dt
+
+        styles: dict[str, object] = {}
+        for column, name in headings.items():  # a row or two of a few dozen columns
+            style = styles.setdefault(name, workbook.add_format({"bold": True, **(
+                {"num_format": formats[name]} if name in formats else
+                {"num_format": "dd/mm/yyyy"} if frame.schema[column] == pl.Date else {})}))
+            place = frame.columns.index(column)
+            for row, value in enumerate(named[name].tail(totals).to_list(), start=body.height + 1):
+                if value is None:
+                    worksheet.write_blank(row, place, None, style)
+                elif isinstance(value, dt.datetime):
+                    worksheet.write_datetime(row, place, value, workbook.add_format(
+                        {"bold": True, "num_format": "dd/mm/yyyy hh:mm"}))
+                elif isinstance(value, dt.date):
+                    worksheet.write_datetime(row, place, dt.datetime.combine(value, dt.time()), style)
+                elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                    worksheet.write_number(row, place, value, style)
+                else:
+                    worksheet.write(row, place, value, style)
     if hidden is not None:
         suppressed = workbook.add_format({"align": "right"})
+        suppressed_total = workbook.add_format({"align": "right", "bold": True})
         from attendance_cli.statistics.suppression import HIDDEN
 
         for column in hidden.columns:  # a few columns; the hidden cells of each (a handful)
             if column in frame.columns:
                 place = frame.columns.index(column)
                 for row in hidden.with_row_index().filter(pl.col(column))["index"].to_list():
-                    worksheet.write_string(row + 1, place, HIDDEN, suppressed)
+                    worksheet.write_string(row + 1, place, HIDDEN,
+                                           suppressed_total if row >= frame.height - totals else suppressed)
     _print_setup(worksheet, landscape=True)
     worksheet.repeat_rows(0)
     _about_sheet(workbook, about or {})

@@ -73,12 +73,20 @@ def summary(
             result = job(data, options)
         if result.tally.report.rejected:  # before the output: a failure here leaves nothing written
             c.write_rejects(result.tally, rejects)
-        _show(result, fmt, output)
+        _show(result, fmt, output, _codes_text(data.export.options.codes, codes))
         c.reading_summary(result.tally, rejects, quiet)
         c.exit_for(result.tally)
 
 
-def _show(result, fmt: c.OutputFormat | None, output: Path | None) -> None:
+def _codes_text(table, given: str | None) -> str:
+    """The code table for a workbook's About sheet: its name, its file if one was given, its codes."""
+    from attendance_cli.formatting import plural
+
+    where = f", from {Path(given).resolve()}" if given and ("/" in given or "\\" in given or given.endswith((".toml", ".csv"))) else ""
+    return f"{table.name}{where} ({plural(len(table.codes), 'code')})"
+
+
+def _show(result, fmt: c.OutputFormat | None, output: Path | None, codes_text: str = "") -> None:
     from attendance_cli.outputs import choose_format, write_frame
 
     out_format = choose_format(fmt.value if fmt else None, output, c.stdout_is_terminal())
@@ -90,8 +98,12 @@ def _show(result, fmt: c.OutputFormat | None, output: Path | None) -> None:
                     caption=f"Counted in {result.unit}. {result.method}", keep=result.by, hidden=result.hidden,
                     total=bool(result.by))
     else:
+        from attendance_cli.jobs.summary import ALL_PUPILS
+
         report = result.tally.report
-        write_frame(result.table, out_format, output, sheet="summary",
+        table = result.table
+        totals = int(bool(result.by) and table.height > 0 and table[result.by[0]][-1] == ALL_PUPILS)
+        write_frame(table, out_format, output, sheet="summary",
                     metadata={"window": result.window_text, "method": result.method, "unit": result.unit},
-                    stamp=result.stamp, hidden=result.hidden,
-                    about={"codes": report.codes_table, "files": [f.path for f in report.files]})
+                    stamp=result.stamp, hidden=result.hidden, totals=totals,
+                    about={"codes": codes_text or report.codes_table, "files": [f.path for f in report.files]})

@@ -52,6 +52,8 @@ class Report:
     #: what the figures are compared with (reports.benchmarks): the window's period, each measure's
     #: choice, and the school year to date's persistent and severe absence beside the window's
     comparison: dict[str, Any] | None = None
+    #: the (year group, form) pairs the pupils are in: forms are hidden within their year groups
+    links: list[tuple[Any, Any]] | None = None
 
 
 def read_pupil_file(path) -> pl.DataFrame:
@@ -140,12 +142,13 @@ def build(data: Dataset, window: Window, calendar: SchoolCalendar, *, title: str
             continue
         table = group_statistics(pupils, [column], lessons)
         rows = []
-        for row, hidden in zip(table.iter_rows(named=True), _hidden(table, headline, suppress_below)):  # a few dozen
-            shown = {"group": row[column] if row[column] is not None else "(not recorded)", **_rates(row)}
-            shown["suppressed"] = "*" in hidden  # the whole group; `hidden`: the figures hidden
-            shown["small"], shown["hidden"] = row["pupils"] < suppress_below, hidden
+        for row in table.iter_rows(named=True):  # a few dozen
+            shown = {"group": row[column] if row[column] is not None else "(not recorded)", "key": row[column],
+                     **_rates(row)}
             rows.append(shown)
         breakdowns.append((column, rows))
+    nested = [c for c, _ in breakdowns if c in ("year_group", "form")]
+    links = pupils.select(nested).unique().rows() if len(nested) == 2 else []  # which forms are in which year groups
 
     possible = _Possible(marks, marks.numbered(pupils.select("pupil_id"))["pupil"] if window.dfe_cohort else None)
     marks = possible.marks  # with --cohort dfe, the cohort's pupils only
@@ -163,8 +166,10 @@ def build(data: Dataset, window: Window, calendar: SchoolCalendar, *, title: str
                        and h.end >= (window.start or dt.date.min)],
     }
     benchmark = {measure: choice.value for measure, choice in comparison["window"].items()}
-    return Report(title, window, phase, headline, last_year, benchmark, breakdowns, weekly, heat, reasons,
-                  patterns, interventions, method, suppress_below, comparison)
+    report = Report(title, window, phase, headline, last_year, benchmark, breakdowns, weekly, heat, reasons,
+                    patterns, interventions, method, suppress_below, comparison, links)
+    hide(report, anonymous=False)
+    return report
 
 
 def _comparison(data: Dataset, window: Window, calendar: SchoolCalendar, benchmarks: Benchmarks, phase: str,
@@ -205,14 +210,44 @@ def _comparison(data: Dataset, window: Window, calendar: SchoolCalendar, benchma
             "ytd": ytd, "shipped": benchmarks.shipped, "file": benchmarks.path, "cohort": window.dfe_cohort}
 
 
-def _hidden(table: pl.DataFrame, headline: dict[str, Any], below: int) -> list[set[str]]:
-    """The figures of each group of a breakdown hidden (statistics.suppression), with the headline, which
-    is shown, as the total they add up to: "*" for the whole group."""
-    from attendance_cli.statistics.suppression import COUNTS, hidden_figures, suppress
+def hide(report: Report, anonymous: bool) -> set[str]:
+    """Hide the figures of the breakdowns' groups (statistics.suppression) that are small or from
+    which a small one could be worked out, setting each row's "suppressed" (the whole group), "small"
+    and "hidden" (the figures hidden); returns the headline's counts hidden. Every table of the report
+    is taken together: year groups and forms both add up to the headline, and each form to its year
+    group (forms spanning year groups join them: `suppression.blocks`); other breakdowns (SEN, gender,
+    ...) each add up to the headline alone. `anonymous` (governors): the headline's PA and SA counts
+    from 1 to N - 1 are hidden too, and any the groups' protection needs."""
+    from attendance_cli.statistics.suppression import COUNTS, hidden_figures, suppress_nested
 
-    counts = [{c: int(r[c] or 0) for c in COUNTS} for r in table.select(COUNTS).iter_rows(named=True)]
-    hidden, _ = suppress(counts, {c: int(headline.get(c) or 0) for c in COUNTS}, below, total_shown=True)
-    return [hidden_figures(h) for h in hidden]
+    below = report.suppress_below
+    headline = {c: int(report.headline.get(c) or 0) for c in COUNTS}
+    tables = dict(report.breakdowns)
+    counts = {column: [{c: int(r[c] or 0) for c in COUNTS} for r in rows] for column, rows in tables.items()}
+    found: dict[str, list[set[str]]] = {}
+    headline_hidden: set[str] = set()
+    while True:  # a headline count one table hides, no other table may give away: again with it hidden
+        before = set(headline_hidden)
+        if "year_group" in tables and "form" in tables:
+            years = {r["key"]: i for i, r in enumerate(tables["year_group"])}
+            forms = {r["key"]: i for i, r in enumerate(tables["form"])}
+            pairs = [(years[y], forms[f]) for y, f in report.links or [] if y in years and f in forms]
+            found["year_group"], found["form"], hidden_total = suppress_nested(
+                counts["year_group"], counts["form"], pairs, headline, below, anonymous, before)
+            headline_hidden |= hidden_total
+        for column in tables:
+            if column not in ("year_group", "form") or "form" not in tables or "year_group" not in tables:
+                found[column], _, hidden_total = suppress_nested(counts[column], [], [], headline, below, anonymous,
+                                                                 before)
+                headline_hidden |= hidden_total
+        if headline_hidden == before:
+            break
+    for column, rows in tables.items():
+        for row, hidden in zip(rows, found[column]):
+            figures = hidden_figures(hidden)
+            row["suppressed"] = "*" in figures  # the whole group; `hidden`: the figures hidden
+            row["small"], row["hidden"] = row["pupils"] < below, figures
+    return headline_hidden
 
 
 def _in(window: Window) -> pl.Expr:

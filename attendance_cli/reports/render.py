@@ -43,14 +43,14 @@ def _pct(value: float | None, measure: str) -> str:
     return cell(measure, value)
 
 
-def _runs(runs: dict[str, int] | list) -> str | None:
+def _runs(runs: dict[str, int] | list, count=lambda n: plural(n, "pupil")) -> str | None:
     """Runs of absence in words; "none" when no pupil has one: the longest run is then shorter than
     the length counted, and "0 pupils (the longest 2 days)" reads as if two days made a run."""
     if not runs:
         return None  # lesson registers: no school days to run over
     if not runs["pupils"]:
         return "none"
-    return (f"{plural(runs['pupils'], 'pupil')} ({plural(runs['runs'], 'run')}; "
+    return (f"{count(runs['pupils'])} ({plural(runs['runs'], 'run')}; "
             f"the longest {plural(runs['longest'], 'day')})")
 
 
@@ -126,8 +126,23 @@ def _join(names: list[str]) -> str:
 
 
 def context(report: Report, school: dict[str, Any] | None, anonymous: bool) -> dict[str, Any]:
-    """What the templates show: figures already formatted, so HTML and PDF agree to the digit."""
+    """What the templates show: figures already formatted, so HTML and PDF agree to the digit. `anonymous`
+    (governors): no count of 1 to N - 1 pupils anywhere (N: --suppress-below), nor a percentage of one."""
+    from attendance_cli.reports.figures import hide
+
     h = report.headline
+    below = report.suppress_below
+    headline_hidden = hide(report, anonymous)
+
+    def count(n: int, word: str = "pupil") -> str:
+        return f"fewer than {plural(below, word)}" if anonymous and 0 < n < below else plural(n, word)
+
+    def share(pct: float | None, n: int | None, measure: str, hidden: bool = False) -> str:
+        """A percentage of pupils and their count, both hidden where the count is (or is small)."""
+        n = n or 0
+        if hidden or (anonymous and 0 < n < below):
+            return f"{HIDDEN} ({count(n)})" if 0 < n < below else f"{HIDDEN} (hidden, as a group's could be worked out from it)"
+        return f"{_pct(pct, measure)}% ({plural(n, 'pupil')})"
     comparison = report.comparison or {"window": {}, "ytd": None}
     bench = comparison["window"]
     last = report.last_year
@@ -149,26 +164,24 @@ def context(report: Report, school: dict[str, Any] | None, anonymous: bool) -> d
         ("Unauthorised absence", _pct(h.get("unauthorised_absence_pct"), "unauthorised_absence_pct") + "%",
          _national(bench.get("unauthorised"), "unauthorised_absence_pct"), previous("unauthorised_absence_pct")),
         ("Persistent absence (10% or more missed)" + (", this window" if ytd else ""),
-         f"{_pct(h.get('persistent_absence_pct'), 'persistent_absence_pct')}% "
-         f"({plural(h.get('persistent_absence_pupils', 0) or 0, 'pupil')})",
+         share(h.get("persistent_absence_pct"), h.get("persistent_absence_pupils"), "persistent_absence_pct",
+               "persistent_absence_pupils" in headline_hidden),
          _national(bench.get("pa"), "persistent_absence_pct"), previous("persistent_absence_pct")),
     ]
     if ytd:
         headline.append((
             "Persistent absence, school year to date",
-            f"{_pct(ytd['persistent_absence_pct'], 'persistent_absence_pct')}% "
-            f"({plural(ytd['persistent_absence_pupils'] or 0, 'pupil')})",
+            share(ytd["persistent_absence_pct"], ytd["persistent_absence_pupils"], "persistent_absence_pct"),
             _national(ytd["choices"]["pa"], "persistent_absence_pct"), ""))
     headline.append((
         "Severe absence (50% or more missed)" + (", this window" if ytd else ""),
-        f"{_pct(h.get('severe_absence_pct'), 'severe_absence_pct')}% "
-        f"({plural(h.get('severe_absence_pupils', 0) or 0, 'pupil')})",
+        share(h.get("severe_absence_pct"), h.get("severe_absence_pupils"), "severe_absence_pct",
+              "severe_absence_pupils" in headline_hidden),
         _national(bench.get("sa"), "severe_absence_pct"), ""))
     if ytd:
         headline.append((
             "Severe absence, school year to date",
-            f"{_pct(ytd['severe_absence_pct'], 'severe_absence_pct')}% "
-            f"({plural(ytd['severe_absence_pupils'] or 0, 'pupil')})",
+            share(ytd["severe_absence_pct"], ytd["severe_absence_pupils"], "severe_absence_pct"),
             _national(ytd["choices"]["sa"], "severe_absence_pct"), ""))
     headline.append((
         "Days lost to absence" if report.method["unit"] == "sessions" else "Lessons missed",
@@ -200,11 +213,11 @@ def context(report: Report, school: dict[str, Any] | None, anonymous: bool) -> d
     patterns = {
         "edge_days": plural(p["edge_days"], "school day"), "edge": _pct(p["edge_absence_pct"], "overall_absence_pct"),
         "other": _pct(p["other_absence_pct"], "overall_absence_pct"),
-        "holidays": f"{plural(p['holiday_sessions'], 'session')}, {plural(p['holiday_pupils'], 'pupil')}",
-        "runs": _runs(p["runs"]), "run_days": plural(p["runs"]["days"], "school day") if p["runs"] else "",
+        "holidays": f"{plural(p['holiday_sessions'], 'session')}, {count(p['holiday_pupils'])}",
+        "runs": _runs(p["runs"], count), "run_days": plural(p["runs"]["days"], "school day") if p["runs"] else "",
         "at_risk_within": plural(p["at_risk_within"], "session"),
-        "new_pa_count": plural(len(p["new_pa"]), "pupil"), "new_sa_count": plural(len(p["new_sa"]), "pupil"),
-        "at_risk_count": plural(len(p["at_risk"]), "pupil"),
+        "new_pa_count": count(len(p["new_pa"])), "new_sa_count": count(len(p["new_sa"])),
+        "at_risk_count": count(len(p["at_risk"])),
         "new_pa": [] if anonymous else listing(p["new_pa"]), "new_sa": [] if anonymous else listing(p["new_sa"]),
         "at_risk": [] if anonymous else listing(p["at_risk"]),
     }
@@ -235,8 +248,9 @@ def context(report: Report, school: dict[str, Any] | None, anonymous: bool) -> d
         "breakdowns": breakdowns, "patterns": patterns, "interventions": interventions, "reasons": reasons,
         "suppress_below": report.suppress_below, "anonymous": anonymous,
         "breakdowns_note": (f"fewer than {plural(report.suppress_below, 'pupil')} (and any group from which one "
-                            f"could be worked out with the whole school's figures; PA and SA % of 1 to "
-                            f"{report.suppress_below - 1} pupils read {HIDDEN})"),
+                            f"could be worked out with the whole school's figures or another table: forms with their "
+                            f"year group's; PA and SA % of 1 to {report.suppress_below - 1} pupils, and any from "
+                            f"which one could be worked out, read {HIDDEN})"),
         "method": {**m, "first": f"{m['first']:%d/%m/%Y}" if m["first"] else "", "last": f"{m['last']:%d/%m/%Y}" if m["last"] else "",
                    "unmarked": f"{m['unmarked']:,}"},
     }
