@@ -75,8 +75,19 @@ class Dataset:
         """Every row checked, and marks counted per pupil (and per `by` mark column) in `window`."""
         key = (window, tuple(by), tuple(attributes) if attributes is not None else None, codes)
         if key not in self._tallies:
-            self._tallies[key] = self._count(window, list(by), attributes, codes)
+            self._tallies[key] = self._as_of_end(self._count(window, list(by), attributes, codes))
         return self._tallies[key]
+
+    def _as_of_end(self, counted: Tally) -> Tally:
+        """A window that ends before the data does: each pupil's name, year group and form from their
+        latest row up to its end (last year's figures grouped by last year's year groups)."""
+        window, last = counted.window, counted.report.last_date
+        if window is None or window.end is None or last is None or window.end >= last or self.store is not None:
+            return counted
+        from attendance_cli.ingest.validate import pupils_as_of
+
+        counted.pupils = pupils_as_of(self.export, counted.pupils, window.end)  # (the same tally: it may own a file)
+        return counted
 
     def _count(self, window: Window | None, by: list[str], attributes: Sequence[str] | None, codes: bool) -> Tally:
         simple = not [b for b in by if b in self.export.mark_fields or b == "session"] and not (window and window.dfe_cohort)
@@ -115,7 +126,8 @@ class Dataset:
                       .agg(pl.col("sessions").sum(), pl.col("minutes_late").sum()).select(columns))
             unmarked = (base.unmarked.filter(inside).group_by("pupil_id", "scope", maintain_order=True)
                         .agg(pl.col("sessions").sum()).select("pupil_id", "scope", "sessions"))
-            self._tallies[(window, (), attrs, codes)] = self._tally(base, window, counts, unmarked, attributes, codes)
+            self._tallies[(window, (), attrs, codes)] = self._as_of_end(
+                self._tally(base, window, counts, unmarked, attributes, codes))
 
     def read_once(self) -> None:
         """For a command that counts a window it must first find in the calendar: check large exports

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -49,6 +51,51 @@ def test_a_short_break_does_not_split_a_half_term():
 def test_a_week_of_closure_splits_a_half_term():
     days = weekdays(D(2025, 9, 1), D(2025, 9, 5)) + weekdays(D(2025, 9, 15), D(2025, 9, 19))
     assert [h.name for h in infer_calendar(days).half_terms] == ["Autumn 1", "Autumn 2"]
+
+
+@pytest.mark.parametrize(("days", "names"), [
+    # exports that start after a half-term holiday: the half terms are named by their dates
+    (weekdays(D(2026, 11, 2), D(2026, 11, 20)), ["Autumn 2"]),
+    (weekdays(D(2026, 2, 23), D(2026, 3, 27)), ["Spring 2"]),
+    (weekdays(D(2026, 6, 1), D(2026, 7, 22)), ["Summer 2"]),
+    (weekdays(D(2026, 2, 23), D(2026, 3, 27)) + weekdays(D(2026, 4, 13), D(2026, 5, 22)), ["Spring 2", "Summer 1"]),
+    # 2024/25: October half term 28/10-01/11, February 17-21/02, May 26-30/05 (Easter 20 April)
+    (weekdays(D(2024, 11, 4), D(2024, 12, 20)) + weekdays(D(2025, 1, 6), D(2025, 2, 14))
+     + weekdays(D(2025, 2, 24), D(2025, 4, 4)) + weekdays(D(2025, 4, 22), D(2025, 5, 23))
+     + weekdays(D(2025, 6, 2), D(2025, 7, 22)), ["Autumn 2", "Spring 1", "Spring 2", "Summer 1", "Summer 2"]),
+    # the first half term read from a date inside it: still the first
+    (weekdays(D(2025, 10, 6), D(2025, 10, 24)), ["Autumn 1"]),
+    (weekdays(D(2026, 1, 19), D(2026, 2, 13)), ["Spring 1"]),
+    (weekdays(D(2026, 5, 11), D(2026, 5, 22)), ["Summer 1"]),
+    # an export that starts in the last days of Autumn 1: the two are still told apart, in order
+    (weekdays(D(2025, 10, 20), D(2025, 10, 24)) + weekdays(D(2025, 11, 3), D(2025, 11, 21)), ["Autumn 1", "Autumn 2"]),
+    # a week's closure inside Autumn 2: three half terms in the term, never two of one name
+    (weekdays(D(2025, 9, 3), D(2025, 10, 24)) + weekdays(D(2025, 11, 3), D(2025, 11, 21))
+     + weekdays(D(2025, 12, 1), D(2025, 12, 19)), ["Autumn 1", "Autumn 2", "Autumn 3"]),
+])
+def test_inferred_half_terms_are_named_by_their_dates(days, names):
+    assert [h.name for h in infer_calendar(days).half_terms] == names
+
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
+
+
+def test_an_export_of_a_second_half_term_alone_is_called_the_second(run, tmp_path):
+    # a copy alone (the other sample exports are not beside it): the reviewer's case
+    autumn2 = tmp_path / "autumn2.csv"
+    shutil.copy(SAMPLES / "secondary_arbor_2026-27_autumn2.csv", autumn2)
+    result = run("summary", autumn2, "--window", "half-term", "-f", "csv")
+    assert result.exit_code == 0, result.stderr
+    assert "counting half term Autumn 2 2026/27: 02/11/2026 to 20/11/2026." in result.stderr
+    spring2 = run("summary", SAMPLES / "secondary_arbor_2025-26_spring2.csv", "--window", "half-term", "-f", "csv")
+    assert "counting half term Spring 2 2025/26: 23/02/2026 to 27/03/2026." in spring2.stderr
+    shown = csv_frame(run("calendar", SAMPLES / "secondary_arbor_2025-26_spring2.csv", "-f", "csv").stdout)
+    assert shown.select("half_term", "start", "end").rows() == [("Spring 2", "2026-02-23", "2026-03-27")]
+
+
+def test_a_calendar_files_own_names_are_kept(write):
+    path = write("cal.csv", ["name,start,end", "Second half,03/11/2025,19/12/2025", "Autumn 1,05/01/2026,13/02/2026"])
+    assert [h.name for h in load_calendar(path, YEAR).half_terms] == ["Second half", "Autumn 1"]
 
 
 def test_terms_follow_easter_and_the_school_year_starts_in_august():
@@ -130,7 +177,7 @@ def test_closure_days_are_not_school_days_and_windows_count_only_their_dates(wri
     path = write("m.csv", [ARBOR_HEADER, *_rows(days, mark)])
     result = run("calendar", path, "-f", "csv")
     assert result.stdout.splitlines() == ["school_year,half_term,start,end,school_days,school_weeks",
-                                          "2025/26,Autumn 1,2025-11-03,2025-11-21,14,3"]
+                                          "2025/26,Autumn 2,2025-11-03,2025-11-21,14,3"]
     week = csv_frame(run("summary", path, "--window", "week", "-f", "csv", "-q").stdout)
     assert (week["possible_sessions"][0], week["attended_sessions"][0]) == ("10", "0")
     last = csv_frame(run("summary", path, "--window", "last-week", "--as-of", "19/11/2025", "-f", "csv", "-q").stdout)
@@ -151,6 +198,6 @@ def test_marks_padded_with_spaces_make_school_days_as_they_count(write, run):
     path = write("padded.csv", [ARBOR_HEADER, *_rows(days, lambda day, session: " # " if day == days[-1] else
                                                       ("/ " if session == "AM" else " N"))])
     result = run("calendar", path, "-f", "csv")
-    assert result.stdout.splitlines()[1] == "2025/26,Autumn 1,2025-11-03,2025-11-06,4,1"
+    assert result.stdout.splitlines()[1] == "2025/26,Autumn 2,2025-11-03,2025-11-06,4,1"
     week = csv_frame(run("summary", path, "--window", "week", "-f", "csv", "-q").stdout)
     assert (week["possible_sessions"][0], week["unauthorised_absences"][0]) == ("8", "4")

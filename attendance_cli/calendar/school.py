@@ -134,7 +134,8 @@ def term_of(day: dt.date) -> str:
 
 def infer_calendar(school_days: list[dt.date]) -> SchoolCalendar:
     """Half terms from the days the school met: a whole Monday–Friday week with no school day
-    between two school days ends a half term."""
+    between two school days ends a half term. Each is named by its dates (`half_term_number`), so an
+    export that starts in the second half of a term still calls it the second."""
     days = sorted(set(school_days))
     segments: list[list[dt.date]] = []
     for day in days:
@@ -142,15 +143,33 @@ def infer_calendar(school_days: list[dt.date]) -> SchoolCalendar:
             segments[-1].append(day)
         else:
             segments.append([day])
-    half_terms: list[HalfTerm] = []
-    numbering: dict[tuple[str, str], int] = {}
-    for segment in segments:
-        start, end = segment[0], segment[-1]
-        term = term_of(start)
-        year = school_year_label(school_year_start(start))
-        numbering[(year, term)] = numbering.get((year, term), 0) + 1
-        half_terms.append(HalfTerm(f"{term.title()} {numbering[(year, term)]}", term, year, start, end))
-    return SchoolCalendar(tuple(half_terms), tuple(days), "inferred from the data")
+    keys = [(school_year_label(school_year_start(s[0])), term_of(s[0])) for s in segments]
+    numbers = [half_term_number(s[0]) for s in segments]
+    for key in set(keys):  # a handful of terms
+        at = [i for i, k in enumerate(keys) if k == key]
+        if len({numbers[i] for i in at}) < len(at):
+            # two of a term's half terms would share a name (a week's closure inside a half term,
+            # or an export that starts late in the first half): named in order instead
+            for order, i in enumerate(at, start=1):
+                numbers[i] = order
+    half_terms = tuple(HalfTerm(f"{term.title()} {number}", term, year, s[0], s[-1])
+                       for s, (year, term), number in zip(segments, keys, numbers))
+    return SchoolCalendar(half_terms, tuple(days), "inferred from the data")
+
+
+#: (month, day) from which a half term inferred from the data is its term's second. English schools
+#: return from the October half term in the last days of October or early November, from the
+#: February one from mid-February, and from the May one (the week of the spring bank holiday, the
+#: last Monday in May) at the end of May or in June; the first halves start by mid-September,
+#: mid-January and early May (after the latest Easter) at the latest.
+SECOND_HALF_FROM = {"autumn": (10, 15), "spring": (2, 1), "summer": (5, 15)}
+
+
+def half_term_number(start: dt.date) -> int:
+    """1 or 2: which half of its term a half term starting on `start` is, by date alone."""
+    month, day = SECOND_HALF_FROM[term_of(start)]
+    # autumn runs from August: its cut-off is in the same calendar year as any autumn start
+    return 2 if (start.month, start.day) >= (month, day) else 1
 
 
 def _whole_week_between(a: dt.date, b: dt.date) -> bool:

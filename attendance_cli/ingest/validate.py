@@ -735,6 +735,40 @@ def _pupils(per_file: pl.DataFrame, attrs: list[str], files: int) -> pl.DataFram
     return tidy_pupils(accepted.select("pupil_id", *attrs)).sort("pupil_id")
 
 
+def pupils_as_of(export: Export, pupils: pl.DataFrame, end: dt.date) -> pl.DataFrame:
+    """`pupils` with the details of each pupil who has rows after `end` taken from their latest row on
+    or before it (by date and session, then file and row; a blank cell does not blank a detail), so
+    that a past window groups its pupils as they were then (last year's Year 10 in Year 10), not as
+    the latest export has them. A detail no row up to `end` gives (an export without names) is the
+    one on their earliest row after it that gives it. One read of the exports' detail columns."""
+    columns = [c for c in pupils.columns if c != "pupil_id"]
+    names = {"surname", "forename"} & set(columns)
+    attrs = [a for a in export.attributes if a in columns or (a == "full_name" and names)]
+    if not attrs or end is None:
+        return pupils
+    rows = export.rows
+    have = rows.collect_schema()
+    text = [a for a in attrs if a in have]
+    inside = pl.col("date") <= end
+    given = {a: pl.col(a).str.strip_chars().replace("", None) for a in text}
+    found = (rows.select("pupil_id", "date", "key", "file", "row", *text)
+             .with_columns(*[pl.when(inside).then(given[a]).alias(a) for a in text],
+                           *[pl.when(~inside).then(given[a]).alias(f"_after_{a}") for a in text])
+             .group_by("pupil_id")
+             .agg((~inside).any().alias("_later"), inside.any().alias("_before"),
+                  *[pl.coalesce(pl.col(a).sort_by("key", "file", "row").drop_nulls().last(),
+                                pl.col(f"_after_{a}").sort_by("key", "file", "row").drop_nulls().first()).alias(a)
+                    for a in text])
+             .filter(pl.col("_later") & pl.col("_before"))
+             .collect(engine="streaming"))
+    if not found.height:
+        return pupils
+    then = tidy_pupils(found.select("pupil_id", *text).with_columns(
+        pl.lit(None, dtype=pl.String).alias(a) for a in attrs if a not in have))
+    then = then.select("pupil_id", *[c for c in columns if c in then.columns])
+    return pupils.update(then.cast({c: pupils.schema[c] for c in then.columns}), on="pupil_id")
+
+
 def tidy_pupils(pupils: pl.DataFrame) -> pl.DataFrame:
     """Values trimmed ("4A " is form 4A; a cell of spaces is blank), names split from a full-name
     column, year groups written one way ("Year 10", "Reception")."""
