@@ -18,8 +18,7 @@ from attendance_cli.calendar import SchoolCalendar, school_year_start
 from attendance_cli.calendar.bank_holidays import bank_holiday_between
 from attendance_cli.errors import UsageError
 from attendance_cli.figures import (
-    ABSENT, POSSIBLE, absences_expr, attended_expr, authorised_expr, pct, pct_expr, persistent_expr, possible_expr, severe_expr,
-    unauthorised_expr,
+    ABSENT, POSSIBLE, absences_expr, attended_expr, pct, pct_expr, persistent_expr, possible_expr, severe_expr,
 )
 from attendance_cli.calendar import Window
 from attendance_cli.ingest import Export
@@ -151,7 +150,7 @@ def build(data: Dataset, window: Window, calendar: SchoolCalendar, *, title: str
     marks = possible.marks  # with --cohort dfe, the cohort's pupils only
     weekly, heat, reasons = _series(possible, window, export)
     patterns = _patterns(marks, possible, window, calendar, pupils, at_risk_within, lessons)
-    last_year = _last_year(possible, window, calendar)
+    last_year = _last_year(data, window, calendar, lessons)
     interventions = (_interventions(marks, possible, ledger_path, policy_name, weeks_around_letters, window, policy)
                      if ledger_path else [])
     report = counted.report
@@ -268,11 +267,6 @@ class _Possible:
         return (self.marks.frame.lazy().filter(pl.col("slot").is_in(slots.implode()) & dates).select("pupil")
                 .collect()["pupil"])
 
-    @property
-    def first_date(self) -> dt.date | None:
-        return (self.marks.frame.lazy().filter(pl.col("slot").is_in(self.lookup["slot"].implode()))
-                .select(pl.col("date").min()).collect().item())
-
 
 def _series(possible: _Possible, window: Window, export: Export) -> tuple[pl.DataFrame, list[list[float | None]], pl.DataFrame]:
     """Attendance and minutes late per school week; attendance by weekday and session; absence by code."""
@@ -369,8 +363,11 @@ def _runs(marks: Marks, window: Window, days: int) -> dict[str, int]:
 LAST_YEAR_SLACK = dt.timedelta(days=14)
 
 
-def _last_year(possible: _Possible, window: Window, calendar: SchoolCalendar) -> dict[str, Any] | None:
-    """The same window a year earlier (52 weeks, so weekdays line up), when the data covers it.
+def _last_year(data: Dataset, window: Window, calendar: SchoolCalendar, lessons: bool) -> dict[str, Any] | None:
+    """The same window a year earlier (52 weeks, so weekdays line up), when the data covers it:
+    counted exactly as the report's own figures are (the same tally, cohort and statistics), so
+    each is what `attendance summary --from --to` gives for those dates (with --cohort dfe, its
+    cohort: the pupils of compulsory school age then, not this year's).
 
     Covered means the data begins by the window's first school day, a year back (with a fortnight's
     slack): a year-to-date window starts on 1 August, in the holiday, so the data never begins near
@@ -379,24 +376,15 @@ def _last_year(possible: _Possible, window: Window, calendar: SchoolCalendar) ->
         return None
     start, end = window.start - dt.timedelta(weeks=52), window.end - dt.timedelta(weeks=52)
     first_day = next((day for day in calendar.school_days if window.start <= day <= window.end), window.start)
-    first = possible.first_date
+    first = calendar.school_days[0] if calendar.school_days else None
     if first is None or first > first_day - dt.timedelta(weeks=52) + LAST_YEAR_SLACK:
         return None
-    dates = pl.col("date").is_between(start, end)
-    per = possible.per_pupil(dates)
-    if per.height == 0:
+    earlier = Window(start, end, "the same window last year", dfe_cohort=window.dfe_cohort)
+    pupils = pupil_statistics(data.tally(earlier))
+    if pupils.height == 0:
         return None
-    totals = possible.counted([], dates).select(authorised_expr("sessions").alias("authorised"),
-                                                unauthorised_expr("sessions").alias("unauthorised")).row(0, named=True)
-    possible, absences = int(per["possible"].sum()), int(per["absent"].sum())
-    # the share of pupils persistently absent as the mean of their flags × 100: the same double as
-    # always (k × 100 / n can differ from it in the last bit, and so round the other way at a tie)
-    return {"start": start, "end": end, "attendance_pct": pct(possible - absences, possible),
-            "overall_absence_pct": pct(absences, possible),
-            "authorised_absence_pct": pct(int(totals["authorised"] or 0), possible),
-            "unauthorised_absence_pct": pct(int(totals["unauthorised"] or 0), possible),
-            "persistent_absence_pct": float(per.select(persistent_expr(pl.col("absent"), pl.col("possible")))
-                                            .to_series().mean() * 100.0)}
+    whole = overall_statistics(pupils, lessons)
+    return {"start": start, "end": end, **_rates(whole.row(0, named=True))}
 
 
 def _interventions(marks: Marks, possible: _Possible, ledger_path, policy: str | None, weeks: int, window: Window,

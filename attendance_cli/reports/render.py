@@ -133,8 +133,12 @@ def context(report: Report, school: dict[str, Any] | None, anonymous: bool) -> d
     last = report.last_year
     ytd = comparison["ytd"]
 
-    def previous(measure: str) -> str:
-        return _pct(last[measure], measure) + "%" if last and last.get(measure) is not None else ""
+    def previous(measure: str, pupils: str | None = None) -> str:
+        """Last year's figure, shown as this window's is (with its pupils for PA and SA)."""
+        if not last or last.get(measure) is None:
+            return ""
+        count = f" ({plural(last.get(pupils) or 0, 'pupil')})" if pupils else ""
+        return _pct(last[measure], measure) + "%" + count
 
     overall = bench.get("overall")
     attendance_national = (_pct(100 - overall.value, "attendance_pct") + "%"
@@ -151,7 +155,8 @@ def context(report: Report, school: dict[str, Any] | None, anonymous: bool) -> d
         ("Persistent absence (10% or more missed)" + (", this window" if ytd else ""),
          f"{_pct(h.get('persistent_absence_pct'), 'persistent_absence_pct')}% "
          f"({plural(h.get('persistent_absence_pupils', 0) or 0, 'pupil')})",
-         _national(bench.get("pa"), "persistent_absence_pct"), previous("persistent_absence_pct")),
+         _national(bench.get("pa"), "persistent_absence_pct"),
+         previous("persistent_absence_pct", "persistent_absence_pupils")),
     ]
     if ytd:
         headline.append((
@@ -163,17 +168,22 @@ def context(report: Report, school: dict[str, Any] | None, anonymous: bool) -> d
         "Severe absence (50% or more missed)" + (", this window" if ytd else ""),
         f"{_pct(h.get('severe_absence_pct'), 'severe_absence_pct')}% "
         f"({plural(h.get('severe_absence_pupils', 0) or 0, 'pupil')})",
-        _national(bench.get("sa"), "severe_absence_pct"), ""))
+        _national(bench.get("sa"), "severe_absence_pct"), previous("severe_absence_pct", "severe_absence_pupils")))
     if ytd:
         headline.append((
             "Severe absence, school year to date",
             f"{_pct(ytd['severe_absence_pct'], 'severe_absence_pct')}% "
             f"({plural(ytd['severe_absence_pupils'] or 0, 'pupil')})",
             _national(ytd["choices"]["sa"], "severe_absence_pct"), ""))
+    def lost(figures: dict[str, Any] | None) -> str:
+        if not figures:
+            return ""
+        if report.method["unit"] == "sessions":
+            return f"{figures.get('days_missed', 0) or 0:,.1f}"
+        return f"{(figures.get('authorised_absences', 0) or 0) + (figures.get('unauthorised_absences', 0) or 0):,}"
+
     headline.append((
-        "Days lost to absence" if report.method["unit"] == "sessions" else "Lessons missed",
-        f"{h.get('days_missed', 0) or 0:,.1f}" if report.method["unit"] == "sessions"
-        else f"{(h.get('authorised_absences', 0) or 0) + (h.get('unauthorised_absences', 0) or 0):,}", "", ""))
+        "Days lost to absence" if report.method["unit"] == "sessions" else "Lessons missed", lost(h), "", lost(last)))
     breakdowns = []
     for column, rows in report.breakdowns:
         shown = []
