@@ -170,18 +170,27 @@ def _comparison(data: Dataset, window: Window, calendar: SchoolCalendar, benchma
                 lessons: bool) -> dict[str, Any]:
     """Which published figure each measure is compared with (reports.benchmarks), and, for a window
     shorter than the school year to date, the school's persistent and severe absence over the year to
-    date (as `summary --window ytd` gives them), compared with the national figures for that period:
-    a pupil misses 10% of three weeks far more easily than 10% of a year."""
+    date (as `summary --window ytd` gives them), compared with the national figures for the period it
+    has reached: a pupil misses 10% of three weeks far more easily than 10% of a year, so a window's
+    own persistent and severe absence are compared only when it spans its whole term.
+
+    The year to date is the school year from its start: a window counts as it when it starts by the
+    school year's first school day (or by 14 September when the exports begin later in the year), and
+    its figures are given only when the exports reach back to the school year's start."""
     from attendance_cli.calendar import school_year_label
-    from attendance_cli.reports.benchmarks import MEASURES, Choice, choose, period_of
+    from attendance_cli.reports.benchmarks import MEASURES, Choice, choose, covers, period_of
 
     end = window.end or data.dates[1] or dt.date.today()
     year_start = school_year_start(end)
+    opening = dt.date(year_start.year, 9, 14)  # the school year has begun by then (benchmarks.covers)
     first_day = min((d for d in calendar.school_days if d >= year_start), default=year_start)
-    year_to_date = window.start is None or window.start <= first_day
+    year_to_date = window.start is None or window.start <= min(first_day, opening)
     period = period_of(window.start or year_start, end, year_to_date)
     year = year_start.year
-    choices = {m: choose(benchmarks, phase, period, year, m, fallback=year_to_date) for m in MEASURES}
+    whole = year_to_date or covers(window.start or year_start, end, period)
+    span = f"{window.start:%d/%m/%Y} to {end:%d/%m/%Y}" if window.start else ""
+    choices = {m: choose(benchmarks, phase, period, year, m, fallback=year_to_date, whole=whole, span=span)
+               for m in MEASURES}
     # authorised and unauthorised absence from the row overall absence comes from, so the three add up
     overall = choices["overall"]
     for measure in ("authorised", "unauthorised"):
@@ -189,19 +198,23 @@ def _comparison(data: Dataset, window: Window, calendar: SchoolCalendar, benchma
             break
         value = overall.row.figures[measure]
         choices[measure] = Choice(value, overall.row, overall.why) if value is not None else Choice(
-            None, None, f"the figure overall absence is compared with does not give it")
+            None, None, "the figure overall absence is compared with does not give it")
     ytd = None
-    if not year_to_date:
+    ytd_missing = None  # the exports begin after the school year did: no year to date to show
+    if not year_to_date and first_day > opening:
+        ytd_missing = first_day
+    elif not year_to_date:
         ytd_window = Window(year_start, end, f"school year {school_year_label(year_start)} to date",
                             dfe_cohort=window.dfe_cohort)
-        whole = overall_statistics(pupil_statistics(data.tally(ytd_window)), lessons)
-        row = whole.row(0, named=True) if whole.height else {}
+        whole_year = overall_statistics(pupil_statistics(data.tally(ytd_window)), lessons)
+        row = whole_year.row(0, named=True) if whole_year.height else {}
         ytd_period = period_of(year_start, end, True)
         ytd = {"window": ytd_window, "period": ytd_period, **{k: row.get(k) for k in (
             "persistent_absence_pct", "persistent_absence_pupils", "severe_absence_pct", "severe_absence_pupils")},
                "choices": {m: choose(benchmarks, phase, ytd_period, year, m, fallback=True) for m in ("pa", "sa")}}
     return {"period": period, "school_year": school_year_label(year_start), "phase": phase, "window": choices,
-            "ytd": ytd, "shipped": benchmarks.shipped, "file": benchmarks.path, "cohort": window.dfe_cohort}
+            "ytd": ytd, "ytd_missing": ytd_missing, "shipped": benchmarks.shipped, "file": benchmarks.path,
+            "cohort": window.dfe_cohort}
 
 
 def _hidden(table: pl.DataFrame, headline: dict[str, Any], below: int) -> list[set[str]]:

@@ -94,14 +94,14 @@ def _comparison_text(report: Report) -> str:
     if comparison is None:
         return ""
     uses: dict = {}
-    missing = []
+    missing: dict[str, list[str]] = {}  # why -> the measures not compared for that reason
     choices = [(m, c, "") for m, c in comparison["window"].items()]
     if comparison["ytd"]:
         choices += [(m, c, " to date") for m, c in comparison["ytd"]["choices"].items()]
     for measure, choice, suffix in choices:
         name = MEASURE_NAMES[measure] + (" over the school year" + suffix if suffix else "")
         if choice.row is None:
-            missing.append(f"{name}: {choice.why}")
+            missing.setdefault(choice.why, []).append(name)
             continue
         uses.setdefault((choice.row.line, choice.why), (choice.row, []))[1].append(name)
     shipped = comparison["shipped"]
@@ -111,13 +111,22 @@ def _comparison_text(report: Report) -> str:
     text = ("National figures compared with" if shipped else f"Figures compared with, from {comparison['file']}") + \
         f" (phase {comparison['phase']}). " + " ".join(parts)
     if missing:
-        text += " Not compared: " + "; ".join(missing) + "."
+        text += " Not compared: " + "; ".join(f"{_join(names)}: {why}" for why, names in missing.items()) + "."
+    if comparison.get("ytd_missing"):
+        text += (f" The exports begin on {comparison['ytd_missing']:%d/%m/%Y}, after the school year began: the school "
+                 "year to date is not shown.")
     if comparison["cohort"]:
         text += (" Like with like: this report counts the DfE cohort, pupils of compulsory school age, as the national "
-                 "statistics do.")
-    else:
+                 "statistics do." if shipped else
+                 " This report counts the DfE cohort, pupils of compulsory school age: the benchmark file's note column "
+                 "says which pupils its figures cover.")
+    elif shipped:
         text += (" National figures cover pupils of compulsory school age (Year 1 to Year 11); this report counts every "
                  "pupil ('attendance report --cohort dfe' compares like with like).")
+    else:
+        text += (" This report counts every pupil; the benchmark file's note column says which pupils its figures "
+                 "cover ('attendance report --cohort dfe' counts only pupils of compulsory school age, as national "
+                 "statistics do).")
     return text
 
 
