@@ -51,6 +51,9 @@ class Report:
     #: what the figures are compared with (reports.benchmarks): the window's period, each measure's
     #: choice, and the school year to date's persistent and severe absence beside the window's
     comparison: dict[str, Any] | None = None
+    #: what the letters table's note says: whether a policy was given, letters left out (too few
+    #: school days after them) by name, the registers' last day (figures._interventions)
+    letters: dict[str, Any] | None = None
 
 
 def read_pupil_file(path) -> pl.DataFrame:
@@ -151,8 +154,9 @@ def build(data: Dataset, window: Window, calendar: SchoolCalendar, *, title: str
     weekly, heat, reasons = _series(possible, window, export)
     patterns = _patterns(marks, possible, window, calendar, pupils, at_risk_within, lessons)
     last_year = _last_year(data, window, calendar, lessons)
-    interventions = (_interventions(marks, possible, ledger_path, policy_name, weeks_around_letters, window, policy)
-                     if ledger_path else [])
+    interventions, letters = (_interventions(marks, possible, ledger_path, policy_name, weeks_around_letters, window,
+                                             policy, calendar.school_days) if ledger_path else ([], {}))
+    letters["policy"] = policy_name is not None
     report = counted.report
     method = {
         "text": METHOD, "codes": export.options.codes.name, "window": window.describe(),
@@ -163,7 +167,7 @@ def build(data: Dataset, window: Window, calendar: SchoolCalendar, *, title: str
     }
     benchmark = {measure: choice.value for measure, choice in comparison["window"].items()}
     return Report(title, window, phase, headline, last_year, benchmark, breakdowns, weekly, heat, reasons,
-                  patterns, interventions, method, suppress_below, comparison)
+                  patterns, interventions, method, suppress_below, comparison, letters)
 
 
 def _comparison(data: Dataset, window: Window, calendar: SchoolCalendar, benchmarks: Benchmarks, phase: str,
@@ -400,26 +404,55 @@ def _last_year(data: Dataset, window: Window, calendar: SchoolCalendar, lessons:
     return {"start": start, "end": end, **_rates(whole.row(0, named=True))}
 
 
-def _interventions(marks: Marks, possible: _Possible, ledger_path, policy: str | None, weeks: int, window: Window,
-                   rules: Any = None) -> list[dict[str, Any]]:
-    """For each letter type sent in the window: its pupils over `weeks` weeks before and after the
-    letter, by attendance, or by late marks for a letter about punctuality (its rules count late marks).
+#: Letters with fewer school days of registers after them than this are left out of "Letters and
+#: attendance" (and the report says how many): a few days say nothing of a letter's effect.
+MIN_DAYS_AFTER = 5
 
-    Both sides are exactly `weeks` × 7 days: before, the days up to the day before the letter; after,
-    the letter's day and the days after it, so neither side has a day more to count. `rules`: the
-    policy, whose rules name each letter (by their description) and say what it is about."""
+
+def _interventions(marks: Marks, possible: _Possible, ledger_path, policy: str | None, weeks: int, window: Window,
+                   rules: Any = None, school_days: tuple[dt.date, ...] = ()) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """For each letter type sent in the window: its pupils over `weeks` weeks before and after the
+    letter, by attendance, or by the late rate (late marks per 100 possible sessions) for a letter
+    about punctuality (its rules count late marks): a rate, as the two periods need not hold as many
+    sessions.
+
+    Before: the days up to the day before the letter; after: the letter's day and the days after it,
+    `weeks` × 7 days each, or to the end of the registers. Each row says how many school days each
+    side counted, and when the registers end before the after period does; letters with fewer than
+    MIN_DAYS_AFTER school days after them are left out and counted. `rules`: the policy, whose rules
+    name each letter (by their description) and say what it is about. Returns the rows, and what
+    the table's note needs (`left_out`: letters left out by name, `registers_end`)."""
     from attendance_cli.letters.facts import read_letters
 
+    last = school_days[-1] if school_days else None
+    notes: dict[str, Any] = {"left_out": {}, "registers_end": last, "min_days_after": MIN_DAYS_AFTER, "weeks": weeks}
     letters = read_letters(ledger_path, policy) if policy else pl.DataFrame()
     if letters.is_empty():
-        return []
+        return [], notes
     # the letters sent in the report's window, not every letter in the ledger
     letters = letters.filter(pl.col("letter_date").is_between(window.start or dt.date.min, window.end or dt.date.max))
     sent = marks.numbered(letters.select("pupil_id", "letter", "letter_date").unique())
     if sent.is_empty():
-        return []
-    frame = possible.rows(sent.select("pupil").unique()).select("pupil", "date", "category", "late")
+        return [], notes
     span = dt.timedelta(weeks=weeks)
+    about = _letters_about(rules)
+    # the school days each side of each letter date (a few dates × a term's days)
+    days = pl.DataFrame({"date": sorted(school_days)}, schema={"date": pl.Date})
+    counted = (sent.select("letter_date").unique().join(days, how="cross").group_by("letter_date").agg(
+        pl.col("date").is_between(pl.col("letter_date") - span, pl.col("letter_date") - dt.timedelta(days=1))
+        .sum().cast(pl.Int64).alias("days_before"),
+        pl.col("date").is_between(pl.col("letter_date"), pl.col("letter_date") + span - dt.timedelta(days=1))
+        .sum().cast(pl.Int64).alias("days_after"))
+        .with_columns((pl.col("letter_date") + span - dt.timedelta(days=1) > pl.lit(last or dt.date.max))
+                      .alias("cut_short")))
+    sent = sent.join(counted, on="letter_date", how="left").with_columns(pl.col("days_before", "days_after").fill_null(0))
+    short = sent.filter(pl.col("days_after") < MIN_DAYS_AFTER)
+    for letter, count in short.group_by("letter").agg(pl.len()).iter_rows():  # a few letter types
+        notes["left_out"][about.get(letter, (letter, False))[0]] = count
+    sent = sent.filter(pl.col("days_after") >= MIN_DAYS_AFTER)
+    if sent.is_empty():
+        return [], notes
+    frame = possible.rows(sent.select("pupil").unique()).select("pupil", "date", "category", "late")
     joined = sent.join(frame, on="pupil").with_columns(
         pl.when(pl.col("date").is_between(pl.col("letter_date") - span, pl.col("letter_date") - dt.timedelta(days=1)))
         .then(pl.lit("before")).when(pl.col("date").is_between(pl.col("letter_date"),
@@ -428,24 +461,32 @@ def _interventions(marks: Marks, possible: _Possible, ledger_path, policy: str |
     table = joined.group_by("letter", "side").agg(
         possible_expr(only_possible=True).alias("possible"), attended_expr().alias("attended"),
         pl.col("late").is_not_null().sum().alias("lates"), pl.col("pupil").n_unique().alias("pupils"))
-    about = _letters_about(rules)
+    lengths = sent.group_by("letter").agg(pl.col("days_before").min().alias("before_min"),
+                                          pl.col("days_before").max().alias("before_max"),
+                                          pl.col("days_after").min().alias("after_min"),
+                                          pl.col("days_after").max().alias("after_max"), pl.col("cut_short").any())
+    lengths = {r["letter"]: r for r in lengths.iter_rows(named=True)}
     out = []
     for letter in sorted(table["letter"].unique().to_list()):
         rows = {r["side"]: r for r in table.filter(pl.col("letter") == letter).iter_rows(named=True)}
         if "before" not in rows or "after" not in rows:
             continue
         name, lateness = about.get(letter, (letter, False))
+        length = lengths[letter]
         entry = {"letter": letter, "name": name, "pupils": rows["before"]["pupils"],
-                 "measure": "lates" if lateness else "attendance"}
-        if lateness:
-            entry.update(before=rows["before"]["lates"], after=rows["after"]["lates"])
-            entry["change"] = entry["after"] - entry["before"]
+                 "measure": "late rate" if lateness else "attendance",
+                 "days_before": (length["before_min"], length["before_max"]),
+                 "days_after": (length["after_min"], length["after_max"]), "cut_short": length["cut_short"],
+                 "sessions_before": rows["before"]["possible"], "sessions_after": rows["after"]["possible"]}
+        if lateness:  # late marks per 100 possible sessions
+            entry.update(before=pct(rows["before"]["lates"], rows["before"]["possible"]),
+                         after=pct(rows["after"]["lates"], rows["after"]["possible"]))
         else:
             entry.update(before=pct(rows["before"]["attended"], rows["before"]["possible"]),
                          after=pct(rows["after"]["attended"], rows["after"]["possible"]))
-            entry["change"] = entry["after"] - entry["before"]
+        entry["change"] = entry["after"] - entry["before"]
         out.append(entry)
-    return out
+    return out, notes
 
 
 def _letters_about(policy: Any) -> dict[str, tuple[str, bool]]:

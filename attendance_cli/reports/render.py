@@ -130,6 +130,45 @@ def _comparison_text(report: Report) -> str:
     return text
 
 
+def _span(low: int, high: int) -> str:
+    return f"{low:,}" if low == high else f"{low:,}–{high:,}"
+
+
+def _days_counted(row: dict[str, Any], letters: dict[str, Any]) -> str:
+    """"20 school days before, 6 after (the registers end 20/11/2026)": the periods actually counted."""
+    text = f"{_span(*row['days_before'])} school days before, {_span(*row['days_after'])} after"
+    if row["cut_short"] and letters.get("registers_end"):
+        text += f" (the registers end {letters['registers_end']:%d/%m/%Y})"
+    return text
+
+
+def _letters_note(report: Report) -> str:
+    """What the letters table counts, the letters it leaves out, or why there is no table."""
+    letters = report.letters or {}
+    if not letters.get("policy"):
+        return ("Letters are shown with --policy and the ledger its letters are recorded in (--db): this report was "
+                "made without a policy.")
+    weeks = plural(letters.get("weeks", 4), "week")
+    text = ""
+    if report.interventions:
+        text = (f"Letters sent in this window. Before: the school days in the {weeks} up to the day before each letter; "
+                f"after: the school days from the letter's day, {weeks} or to the end of the registers. Letters about "
+                "punctuality are measured by the late rate (late marks per 100 possible sessions), the others by "
+                "attendance (change in points). Pupils get a letter because their attendance or punctuality was poor, "
+                "and such figures tend to improve anyway (regression to the mean): a change after a letter is not all "
+                "the letter's effect.")
+    else:
+        text = "No letters recorded in the ledger for this policy in this window (or none with marks on both sides of the letter)."
+    left = letters.get("left_out") or {}
+    if left:
+        end = letters.get("registers_end")
+        counts = [plural(n, "letter") + f" ({name})" for name, n in left.items()]
+        text += (f" Left out: {_join(counts)}, with fewer than "
+                 f"{plural(letters['min_days_after'], 'school day')} of registers after them"
+                 + (f" (the registers end {end:%d/%m/%Y})." if end else "."))
+    return text
+
+
 def _join(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
@@ -229,19 +268,17 @@ def context(report: Report, school: dict[str, Any] | None, anonymous: bool) -> d
     }
     interventions = []
     for i in report.interventions:
-        measure = "late marks" if i["measure"] == "lates" else "attendance %"
+        measure = "late marks per 100 sessions" if i["measure"] == "late rate" else "attendance %"
+        days = _days_counted(i, report.letters or {})
         if i["pupils"] < report.suppress_below:  # a letter sent to few pupils: their figures are not shown
             interventions.append({"letter": i["name"], "pupils": f"fewer than {report.suppress_below:,}",
-                                  "measure": measure, "before": HIDDEN, "after": HIDDEN, "change": HIDDEN})
+                                  "measure": measure, "before": HIDDEN, "after": HIDDEN, "change": HIDDEN,
+                                  "days": days})
             continue
-        if i["measure"] == "lates":
-            interventions.append({"letter": i["name"], "pupils": f"{i['pupils']:,}", "measure": measure,
-                                  "before": f"{i['before']:,}", "after": f"{i['after']:,}",
-                                  "change": f"{i['change']:+,}"})
-            continue
-        before, after = _pct(i["before"], "attendance_pct"), _pct(i["after"], "attendance_pct")
-        interventions.append({"letter": i["name"], "pupils": f"{i['pupils']:,}", "measure": "attendance %",
-                              "before": before, "after": after, "change": points_between(before, after)})
+        before, after = ((f"{i['before']:.2f}", f"{i['after']:.2f}") if i["measure"] == "late rate"
+                         else (_pct(i["before"], "attendance_pct"), _pct(i["after"], "attendance_pct")))
+        interventions.append({"letter": i["name"], "pupils": f"{i['pupils']:,}", "measure": measure,
+                              "before": before, "after": after, "change": points_between(before, after), "days": days})
     reasons = [{"code": r["code"], "meaning": r["meaning"], "category": r["category"], "sessions": f"{r['sessions']:,}"}
                for r in report.reasons.iter_rows(named=True)]
     m = report.method
@@ -252,7 +289,7 @@ def context(report: Report, school: dict[str, Any] | None, anonymous: bool) -> d
         "last_year": ({"window": f"{last['start']:%d/%m/%Y} to {last['end']:%d/%m/%Y}"} if last else None),
         "chart_text": chart_text(report),
         "breakdowns": breakdowns, "patterns": patterns, "interventions": interventions, "reasons": reasons,
-        "suppress_below": report.suppress_below, "anonymous": anonymous,
+        "letters_note": _letters_note(report), "suppress_below": report.suppress_below, "anonymous": anonymous,
         "breakdowns_note": (f"fewer than {plural(report.suppress_below, 'pupil')} (and any group from which one "
                             f"could be worked out with the whole school's figures; PA and SA % of 1 to "
                             f"{report.suppress_below - 1} pupils read {HIDDEN})"),
