@@ -37,7 +37,7 @@ def test_a_secondary_autumn_window_is_compared_with_the_published_autumn_term(ru
     assert "<th>National (secondary)</th>" in table
     assert "<tr><td>Attendance</td><td>98.50%</td><td>92.34%</td>" in table
     assert "<tr><td>Overall absence</td><td>1.50%</td><td>7.66%</td>" in table
-    assert SECONDARY_AUTUMN in table and "the autumn term, the period of this window; the latest published" in table
+    assert SECONDARY_AUTUMN in table and "the autumn term, the term this window is part of; the latest published" in table
     # the census autumn release gives overall absence only: authorised and unauthorised are not compared
     assert "<tr><td>Authorised absence</td><td>0.00%</td><td>–</td>" in table
     # persistent absence over a fortnight is not set beside a full year's: the fortnight's (1 of 10
@@ -48,7 +48,12 @@ def test_a_secondary_autumn_window_is_compared_with_the_published_autumn_term(ru
     assert "<tr><td>Severe absence, school year to date</td><td>0.00% (0 pupils)</td><td>–</td>" in table
     assert ("Persistent absence over the school year to date: national secondary, full year 2025/26 (DfE, Pupil "
             "attendance in schools (daily data), 2025/26") in table
-    assert "no autumn term figure is published, so the full year&#39;s." in table
+    assert ("no autumn term figure is in the shipped national figures, so the nearest published period: the full "
+            "year, which includes the autumn term.") in table
+    # the fortnight's own: not set beside any term's, and the note says why
+    assert ("Not compared: authorised absence and unauthorised absence: the figure overall absence is compared with "
+            "does not give it; persistent absence and severe absence: this window (02/11/2026 to 13/11/2026) is "
+            "shorter than the autumn term, and published figures are for whole terms or years") in table
     assert "this report counts every pupil (&#39;attendance report --cohort dfe&#39; compares like with like)" in table
 
 
@@ -100,13 +105,25 @@ def test_a_benchmark_file_is_used_and_named(run, tmp_path):
     assert "<th>Benchmark (secondary)</th>" in table
     assert "<tr><td>Overall absence</td><td>1.50%</td><td>5.00%</td>" in table
     assert "<tr><td>Unauthorised absence</td><td>1.50%</td><td>2.00%</td>" in table
-    # the same period of the same school year: the fortnight's PA and SA are compared too
-    assert "this window</td><td>10.00% (1 pupil)</td><td>12.00%</td>" in table
-    assert "Severe absence (50% or more missed), this window</td><td>0.00% (0 pupils)</td><td>1.50%</td>" in table
+    # a fortnight's PA and SA are not set beside the autumn term's, even the benchmark's own; the year
+    # to date's (to 13/11, in the autumn term) are, with the period it has reached
+    assert "this window</td><td>10.00% (1 pupil)</td><td>–</td>" in table
+    assert "Severe absence (50% or more missed), this window</td><td>0.00% (0 pupils)</td><td>–</td>" in table
+    assert "<tr><td>Persistent absence, school year to date</td><td>0.00% (0 pupils)</td><td>12.00%</td>" in table
+    assert "<tr><td>Severe absence, school year to date</td><td>0.00% (0 pupils)</td><td>1.50%</td>" in table
     assert f"Figures compared with, from {own} (phase secondary)." in table
     assert ("benchmark secondary, autumn term 2026/27 (Newtown Council attendance team, "
             "https://newtown.example.org/attendance, published 18/12/2026; Newtown secondary schools); "
-            "the autumn term, the period of this window.") in table
+            "the autumn term, the term this window is part of.") in table
+    assert ("Persistent absence over the school year to date and severe absence over the school year to date: "
+            "benchmark secondary, autumn term 2026/27") in table
+    assert "the autumn term, the period the school year to date has reached." in table
+    assert ("persistent absence and severe absence: this window (02/11/2026 to 13/11/2026) is shorter than the "
+            "autumn term") in table
+    # the note speaks of the benchmark file, not of the national figures
+    assert "National figures" not in table
+    assert ("This report counts every pupil; the benchmark file&#39;s note column says which pupils its figures "
+            "cover") in table
 
 
 @pytest.mark.parametrize("text, message", [

@@ -242,16 +242,18 @@ def test_letters_four_weeks_before_and_after_are_28_days_each(run, tmp_path):
     result = run("report", marks, "--out", out, "--window", "ytd", "--policy", tmp_path / "policy.toml", "--db", db,
                  "--suppress-below", "1")  # one pupil had the letter
     assert result.exit_code == 0, result.stderr
-    # before: 4 late marks (12/10 and the three of 02/11 to 04/11); after: 1 (09/11); named by the rule
+    # before: 4 late marks (12/10 and the three of 02/11 to 04/11) in 40 sessions; after: 1 (09/11) in 40;
+    # measured by the late rate, per 100 sessions; named by the rule; 20 school days each side
     page = out.read_text(encoding="utf-8")
-    assert ("<tr><td>3 late sessions this half term</td><td>1</td><td>late marks</td><td>4</td><td>1</td>"
-            "<td>-3</td></tr>") in page
+    assert ("<tr><td>3 late sessions this half term</td><td>1</td><td>late marks per 100 sessions</td><td>10.00</td>"
+            "<td>2.50</td><td>-7.50</td><td>20 school days before, 20 after</td></tr>") in page
     assert "punctuality-1" not in page.split('<section id="interventions">')[1]
     assert "regression to the mean" in page
     pdf = tmp_path / "report.pdf"
     assert run("report", marks, "--out", pdf, "--window", "ytd", "--policy", tmp_path / "policy.toml",
                "--db", db, "--suppress-below", "1").exit_code == 0
-    assert "3 late sessions this half term 1 late marks 4 1 -3" in pdf_text(pdf)
+    text = " ".join(pdf_text(pdf).split())
+    assert "3 late sessions this half term 1 late marks per 100 sessions 10.00 2.50 -7.50 20 school days before, 20 after" in text
 
 
 def test_the_letters_table_covers_only_the_reports_window(run, tmp_path):

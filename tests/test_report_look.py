@@ -177,7 +177,7 @@ def test_the_pdf_checks_catch_what_the_issue_saw(tmp_path):
     assert "'faint' in #aaaaaa: contrast 2.32" in problems
 
 
-REPORT_HEADERS = {"Measure", "Group", "Pupil", "Letter"}
+REPORT_HEADERS = {"Measure", "Group", "Pupil", "Letter", "Code"}  # Code: the Method's absence by reason
 
 
 def test_the_pdf_report_has_every_chart_titled_and_captioned(secondary):

@@ -12,14 +12,17 @@ same columns instead. A row gives one phase's rates for one period of one school
     source          the publication (who, what, which release)
     url             where it is published
     published       the date it was published (yyyy-mm-dd), or blank when not recorded
+    (authorised + unauthorised must equal overall absence, give or take 0.1 for rounding)
     note            what the figures cover (optional)
 
 A window is compared with the figures of its own period: a half term or a term with its term's,
 the school year to date with the census period it reaches (autumn, autumn and spring, the full
-year), anything else with the full year. Where the period's figure is not published, the full
-year's is used and the report says so. Persistent and severe absence depend on the length of the
-window (a pupil misses 10% of three weeks far more easily than of a year), so they are compared only
-with figures of the same period; the school year to date carries the full-year comparison.
+year), anything else with the full year. Where the file has no figure for the period, the nearest
+period that holds it is used (a spring half term: the autumn and spring terms, then the full year)
+and the report says so. Persistent and severe absence depend on the length of the window (a pupil
+misses 10% of three weeks far more easily than of a year), so a window's are compared only when it
+spans the whole period, with that period's figures; the school year to date's are compared with the
+period it has reached, or the full year.
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ COLUMNS = ("school_year", "period", "phase", "overall_absence_pct", "authorised_
 REQUIRED = COLUMNS[:-1]  # note may be left out
 PERIODS = ("full-year", "autumn", "spring", "summer", "autumn-spring")
 PHASES = ("primary", "secondary", "special", "all")
+#: How far authorised + unauthorised absence may be from overall absence in a row: rounding only
+#: (the DfE's one-decimal figures: 4.7 + 2.5 for 7.1).
+ADDS_UP = 0.1
 #: The report's measures, by the column each comes from.
 MEASURES = {"overall": "overall_absence_pct", "authorised": "authorised_absence_pct",
             "unauthorised": "unauthorised_absence_pct", "pa": "persistent_absence_pct", "sa": "severe_absence_pct"}
@@ -165,6 +171,11 @@ def _row(number: int, item: dict[str, str]) -> tuple[Row, str | None]:
         figures[key] = value
     if all(v is None for v in figures.values()):
         return None, "no figure (every percentage is blank)"  # type: ignore[return-value]
+    parts = [figures[k] for k in ("overall", "authorised", "unauthorised")]
+    if None not in parts and abs(parts[1] + parts[2] - parts[0]) > ADDS_UP + 1e-9:  # type: ignore[operator]
+        return None, (f"authorised_absence_pct {item['authorised_absence_pct']} + unauthorised_absence_pct "  # type: ignore[return-value]
+                      f"{item['unauthorised_absence_pct']} = {parts[1] + parts[2]:.2f}, not overall_absence_pct "  # type: ignore[operator]
+                      f"{item['overall_absence_pct']} (they may differ by rounding, by {ADDS_UP} at most)")
     if not item["source"]:
         return None, "no source: say which publication the figures come from"  # type: ignore[return-value]
     published = None
@@ -197,6 +208,33 @@ def period_of(start: dt.date, end: dt.date, year_to_date: bool) -> str:
     return "full-year"
 
 
+#: Where a window's own period has no figure, the nearest published periods, nearest first (each
+#: holds the period): a spring half term is compared with the autumn and spring terms before the
+#: full year. Persistent and severe absence fall back only to the full year, and only for the
+#: school year to date.
+NEAREST = {"autumn": ("autumn", "autumn-spring", "full-year"), "spring": ("spring", "autumn-spring", "full-year"),
+           "summer": ("summer", "full-year"), "autumn-spring": ("autumn-spring", "full-year"),
+           "full-year": ("full-year",)}
+
+
+def covers(start: dt.date, end: dt.date, period: str) -> bool:
+    """Whether a window spans the whole of its census period, so that its persistent and severe
+    absence can be set beside the period's: it starts by the term's second week (14 September,
+    10 January, or 16 days after Easter Sunday, as the Easter holiday may begin after it) and ends
+    in its last weeks (15 December, 21 days before Easter Sunday, 15 July). A half term or a few
+    weeks do not: a pupil misses 10% of three weeks far more easily than 10% of a term."""
+    from attendance_cli.calendar import easter_sunday
+
+    year = start.year if start.month >= 8 else start.year - 1  # the school year's first calendar year
+    easter = easter_sunday(year + 1)
+    opening = {"autumn": dt.date(year, 9, 14), "autumn-spring": dt.date(year, 9, 14), "full-year": dt.date(year, 9, 14),
+               "spring": dt.date(year + 1, 1, 10), "summer": easter + dt.timedelta(days=16)}[period]
+    closing = {"autumn": dt.date(year, 12, 15), "spring": easter - dt.timedelta(days=21),
+               "autumn-spring": easter - dt.timedelta(days=21), "summer": dt.date(year + 1, 7, 15),
+               "full-year": dt.date(year + 1, 7, 15)}[period]
+    return start <= opening and end >= closing
+
+
 @dataclass(frozen=True)
 class Choice:
     """The figure a measure is compared with, and why that one."""
@@ -207,35 +245,40 @@ class Choice:
 
 
 def choose(benchmarks: Benchmarks, phase: str, period: str, school_year: int, measure: str,
-           fallback: bool = False) -> Choice:
+           fallback: bool = False, whole: bool = True, span: str = "") -> Choice:
     """The figure for one measure: the window's own period first (the same school year, else the
-    latest before it, else the earliest after), then the full year's, except for persistent and
-    severe absence unless `fallback` (the school year to date). Ties: the file's order."""
+    latest before it, else the earliest after), then the nearest published period that holds it
+    (NEAREST), except for persistent and severe absence: those only for a window spanning the whole
+    period (`whole`), and with no fallback unless `fallback` (the school year to date, which falls
+    back to the full year). Ties: the file's order. `span`: the window's dates, for the reason a
+    short window's persistent or severe absence is not compared."""
     wanted = PERIOD_NAMES[period]
+    missing = "in the shipped national figures" if benchmarks.shipped else "in the benchmark file"
+    if measure in LENGTH_BOUND and not whole and not fallback:
+        return Choice(None, None, f"this window{' (' + span + ')' if span else ''} is shorter than the {wanted}, and "
+                                  f"published figures are for whole terms or years: a pupil misses 10% or 50% of a "
+                                  f"few weeks far more easily than of a term")
+    periods = (NEAREST[period] if measure not in LENGTH_BOUND
+               else (period, "full-year") if fallback else (period,))
     ranked = []
     for index, row in enumerate(benchmarks.rows):
-        if row.phase != phase or row.figures[measure] is None:
-            continue
-        if row.period == period:
-            rank = 0
-        elif row.period == "full-year" and (measure not in LENGTH_BOUND or fallback):
-            rank = 1
-        else:
+        if row.phase != phase or row.figures[measure] is None or row.period not in periods:
             continue
         distance = school_year - row.year
-        ranked.append(((rank, 0 if distance == 0 else 1 if distance > 0 else 2, abs(distance), index), row))
+        ranked.append(((periods.index(row.period), 0 if distance == 0 else 1 if distance > 0 else 2, abs(distance),
+                        index), row))
     if not ranked:
-        why = (f"no {phase} {MEASURE_NAMES[measure]} figure for the {wanted} is published"
-               if measure in LENGTH_BOUND and not fallback
-               else f"no {phase} {MEASURE_NAMES[measure]} figure is published for the {wanted} or the full year")
-        return Choice(None, None, why)
+        tried = " or ".join(f"the {PERIOD_NAMES[p]}" for p in periods)
+        return Choice(None, None, f"no {phase} {MEASURE_NAMES[measure]} figure for {tried} is {missing}")
     (rank, *_), row = min(ranked, key=lambda item: item[0])
-    if rank == 0 and period == "full-year":
-        why = "the full year" + ("" if row.year == school_year else ", the latest published")
-    elif rank == 0:
-        why = (f"the {wanted}, the period of this window" if row.year == school_year
-               else f"the {wanted}, the period of this window; the latest published" if row.year < school_year
-               else f"the {wanted}, the period of this window; none is published for an earlier year")
+    if rank == 0:
+        own = ("the period the school year to date has reached" if fallback and period != "full-year"
+               else "the period of this window" if whole else "the term this window is part of")
+        why = ("the full year" if period == "full-year" else f"the {wanted}, {own}")
+        why += ("" if row.year == school_year else "; the latest published" if row.year < school_year
+                else "; none is published for an earlier year")
     else:
-        why = f"no {wanted} figure is published, so the full year's"
+        nearest = PERIOD_NAMES[row.period]
+        why = (f"no {wanted} figure is {missing}, so the nearest published period: the {nearest}, which "
+               f"{'includes' if nearest == 'full year' else 'include'} the {wanted}")
     return Choice(row.figures[measure], row, why)

@@ -18,8 +18,7 @@ from attendance_cli.calendar import SchoolCalendar, school_year_start
 from attendance_cli.calendar.bank_holidays import bank_holiday_between
 from attendance_cli.errors import UsageError
 from attendance_cli.figures import (
-    ABSENT, POSSIBLE, absences_expr, attended_expr, authorised_expr, pct, pct_expr, persistent_expr, possible_expr, severe_expr,
-    unauthorised_expr,
+    ABSENT, POSSIBLE, absences_expr, attended_expr, pct, pct_expr, persistent_expr, possible_expr, severe_expr,
 )
 from attendance_cli.calendar import Window
 from attendance_cli.ingest import Export
@@ -54,6 +53,9 @@ class Report:
     comparison: dict[str, Any] | None = None
     #: the (year group, form) pairs the pupils are in: forms are hidden within their year groups
     links: list[tuple[Any, Any]] | None = None
+    #: what the letters table's note says: whether a policy was given, letters left out (too few
+    #: school days after them) by name, the registers' last day (figures._interventions)
+    letters: dict[str, Any] | None = None
 
 
 def read_pupil_file(path) -> pl.DataFrame:
@@ -154,9 +156,10 @@ def build(data: Dataset, window: Window, calendar: SchoolCalendar, *, title: str
     marks = possible.marks  # with --cohort dfe, the cohort's pupils only
     weekly, heat, reasons = _series(possible, window, export)
     patterns = _patterns(marks, possible, window, calendar, pupils, at_risk_within, lessons)
-    last_year = _last_year(possible, window, calendar)
-    interventions = (_interventions(marks, possible, ledger_path, policy_name, weeks_around_letters, window, policy)
-                     if ledger_path else [])
+    last_year = _last_year(data, window, calendar, lessons)
+    interventions, letters = (_interventions(marks, possible, ledger_path, policy_name, weeks_around_letters, window,
+                                             policy, calendar.school_days) if ledger_path else ([], {}))
+    letters["policy"] = policy_name is not None
     report = counted.report
     method = {
         "text": METHOD, "codes": export.options.codes.name, "window": window.describe(),
@@ -167,7 +170,7 @@ def build(data: Dataset, window: Window, calendar: SchoolCalendar, *, title: str
     }
     benchmark = {measure: choice.value for measure, choice in comparison["window"].items()}
     report = Report(title, window, phase, headline, last_year, benchmark, breakdowns, weekly, heat, reasons,
-                    patterns, interventions, method, suppress_below, comparison, links)
+                    patterns, interventions, method, suppress_below, comparison, links, letters)
     hide(report, anonymous=False)
     return report
 
@@ -176,18 +179,27 @@ def _comparison(data: Dataset, window: Window, calendar: SchoolCalendar, benchma
                 lessons: bool) -> dict[str, Any]:
     """Which published figure each measure is compared with (reports.benchmarks), and, for a window
     shorter than the school year to date, the school's persistent and severe absence over the year to
-    date (as `summary --window ytd` gives them), compared with the national figures for that period:
-    a pupil misses 10% of three weeks far more easily than 10% of a year."""
+    date (as `summary --window ytd` gives them), compared with the national figures for the period it
+    has reached: a pupil misses 10% of three weeks far more easily than 10% of a year, so a window's
+    own persistent and severe absence are compared only when it spans its whole term.
+
+    The year to date is the school year from its start: a window counts as it when it starts by the
+    school year's first school day (or by 14 September when the exports begin later in the year), and
+    its figures are given only when the exports reach back to the school year's start."""
     from attendance_cli.calendar import school_year_label
-    from attendance_cli.reports.benchmarks import MEASURES, Choice, choose, period_of
+    from attendance_cli.reports.benchmarks import MEASURES, Choice, choose, covers, period_of
 
     end = window.end or data.dates[1] or dt.date.today()
     year_start = school_year_start(end)
+    opening = dt.date(year_start.year, 9, 14)  # the school year has begun by then (benchmarks.covers)
     first_day = min((d for d in calendar.school_days if d >= year_start), default=year_start)
-    year_to_date = window.start is None or window.start <= first_day
+    year_to_date = window.start is None or window.start <= min(first_day, opening)
     period = period_of(window.start or year_start, end, year_to_date)
     year = year_start.year
-    choices = {m: choose(benchmarks, phase, period, year, m, fallback=year_to_date) for m in MEASURES}
+    whole = year_to_date or covers(window.start or year_start, end, period)
+    span = f"{window.start:%d/%m/%Y} to {end:%d/%m/%Y}" if window.start else ""
+    choices = {m: choose(benchmarks, phase, period, year, m, fallback=year_to_date, whole=whole, span=span)
+               for m in MEASURES}
     # authorised and unauthorised absence from the row overall absence comes from, so the three add up
     overall = choices["overall"]
     for measure in ("authorised", "unauthorised"):
@@ -195,19 +207,23 @@ def _comparison(data: Dataset, window: Window, calendar: SchoolCalendar, benchma
             break
         value = overall.row.figures[measure]
         choices[measure] = Choice(value, overall.row, overall.why) if value is not None else Choice(
-            None, None, f"the figure overall absence is compared with does not give it")
+            None, None, "the figure overall absence is compared with does not give it")
     ytd = None
-    if not year_to_date:
+    ytd_missing = None  # the exports begin after the school year did: no year to date to show
+    if not year_to_date and first_day > opening:
+        ytd_missing = first_day
+    elif not year_to_date:
         ytd_window = Window(year_start, end, f"school year {school_year_label(year_start)} to date",
                             dfe_cohort=window.dfe_cohort)
-        whole = overall_statistics(pupil_statistics(data.tally(ytd_window)), lessons)
-        row = whole.row(0, named=True) if whole.height else {}
+        whole_year = overall_statistics(pupil_statistics(data.tally(ytd_window)), lessons)
+        row = whole_year.row(0, named=True) if whole_year.height else {}
         ytd_period = period_of(year_start, end, True)
         ytd = {"window": ytd_window, "period": ytd_period, **{k: row.get(k) for k in (
             "persistent_absence_pct", "persistent_absence_pupils", "severe_absence_pct", "severe_absence_pupils")},
                "choices": {m: choose(benchmarks, phase, ytd_period, year, m, fallback=True) for m in ("pa", "sa")}}
     return {"period": period, "school_year": school_year_label(year_start), "phase": phase, "window": choices,
-            "ytd": ytd, "shipped": benchmarks.shipped, "file": benchmarks.path, "cohort": window.dfe_cohort}
+            "ytd": ytd, "ytd_missing": ytd_missing, "shipped": benchmarks.shipped, "file": benchmarks.path,
+            "cohort": window.dfe_cohort}
 
 
 def hide(report: Report, anonymous: bool) -> set[str]:
@@ -302,11 +318,6 @@ class _Possible:
         """The pupil of each mark in `slots` on the dates (one per mark)."""
         return (self.marks.frame.lazy().filter(pl.col("slot").is_in(slots.implode()) & dates).select("pupil")
                 .collect()["pupil"])
-
-    @property
-    def first_date(self) -> dt.date | None:
-        return (self.marks.frame.lazy().filter(pl.col("slot").is_in(self.lookup["slot"].implode()))
-                .select(pl.col("date").min()).collect().item())
 
 
 def _series(possible: _Possible, window: Window, export: Export) -> tuple[pl.DataFrame, list[list[float | None]], pl.DataFrame]:
@@ -404,8 +415,11 @@ def _runs(marks: Marks, window: Window, days: int) -> dict[str, int]:
 LAST_YEAR_SLACK = dt.timedelta(days=14)
 
 
-def _last_year(possible: _Possible, window: Window, calendar: SchoolCalendar) -> dict[str, Any] | None:
-    """The same window a year earlier (52 weeks, so weekdays line up), when the data covers it.
+def _last_year(data: Dataset, window: Window, calendar: SchoolCalendar, lessons: bool) -> dict[str, Any] | None:
+    """The same window a year earlier (52 weeks, so weekdays line up), when the data covers it:
+    counted exactly as the report's own figures are (the same tally, cohort and statistics), so
+    each is what `attendance summary --from --to` gives for those dates (with --cohort dfe, its
+    cohort: the pupils of compulsory school age then, not this year's).
 
     Covered means the data begins by the window's first school day, a year back (with a fortnight's
     slack): a year-to-date window starts on 1 August, in the holiday, so the data never begins near
@@ -414,46 +428,66 @@ def _last_year(possible: _Possible, window: Window, calendar: SchoolCalendar) ->
         return None
     start, end = window.start - dt.timedelta(weeks=52), window.end - dt.timedelta(weeks=52)
     first_day = next((day for day in calendar.school_days if window.start <= day <= window.end), window.start)
-    first = possible.first_date
+    first = calendar.school_days[0] if calendar.school_days else None
     if first is None or first > first_day - dt.timedelta(weeks=52) + LAST_YEAR_SLACK:
         return None
-    dates = pl.col("date").is_between(start, end)
-    per = possible.per_pupil(dates)
-    if per.height == 0:
+    earlier = Window(start, end, "the same window last year", dfe_cohort=window.dfe_cohort)
+    pupils = pupil_statistics(data.tally(earlier))
+    if pupils.height == 0:
         return None
-    totals = possible.counted([], dates).select(authorised_expr("sessions").alias("authorised"),
-                                                unauthorised_expr("sessions").alias("unauthorised")).row(0, named=True)
-    possible, absences = int(per["possible"].sum()), int(per["absent"].sum())
-    # the share of pupils persistently absent as the mean of their flags × 100: the same double as
-    # always (k × 100 / n can differ from it in the last bit, and so round the other way at a tie)
-    return {"start": start, "end": end, "attendance_pct": pct(possible - absences, possible),
-            "overall_absence_pct": pct(absences, possible),
-            "authorised_absence_pct": pct(int(totals["authorised"] or 0), possible),
-            "unauthorised_absence_pct": pct(int(totals["unauthorised"] or 0), possible),
-            "persistent_absence_pct": float(per.select(persistent_expr(pl.col("absent"), pl.col("possible")))
-                                            .to_series().mean() * 100.0)}
+    whole = overall_statistics(pupils, lessons)
+    return {"start": start, "end": end, **_rates(whole.row(0, named=True))}
+
+
+#: Letters with fewer school days of registers after them than this are left out of "Letters and
+#: attendance" (and the report says how many): a few days say nothing of a letter's effect.
+MIN_DAYS_AFTER = 5
 
 
 def _interventions(marks: Marks, possible: _Possible, ledger_path, policy: str | None, weeks: int, window: Window,
-                   rules: Any = None) -> list[dict[str, Any]]:
+                   rules: Any = None, school_days: tuple[dt.date, ...] = ()) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """For each letter type sent in the window: its pupils over `weeks` weeks before and after the
-    letter, by attendance, or by late marks for a letter about punctuality (its rules count late marks).
+    letter, by attendance, or by the late rate (late marks per 100 possible sessions) for a letter
+    about punctuality (its rules count late marks): a rate, as the two periods need not hold as many
+    sessions.
 
-    Both sides are exactly `weeks` × 7 days: before, the days up to the day before the letter; after,
-    the letter's day and the days after it, so neither side has a day more to count. `rules`: the
-    policy, whose rules name each letter (by their description) and say what it is about."""
+    Before: the days up to the day before the letter; after: the letter's day and the days after it,
+    `weeks` × 7 days each, or to the end of the registers. Each row says how many school days each
+    side counted, and when the registers end before the after period does; letters with fewer than
+    MIN_DAYS_AFTER school days after them are left out and counted. `rules`: the policy, whose rules
+    name each letter (by their description) and say what it is about. Returns the rows, and what
+    the table's note needs (`left_out`: letters left out by name, `registers_end`)."""
     from attendance_cli.letters.facts import read_letters
 
+    last = school_days[-1] if school_days else None
+    notes: dict[str, Any] = {"left_out": {}, "registers_end": last, "min_days_after": MIN_DAYS_AFTER, "weeks": weeks}
     letters = read_letters(ledger_path, policy) if policy else pl.DataFrame()
     if letters.is_empty():
-        return []
+        return [], notes
     # the letters sent in the report's window, not every letter in the ledger
     letters = letters.filter(pl.col("letter_date").is_between(window.start or dt.date.min, window.end or dt.date.max))
     sent = marks.numbered(letters.select("pupil_id", "letter", "letter_date").unique())
     if sent.is_empty():
-        return []
-    frame = possible.rows(sent.select("pupil").unique()).select("pupil", "date", "category", "late")
+        return [], notes
     span = dt.timedelta(weeks=weeks)
+    about = _letters_about(rules)
+    # the school days each side of each letter date (a few dates × a term's days)
+    days = pl.DataFrame({"date": sorted(school_days)}, schema={"date": pl.Date})
+    counted = (sent.select("letter_date").unique().join(days, how="cross").group_by("letter_date").agg(
+        pl.col("date").is_between(pl.col("letter_date") - span, pl.col("letter_date") - dt.timedelta(days=1))
+        .sum().cast(pl.Int64).alias("days_before"),
+        pl.col("date").is_between(pl.col("letter_date"), pl.col("letter_date") + span - dt.timedelta(days=1))
+        .sum().cast(pl.Int64).alias("days_after"))
+        .with_columns((pl.col("letter_date") + span - dt.timedelta(days=1) > pl.lit(last or dt.date.max))
+                      .alias("cut_short")))
+    sent = sent.join(counted, on="letter_date", how="left").with_columns(pl.col("days_before", "days_after").fill_null(0))
+    short = sent.filter(pl.col("days_after") < MIN_DAYS_AFTER)
+    for letter, count in short.group_by("letter").agg(pl.len()).iter_rows():  # a few letter types
+        notes["left_out"][about.get(letter, (letter, False))[0]] = count
+    sent = sent.filter(pl.col("days_after") >= MIN_DAYS_AFTER)
+    if sent.is_empty():
+        return [], notes
+    frame = possible.rows(sent.select("pupil").unique()).select("pupil", "date", "category", "late")
     joined = sent.join(frame, on="pupil").with_columns(
         pl.when(pl.col("date").is_between(pl.col("letter_date") - span, pl.col("letter_date") - dt.timedelta(days=1)))
         .then(pl.lit("before")).when(pl.col("date").is_between(pl.col("letter_date"),
@@ -462,24 +496,32 @@ def _interventions(marks: Marks, possible: _Possible, ledger_path, policy: str |
     table = joined.group_by("letter", "side").agg(
         possible_expr(only_possible=True).alias("possible"), attended_expr().alias("attended"),
         pl.col("late").is_not_null().sum().alias("lates"), pl.col("pupil").n_unique().alias("pupils"))
-    about = _letters_about(rules)
+    lengths = sent.group_by("letter").agg(pl.col("days_before").min().alias("before_min"),
+                                          pl.col("days_before").max().alias("before_max"),
+                                          pl.col("days_after").min().alias("after_min"),
+                                          pl.col("days_after").max().alias("after_max"), pl.col("cut_short").any())
+    lengths = {r["letter"]: r for r in lengths.iter_rows(named=True)}
     out = []
     for letter in sorted(table["letter"].unique().to_list()):
         rows = {r["side"]: r for r in table.filter(pl.col("letter") == letter).iter_rows(named=True)}
         if "before" not in rows or "after" not in rows:
             continue
         name, lateness = about.get(letter, (letter, False))
+        length = lengths[letter]
         entry = {"letter": letter, "name": name, "pupils": rows["before"]["pupils"],
-                 "measure": "lates" if lateness else "attendance"}
-        if lateness:
-            entry.update(before=rows["before"]["lates"], after=rows["after"]["lates"])
-            entry["change"] = entry["after"] - entry["before"]
+                 "measure": "late rate" if lateness else "attendance",
+                 "days_before": (length["before_min"], length["before_max"]),
+                 "days_after": (length["after_min"], length["after_max"]), "cut_short": length["cut_short"],
+                 "sessions_before": rows["before"]["possible"], "sessions_after": rows["after"]["possible"]}
+        if lateness:  # late marks per 100 possible sessions
+            entry.update(before=pct(rows["before"]["lates"], rows["before"]["possible"]),
+                         after=pct(rows["after"]["lates"], rows["after"]["possible"]))
         else:
             entry.update(before=pct(rows["before"]["attended"], rows["before"]["possible"]),
                          after=pct(rows["after"]["attended"], rows["after"]["possible"]))
-            entry["change"] = entry["after"] - entry["before"]
+        entry["change"] = entry["after"] - entry["before"]
         out.append(entry)
-    return out
+    return out, notes
 
 
 def _letters_about(policy: Any) -> dict[str, tuple[str, bool]]:

@@ -94,14 +94,14 @@ def _comparison_text(report: Report) -> str:
     if comparison is None:
         return ""
     uses: dict = {}
-    missing = []
+    missing: dict[str, list[str]] = {}  # why -> the measures not compared for that reason
     choices = [(m, c, "") for m, c in comparison["window"].items()]
     if comparison["ytd"]:
         choices += [(m, c, " to date") for m, c in comparison["ytd"]["choices"].items()]
     for measure, choice, suffix in choices:
         name = MEASURE_NAMES[measure] + (" over the school year" + suffix if suffix else "")
         if choice.row is None:
-            missing.append(f"{name}: {choice.why}")
+            missing.setdefault(choice.why, []).append(name)
             continue
         uses.setdefault((choice.row.line, choice.why), (choice.row, []))[1].append(name)
     shipped = comparison["shipped"]
@@ -111,13 +111,61 @@ def _comparison_text(report: Report) -> str:
     text = ("National figures compared with" if shipped else f"Figures compared with, from {comparison['file']}") + \
         f" (phase {comparison['phase']}). " + " ".join(parts)
     if missing:
-        text += " Not compared: " + "; ".join(missing) + "."
+        text += " Not compared: " + "; ".join(f"{_join(names)}: {why}" for why, names in missing.items()) + "."
+    if comparison.get("ytd_missing"):
+        text += (f" The exports begin on {comparison['ytd_missing']:%d/%m/%Y}, after the school year began: the school "
+                 "year to date is not shown.")
     if comparison["cohort"]:
         text += (" Like with like: this report counts the DfE cohort, pupils of compulsory school age, as the national "
-                 "statistics do.")
-    else:
+                 "statistics do." if shipped else
+                 " This report counts the DfE cohort, pupils of compulsory school age: the benchmark file's note column "
+                 "says which pupils its figures cover.")
+    elif shipped:
         text += (" National figures cover pupils of compulsory school age (Year 1 to Year 11); this report counts every "
                  "pupil ('attendance report --cohort dfe' compares like with like).")
+    else:
+        text += (" This report counts every pupil; the benchmark file's note column says which pupils its figures "
+                 "cover ('attendance report --cohort dfe' counts only pupils of compulsory school age, as national "
+                 "statistics do).")
+    return text
+
+
+def _span(low: int, high: int) -> str:
+    return f"{low:,}" if low == high else f"{low:,}–{high:,}"
+
+
+def _days_counted(row: dict[str, Any], letters: dict[str, Any]) -> str:
+    """"20 school days before, 6 after (the registers end 20/11/2026)": the periods actually counted."""
+    text = f"{_span(*row['days_before'])} school days before, {_span(*row['days_after'])} after"
+    if row["cut_short"] and letters.get("registers_end"):
+        text += f" (the registers end {letters['registers_end']:%d/%m/%Y})"
+    return text
+
+
+def _letters_note(report: Report) -> str:
+    """What the letters table counts, the letters it leaves out, or why there is no table."""
+    letters = report.letters or {}
+    if not letters.get("policy"):
+        return ("Letters are shown with --policy and the ledger its letters are recorded in (--db): this report was "
+                "made without a policy.")
+    weeks = plural(letters.get("weeks", 4), "week")
+    text = ""
+    if report.interventions:
+        text = (f"Letters sent in this window. Before: the school days in the {weeks} up to the day before each letter; "
+                f"after: the school days from the letter's day, {weeks} or to the end of the registers. Letters about "
+                "punctuality are measured by the late rate (late marks per 100 possible sessions), the others by "
+                "attendance (change in points). Pupils get a letter because their attendance or punctuality was poor, "
+                "and such figures tend to improve anyway (regression to the mean): a change after a letter is not all "
+                "the letter's effect.")
+    else:
+        text = "No letters recorded in the ledger for this policy in this window (or none with marks on both sides of the letter)."
+    left = letters.get("left_out") or {}
+    if left:
+        end = letters.get("registers_end")
+        counts = [plural(n, "letter") + f" ({name})" for name, n in left.items()]
+        text += (f" Left out: {_join(counts)}, with fewer than "
+                 f"{plural(letters['min_days_after'], 'school day')} of registers after them"
+                 + (f" (the registers end {end:%d/%m/%Y})." if end else "."))
     return text
 
 
@@ -148,8 +196,14 @@ def context(report: Report, school: dict[str, Any] | None, anonymous: bool) -> d
     last = report.last_year
     ytd = comparison["ytd"]
 
-    def previous(measure: str) -> str:
-        return _pct(last[measure], measure) + "%" if last and last.get(measure) is not None else ""
+    def previous(measure: str, pupils: str | None = None) -> str:
+        """Last year's figure, shown as this window's is (with its pupils for PA and SA, a small count
+        hidden in the governors' report as this year's is)."""
+        if not last or last.get(measure) is None:
+            return ""
+        if pupils:
+            return share(last[measure], last.get(pupils), measure)
+        return _pct(last[measure], measure) + "%"
 
     overall = bench.get("overall")
     attendance_national = (_pct(100 - overall.value, "attendance_pct") + "%"
@@ -166,7 +220,8 @@ def context(report: Report, school: dict[str, Any] | None, anonymous: bool) -> d
         ("Persistent absence (10% or more missed)" + (", this window" if ytd else ""),
          share(h.get("persistent_absence_pct"), h.get("persistent_absence_pupils"), "persistent_absence_pct",
                "persistent_absence_pupils" in headline_hidden),
-         _national(bench.get("pa"), "persistent_absence_pct"), previous("persistent_absence_pct")),
+         _national(bench.get("pa"), "persistent_absence_pct"),
+         previous("persistent_absence_pct", "persistent_absence_pupils")),
     ]
     if ytd:
         headline.append((
@@ -177,16 +232,21 @@ def context(report: Report, school: dict[str, Any] | None, anonymous: bool) -> d
         "Severe absence (50% or more missed)" + (", this window" if ytd else ""),
         share(h.get("severe_absence_pct"), h.get("severe_absence_pupils"), "severe_absence_pct",
               "severe_absence_pupils" in headline_hidden),
-        _national(bench.get("sa"), "severe_absence_pct"), ""))
+        _national(bench.get("sa"), "severe_absence_pct"), previous("severe_absence_pct", "severe_absence_pupils")))
     if ytd:
         headline.append((
             "Severe absence, school year to date",
             share(ytd["severe_absence_pct"], ytd["severe_absence_pupils"], "severe_absence_pct"),
             _national(ytd["choices"]["sa"], "severe_absence_pct"), ""))
+    def lost(figures: dict[str, Any] | None) -> str:
+        if not figures:
+            return ""
+        if report.method["unit"] == "sessions":
+            return f"{figures.get('days_missed', 0) or 0:,.1f}"
+        return f"{(figures.get('authorised_absences', 0) or 0) + (figures.get('unauthorised_absences', 0) or 0):,}"
+
     headline.append((
-        "Days lost to absence" if report.method["unit"] == "sessions" else "Lessons missed",
-        f"{h.get('days_missed', 0) or 0:,.1f}" if report.method["unit"] == "sessions"
-        else f"{(h.get('authorised_absences', 0) or 0) + (h.get('unauthorised_absences', 0) or 0):,}", "", ""))
+        "Days lost to absence" if report.method["unit"] == "sessions" else "Lessons missed", lost(h), "", lost(last)))
     breakdowns = []
     for column, rows in report.breakdowns:
         shown = []
@@ -223,19 +283,17 @@ def context(report: Report, school: dict[str, Any] | None, anonymous: bool) -> d
     }
     interventions = []
     for i in report.interventions:
-        measure = "late marks" if i["measure"] == "lates" else "attendance %"
+        measure = "late marks per 100 sessions" if i["measure"] == "late rate" else "attendance %"
+        days = _days_counted(i, report.letters or {})
         if i["pupils"] < report.suppress_below:  # a letter sent to few pupils: their figures are not shown
             interventions.append({"letter": i["name"], "pupils": f"fewer than {report.suppress_below:,}",
-                                  "measure": measure, "before": HIDDEN, "after": HIDDEN, "change": HIDDEN})
+                                  "measure": measure, "before": HIDDEN, "after": HIDDEN, "change": HIDDEN,
+                                  "days": days})
             continue
-        if i["measure"] == "lates":
-            interventions.append({"letter": i["name"], "pupils": f"{i['pupils']:,}", "measure": measure,
-                                  "before": f"{i['before']:,}", "after": f"{i['after']:,}",
-                                  "change": f"{i['change']:+,}"})
-            continue
-        before, after = _pct(i["before"], "attendance_pct"), _pct(i["after"], "attendance_pct")
-        interventions.append({"letter": i["name"], "pupils": f"{i['pupils']:,}", "measure": "attendance %",
-                              "before": before, "after": after, "change": points_between(before, after)})
+        before, after = ((f"{i['before']:.2f}", f"{i['after']:.2f}") if i["measure"] == "late rate"
+                         else (_pct(i["before"], "attendance_pct"), _pct(i["after"], "attendance_pct")))
+        interventions.append({"letter": i["name"], "pupils": f"{i['pupils']:,}", "measure": measure,
+                              "before": before, "after": after, "change": points_between(before, after), "days": days})
     reasons = [{"code": r["code"], "meaning": r["meaning"], "category": r["category"], "sessions": f"{r['sessions']:,}"}
                for r in report.reasons.iter_rows(named=True)]
     m = report.method
@@ -246,7 +304,7 @@ def context(report: Report, school: dict[str, Any] | None, anonymous: bool) -> d
         "last_year": ({"window": f"{last['start']:%d/%m/%Y} to {last['end']:%d/%m/%Y}"} if last else None),
         "chart_text": chart_text(report),
         "breakdowns": breakdowns, "patterns": patterns, "interventions": interventions, "reasons": reasons,
-        "suppress_below": report.suppress_below, "anonymous": anonymous,
+        "letters_note": _letters_note(report), "suppress_below": report.suppress_below, "anonymous": anonymous,
         "breakdowns_note": (f"fewer than {plural(report.suppress_below, 'pupil')} (and any group from which one "
                             f"could be worked out with the whole school's figures or another table: forms with their "
                             f"year group's; PA and SA % of 1 to {report.suppress_below - 1} pupils, and any from "
