@@ -76,7 +76,11 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         return
     make_folder(path.parent, path)
     lock = path.with_name(f".{path.name}.lock")
-    with writing(path), hold(lock, WRITE_WAIT, str(path), by="run writing", remove_if=lambda: True):
+    if lock.is_dir():
+        raise FileSystemError(f"cannot write {path}: a folder {lock} stands where its lock file goes.",
+                              fix="Move that folder away, or write to another name.")
+    # a refusal on the lock (a read-only folder) is one on the file asked for: the user never named the lock
+    with writing(path, lock), hold(lock, WRITE_WAIT, str(path), by="run writing", remove_if=lambda: True):
         for stale in path.parent.glob(f".{glob.escape(path.name)}.*.part"):
             stale.unlink(missing_ok=True)
         _write_in_place(path, write)

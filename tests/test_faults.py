@@ -117,3 +117,12 @@ def test_a_file_output_killed_before_it_is_in_place_is_cleared_by_the_next_run(c
     assert again.returncode == 0, again.stderr
     assert target.stat().st_size > 1000
     assert leftovers(tmp_path) == []  # the part and the lock file gone with the next write
+
+
+def test_a_folder_where_the_write_lock_goes_is_named_and_nothing_is_written(export, tmp_path):
+    (tmp_path / ".summary.csv.lock").mkdir()
+    done = attendance("summary", export, "-o", "summary.csv", "-q", cwd=tmp_path)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[0] == ("Error: cannot write summary.csv: a folder .summary.csv.lock stands where its "
+                                           "lock file goes.")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".summary.csv.lock", "week.csv"]
