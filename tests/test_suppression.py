@@ -265,6 +265,40 @@ def test_no_hidden_cell_of_year_groups_or_forms_can_be_worked_out_from_both_tabl
             assert len(values) > 1, (column, cell, school, hidden_years, hidden_forms, total_hidden)
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(1, 7).flatmap(_group), min_size=1, max_size=5), st.integers(3, 6))  # under 2, "fewer than 2" says 1
+def test_no_hidden_cell_of_one_table_can_be_worked_out_by_a_reader_who_knows_why_cells_are_hidden(rows, below):
+    """`summary --by --suppress-below` and the trust report: one table and its total, both shared. The reader
+    knows a cell hidden for being small is from 1 to below - 1: still, every hidden cell can take two values."""
+    total = {c: sum(r[c] for r in rows) for c in COUNTS}
+    hidden, total_hidden = suppress(rows, total, below, COUNTS)
+    most: dict = {}
+    for column in COUNTS:
+        if total[column] == 0 or total_hidden >= set(COUNTS):
+            continue  # a total of 0 says every cell is 0; a total hidden whole leaves nothing to subtract from
+        # the table as the forms of one year group that is the total (hidden where the total is)
+        found = _possible([total], rows, [0] * len(rows), total, [total_hidden], hidden, total_hidden, column, below,
+                          {("form", k[1]): v for k, v in most.items()} if most else most)
+        found = {("row", cell[1]): values for cell, values in found.items() if cell[0] == "form"}
+        if column == "pupils":
+            most = {cell: max(values) for cell, values in found.items()}
+        if all(column in h for h in hidden) and column in total_hidden:
+            continue  # every cell hidden, the total too: nothing more to hide (small ones are at least 1)
+        for cell, values in found.items():
+            assert len(values) > 1, (column, cell, rows, hidden, total_hidden)
+
+
+def test_two_small_groups_that_fill_the_total_hide_it():
+    rows = [{"pupils": 4, "persistent_absence_pupils": 1, "severe_absence_pupils": 0}] * 2
+    total = {"pupils": 8, "persistent_absence_pupils": 2, "severe_absence_pupils": 0}
+    hidden, total_hidden = suppress(rows, total, 5, COUNTS)
+    assert hidden == [set(COUNTS)] * 2 and total_hidden == set(COUNTS)  # else each is 8 / 2 = 4 pupils
+    rows = [{"pupils": 9, "persistent_absence_pupils": 1, "severe_absence_pupils": 0}] * 2
+    hidden, total_hidden = suppress(rows, {**total, "pupils": 18}, 5, COUNTS)
+    assert hidden == [{"persistent_absence_pupils"}] * 2  # each from 1 to 4, adding up to 2: each is 1
+    assert total_hidden == {"persistent_absence_pupils"}
+
+
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory):
     from tests.conftest import Run

@@ -8,10 +8,13 @@ table, the trust report).
 - secondary: the total is the sum of the groups, so a hidden count could be worked out by
   subtracting the shown ones from it. For every column of counts, each hidden cell must still be
   able to take more than one value given the shown cells, the total, that a group has at least one
-  pupil and that a group's PA or SA pupils are at most its pupils (its sessions at most the total's):
+  pupil, that a group's PA or SA pupils are at most its pupils (its sessions at most the total's) and
+  which cells are hidden for being small (each then from 1 to N - 1, as the output says):
   where one could not, another group is hidden (the one with the smallest shown count of that
   column: its whole row for pupils and sessions, its count for PA and SA pupils) until none can;
-  if no shown cell is left to hide, the total's is hidden. A column whose total is 0 is left as it is:
+  if no shown cell is left to hide, the total's is hidden. (What no hiding can undo: where every cell
+  of a column and its total are hidden, the reader still knows each small one is at least 1; N - 1
+  groups with a small count in a small total are then 1 each.) A column whose total is 0 is left as it is:
   every group's value is then 0, as the shown total already says, so a hidden cell tells nothing more
   (a grid export has no minutes late: its total of 0 would otherwise hide every group).
 
@@ -51,7 +54,11 @@ def suppress(rows: Sequence[dict[str, int]], total: dict[str, int], below: int,
              columns: Sequence[str] = COUNTS, total_shown: bool = False) -> tuple[list[set[str]], set[str]]:
     """The count columns hidden in each row (a group) and in the total. `rows` and `total` hold
     `columns` (pupils first); a row or a total with ROW hidden is hidden whole (every column).
-    `total_shown`: the total is shown whatever it is (a report's headline): only groups are hidden."""
+    `total_shown`: the total is shown whatever it is (a report's headline): only groups are hidden.
+
+    Pupils, PA and SA pupils are protected against the reader `suppress_nested` assumes (one who knows
+    which cells are hidden for being small, so that each is from 1 to below - 1); the session counts,
+    hidden only with their whole group, then as the module says."""
     columns = checked(columns)
     whole = set(columns)
     hidden: list[set[str]] = [set() for _ in rows]
@@ -61,23 +68,40 @@ def suppress(rows: Sequence[dict[str, int]], total: dict[str, int], below: int,
         for column in SMALL:
             if column in columns and 0 < row[column] < below:
                 hidden[i].add(column)
-    total_hidden: set[str] = set() if total_shown else whole if total.get("pupils", 0) < below else {
-        column for column in SMALL if column in columns and 0 < total[column] < below}
+    if not total_shown and total.get("pupils", 0) < below:
+        return hidden, whole  # the total is hidden whole: nothing can be worked out from it
+    counts = [c for c in COUNTS if c in columns]
+    def only(row: dict[str, int]) -> dict[str, int]:
+        return {c: int(row[c]) if c in counts else 0 for c in COUNTS}
+
+    counted, _, total_hidden = suppress_nested([only(r) for r in rows], [], [], only(total), below,
+                                               total_small=not total_shown)
+    for i, cells in enumerate(counted):
+        hidden[i] |= whole if ROW in cells else cells & set(counts)
+    total_hidden = set(total_hidden) & set(counts)
+    if not total_shown and rows and all(ROW in cells for cells in counted):
+        # every group hidden whole, the total's pupils shown: none of them may be fixed by it either
+        # (two groups of 4 under 5 in a total of 8 are 4 each)
+        most = [below - 1 if row["pupils"] < below else total["pupils"] for row in rows]
+        rest = total["pupils"]
+        if any(max(1, rest - (sum(most) - most[i])) >= min(most[i], rest - (len(rows) - 1))
+               for i in range(len(rows))):
+            total_hidden = set(whole)
     changed = True
-    while changed:
+    while changed:  # the session counts: a group's hidden with its whole row
         changed = False
         for column in columns:
-            if column in total_hidden or total[column] == 0 or not derivable(rows, total, hidden, column):
+            if column in COUNTS or column in total_hidden or total[column] == 0 \
+                    or not derivable(rows, total, hidden, column):
                 continue
             shown = [i for i, row in enumerate(rows) if column not in hidden[i]]
             rest = total[column] - sum(rows[i][column] for i in shown)
             if shown:  # a shown count that is not 0 first, where what is hidden adds up to 0
-                pick = min(shown, key=lambda i: (rest == 0 and rows[i][column] == 0, rows[i][column], i))
-                hidden[pick] |= {column} if column in SMALL else whole
+                hidden[min(shown, key=lambda i: (rest == 0 and rows[i][column] == 0, rows[i][column], i))] |= whole
             elif total_shown:
                 continue  # every group's cell is hidden already: nothing more to hide
             else:
-                total_hidden |= {column} if column in SMALL else whole
+                total_hidden |= whole
             changed = True
     return hidden, total_hidden
 
