@@ -348,3 +348,46 @@ def test_the_html_report_printed_repeats_each_tables_header_row(secondary, tmp_p
     assert len(continued) >= 3
     headers = {"Measure", "Year group", "Form", "Pupil", "Letter", "Code"}
     assert pdf_problems(printed, headers) == []
+
+
+# -- the charts' own text ------------------------------------------------------------------------------
+def test_every_charts_text_contrasts_with_what_is_behind_it(monkeypatch, tmp_path):
+    """The charts are drawn text-as-paths, which neither the PDF check nor the browser's reads: each
+    chart's text is checked on the matplotlib figure as drawn for the sample secondary's report. Behind
+    a heat-map label is its cell's colour; behind any other text, the white page."""
+    import numpy as np
+    from matplotlib.colors import to_rgb
+    from matplotlib.image import AxesImage
+    from matplotlib.text import Text
+
+    from attendance_cli.reports import charts
+
+    drawn = []
+    real = charts._svg
+
+    def keep(figure, title):
+        figure.canvas.draw()
+        texts = []
+        for text in figure.findobj(Text):
+            if not text.get_visible() or not text.get_text().strip():
+                continue
+            behind = (1.0, 1.0, 1.0)
+            image = next((a for a in text.axes.get_images() if isinstance(a, AxesImage)), None) if text.axes else None
+            if image is not None and text in text.axes.texts:  # a heat-map cell's label
+                x, y = text.get_position()
+                value = np.asarray(image.get_array())[round(y)][round(x)]
+                behind = image.cmap(image.norm(value))[:3]
+            texts.append((title, text.get_text(), contrast(to_rgb(text.get_color()), behind)))
+        drawn.append((title, texts))
+        return real(figure, title)
+
+    monkeypatch.setattr(charts, "_svg", keep)
+    result = Run()("report", *SECONDARY, "--out", tmp_path / "report.html", "-q")
+    assert result.exit_code == 0, result.stderr
+    assert sorted(title for title, _ in drawn) == ["Absence by reason", "Attendance by day of the week and session",
+                                                   "Attendance by school week", "Minutes lost to lateness by school week"]
+    assert all(texts for _, texts in drawn)
+    low = [(title, text, round(ratio, 2)) for title, texts in drawn for _, text, ratio in texts if ratio < 4.5]
+    assert not low, low
+    labels = [text for title, texts in drawn if title.startswith("Attendance by day") for _, text, _ in texts]
+    assert len(labels) >= 10  # the heat map's cell labels were checked on their cells
