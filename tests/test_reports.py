@@ -262,12 +262,14 @@ def school_weeks(count: int) -> list[dt.date]:
     return [monday for monday in mondays if monday not in holidays][:count]
 
 
+@pytest.mark.parametrize("chart", ["lateness", "trend"])
 @pytest.mark.parametrize("count", [1, 3, 7, 14, 39])
-def test_lateness_chart_labels_school_weeks_by_their_mondays_and_never_overlaps_them(count):
+def test_charts_by_week_label_school_weeks_by_their_mondays_and_never_overlap_them(count, chart):
     from attendance_cli.reports import charts
 
     weeks = school_weeks(count)
-    figure = charts.lateness_figure(weeks, [5 * i for i in range(count)])
+    figure = charts.lateness_figure(weeks, [5 * i for i in range(count)]) if chart == "lateness" else \
+        charts.weekly_trend_figure(weeks, [90 + (i % 7) for i in range(count)], 92.9, "National, full year")
     renderer = figure.canvas.get_renderer()
     figure.canvas.draw()
     axes = figure.axes[0]

@@ -55,18 +55,16 @@ def _text(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _dates(axes) -> None:
-    import matplotlib.dates as mdates
-
-    axes.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
-    for label in axes.get_xticklabels():
-        label.set_rotation(30)
-        label.set_horizontalalignment("right")
-
-
 def weekly_trend(weeks: Sequence[dt.date], attendance: Sequence[float | None], benchmark: float | None,
                  benchmark_label: str) -> str:
     """Attendance % per school week, with the national figure as a dashed line."""
+    return _svg(weekly_trend_figure(weeks, attendance, benchmark, benchmark_label), "Attendance by school week")
+
+
+def weekly_trend_figure(weeks: Sequence[dt.date], attendance: Sequence[float | None], benchmark: float | None,
+                        benchmark_label: str):
+    """The weekly trend as a matplotlib figure (`weekly_trend` makes it SVG): a point on each school
+    week's Monday (`weeks`), dated as the lateness chart's are, never overlapping."""
     plt = _pyplot()
     figure, axes = plt.subplots(figsize=(7.0, 2.6))
     axes.plot(list(weeks), [a if a is not None else float("nan") for a in attendance], color=BLUE, marker="o",
@@ -78,8 +76,8 @@ def weekly_trend(weeks: Sequence[dt.date], attendance: Sequence[float | None], b
     axes.set_ylim(max(0.0, min(90.0, low - 2)), 100.5)
     axes.set_ylabel("Attendance %")
     axes.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2, frameon=False, fontsize=8)
-    _dates(axes)
-    return _svg(figure, "Attendance by school week")
+    _week_axis(figure, axes, weeks)
+    return figure
 
 
 #: The heat map's fixed scale: 90% (the persistent-absence line) in the middle, red at 80% and below,
@@ -167,18 +165,24 @@ LABEL_GAP = 4.0
 
 
 def lateness_figure(weeks: Sequence[dt.date], values: Sequence[int], minutes: bool = True):
-    """The lateness chart as a matplotlib figure (`lateness` makes it SVG). A tick at each school
-    week's Monday (`weeks`: the Mondays), each bar on its week's tick; dated labels on the first week
-    and every so many after it, as few weeks apart as the labels' drawn widths allow, so no two labels
-    ever overlap (a half term: every week; a school year: every few)."""
+    """The lateness chart as a matplotlib figure (`lateness` makes it SVG): a bar on each school
+    week's Monday (`weeks`), dated as `_week_axis` says."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(7.0, 2.4))
+    axes.bar(list(weeks), list(values), width=4, color=AMBER)
+    axes.set_ylabel("Minutes late" if minutes else "Late marks")
+    _week_axis(figure, axes, weeks)
+    return figure
+
+
+def _week_axis(figure, axes, weeks: Sequence[dt.date]) -> None:
+    """The x axis of a chart by school week: a tick at each week's Monday (`weeks`), dated labels on
+    the first week and every so many after it, as few weeks apart as the labels' drawn widths allow,
+    so no two labels ever overlap (a half term: every week; a school year: every few)."""
     import matplotlib.dates as mdates
     from matplotlib.ticker import FixedLocator, NullFormatter
 
-    plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(7.0, 2.4))
     mondays = [mdates.date2num(week) for week in weeks]
-    axes.bar(list(weeks), list(values), width=4, color=AMBER)
-    axes.set_ylabel("Minutes late" if minutes else "Late marks")
     if mondays:
         axes.set_xlim(mondays[0] - 4, mondays[-1] + 4)
     axes.xaxis.set_minor_locator(FixedLocator(mondays))
@@ -192,7 +196,7 @@ def lateness_figure(weeks: Sequence[dt.date], values: Sequence[int], minutes: bo
             label.set_rotation(30)
             label.set_horizontalalignment("right")
         if step >= len(mondays) or not _overlapping(figure, axes):
-            return figure
+            return
         step += 1
 
 
