@@ -2,13 +2,11 @@
 a fresh virtual environment (as `pipx install` does), runs from any folder and finds everything it
 ships (templates, fonts, code tables, policies).
 
-Slow (a minute: the dependencies are installed afresh, at the versions of the environment running
-the tests, so the package index or cache that installed it serves them again), but part of `make test`.
+The wheel's dependencies are the test environment's (see `installed`), so this takes seconds.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import subprocess
 import sys
@@ -38,16 +36,30 @@ def wheel(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def installed(wheel, tmp_path_factory) -> Path:
-    """A fresh virtual environment with the wheel and its dependencies: the `attendance` it installs."""
+    """A fresh virtual environment with the wheel installed, as `pipx install` installs it: the `attendance`
+    it installs. Its dependencies are this test environment's own, reached by a path file (not installed
+    afresh, which took a minute of `make test`; `make install` installs them from the package index), and
+    `pip check` then says every dependency the wheel declares is there at a version it accepts. This
+    checkout's own package is not on that path (it is installed here in editable mode, by a path file of
+    the test environment that the fresh one does not read), so the tool runs from the wheel alone."""
+    import site
+    import sysconfig
+
     home = tmp_path_factory.mktemp("fresh")
     venv.create(home / "venv", with_pip=True)
     python = home / "venv" / ("Scripts" if os.name == "nt" else "bin") / "python"
-    pins = home / "constraints.txt"
-    pins.write_text("".join(f"{dist.metadata['Name']}=={dist.version}\n" for dist in importlib.metadata.distributions()
-                            if dist.metadata["Name"] and dist.metadata["Name"].lower() != DISTRIBUTION), encoding="utf-8")
-    done = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--constraint", str(pins), str(wheel)],
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    ours = {sysconfig.get_paths()["purelib"], *site.getsitepackages()}
+    Path(purelib, "dependencies.pth").write_text("".join(f"{path}\n" for path in sorted(ours)), encoding="utf-8")
+    done = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-deps", str(wheel)],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
+    check = subprocess.run([str(python), "-m", "pip", "check"], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    where = subprocess.run([str(python), "-c", "import attendance_cli; print(attendance_cli.__file__)"],
+                           capture_output=True, text=True, check=True, cwd=home).stdout
+    assert where.startswith(purelib), where  # the wheel's copy, not this checkout
     return python.parent / "attendance"
 
 
