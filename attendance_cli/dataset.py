@@ -82,11 +82,13 @@ class Dataset:
         """A window that ends before the data does: each pupil's name, year group and form from their
         latest row up to its end (last year's figures grouped by last year's year groups)."""
         window, last = counted.window, counted.report.last_date
-        if window is None or window.end is None or last is None or window.end >= last or self.store is not None:
+        if window is None or window.end is None or last is None or window.end >= last:
             return counted
         from attendance_cli.ingest.validate import pupils_as_of
 
-        counted.pupils = pupils_as_of(self.export, counted.pupils, window.end)  # (the same tally: it may own a file)
+        # (the same tally: it may own a file)
+        counted.pupils = self.store.pupils_as_of(counted.pupils, window.end) if self.store is not None else \
+            pupils_as_of(self.export, counted.pupils, window.end)
         return counted
 
     def _count(self, window: Window | None, by: list[str], attributes: Sequence[str] | None, codes: bool) -> Tally:

@@ -47,6 +47,23 @@ def test_last_years_half_term_is_grouped_by_last_years_year_groups(run):
                                               dt.date(2026, 11, 2), dt.date(2026, 11, 20))
 
 
+def test_a_store_groups_a_past_window_as_its_exports_do(run, tmp_path):
+    # a store keeps each pupil's details once, with how they changed: last year from it is grouped by
+    # last year's year groups and forms, as from the exports
+    store = tmp_path / "marks.parquet"
+    assert run("ingest", *SECONDARY, "-o", store).exit_code == 0
+    for by in ("year_group", "form"):
+        window = ("--from", "03/11/2025", "--to", "21/11/2025", "--by", by, "-f", "csv", "-q")
+        from_store, from_exports = run("summary", store, *window), run("summary", *SECONDARY, *window)
+        assert from_store.exit_code == 0, from_store.stderr
+        assert from_store.stdout == from_exports.stdout
+    table = csv_frame(run("summary", store, "--from", "03/11/2025", "--to", "21/11/2025", "--by", "year_group",
+                          "-f", "csv", "-q").stdout)
+    assert _groups(table) == {"Year 7": 200, "Year 8": 199, "Year 9": 202, "Year 10": 198, "Year 11": 198}
+    now = ("--window", "half-term", "--by", "year_group", "-f", "csv", "-q")
+    assert run("summary", store, *now).stdout == run("summary", *SECONDARY, *now).stdout
+
+
 def test_an_export_without_names_in_the_window_keeps_the_details_given_around_it(run):
     # spring 2 is an Arbor warehouse export (no names, year groups or forms): its pupils' details
     # come from spring 1 (two who joined in spring 2 from summer 1), not from the autumn of 2026/27

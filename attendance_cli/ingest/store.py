@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 #: version 3 each row's pupil number; version 4 each code as one of the code table's tokens (an
 #: Enum: counted by its number, not its text). An earlier store is read as an export (the same
 #: figures, slower).
-STORE_VERSION = 4
+STORE_VERSION = 5
 
 
 def canonical_marks(result: Tally) -> pl.LazyFrame:
@@ -78,9 +78,19 @@ def write_canonical(result: Tally, path: Path) -> None:
             "fingerprints": [_fingerprint(f.path) for f in export.files],
             "written": dt.datetime.now().isoformat(timespec="seconds"),
             "report": result.report.as_dict(),
-            "pupils": result.pupils.to_dict(as_series=False)}
+            "pupils": result.pupils.to_dict(as_series=False),
+            "history": _history(result)}
     frame = canonical_marks(result)
     atomic_write(path, lambda temp: frame.sink_parquet(temp, metadata={PARQUET_KEY.decode(): json.dumps(info)}))
+
+
+def _history(result: Tally) -> dict[str, list]:
+    """How the pupils' details changed (`validate.detail_history`), dates as ISO text (JSON)."""
+    from attendance_cli.ingest.validate import detail_history
+
+    history = detail_history(result.export.rows, result.export.attributes)
+    return history.with_columns(pl.col(c).cast(pl.String) for c in ("from_date", "first_date", "last_date")) \
+        .to_dict(as_series=False)
 
 
 def _fingerprint(path: Path) -> dict[str, object]:
@@ -163,6 +173,16 @@ class Store:
         """Each pupil's number (the store's `pupil` column) and id."""
         return (self.pupil_table.select(pl.col("pupil_id").sort()).with_row_index("pupil")
                 .with_columns(pl.col("pupil").cast(pl.UInt32)))
+
+    def pupils_as_of(self, pupils: pl.DataFrame, end: dt.date) -> pl.DataFrame:
+        """`pupils` with their details as they were on `end` (`validate.details_as_of`), from the
+        history of their details the store keeps."""
+        from attendance_cli.ingest.validate import HISTORY, details_as_of
+
+        text = {c: pl.Int64 if c == "order" else pl.String for c in HISTORY}  # dates as ISO text
+        history = pl.DataFrame(self.info.get("history") or {c: [] for c in HISTORY}, schema=text).with_columns(
+            pl.col(c).str.to_date("%Y-%m-%d") for c, dtype in HISTORY.items() if dtype == pl.Date)
+        return details_as_of(history, pupils, end)
 
     def pupils(self, attributes: list[str]) -> pl.DataFrame:
         table = self.pupil_table

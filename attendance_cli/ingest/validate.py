@@ -736,35 +736,73 @@ def _pupils(per_file: pl.DataFrame, attrs: list[str], files: int) -> pl.DataFram
 
 
 def pupils_as_of(export: Export, pupils: pl.DataFrame, end: dt.date) -> pl.DataFrame:
-    """`pupils` with the details of each pupil who has rows after `end` taken from their latest row on
-    or before it (by date and session, then file and row; a blank cell does not blank a detail), so
-    that a past window groups its pupils as they were then (last year's Year 10 in Year 10), not as
-    the latest export has them. A detail no row up to `end` gives (an export without names) is the
-    one on their earliest row after it that gives it. One read of the exports' detail columns."""
+    """`pupils` with each pupil's details as they were on `end` (`details_as_of`), from the exports'
+    rows. One read of the exports' detail columns."""
     columns = [c for c in pupils.columns if c != "pupil_id"]
     names = {"surname", "forename"} & set(columns)
     attrs = [a for a in export.attributes if a in columns or (a == "full_name" and names)]
     if not attrs or end is None:
         return pupils
-    rows = export.rows
+    return details_as_of(detail_history(export.rows, attrs, spanning=end), pupils, end)
+
+
+#: The columns of a pupil's detail history (`detail_history`).
+HISTORY = {"pupil_id": pl.String, "attribute": pl.String, "value": pl.String, "from_date": pl.Date,
+           "order": pl.Int64, "first_date": pl.Date, "last_date": pl.Date}
+
+
+def detail_history(rows: pl.LazyFrame, attrs: Sequence[str], spanning: dt.date | None = None) -> pl.DataFrame:
+    """How the details (`attrs`: year group, form, names ...) of each pupil whose details change
+    changed: a row per run of one value of one detail in the pupil's rows taken in order (date and
+    session, then file and row), blank cells left out (a blank does not blank a detail), with the
+    date and place (`order`) of the run's first row and the pupil's first and last dates. Pupils
+    whose every detail keeps one value are left out: their details are the same on every date. What
+    a store keeps (`attendance ingest -o`), so that a past window from it is grouped as from the
+    exports. `spanning`: only pupils with rows on or before that date and after it (the rows are read
+    again only for them, and not at all where there are none: last year's window on this year's file)."""
     have = rows.collect_schema()
     text = [a for a in attrs if a in have]
-    inside = pl.col("date") <= end
-    given = {a: pl.col(a).str.strip_chars().replace("", None) for a in text}
-    found = (rows.select("pupil_id", "date", "key", "file", "row", *text)
-             .with_columns(*[pl.when(inside).then(given[a]).alias(a) for a in text],
-                           *[pl.when(~inside).then(given[a]).alias(f"_after_{a}") for a in text])
-             .group_by("pupil_id")
-             .agg((~inside).any().alias("_later"), inside.any().alias("_before"),
-                  *[pl.coalesce(pl.col(a).sort_by("key", "file", "row").drop_nulls().last(),
-                                pl.col(f"_after_{a}").sort_by("key", "file", "row").drop_nulls().first()).alias(a)
-                    for a in text])
-             .filter(pl.col("_later") & pl.col("_before"))
-             .collect(engine="streaming"))
-    if not found.height:
+    if not text:
+        return pl.DataFrame(schema=HISTORY)
+    given = rows.select("pupil_id", "date", "key", "file", "row",
+                        *[pl.col(a).str.strip_chars().replace("", None).alias(a) for a in text])
+    changing = (given.group_by("pupil_id")
+                .agg(pl.any_horizontal(*[pl.col(a).drop_nulls().n_unique() > 1 for a in text]).alias("_changes"),
+                     pl.col("date").min().alias("first_date"), pl.col("date").max().alias("last_date"))
+                .filter(pl.col("_changes") & (pl.lit(True) if spanning is None else
+                                              (pl.col("first_date") <= spanning) & (pl.col("last_date") > spanning)))
+                .select("pupil_id", "first_date", "last_date").collect(engine="streaming"))
+    if not changing.height:
+        return pl.DataFrame(schema=HISTORY)
+    ordered = (given.join(changing.lazy(), on="pupil_id", how="inner").sort("pupil_id", "key", "file", "row")
+               .with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("order")))
+    runs = [ordered.filter(pl.col(a).is_not_null())
+            .filter(pl.col(a).ne_missing(pl.col(a).shift(1).over("pupil_id")))
+            .select("pupil_id", pl.lit(a).alias("attribute"), pl.col(a).alias("value"),
+                    pl.col("date").alias("from_date"), "order", "first_date", "last_date")
+            for a in text]
+    return pl.concat(runs).collect(engine="streaming").cast(HISTORY)
+
+
+def details_as_of(history: pl.DataFrame, pupils: pl.DataFrame, end: dt.date) -> pl.DataFrame:
+    """`pupils` with the details of each pupil who has rows both up to `end` and after it taken from
+    their latest row on or before it (`history`: `detail_history`), so that a past window groups its
+    pupils as they were then (last year's Year 10 in Year 10), not as the latest export has them. A
+    detail no row up to `end` gives (an export without names) is the one on their earliest row after
+    it that gives it."""
+    columns = [c for c in pupils.columns if c != "pupil_id"]
+    spans = history.filter((pl.col("first_date") <= end) & (pl.col("last_date") > end))
+    if not spans.height:
         return pupils
-    then = tidy_pupils(found.select("pupil_id", *text).with_columns(
-        pl.lit(None, dtype=pl.String).alias(a) for a in attrs if a not in have))
+    up_to = pl.col("from_date") <= end
+    found = (spans.group_by("pupil_id", "attribute")
+             .agg(pl.coalesce(pl.col("value").filter(up_to).sort_by(pl.col("order").filter(up_to)).last(),
+                              pl.col("value").filter(~up_to).sort_by(pl.col("order").filter(~up_to)).first())
+                  .alias("value"))
+             .pivot("attribute", index="pupil_id", values="value"))
+    names = {"surname", "forename"} & set(columns)
+    wanted = [c for c in (*columns, *(("full_name",) if names else ())) if c not in found.columns]
+    then = tidy_pupils(found.with_columns(pl.lit(None, dtype=pl.String).alias(c) for c in wanted))
     then = then.select("pupil_id", *[c for c in columns if c in then.columns])
     return pupils.update(then.cast({c: pupils.schema[c] for c in then.columns}), on="pupil_id")
 
