@@ -59,13 +59,15 @@ def test_a_secondary_autumn_window_is_compared_with_the_published_autumn_term(ru
 
 def test_a_window_across_terms_is_compared_with_the_full_year(run, tmp_path):
     out = tmp_path / "r.html"
-    # the whole year to date: autumn; --phase all: the autumn term 2024/25 census for all schools (6.38%)
+    # the whole year to date: autumn; --phase all: the latest autumn term published for all schools,
+    # 2025/26 (daily data: 6.62%), not the older 2024/25 census (6.38%)
     result = run("report", secondary(tmp_path / "m.csv"), "--window", "ytd", "--phase", "all", "--out", out)
     assert result.exit_code == 0, result.stderr
     table = headline(out.read_text(encoding="utf-8"))
-    assert "<th>National (all)</th>" in table and "<td>6.38%</td>" in table
+    assert "<th>National (all)</th>" in table and "<td>6.62%</td>" in table and "6.38%" not in table
+    assert "national all, autumn term 2025/26 (DfE, Pupil attendance in schools (daily data), 2026 week 2" in table
     # the year to date reaches the autumn term: persistent absence against the autumn term's (daily data)
-    assert "Persistent absence (10% or more missed)</td><td>0.00% (0 pupils)</td><td>19.20%</td>" in table
+    assert "Persistent absence (10% or more missed)</td><td>0.00% (0 pupils)</td><td>19.47%</td>" in table
     assert "school year to date</td>" not in table  # the window is the year to date: no second row
 
 
@@ -147,17 +149,149 @@ def test_a_bad_benchmark_file_is_refused_naming_the_file_and_line(run, tmp_path,
     assert not out.exists()
 
 
-def test_the_shipped_national_figures_are_sourced_and_dated_by_school_year():
-    from attendance_cli.reports.benchmarks import PHASES, read_benchmarks
+#: The rows of the shipped file allowed no publication date (school year, period, source): the day
+#: each was published could not be found (attendance_cli/reports/national-sources.md).
+UNDATED = {
+    ("2023/24", "autumn", "DfE, Pupil absence in schools in England: autumn term 2023/24 (school census)"),
+    ("2024/25", "autumn", "DfE, Pupil attendance in schools (daily data), 2025 week 4"),
+    ("2024/25", "spring", "DfE, Pupil attendance in schools (daily data), 2025 week 15"),
+    ("2025/26", "autumn", "DfE, Pupil attendance in schools (daily data), 2026 week 2"),
+    ("2025/26", "full-year", "DfE, Pupil attendance in schools (daily data), 2025/26"),
+}
 
-    figures = read_benchmarks()
-    assert figures.shipped and len(figures.rows) >= 19
-    assert all(r.source.startswith("DfE, ") and r.url.startswith("https://explore-education-statistics.service.gov.uk/")
-               for r in figures.rows)
-    assert {r.phase for r in figures.rows} == set(PHASES)
-    latest = {(r.school_year, r.period, r.phase): r.figures for r in figures.rows}
-    assert latest[("2025/26", "full-year", "secondary")]["overall"] == 8.49
-    assert latest[("2024/25", "autumn-spring", "all")]["sa"] == 2.26
+
+def test_every_shipped_row_names_its_dfe_release_census_or_daily_its_address_and_date():
+    from attendance_cli.reports.benchmarks import PERIODS, PHASES, read_benchmarks
+
+    figures = read_benchmarks()  # read without refusal: every row adds up within 0.1
+    assert figures.shipped and len(figures.rows) == 36
+    # the record of where each release's figures were read ships beside the file
+    sources = figures.path.with_name("national-sources.md").read_text(encoding="utf-8")
+    assert {r.phase for r in figures.rows} == set(PHASES) and {r.period for r in figures.rows} == set(PERIODS)
+    for row in figures.rows:
+        census = row.source.startswith("DfE, Pupil absence in schools in England: ") and row.source.count(
+            "(school census") == 1
+        daily = row.source.startswith("DfE, Pupil attendance in schools (daily data), ")
+        assert census != daily, row  # each says which it is, census or daily data
+        page = "pupil-absence-in-schools-in-england/" if census else "pupil-attendance-in-schools"
+        assert row.url.startswith("https://explore-education-statistics.service.gov.uk/find-statistics/" + page), row
+        assert row.note.startswith("state-funded "), row
+        assert f"<{row.url}>" in sources and (row.published is None or f"{row.published:%Y-%m-%d}" in sources), row
+    undated = {(r.school_year, r.period, r.source) for r in figures.rows if r.published is None}
+    assert undated == UNDATED
+
+
+def test_shipped_rows_were_published_after_their_period_ended():
+    from attendance_cli.calendar import easter_sunday
+    from attendance_cli.reports.benchmarks import read_benchmarks
+
+    for row in read_benchmarks().rows:
+        if row.published is None:
+            continue
+        ended = {"autumn": dt.date(row.year, 12, 20), "spring": easter_sunday(row.year + 1) - dt.timedelta(days=7),
+                 "autumn-spring": easter_sunday(row.year + 1) - dt.timedelta(days=7),
+                 "summer": dt.date(row.year + 1, 7, 15), "full-year": dt.date(row.year + 1, 7, 15)}[row.period]
+        assert ended < row.published <= dt.date.today(), row
+
+
+#: reference/rules.md, "National benchmarks (England, state-funded schools)": the figures checked
+#: against the DfE's releases. The shipped file must give the same.
+RULES = """
+| 2023/24 full year (census) | all | 7.1% | 4.7% | 2.5% | 20.0% | 2.3% |
+| 2023/24 full year (census) | primary | 5.5% | 3.9% | 1.6% | 14.6% (mainstream) | 0.85% (mainstream) |
+| 2023/24 full year (census) | secondary | 8.9% | 5.4% | 3.5% | – | – |
+| 2024/25 autumn + spring (census) | all | 6.63% | – | – | 17.63% | 2.26% |
+| 2024/25 (daily data) | all | 6.87% | 4.54% | 2.33% | 18.70% | – |
+| 2024/25 (daily data) | primary | 5.25% | 3.74% | 1.51% | 13.50% | – |
+| 2024/25 (daily data) | secondary | 8.59% | 5.30% | 3.30% | 24.32% | – |
+| 2025/26 to 10 Jul 2026 (daily data) | all | 6.88% | 4.52% | 2.36% | 18.78% | – |
+| 2025/26 to 10 Jul 2026 (daily data) | primary | 5.28% | 3.73% | 1.55% | 13.77% | – |
+| 2025/26 to 10 Jul 2026 (daily data) | secondary | 8.49% | 5.22% | 3.27% | 23.77% | – |
+"""
+
+
+def test_the_shipped_figures_are_those_of_the_reference_rules():
+    import re
+
+    from attendance_cli.reports.benchmarks import read_benchmarks
+
+    shipped = {(r.school_year, r.period, r.phase, "census" if "school census" in r.source else "daily data"): r
+               for r in read_benchmarks().rows}
+    lines = [line.strip("| ").split(" | ") for line in RULES.strip().splitlines()]
+    assert len(lines) == 10
+    for period, phase, *values in lines:
+        year = period[:7]
+        key = (year, "autumn-spring" if "autumn + spring" in period else "full-year", phase,
+               "census" if "(census)" in period else "daily data")
+        numbers = [float(re.match(r"[\d.]+", v)[0]) if v != "–" else None for v in values]
+        row = shipped[key]
+        assert [row.figures[m] for m in ("overall", "authorised", "unauthorised", "pa", "sa")] == numbers, key
+        assert ("mainstream" in row.note) == ("mainstream" in " ".join(values)), key
+        assert ("10 July 2026" in row.note) == ("10 Jul 2026" in period), key
+
+
+@pytest.mark.parametrize("phase, period, year, measure, fallback, value, source, why", [
+    # a spring half term: the spring term where one is published (all schools, daily data 2024/25) ...
+    ("all", "spring", 2025, "overall", False, 7.0, "2025 week 15", "the spring term, the term this window is part of; "
+                                                                      "the latest published"),
+    # ... else the autumn and spring terms (secondary, census 2024/25), then the full year
+    ("secondary", "spring", 2025, "overall", False, 8.09, "autumn and spring term 2024/25 (school census)",
+     "no spring term figure is in the shipped national figures, so the nearest published period: the autumn and "
+     "spring terms, which include the spring term"),
+    ("secondary", "summer", 2026, "overall", False, 8.49, "(daily data), 2025/26",
+     "no summer term figure is in the shipped national figures, so the nearest published period: the full year, "
+     "which includes the summer term"),
+    # a whole summer term's persistent absence (all schools): the summer term's own, daily data 2024/25
+    ("all", "summer", 2026, "pa", False, 21.9, "2025 week 29", "the summer term, the period of this window; the "
+                                                               "latest published"),
+    # the school year to date reaching spring: the autumn and spring terms, its persistent and severe
+    # absence too; secondary has none for that period, so the full year
+    ("all", "autumn-spring", 2026, "overall", True, 6.63, "autumn and spring term 2024/25",
+     "the autumn and spring terms, the period the school year to date has reached; the latest published"),
+    ("all", "autumn-spring", 2026, "sa", True, 2.26, "autumn and spring term 2024/25",
+     "the autumn and spring terms, the period the school year to date has reached; the latest published"),
+    ("secondary", "autumn-spring", 2026, "pa", True, 23.77, "(daily data), 2025/26",
+     "no autumn and spring terms figure is in the shipped national figures, so the nearest published period: the "
+     "full year, which includes the autumn and spring terms"),
+    # an autumn window: the latest autumn term (all: daily 2025/26; secondary: census 2024/25)
+    ("all", "autumn", 2026, "overall", False, 6.62, "2026 week 2", "the latest published"),
+    ("secondary", "autumn", 2026, "overall", False, 7.66, "autumn term 2024/25 (school census)", "the latest published"),
+    # a window of an earlier year: that year's own figures
+    ("all", "autumn", 2023, "authorised", False, 4.5, "autumn term 2023/24 (school census)",
+     "the autumn term, the term this window is part of"),
+    ("special", "full-year", 2022, "unauthorised", False, 3.2, "2022/23, the previous year", "the full year"),
+    # a short window's persistent absence is not set beside a term's
+    ("all", "spring", 2025, "pa", False, None, None, "is shorter than the spring term"),
+])
+def test_the_figure_chosen_for_each_period(phase, period, year, measure, fallback, value, source, why):
+    from attendance_cli.reports.benchmarks import choose, read_benchmarks
+
+    whole = (period, measure) == ("summer", "pa")  # a half term, but for the whole summer term's PA
+    choice = choose(read_benchmarks(), phase, period, year, measure, fallback=fallback, whole=whole)
+    assert choice.value == value and why in choice.why, choice
+    assert (choice.row is None) if source is None else (source in choice.row.source), choice
+
+
+def test_a_year_to_date_reaching_spring_is_compared_with_the_autumn_and_spring_terms(run, tmp_path):
+    # ten Year 9 pupils from Monday 07/09/2026 to Friday 05/02/2027 (220 sessions each); P0 misses 30
+    pupils = {f"P{i}": ("Year 9", "9A", f"Pupil{i}", ["/"] * 220) for i in range(1, 10)}
+    pupils["P0"] = ("Year 9", "9A", "Pupil0", ["O"] * 30 + ["/"] * 190)
+    out = tmp_path / "r.html"
+    result = run("report", register(tmp_path / "m.csv", pupils, dt.date(2026, 9, 7)), "--window", "ytd",
+                 "--phase", "secondary", "--out", out)
+    assert result.exit_code == 0, result.stderr
+    table = headline(out.read_text(encoding="utf-8"))
+    # 30 of 2,200 sessions; the secondary autumn and spring terms 2024/25 (census): 8.09%
+    assert "<tr><td>Overall absence</td><td>1.37%</td><td>8.09%</td>" in table
+    assert ("Attendance and overall absence: national secondary, autumn and spring terms 2024/25 (DfE, Pupil absence "
+            "in schools in England: autumn and spring term 2024/25 (school census)") in table
+    assert "the autumn and spring terms, the period the school year to date has reached; the latest published" in table
+    # no secondary persistent absence for those terms: the full year's, said so
+    assert "<tr><td>Persistent absence (10% or more missed)</td><td>10.00% (1 pupil)</td><td>23.77%</td>" in table
+    assert ("Persistent absence: national secondary, full year 2025/26 (DfE, Pupil attendance in schools (daily data), "
+            "2025/26") in table
+    assert ("no autumn and spring terms figure is in the shipped national figures, so the nearest published period: "
+            "the full year, which includes the autumn and spring terms") in table
 
 
 @pytest.mark.parametrize("start, end, ytd, period", [

@@ -66,10 +66,11 @@ def test_a_half_terms_pa_is_not_set_beside_the_autumn_terms(run, sample, tmp_pat
     assert run("report", *secondary_exports(sample), "--phase", "all", "--out", out).exit_code == 0
     page = out.read_text(encoding="utf-8")
     table = rows(page)
-    # the half term 02/11 to 20/11/2026: 26.20% beside nothing; the year to date's beside the autumn term's 19.20%
+    # the half term 02/11 to 20/11/2026: 26.20% beside nothing; the year to date's beside the latest
+    # autumn term's, 19.47% (2025/26, daily data)
     assert table["Persistent absence (10% or more missed), this window"][:2] == ["26.20% (262 pupils)", "–"]
     assert table["Severe absence (50% or more missed), this window"][1] == "–"
-    assert table["Persistent absence, school year to date"][:2] == ["22.23% (223 pupils)", "19.20%"]
+    assert table["Persistent absence, school year to date"][:2] == ["22.23% (223 pupils)", "19.47%"]
     note = html.unescape(headline(page))
     assert ("persistent absence and severe absence: this window (02/11/2026 to 20/11/2026) is shorter than the "
             "autumn term, and published figures are for whole terms or years") in note
@@ -77,13 +78,22 @@ def test_a_half_terms_pa_is_not_set_beside_the_autumn_terms(run, sample, tmp_pat
 
 
 @pytest.mark.parametrize("phase, national, why", [
-    ("all", "93.37%", "no spring term figure is in the shipped national figures, so the nearest published period: "
-                      "the autumn and spring terms, which include the spring term"),
-    ("secondary", "91.51%", "no spring term figure is in the shipped national figures, so the nearest published "
-                            "period: the full year, which includes the spring term"),
+    # all schools: the spring term 2024/25 (daily data, 7.0% absence), the latest spring term published
+    ("all", "93.00%", "national all, spring term 2024/25 (DfE, Pupil attendance in schools (daily data), 2025 week "
+                      "15, https://explore-education-statistics.service.gov.uk/find-statistics/pupil-attendance-in-"
+                      "schools/2025-week-15, publication date not recorded; state-funded schools, 6 January to 11 "
+                      "April 2025; figures to one decimal); the spring term, the term this window is part of; the "
+                      "latest published"),
+    # secondary: no spring term figure, so the autumn and spring terms 2024/25 (census, 8.09%)
+    ("secondary", "91.91%", "national secondary, autumn and spring terms 2024/25 (DfE, Pupil absence in schools in "
+                            "England: autumn and spring term 2024/25 (school census), https://explore-education-"
+                            "statistics.service.gov.uk/find-statistics/pupil-absence-in-schools-in-england/2024-25-"
+                            "autumn-and-spring-term, published 23/10/2025; state-funded secondary schools); no spring "
+                            "term figure is in the shipped national figures, so the nearest published period: the "
+                            "autumn and spring terms, which include the spring term"),
 ])
-def test_a_spring_half_term_is_compared_with_the_nearest_published_period_said_so(run, sample, tmp_path, phase,
-                                                                                    national, why):
+def test_a_spring_half_term_is_compared_with_the_spring_term_or_the_nearest_published_period(run, sample, tmp_path,
+                                                                                              phase, national, why):
     out = tmp_path / "r.html"
     result = run("report", sample / "secondary_arbor_2025-26_spring2.csv", "--phase", phase, "--out", out)
     assert result.exit_code == 0, result.stderr
@@ -136,7 +146,7 @@ def test_the_shipped_figures_add_up_and_are_dated_where_the_source_says():
 
     rows_ = read_benchmarks().rows  # read without refusal: every row adds up within 0.1
     census = [r for r in rows_ if r.school_year == "2023/24" and r.period == "full-year"]
-    assert len(census) == 3 and {r.published for r in census} == {dt.date(2025, 3, 20)}
+    assert len(census) == 4 and {r.published for r in census} == {dt.date(2025, 3, 20)}
 
 
 def test_pdf_lists_method_and_letters_as_the_html(run, tmp_path):

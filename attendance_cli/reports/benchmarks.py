@@ -41,7 +41,9 @@ REQUIRED = COLUMNS[:-1]  # note may be left out
 PERIODS = ("full-year", "autumn", "spring", "summer", "autumn-spring")
 PHASES = ("primary", "secondary", "special", "all")
 #: How far authorised + unauthorised absence may be from overall absence in a row: rounding only
-#: (the DfE's one-decimal figures: 4.7 + 2.5 for 7.1).
+#: (the DfE's one-decimal figures: 4.7 + 2.5 for 7.1; 4.2 + 1.6 for 5.9, primary 2022/23). Every shipped
+#: row is within it; three independently rounded one-decimal figures could in theory differ by 0.15,
+#: but no published row needs it.
 ADDS_UP = 0.1
 #: The report's measures, by the column each comes from.
 MEASURES = {"overall": "overall_absence_pct", "authorised": "authorised_absence_pct",
@@ -76,7 +78,7 @@ class Row:
         return int(self.school_year[:4])
 
     def describe(self, shipped_file: bool) -> str:
-        """"national secondary, autumn term 2024/25 (DfE, ..., <url>, published 22/05/2025)"."""
+        """"national secondary, autumn term 2024/25 (DfE, ..., <url>, published 07/08/2025)"."""
         who = "national" if shipped_file else "benchmark"
         when = f"published {self.published:%d/%m/%Y}" if self.published else "publication date not recorded"
         note = f"; {self.note}" if self.note else ""
