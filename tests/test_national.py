@@ -241,6 +241,13 @@ def test_the_shipped_figures_are_those_of_the_reference_rules():
     ("secondary", "summer", 2026, "overall", False, 8.49, "(daily data), 2025/26",
      "no summer term figure is in the shipped national figures, so the nearest published period: the full year, "
      "which includes the summer term"),
+    # a summer window of 2026/27 (all schools): the only summer term figure, 2023/24's, is three years
+    # before it, so the full year 2025/26; a summer window of 2025/26 still has 2023/24's summer term
+    ("all", "summer", 2026, "overall", False, 6.88, "(daily data), 2025/26",
+     "the latest summer term figure in the shipped national figures is for 2023/24, more than 2 school years "
+     "before this window's, so the nearest published period: the full year, which includes the summer term"),
+    ("all", "summer", 2025, "overall", False, 7.6, "2023/24 (school census)",
+     "the summer term, the term this window is part of; the latest published"),
     # a whole summer term's persistent absence (all schools): the summer term's own, daily data 2024/25
     ("all", "summer", 2026, "pa", False, 21.9, "2025 week 29", "the summer term, the period of this window; the "
                                                                "latest published"),

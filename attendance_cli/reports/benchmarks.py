@@ -19,7 +19,8 @@ A window is compared with the figures of its own period: a half term or a term w
 the school year to date with the census period it reaches (autumn, autumn and spring, the full
 year), anything else with the full year. Where the file has no figure for the period, the nearest
 period that holds it is used (a spring half term: the autumn and spring terms, then the full year)
-and the report says so. Persistent and severe absence depend on the length of the window (a pupil
+and the report says so; so is it where the period's latest figure is more than RECENT_YEARS school
+years older than the window. Persistent and severe absence depend on the length of the window (a pupil
 misses 10% of three weeks far more easily than of a year), so a window's are compared only when it
 spans the whole period, with that period's figures; the school year to date's are compared with the
 period it has reached, or the full year.
@@ -52,6 +53,10 @@ MEASURES = {"overall": "overall_absence_pct", "authorised": "authorised_absence_
 LENGTH_BOUND = ("pa", "sa")
 PERIOD_NAMES = {"full-year": "full year", "autumn": "autumn term", "spring": "spring term", "summer": "summer term",
                 "autumn-spring": "autumn and spring terms"}
+#: How many school years old (before the window's) a figure may be and still be preferred for being of
+#: the window's own period: absence has moved by a point or more from one year to the next since 2020,
+#: so a summer term's figure from three years before is less like this summer than last year's full year.
+RECENT_YEARS = 2
 MEASURE_NAMES = {"overall": "attendance and overall absence", "authorised": "authorised absence",
                  "unauthorised": "unauthorised absence", "pa": "persistent absence", "sa": "severe absence"}
 
@@ -267,20 +272,26 @@ def choose(benchmarks: Benchmarks, phase: str, period: str, school_year: int, me
         if row.phase != phase or row.figures[measure] is None or row.period not in periods:
             continue
         distance = school_year - row.year
-        ranked.append(((periods.index(row.period), 0 if distance == 0 else 1 if distance > 0 else 2, abs(distance),
-                        index), row))
+        ranked.append(((distance > RECENT_YEARS, periods.index(row.period), 0 if distance == 0 else 1 if distance > 0
+                        else 2, abs(distance), index), row))
     if not ranked:
         tried = " or ".join(f"the {PERIOD_NAMES[p]}" for p in periods)
         return Choice(None, None, f"no {phase} {MEASURE_NAMES[measure]} figure for {tried} is {missing}")
-    (rank, *_), row = min(ranked, key=lambda item: item[0])
+    (stale, rank, *_), row = min(ranked, key=lambda item: item[0])
+    own_stale = [r for key, r in ranked if key[1] == 0 and key[0]]
     if rank == 0:
         own = ("the period the school year to date has reached" if fallback and period != "full-year"
                else "the period of this window" if whole else "the term this window is part of")
         why = ("the full year" if period == "full-year" else f"the {wanted}, {own}")
         why += ("" if row.year == school_year else "; the latest published" if row.year < school_year
                 else "; none is published for an earlier year")
+        if stale:
+            why += f" (more than {RECENT_YEARS} school years before this window's, but no more recent figure is {missing})"
     else:
         nearest = PERIOD_NAMES[row.period]
-        why = (f"no {wanted} figure is {missing}, so the nearest published period: the {nearest}, which "
+        none = (f"the latest {wanted} figure {missing} is for {max(r.year for r in own_stale)}/"
+                f"{(max(r.year for r in own_stale) + 1) % 100:02d}, more than {RECENT_YEARS} school years before this "
+                f"window's" if own_stale else f"no {wanted} figure is {missing}")
+        why = (f"{none}, so the nearest published period: the {nearest}, which "
                f"{'includes' if nearest == 'full year' else 'include'} the {wanted}")
     return Choice(row.figures[measure], row, why)
