@@ -49,24 +49,32 @@ def compile_one(job: tuple[str, bool, str]) -> tuple[bytes | None, str | None]:
 
 def typeset(preambles: str | Sequence[str], pages: Sequence[str], when: dt.date, duplex: bool = True
             ) -> tuple[list[bytes], bytes | None, str | None]:
-    """Documents (letters, slips) typeset one by one, each a tagged PDF (accessible structure, the
-    document's language and title, so a screen reader reads each file as a letter), and joined
-    into one print file, tagged too (`PrintFile` keeps each document's structure). `preambles`: one for all, or one per page (each letter's title is its own).
+    """Documents (slips, digests) typeset one by one, each a tagged PDF (accessible structure, the
+    document's language and title, so a screen reader reads each file as a document of its own),
+    and joined into one print file, tagged too (`PrintFile` keeps each document's structure).
+    `preambles`: one for all, or one per page (each letter's title is its own).
     Returns (the PDFs, the print file, an error).
 
     One by one, not one document split at its bookmarks: a split PDF loses its tags (the structure
     tree belongs to the whole), and Typst's fixed cost per document is less than the split's.
     `duplex`: a document with an odd number of pages is followed by a blank page in the print file,
     so on a duplex printer each starts on a new sheet."""
+    out, message = typeset_each(preambles, pages, when)
+    return out, joined(out, duplex) if out else None, message
+
+
+def typeset_each(preambles: str | Sequence[str], pages: Sequence[str], when: dt.date) -> tuple[list[bytes], str | None]:
+    """Each document typeset on its own as a tagged PDF (see `typeset`), not joined: (the PDFs, None),
+    or ([], the compiler's message) at the first that does not compile."""
     day = when.isoformat()
     out = []
     for number, page in enumerate(pages):
         preamble = preambles if isinstance(preambles, str) else preambles[number]
         data, message = compile_one((preamble + "\n" + page, True, day))
         if message or data is None:
-            return [], None, message
+            return [], message
         out.append(data)
-    return out, joined(out, duplex) if out else None, None
+    return out, None
 
 
 def joined(pdfs: Sequence[bytes], duplex: bool = True) -> bytes:
@@ -74,10 +82,13 @@ def joined(pdfs: Sequence[bytes], duplex: bool = True) -> bytes:
     import io
 
     merged = PrintFile(duplex)
-    for data in pdfs:
-        merged.add(data)
-    buffer = io.BytesIO()
-    merged.save(buffer)
+    try:
+        for data in pdfs:
+            merged.add(data)
+        buffer = io.BytesIO()
+        merged.save(buffer)
+    finally:
+        merged.close()
     return buffer.getvalue()
 
 
@@ -207,8 +218,9 @@ def _warm() -> None:
 
 
 class PrintFile:
-    """The merged print file, built page by page as letters arrive. (qpdf, through pikepdf: copying
-    finished pages is several times quicker than having Typst lay out every letter again.)
+    """The merged print file, built as letters arrive, one pass over each letter's PDF. (qpdf, through
+    pikepdf: copying finished pages is several times quicker than having Typst lay out every letter
+    again.)
 
     Tagged, as each letter is: every letter's structure tree is kept, each a Part of one Document,
     with the pages' and links' keys into the parent tree renumbered so they stay unique; the
@@ -216,7 +228,11 @@ class PrintFile:
 
     `duplex`: each letter (a PDF added with `letters=1`) with an odd number of pages is followed by
     a blank page of its last page's size, so on a duplex printer no two families' letters share a
-    sheet. A PDF of several letters (a batch, joined already) is added as it is."""
+    sheet. A PDF of several letters (a batch, joined already) is added as it is.
+
+    A letter added as a file is read where it lies (mapped, not read through Python: several times
+    quicker), so the file stays open, and must stay in place, until the print file is saved or
+    `close`d."""
 
     def __init__(self, duplex: bool = True) -> None:
         import pikepdf
@@ -224,6 +240,7 @@ class PrintFile:
         self._pikepdf = pikepdf
         self._merged = pikepdf.Pdf.new()
         self._sources: list = []  # kept open until saved: the copied pages refer to them
+        self._files = 0  # of the sources, those read from their file where it lies
         self.duplex = duplex
         self.letters = 0
         self._parts: list = []  # each letter's top structure element (a Part), copied
@@ -233,11 +250,9 @@ class PrintFile:
         self._lang = None
         self._tagged = True
 
-    def add(self, data: bytes, letters: int = 1) -> None:
-        """Append every page of `data`, a PDF of `letters` letters."""
-        import io
-
-        source = self._pikepdf.Pdf.open(io.BytesIO(data))
+    def add(self, data: bytes | os.PathLike, letters: int = 1) -> None:
+        """Append every page of `data`, a PDF of `letters` letters: its bytes, or its file."""
+        source = self._open(data)
         self._sources.append(source)
         structure = self._structure(source)
         self._merged.pages.extend(source.pages)
@@ -253,6 +268,18 @@ class PrintFile:
             box = [float(v) for v in source.pages[-1].mediabox]
             self._merged.add_blank_page(page_size=(box[2] - box[0], box[3] - box[1]))
         self.letters += letters
+
+    def _open(self, data: bytes | os.PathLike):
+        import io
+
+        pdf = self._pikepdf.Pdf
+        if isinstance(data, bytes | bytearray):
+            return pdf.open(io.BytesIO(data))
+        if self._files < files_allowed():
+            self._files += 1
+            return pdf.open(data)
+        with open(data, "rb") as file:  # too many open already: read into memory (slower, but no file kept open)
+            return pdf.open(io.BytesIO(file.read()))
 
     def _structure(self, source) -> tuple[list, list] | None:
         """`source`'s top structure elements (as Parts) and parent tree, its keys moved past those
@@ -314,9 +341,45 @@ class PrintFile:
                 self._merged.Root.Lang = self._lang
         self._merged.save(path, deterministic_id=True)
 
+    def close(self) -> None:
+        """Let go of the letters' files (and the print file's copy of them). Nothing can be added or saved after."""
+        for source in self._sources:
+            source.close()
+        self._sources.clear()
+        self._merged.close()
 
-def concatenate(pdfs: Sequence[bytes], path, duplex: bool = True) -> None:
+
+_allowed: list[int] = []
+
+
+def files_allowed() -> int:
+    """How many letters' files a print file keeps open at once: half of what the process may open,
+    the limit raised first (to 8,192 where the system allows) when it is lower, as it often is (1,024
+    on Linux, 256 on macOS)."""
+    if not _allowed:
+        try:
+            import resource
+        except ImportError:  # Windows: the C runtime opens 8,192 files
+            _allowed.append(4096)
+            return _allowed[0]
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = 8192 if hard == resource.RLIM_INFINITY else min(8192, hard)
+        if soft != resource.RLIM_INFINITY and soft < wanted:
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+                soft = wanted
+            except (ValueError, OSError):
+                pass
+        _allowed.append(4096 if soft == resource.RLIM_INFINITY else soft // 2)
+    return _allowed[0]
+
+
+def concatenate(pdfs: Sequence[bytes | os.PathLike], path, duplex: bool = True) -> None:
+    """`pdfs` (their bytes, or their files) as one print file at `path` (see `PrintFile`)."""
     merged = PrintFile(duplex)
-    for data in pdfs:
-        merged.add(data)
-    merged.save(path)
+    try:
+        for data in pdfs:
+            merged.add(data)
+        merged.save(path)
+    finally:
+        merged.close()
