@@ -240,10 +240,10 @@ def write_letters(letters: Sequence[Letter], fmt: str, folder: Path, evaluation,
     file_names = [_unique(folder, f"{letter.stem}.{EXTENSION[file_format(fmt, letter.channel)]}", taken) for letter in letters]
     names: dict[int, str] = {}
     extras: dict[str, str | None] = {"merged": None, "manifest": None}
-    printed = None
     try:
+        printed = None
         # the workers write each letter into staging; the print file grows here from their files as
-        # batches arrive (each letter's PDF read once, where it lies)
+        # batches arrive
         for batch in produce(letters, file_names, staging, templates, fmt, school_email, workers):
             for item in batch.items:
                 names[id(item)] = file_names[len(rendered)]
@@ -261,25 +261,19 @@ def write_letters(letters: Sequence[Letter], fmt: str, folder: Path, evaluation,
         letters = pl.DataFrame(rows, schema=LETTERS_IN, orient="row")
 
         def before_commit(result) -> None:
-            nonlocal printed
             if queue and result.letter_run_id is not None:
                 ledger.queue_letters(result.letter_run_id)
             recorded = [item for item in rendered if item.letter.key in result.event_ids]
-            kept = [staging / names[id(item)] for item in recorded if item.format == "pdf"]
-            if printed is not None and len(kept) != printed.letters:
-                printed.close()  # lets go of the letters' files, some of which go now
-                printed = None
             for item in rendered:
                 if item.letter.key not in result.event_ids:  # another run recorded the event meanwhile
                     (staging / names[id(item)]).unlink(missing_ok=True)
+            kept = [staging / names[id(item)] for item in recorded if item.format == "pdf"]
             if kept:
                 from attendance_cli.letters.pdf import concatenate
 
                 name = _unique(folder, f"print-{as_of:%Y-%m-%d}.pdf", taken)
-                if printed is not None:
+                if printed is not None and len(kept) == printed.letters:
                     printed.save(staging / name)
-                    printed.close()  # the letters' files are free to move
-                    printed = None
                 else:  # some letters' events were recorded by another run meanwhile: join the rest
                     concatenate(kept, staging / name, duplex)
                 extras["merged"] = name
@@ -307,8 +301,6 @@ def write_letters(letters: Sequence[Letter], fmt: str, folder: Path, evaluation,
             staging.rmdir()
             ledger.finish_letter_run(result.letter_run_id)
     except BaseException:
-        if printed is not None:
-            printed.close()  # before the staged letters it reads are removed
         _abandon(staging, folder, created, ledger_path, token)
         raise
     kept_items = [i for i in rendered if i.letter.key in result.event_ids]

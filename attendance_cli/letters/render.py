@@ -236,11 +236,11 @@ def produce(letters: Sequence[Letter], names: Sequence[str], staging: Path, fold
     """Every letter rendered, typeset if printed, and written into `staging` under its name, in
     order, in batches; on the `workers` processes (a `pdf.Workers`) when given. The first error
     stops the run with a TemplateError."""
-    # a few batches per worker: big enough that Typst's fixed cost is shared, small enough to keep
-    # every core busy to the end
-    size = max(BATCH, -(-len(letters) // (3 * (workers.count if workers is not None else 1))))
-    jobs = [(list(letters[i:i + size]), list(names[i:i + size]), str(staging), folder, fmt, school_email)
-            for i in range(0, len(letters), size)]
+    # small batches (each letter is a document of its own, so there is no fixed cost to share): every
+    # core stays busy to the end, and the print file, joined here as they come, is nearly done when
+    # the last comes
+    jobs = [(list(letters[i:i + BATCH]), list(names[i:i + BATCH]), str(staging), folder, fmt, school_email)
+            for i in range(0, len(letters), BATCH)]
     results = workers.map(produce_batch, jobs) if workers is not None else map(produce_batch, jobs)
     for batch, error in results:
         if error is not None:
