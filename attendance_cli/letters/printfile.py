@@ -32,6 +32,7 @@ _REFERENCES = re.compile(_REFERENCE)
 #: reference, or the keyword that begins the stream's data.
 _SCAN = re.compile(rb"\(|%|stream(?=\r?\n)|" + _REFERENCE)
 _STRING_STOP = re.compile(rb"[()\\]")
+_LINE_END = re.compile(rb"[\r\n]")
 #: The next token of an object's text (after whitespace and comments): a reference (number,
 #: generation), or anything else (a delimiter, a name, a hexadecimal string, the opening of a
 #: literal string, a number or keyword).
@@ -108,6 +109,8 @@ def _value(data: bytes, position: int) -> tuple[Any, int]:
             if name is None or not name.startswith(b"/"):
                 raise NotPlain(f"a dictionary's key is not a name at byte {end}")
             entries[name], end = _value(data, key.end())
+            if entries[name] is _CLOSE:
+                raise NotPlain(f"a dictionary's value is missing at byte {end}")
     if text == b"[":
         items = []
         while True:
@@ -239,7 +242,7 @@ class Plain:
             if text == b"(":
                 position = _string_end(data, found.start())
             elif text == b"%":
-                line = re.compile(rb"[\r\n]").search(data, found.end(), end)
+                line = _LINE_END.search(data, found.end(), end)
                 position = end if line is None else line.end()
             elif text == b"stream":
                 if data[found.start() - 1] in b" \t\r\n>":
@@ -290,7 +293,7 @@ class PrintFile:
                 data = file.read()
         try:
             self._add(Plain(bytes(data)))
-        except NotPlain:
+        except (ValueError, IndexError, KeyError):  # not plain (NotPlain), or not as it says it is
             self._add(Plain(_plain(bytes(data))))
         self.letters += 1
 
@@ -324,7 +327,7 @@ class PrintFile:
                 if generations.count(b"0") != len(generations):
                     raise NotPlain("a reference to a later generation")
                 roots.extend(map(int, found[0][1::3]))
-        order = sorted(kept, key=lambda n: source.places[n][0] if n in source.places else -1)
+        order = sorted(kept, key=lambda n: source.places[n][0])
         first = _FIRST + len(self._offsets)
         numbers = {number: first + index for index, number in enumerate(order)}
         out = []
