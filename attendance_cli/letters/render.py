@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -178,7 +178,7 @@ class Batch:
     """Letters rendered, typeset and written to the staging folder together (the printed ones each
     a PDF of its own, for the parent to join into the print file from its file)."""
 
-    items: list[Rendered]  # with their content dropped once written: less to send back
+    items: list[Rendered]  # with their content dropped once written
 
 
 #: Letters per batch a worker renders and typesets (one tagged PDF each): enough that sending a
@@ -188,9 +188,10 @@ _libraries: dict[str, Templates] = {}
 
 
 def produce_batch(job: tuple[list[Letter], list[str], str, str | None, str, str]
-                  ) -> tuple[Batch | None, tuple[str, str | None] | None]:
+                  ) -> tuple[list[tuple[str, str, int]] | None, tuple[str, str | None] | None]:
     """Render some letters, typeset the printed ones, and write each to the staging folder under its
-    name. Runs in a worker process, so errors come back as (message, fix), not as exceptions."""
+    name. Runs in a worker process, so errors come back as (message, fix), not as exceptions; and
+    what comes back of each letter is only what the parent has not got: (subject, format, words)."""
     from pathlib import Path
 
     from attendance_cli.errors import AttendanceError
@@ -228,7 +229,7 @@ def produce_batch(job: tuple[list[Letter], list[str], str, str | None, str, str]
             if error.filename is not None:
                 raise
             raise OSError(error.errno, error.strerror, str(target)) from error
-    return Batch([replace(item, content="") for item in rendered]), None
+    return [(item.subject, item.format, item.words) for item in rendered], None
 
 
 def produce(letters: Sequence[Letter], names: Sequence[str], staging: Path, folder: str | None, fmt: str,
@@ -242,8 +243,9 @@ def produce(letters: Sequence[Letter], names: Sequence[str], staging: Path, fold
     jobs = [(list(letters[i:i + BATCH]), list(names[i:i + BATCH]), str(staging), folder, fmt, school_email)
             for i in range(0, len(letters), BATCH)]
     results = workers.map(produce_batch, jobs) if workers is not None else map(produce_batch, jobs)
-    for batch, error in results:
+    for (done, error), job in zip(results, jobs):
         if error is not None:
             raise TemplateError(error[0], fix=error[1])
-        assert batch is not None
-        yield batch
+        assert done is not None
+        yield Batch([Rendered(letter, subject, out_format, "", words)
+                     for letter, (subject, out_format, words) in zip(job[0], done)])
