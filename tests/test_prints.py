@@ -219,13 +219,14 @@ def _letter_pdf(title: str, words: str, pages: int = 1) -> bytes:
 def test_a_print_file_joins_pdfs_in_any_form_and_keeps_their_words_and_structure(tmp_path):
     """Typst's plain PDFs are joined by copying their objects; a PDF in another form (here qpdf's
     object streams, as another program might write it) is joined too. Text that looks like PDF
-    syntax (a reference, the keyword that opens a stream, parentheses) is copied as text."""
+    syntax (a reference, the keyword that opens a stream, parentheses) is copied as text, and each
+    link keeps a key into the parent tree of its own."""
     import io
 
     from attendance_cli.letters.pdf import concatenate
 
     tricky = "Ref. (12 0 R) stream: a ( b"
-    plain = _letter_pdf(tricky, "First letter.", pages=3)
+    plain = _letter_pdf(tricky, 'First letter, see #link("https://example.org")[our page].', pages=3)
     other = pikepdf.open(io.BytesIO(_letter_pdf("Second", "Second letter.")))
     packed = io.BytesIO()
     other.save(packed, object_stream_mode=pikepdf.ObjectStreamMode.generate)
@@ -233,9 +234,12 @@ def test_a_print_file_joins_pdfs_in_any_form_and_keeps_their_words_and_structure
     path = tmp_path / "print.pdf"
     concatenate([plain, packed.getvalue(), plain], path)
     pages = slip_pages(path)
-    assert pages == [f"{tricky} First letter.", "First letter.", "First letter.", "", "Second Second letter.", "",
-                     f"{tricky} First letter.", "First letter.", "First letter.", ""]
+    first = "First letter, see our page."
+    assert pages == [f"{tricky} {first}", first, first, "", "Second Second letter.", "", f"{tricky} {first}", first,
+                     first, ""]
     assert_tagged_print_file(path, 3)
+    links = [a for page in PdfReader(path).pages for a in page.get("/Annots", [])]
+    assert len(links) == 6 and len({int(a.get_object()["/StructParent"]) for a in links}) == 6
     with pikepdf.open(path) as pdf:
         document = pdf.Root.StructTreeRoot.K[0]
         titles = [str(element.T) for part in document.K for element in part.K

@@ -178,7 +178,7 @@ class Batch:
     """Letters rendered, typeset and written to the staging folder together (the printed ones each
     a PDF of its own, for the parent to join into the print file from its file)."""
 
-    items: list[Rendered]  # with their content dropped once written
+    items: list[Rendered]  # their content in their files, not kept here
 
 
 #: Letters per batch a worker renders and typesets (one tagged PDF each): enough that sending a
@@ -238,8 +238,8 @@ def produce(letters: Sequence[Letter], names: Sequence[str], staging: Path, fold
     order, in batches; on the `workers` processes (a `pdf.Workers`) when given. The first error
     stops the run with a TemplateError."""
     # small batches (each letter is a document of its own, so there is no fixed cost to share): every
-    # core stays busy to the end, and the print file, joined here as they come, is nearly done when
-    # the last comes
+    # core stays busy to the end, and the print file, joined by the caller as they come, is nearly
+    # done when the last comes
     jobs = [(list(letters[i:i + BATCH]), list(names[i:i + BATCH]), str(staging), folder, fmt, school_email)
             for i in range(0, len(letters), BATCH)]
     results = workers.map(produce_batch, jobs) if workers is not None else map(produce_batch, jobs)
