@@ -126,7 +126,9 @@ def test_every_letter_pdf_is_tagged_with_its_language_and_title(run, school):
 def assert_tagged_print_file(path: Path, documents: int) -> None:
     """`path`, read back with pypdf, is one tagged PDF in English: a Document of `documents` Parts,
     each reaching its words (a heading, paragraphs) on the print file's own pages, and every page's
-    and link's key into the parent tree its own."""
+    and link's key into the parent tree its own. qpdf finds nothing wrong in it."""
+    with pikepdf.open(path) as pdf:
+        assert pdf.check_pdf_syntax() == []
     reader = PdfReader(path)
     root = reader.trailer["/Root"]
     assert root["/MarkInfo"]["/Marked"].value is True and str(root["/Lang"]).lower() == "en-gb"
@@ -168,6 +170,84 @@ def test_the_print_file_is_tagged_as_each_letter_is(run, school):
     out = folder / "out"
     assert write_letters(run, folder, export, "--out", out).exit_code == 0
     assert_tagged_print_file(out / "print-2026-11-13.pdf", 2)
+
+
+def test_the_print_file_of_many_letters_keeps_every_letter_whole_and_tagged(tmp_path):
+    """Enough letters for the worker processes (in several batches): the print file holds each
+    letter's pages in the manifest's order (its words on the same pages as in its own file, a blank
+    page after an odd one), and each letter's structure as a Part of one Document."""
+    import os
+    import subprocess
+    import sys
+
+    policy = tmp_path / "many.toml"
+    policy.write_text('extends = "primary-academy"\nletter_within = 300\n', encoding="utf-8")
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, "-m", "attendance_cli", "letters", *map(str, PRIMARY), "--policy",
+                             str(policy), "--school", str(SAMPLES / "primary_school.toml"), "--db",
+                             str(tmp_path / "ledger.sqlite"), "--out", str(out), "-q"],
+                            capture_output=True, text=True, timeout=300, env={**os.environ, "ATTENDANCE_NO_PROGRESS": "1"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    import csv
+
+    (manifest,) = out.glob("manifest-*.csv")
+    with manifest.open(encoding="utf-8", newline="") as file:
+        letters = [out / row["file"] for row in csv.DictReader(file) if row["file"]]
+    assert len(letters) > 100 and len(letters) == len(list(out.glob("2026-*.pdf")))
+    (merged,) = out.glob("print-*.pdf")
+    expected: list[str] = []
+    for letter in letters:
+        pages = slip_pages(letter)
+        expected += pages + [""] * (len(pages) % 2)
+    assert slip_pages(merged) == expected
+    assert_tagged_print_file(merged, len(letters))
+
+
+def _letter_pdf(title: str, words: str, pages: int = 1) -> bytes:
+    """A tagged PDF typeset by Typst: a bookmarked heading `title`, then `words` on each of `pages` pages."""
+    import datetime as dt
+
+    from attendance_cli.letters.pdf import typeset_each
+
+    preamble = ('#set document(title: "' + title + '")\n#set text(lang: "en", region: "gb")\n')
+    body = f'#heading(level: 1, bookmarked: true, "{title}")\n' + "\n#pagebreak()\n".join([words] * pages)
+    (pdf,), message = typeset_each(preamble, [body], dt.date(2026, 11, 16))
+    assert message is None
+    return pdf
+
+
+def test_a_print_file_joins_pdfs_in_any_form_and_keeps_their_words_and_structure(tmp_path):
+    """Typst's plain PDFs are joined by copying their objects; a PDF in another form (here qpdf's
+    object streams, as another program might write it) is joined too. Text that looks like PDF
+    syntax (a reference, the keyword that opens a stream, parentheses) is copied as text, and each
+    link keeps a key into the parent tree of its own."""
+    import io
+
+    from attendance_cli.letters.pdf import concatenate
+
+    tricky = "Ref. (12 0 R) stream: a ( b"
+    plain = _letter_pdf(tricky, 'First letter, see #link("https://example.org")[our page].', pages=3)
+    other = pikepdf.open(io.BytesIO(_letter_pdf("Second", "Second letter.")))
+    packed = io.BytesIO()
+    other.save(packed, object_stream_mode=pikepdf.ObjectStreamMode.generate)
+    assert b"/ObjStm" in packed.getvalue()
+    path = tmp_path / "print.pdf"
+    concatenate([plain, packed.getvalue(), plain], path)
+    pages = slip_pages(path)
+    first = "First letter, see our page."
+    assert pages == [f"{tricky} {first}", first, first, "", "Second Second letter.", "", f"{tricky} {first}", first,
+                     first, ""]
+    assert_tagged_print_file(path, 3)
+    links = [a for page in PdfReader(path).pages for a in page.get("/Annots", [])]
+    assert len(links) == 6 and len({int(a.get_object()["/StructParent"]) for a in links}) == 6
+    with pikepdf.open(path) as pdf:
+        document = pdf.Root.StructTreeRoot.K[0]
+        titles = [str(element.T) for part in document.K for element in part.K
+                  if isinstance(element, pikepdf.Dictionary) and element.get("/S") == "/H1"]
+        assert titles == [tricky, "Second", tricky]
+        assert str(pdf.Root.Lang) == "en-GB"
+    concatenate([plain, plain], path, duplex=False)
+    assert len(PdfReader(path).pages) == 6
 
 
 def structure_kinds(node, seen=None) -> set[str]:

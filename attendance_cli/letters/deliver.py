@@ -242,14 +242,15 @@ def write_letters(letters: Sequence[Letter], fmt: str, folder: Path, evaluation,
     extras: dict[str, str | None] = {"merged": None, "manifest": None}
     try:
         printed = None
-        # the workers write each letter into staging; the print file grows here as batches arrive
-        for batch in produce(letters, file_names, staging, templates, fmt, school_email, workers, duplex):
+        # the workers write each letter into staging; the print file grows here from their files as
+        # batches arrive
+        for batch in produce(letters, file_names, staging, templates, fmt, school_email, workers):
             for item in batch.items:
                 names[id(item)] = file_names[len(rendered)]
                 rendered.append(item)
-            if batch.printed is not None:
-                printed = printed or PrintFile(duplex)
-                printed.add(batch.printed, batch.pdfs)
+                if item.format == "pdf":
+                    printed = printed or PrintFile(duplex)
+                    printed.add(staging / names[id(item)])
             if tick:
                 tick(len(batch.items))
         _maybe_fail(fail_at, "staged")
@@ -274,7 +275,7 @@ def write_letters(letters: Sequence[Letter], fmt: str, folder: Path, evaluation,
                 if printed is not None and len(kept) == printed.letters:
                     printed.save(staging / name)
                 else:  # some letters' events were recorded by another run meanwhile: join the rest
-                    concatenate([path.read_bytes() for path in kept], staging / name, duplex)
+                    concatenate(kept, staging / name, duplex)
                 extras["merged"] = name
             if recorded:
                 from attendance_cli.outputs import write_frame
@@ -448,7 +449,7 @@ def write_decision_letters(letters: Sequence[Letter], fmt: str, folder: Path, le
             pdfs = [staging / names[id(item)] for item in kept_items if item.format == "pdf"]
             if pdfs:
                 name = _unique(folder, f"print-decisions-{day:%Y-%m-%d}.pdf", taken)
-                concatenate([path.read_bytes() for path in pdfs], staging / name)
+                concatenate(pdfs, staging / name)
                 extras["merged"] = name
             if kept_items:
                 from attendance_cli.outputs import write_frame

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
+from attendance_cli.letters.printfile import PrintFile
 from attendance_cli.resources import fonts_folder
 
 T = TypeVar("T")
@@ -49,24 +50,33 @@ def compile_one(job: tuple[str, bool, str]) -> tuple[bytes | None, str | None]:
 
 def typeset(preambles: str | Sequence[str], pages: Sequence[str], when: dt.date, duplex: bool = True
             ) -> tuple[list[bytes], bytes | None, str | None]:
-    """Documents (letters, slips) typeset one by one, each a tagged PDF (accessible structure, the
-    document's language and title, so a screen reader reads each file as a letter), and joined
-    into one print file, tagged too (`PrintFile` keeps each document's structure). `preambles`: one for all, or one per page (each letter's title is its own).
+    """Documents (slips) typeset one by one, each a tagged PDF (accessible structure, the
+    document's language and title, so a screen reader reads each file as a document of its own),
+    and joined into one print file, tagged too (`PrintFile` keeps each document's structure).
+    `preambles`: one for all, or one per page (each letter's title is its own). (Letters are
+    typeset by `typeset_each`, and joined as their batches come.)
     Returns (the PDFs, the print file, an error).
 
     One by one, not one document split at its bookmarks: a split PDF loses its tags (the structure
     tree belongs to the whole), and Typst's fixed cost per document is less than the split's.
     `duplex`: a document with an odd number of pages is followed by a blank page in the print file,
     so on a duplex printer each starts on a new sheet."""
+    out, message = typeset_each(preambles, pages, when)
+    return out, joined(out, duplex) if out else None, message
+
+
+def typeset_each(preambles: str | Sequence[str], pages: Sequence[str], when: dt.date) -> tuple[list[bytes], str | None]:
+    """Each document typeset on its own as a tagged PDF (see `typeset`), not joined: (the PDFs, None),
+    or ([], the compiler's message) at the first that does not compile."""
     day = when.isoformat()
     out = []
     for number, page in enumerate(pages):
         preamble = preambles if isinstance(preambles, str) else preambles[number]
         data, message = compile_one((preamble + "\n" + page, True, day))
         if message or data is None:
-            return [], None, message
+            return [], message
         out.append(data)
-    return out, joined(out, duplex) if out else None, None
+    return out, None
 
 
 def joined(pdfs: Sequence[bytes], duplex: bool = True) -> bytes:
@@ -201,121 +211,12 @@ def _watch_parent() -> None:
 
 def _warm() -> None:
     import jinja2.sandbox  # noqa: F401
-    import pikepdf  # noqa: F401
 
     _typst()
 
 
-class PrintFile:
-    """The merged print file, built page by page as letters arrive. (qpdf, through pikepdf: copying
-    finished pages is several times quicker than having Typst lay out every letter again.)
-
-    Tagged, as each letter is: every letter's structure tree is kept, each a Part of one Document,
-    with the pages' and links' keys into the parent tree renumbered so they stay unique; the
-    language is the first letter's. (A PDF with no structure tree makes the whole file untagged.)
-
-    `duplex`: each letter (a PDF added with `letters=1`) with an odd number of pages is followed by
-    a blank page of its last page's size, so on a duplex printer no two families' letters share a
-    sheet. A PDF of several letters (a batch, joined already) is added as it is."""
-
-    def __init__(self, duplex: bool = True) -> None:
-        import pikepdf
-
-        self._pikepdf = pikepdf
-        self._merged = pikepdf.Pdf.new()
-        self._sources: list = []  # kept open until saved: the copied pages refer to them
-        self.duplex = duplex
-        self.letters = 0
-        self._parts: list = []  # each letter's top structure element (a Part), copied
-        self._parents: list = []  # the parent tree's entries, renumbered: key, value, key, value...
-        self._next_key = 0
-        self._roles: dict = {}
-        self._lang = None
-        self._tagged = True
-
-    def add(self, data: bytes, letters: int = 1) -> None:
-        """Append every page of `data`, a PDF of `letters` letters."""
-        import io
-
-        source = self._pikepdf.Pdf.open(io.BytesIO(data))
-        self._sources.append(source)
-        structure = self._structure(source)
-        self._merged.pages.extend(source.pages)
-        if structure is not None:  # after the pages: their copies are the ones the structure points to
-            parts, parents = structure
-            # one copy of it all: the parts, and the parent tree's entries (most inside the parts)
-            bundle = self._merged.copy_foreign(source.make_indirect(
-                self._pikepdf.Array([*parts, *(value for _, value in parents)])))
-            self._parts.extend(bundle[:len(parts)])
-            for (key, _), value in zip(parents, bundle[len(parts):]):
-                self._parents.extend([key, value])
-        if self.duplex and letters == 1 and len(source.pages) % 2:
-            box = [float(v) for v in source.pages[-1].mediabox]
-            self._merged.add_blank_page(page_size=(box[2] - box[0], box[3] - box[1]))
-        self.letters += letters
-
-    def _structure(self, source) -> tuple[list, list] | None:
-        """`source`'s top structure elements (as Parts) and parent tree, its keys moved past those
-        already taken (changed in `source`, before its pages are copied), or None if untagged."""
-        pikepdf = self._pikepdf
-        root = source.Root
-        tree = root.get("/StructTreeRoot")
-        if not self._tagged or tree is None or "/ParentTree" not in tree:
-            self._tagged = False
-            return None
-        if self._lang is None and "/Lang" in root:
-            self._lang = root.Lang
-        for name, role in tree.get("/RoleMap", {}).items():
-            self._roles.setdefault(name, role)
-        offset = self._next_key
-        nums = tree.ParentTree.get("/Nums") if "/Kids" not in tree.ParentTree else None
-        pairs = zip(nums[::2], nums[1::2]) if nums is not None else pikepdf.NumberTree(tree.ParentTree).items()
-        parents = [(int(key) + offset, value) for key, value in pairs]
-        self._next_key = max([int(tree.get("/ParentTreeNextKey", 0)) + offset] + [key + 1 for key, _ in parents])
-        for page in source.pages:
-            if "/StructParents" in page.obj:
-                page.obj.StructParents = int(page.obj.StructParents) + offset
-            for annotation in page.obj.get("/Annots", []):
-                if "/StructParent" in annotation:
-                    annotation.StructParent = int(annotation.StructParent) + offset
-        kids = tree.get("/K")
-        kids = [] if kids is None else list(kids) if isinstance(kids, pikepdf.Array) else [kids]
-        parts = []
-        for kid in kids:
-            # a print file added whole (a batch): its Document's Parts; a letter: its Document, as a Part
-            inner = kid.get("/K") if kid.get("/S") == pikepdf.Name.Document else None
-            inner = [] if inner is None else list(inner) if isinstance(inner, pikepdf.Array) else [inner]
-            if inner and all(isinstance(k, pikepdf.Dictionary) and k.get("/S") == pikepdf.Name.Part for k in inner):
-                parts.extend(inner)
-            else:
-                if kid.get("/S") == pikepdf.Name.Document:
-                    kid.S = pikepdf.Name.Part
-                parts.append(kid)
-        for part in parts:
-            del part["/P"]  # set to the merged Document when saved; never copy the source's tree
-        return parts, parents
-
-    def save(self, path) -> None:
-        pikepdf = self._pikepdf
-        if self._tagged and self._parts:
-            tree = self._merged.make_indirect(pikepdf.Dictionary(Type=pikepdf.Name.StructTreeRoot))
-            document = self._merged.make_indirect(pikepdf.Dictionary(
-                Type=pikepdf.Name.StructElem, S=pikepdf.Name.Document, P=tree, K=pikepdf.Array(self._parts)))
-            for part in self._parts:
-                part.P = document
-            tree.K = pikepdf.Array([document])
-            tree.ParentTree = self._merged.make_indirect(pikepdf.Dictionary(Nums=pikepdf.Array(self._parents)))
-            tree.ParentTreeNextKey = self._next_key
-            if self._roles:
-                tree.RoleMap = pikepdf.Dictionary(self._roles)
-            self._merged.Root.StructTreeRoot = tree
-            self._merged.Root.MarkInfo = pikepdf.Dictionary(Marked=True)
-            if self._lang is not None:
-                self._merged.Root.Lang = self._lang
-        self._merged.save(path, deterministic_id=True)
-
-
-def concatenate(pdfs: Sequence[bytes], path, duplex: bool = True) -> None:
+def concatenate(pdfs: Sequence[bytes | os.PathLike], path, duplex: bool = True) -> None:
+    """`pdfs` (their bytes, or their files) as one print file at `path` (see `PrintFile`)."""
     merged = PrintFile(duplex)
     for data in pdfs:
         merged.add(data)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -175,30 +175,29 @@ def one_address(text: str) -> bool:
 
 @dataclass(frozen=True)
 class Batch:
-    """Letters rendered, typeset and written to the staging folder together, and the printed ones'
-    pages as one PDF (`printed`), ready to join to the print file."""
+    """Letters rendered, typeset and written to the staging folder together (the printed ones each
+    a PDF of its own, for the parent to join into the print file from its file)."""
 
-    items: list[Rendered]  # with their content dropped once written: less to send back
-    printed: bytes | None
-    pdfs: int  # letters in `printed`
+    items: list[Rendered]  # their content in their files, not kept here
 
 
-#: Letters per batch a worker renders, typesets (one tagged PDF each) and joins into its part of
-#: the print file: enough that sending a batch to a worker costs little.
+#: Letters per batch a worker renders and typesets (one tagged PDF each): enough that sending a
+#: batch to a worker costs little.
 BATCH = 40
 _libraries: dict[str, Templates] = {}
 
 
-def produce_batch(job: tuple[list[Letter], list[str], str, str | None, str, str, bool]
-                  ) -> tuple[Batch | None, tuple[str, str | None] | None]:
+def produce_batch(job: tuple[list[Letter], list[str], str, str | None, str, str]
+                  ) -> tuple[list[tuple[str, str, int]] | None, tuple[str, str | None] | None]:
     """Render some letters, typeset the printed ones, and write each to the staging folder under its
-    name. Runs in a worker process, so errors come back as (message, fix), not as exceptions."""
+    name. Runs in a worker process, so errors come back as (message, fix), not as exceptions; and
+    what comes back of each letter is only what the parent has not got: (subject, format, words)."""
     from pathlib import Path
 
     from attendance_cli.errors import AttendanceError
-    from attendance_cli.letters.pdf import typeset
+    from attendance_cli.letters.pdf import typeset_each
 
-    letters, names, staging, folder, fmt, school_email, duplex = job
+    letters, names, staging, folder, fmt, school_email = job
     key = folder or ""
     if key not in _libraries:
         _libraries[key] = Templates(Path(folder) if folder else None)
@@ -206,13 +205,13 @@ def produce_batch(job: tuple[list[Letter], list[str], str, str | None, str, str,
     try:
         rendered = [render_one(letter, templates, file_format(fmt, letter.channel), school_email) for letter in letters]
         printed = [item for item in rendered if item.format == "pdf"]
-        whole, pdfs = None, []
+        pdfs: list[bytes] = []
         if printed:
             school = printed[0].letter.context["school"]
             # each letter its own PDF, titled with its subject (what a screen reader announces)
             preambles = [render(templates.preamble(), {"school": school, "title": item.subject}) for item in printed]
-            pdfs, whole, message = typeset(preambles, [item.content for item in printed],
-                                           printed[0].letter.context["date"], duplex)
+            pdfs, message = typeset_each(preambles, [item.content for item in printed],
+                                         printed[0].letter.context["date"])
             if message:
                 return None, (f"Letter layout letter.typ.j2 (or preamble.typ.j2) does not compile: {message}.",
                               "Correct the layout template; nothing was written.")
@@ -230,23 +229,23 @@ def produce_batch(job: tuple[list[Letter], list[str], str, str | None, str, str,
             if error.filename is not None:
                 raise
             raise OSError(error.errno, error.strerror, str(target)) from error
-    return Batch([replace(item, content="") for item in rendered], whole, len(printed)), None
+    return [(item.subject, item.format, item.words) for item in rendered], None
 
 
 def produce(letters: Sequence[Letter], names: Sequence[str], staging: Path, folder: str | None, fmt: str,
-            school_email: str = "", workers=None, duplex: bool = True) -> Iterator[Batch]:
+            school_email: str = "", workers=None) -> Iterator[Batch]:
     """Every letter rendered, typeset if printed, and written into `staging` under its name, in
     order, in batches; on the `workers` processes (a `pdf.Workers`) when given. The first error
-    stops the run with a TemplateError. `duplex`: the batches' print files pad each letter to an
-    even number of pages."""
-    # a few batches per worker: big enough that Typst's fixed cost is shared, small enough to keep
-    # every core busy to the end
-    size = max(BATCH, -(-len(letters) // (3 * (workers.count if workers is not None else 1))))
-    jobs = [(list(letters[i:i + size]), list(names[i:i + size]), str(staging), folder, fmt, school_email, duplex)
-            for i in range(0, len(letters), size)]
+    stops the run with a TemplateError."""
+    # small batches (each letter is a document of its own, so there is no fixed cost to share): every
+    # core stays busy to the end, and the print file, joined by the caller as they come, is nearly
+    # done when the last comes
+    jobs = [(list(letters[i:i + BATCH]), list(names[i:i + BATCH]), str(staging), folder, fmt, school_email)
+            for i in range(0, len(letters), BATCH)]
     results = workers.map(produce_batch, jobs) if workers is not None else map(produce_batch, jobs)
-    for batch, error in results:
+    for (done, error), job in zip(results, jobs):
         if error is not None:
             raise TemplateError(error[0], fix=error[1])
-        assert batch is not None
-        yield batch
+        assert done is not None
+        yield Batch([Rendered(letter, subject, out_format, "", words)
+                     for letter, (subject, out_format, words) in zip(job[0], done)])
