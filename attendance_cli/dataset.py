@@ -265,9 +265,12 @@ class Dataset:
         ids = self._row_ids()
         if ids is None:
             return None
-        grouped = (self._rows_aside().select("_pupil", "slot", *_window_columns(keys)).group_by("_pupil", "slot").sum()
-                   .collect(engine="streaming").join(ids, on="_pupil"))
-        return counted | _split(grouped, keys)
+        if keys == [(None, None)]:  # every date: each mark counted (no date looked at)
+            grouped = self._rows_aside().group_by("_pupil", "slot").agg(
+                pl.len().cast(pl.Int64).alias("sessions_0"), pl.col("minutes_late").sum().cast(pl.Int64).alias("minutes_late_0"))
+        else:
+            grouped = self._rows_aside().select("_pupil", "slot", *_window_columns(keys)).group_by("_pupil", "slot").sum()
+        return counted | _split(grouped.collect(engine="streaming").join(ids, on="_pupil"), keys)
 
     def _marks_by_slot(self, marks: Marks, keys: list[tuple[dt.date | None, dt.date | None]]) -> dict:
         """`_count_slots` from marks in memory (which keep the unmarked sessions apart)."""
@@ -354,14 +357,14 @@ class Dataset:
                             .select(pl.col("pupil").cast(pl.UInt32), "pupil_id"))
         pupils = self._marked
         lookup = self.export.slots.lookup.filter(pl.col("status") == "ok").select("slot", "code", "category", "late", "closure")
+        numbers = ids.join(pupils, on="pupil_id", how="left").select("_pupil", "pupil")  # (null: no mark)
         rows = (self._rows_aside().filter(between)
                 .select("_pupil", "date", "session", "slot", pl.col("minutes_late").cast(pl.Int16))
+                .join(numbers.lazy(), on="_pupil", how="left", maintain_order="left")  # (as the rows pass: cheap)
                 .collect(engine="streaming"))
         blank = pl.col("slot") == self.export.slots.status("unmarked")
         unmarked = rows.filter(blank).join(ids, on="_pupil", maintain_order="left").select("pupil_id", "date")
-        numbers = ids.join(pupils, on="pupil_id").select("_pupil", "pupil")
-        frame = (rows.filter(~blank).join(numbers, on="_pupil", maintain_order="left")
-                 .select("pupil", "date", "session", "slot", "minutes_late"))
+        frame = rows.filter(~blank).select("pupil", "date", "session", "slot", "minutes_late")
         ordered = frame.select(((pl.col("pupil") > pl.col("pupil").shift(1))
                                 | ((pl.col("pupil") == pl.col("pupil").shift(1))
                                    & ((pl.col("date") > pl.col("date").shift(1))
