@@ -329,9 +329,13 @@ class Dataset:
         grouped = counted[0]
         marks = self._marks
         lookup = marks.lookup if marks is not None else self.export.slots.lookup.filter(pl.col("status") == "ok")
-        counts = self._shaped(grouped.join(lookup.select("slot", "code", "category", "late", "closure"), on="slot")
-                              .group_by("pupil_id", "code", "category", "late", "closure")
-                              .agg(pl.col("sessions").sum(), pl.col("minutes_late").sum()), codes)
+        lookup = lookup.select("slot", "code", "category", "late", "closure")
+        counts = grouped.join(lookup, on="slot").drop("slot")
+        present = lookup.join(grouped.select(pl.col("slot").unique()), on="slot")
+        if present["code"].n_unique() < present.height:  # a code's spellings or eras, each a slot: one row each
+            counts = (counts.group_by("pupil_id", "code", "category", "late", "closure")
+                      .agg(pl.col("sessions").sum(), pl.col("minutes_late").sum()))
+        counts = self._shaped(counts, codes)
         unmarked = (grouped.filter(pl.col("slot") == self.export.slots.status("unmarked")).group_by("pupil_id")
                     .agg(pl.col("sessions").sum())
                     .select("pupil_id", pl.lit(SCOPE_COUNTED, dtype=pl.UInt8).alias("scope"), "sessions"))
