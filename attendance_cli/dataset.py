@@ -265,18 +265,13 @@ class Dataset:
         ids = self._row_ids()
         if ids is None:
             return None
-        if keys == [(None, None)]:  # every date: each mark counted (no date looked at)
-            grouped = self._rows_aside().group_by("_pupil", "slot").agg(
-                pl.len().cast(pl.Int64).alias("sessions_0"), pl.col("minutes_late").sum().cast(pl.Int64).alias("minutes_late_0"))
-        else:
-            grouped = self._rows_aside().select("_pupil", "slot", *_window_columns(keys)).group_by("_pupil", "slot").sum()
-        return counted | _split(grouped.collect(engine="streaming").join(ids, on="_pupil"), keys)
+        grouped = _by_slot(self._rows_aside(), "_pupil", keys).collect(engine="streaming").join(ids, on="_pupil")
+        return counted | _split(grouped, keys)
 
     def _marks_by_slot(self, marks: Marks, keys: list[tuple[dt.date | None, dt.date | None]]) -> dict:
         """`_count_slots` from marks in memory (which keep the unmarked sessions apart)."""
         # streamed: in memory, a group-by of millions of marks by two keys takes gigabytes
-        grouped = (marks.frame.lazy().select("pupil", "slot", *_window_columns(keys)).group_by("pupil", "slot").sum()
-                   .collect(engine="streaming").join(marks.pupils, on="pupil"))
+        grouped = _by_slot(marks.frame.lazy(), "pupil", keys).collect(engine="streaming").join(marks.pupils, on="pupil")
         counted = _split(grouped, keys)
         blank = pl.lit(self.export.slots.status("unmarked"), dtype=grouped.schema["slot"]).alias("slot")
         for (start, end), counts in counted.items():
@@ -432,19 +427,26 @@ def _between(start: dt.date | None, end: dt.date | None) -> pl.Expr:
     return pl.col("date").is_between(pl.lit(start or dt.date.min), pl.lit(end or dt.date.max))
 
 
-def _window_columns(keys: list[tuple[dt.date | None, dt.date | None]]) -> list[pl.Expr]:
-    """For each window (its dates), a mark's sessions and minutes late in it: summed per pupil and
-    slot (a column summed is quicker than a filter in the group-by)."""
+def _by_slot(rows: pl.LazyFrame, pupil: str, keys: list[tuple[dt.date | None, dt.date | None]]) -> pl.LazyFrame:
+    """Each window's (its dates') marks summed per pupil and slot: sessions_0, minutes_late_0, sessions_1,
+    ... Only the dates the windows span are read; one window's marks are counted, several windows' each
+    summed as a column (quicker than a filter in the group-by)."""
+    starts, ends = [start for start, _ in keys], [end for _, end in keys]
+    if None not in starts or None not in ends:
+        rows = rows.filter(_between(None if None in starts else min(starts), None if None in ends else max(ends)))
+    if len(keys) == 1:
+        return rows.group_by(pupil, "slot").agg(pl.len().cast(pl.Int64).alias("sessions_0"),
+                                                pl.col("minutes_late").sum().cast(pl.Int64).alias("minutes_late_0"))
     columns = []
     for i, (start, end) in enumerate(keys):
         inside = _between(start, end)
         columns += [inside.cast(pl.Int64).alias(f"sessions_{i}"),
                     pl.when(inside).then(pl.col("minutes_late").cast(pl.Int64)).alias(f"minutes_late_{i}")]
-    return columns
+    return rows.select(pupil, "slot", *columns).group_by(pupil, "slot").sum()
 
 
 def _split(grouped: pl.DataFrame, keys: list[tuple[dt.date | None, dt.date | None]]) -> dict:
-    """The counts of `_window_columns` summed, one frame per window (pupil_id, slot, sessions, minutes_late)."""
+    """The counts of `_by_slot`, one frame per window (pupil_id, slot, sessions, minutes_late)."""
     return {key: grouped.select("pupil_id", "slot", pl.col(f"sessions_{i}").alias("sessions"),
                                 pl.col(f"minutes_late_{i}").alias("minutes_late")).filter(pl.col("sessions") > 0)
             for i, key in enumerate(keys)}
