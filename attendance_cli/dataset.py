@@ -55,6 +55,7 @@ class Dataset:
     _between: tuple[tuple, Marks] | None = None  # the marks read for some dates (marks_between)
     _marked: pl.DataFrame | None = None  # every pupil with an accepted mark, numbered as `marks` numbers them
     _ids: tuple[pl.DataFrame | None] | None = None  # the rows aside's pupil numbers and ids (None in it: two equal)
+    _details: dict = field(default_factory=dict)  # the pupils' details as of a date (_as_of_end), by date and columns
 
     @classmethod
     def open(cls, paths: Sequence[Path], options: IngestOptions) -> Dataset:
@@ -93,10 +94,22 @@ class Dataset:
         window, last = counted.window, counted.report.last_date
         if window is None or window.end is None or last is None or window.end >= last or self.store is not None:
             return counted
-        from attendance_cli.ingest.validate import pupils_as_of
+        from attendance_cli.ingest.validate import with_details
 
-        counted.pupils = pupils_as_of(self.export, counted.pupils, window.end)  # (the same tally: it may own a file)
+        columns = tuple(c for c in counted.pupils.columns if c != "pupil_id")
+        self._read_details([window.end], columns)
+        counted.pupils = with_details(counted.pupils, self._details[(window.end, columns)])  # (the same tally: it may own a file)
         return counted
+
+    def _read_details(self, ends: Sequence[dt.date], columns: tuple[str, ...]) -> None:
+        """The pupils' details as of each date (ingest.validate.details_as_of), for the dates not read
+        yet, in one read of the exports: a window's and its year to date's end once, not twice."""
+        from attendance_cli.ingest.validate import details_as_of
+
+        wanted = [end for end in dict.fromkeys(ends) if (end, columns) not in self._details]
+        if wanted:
+            for end, details in details_as_of(self.export, list(columns), wanted).items():
+                self._details[(end, columns)] = details
 
     def _count(self, window: Window | None, by: list[str], attributes: Sequence[str] | None, codes: bool) -> Tally:
         simple = not [b for b in by if b in self.export.mark_fields or b == "session"] and not (window and window.dfe_cohort)
@@ -120,8 +133,15 @@ class Dataset:
         if len(wanted) < 2 or self.store is not None or any(w.dfe_cohort or w.inner for w in wanted):
             return  # one window or a store: each is counted as cheaply on its own
         if self._checked is not None and (self._marks is not None or self._row_ids() is not None):
-            # the marks in memory, or the rows the check wrote aside: every window in one pass over them
+            # the marks in memory, or the rows the check wrote aside: every window in one pass over them,
+            # and the pupils' details as of the end of each that ends before the data (_as_of_end) in one read
             if self.slot_counts(wanted) is not None:
+                last = self._checked.report.last_date
+                columns = tuple(c for c in self._checked.pupils.columns
+                                if c != "pupil_id" and (attributes is None or c in attributes))
+                ends = [w.end for w in wanted if w.end is not None and last is not None and w.end < last]
+                if len(set(ends)) > 1:
+                    self._read_details(ends, columns)
                 for window in wanted:
                     self.tally(window, attributes=attributes, codes=codes)
             return

@@ -741,32 +741,53 @@ def pupils_as_of(export: Export, pupils: pl.DataFrame, end: dt.date) -> pl.DataF
     that a past window groups its pupils as they were then (last year's Year 10 in Year 10), not as
     the latest export has them. A detail no row up to `end` gives (an export without names) is the
     one on their earliest row after it that gives it. One read of the exports' detail columns."""
-    columns = [c for c in pupils.columns if c != "pupil_id"]
+    if end is None:
+        return pupils
+    return with_details(pupils, details_as_of(export, [c for c in pupils.columns if c != "pupil_id"], [end])[end])
+
+
+def details_as_of(export: Export, columns: Sequence[str], ends: Sequence[dt.date]) -> dict[dt.date, pl.DataFrame | None]:
+    """For each date in `ends`, the details (`columns`) of each pupil who has rows both up to it and
+    after it, as `pupils_as_of` takes them (None: no such pupil, or no detail column), all in one read
+    of the exports' detail columns."""
     names = {"surname", "forename"} & set(columns)
     attrs = [a for a in export.attributes if a in columns or (a == "full_name" and names)]
-    if not attrs or end is None:
-        return pupils
+    if not attrs:
+        return dict.fromkeys(ends)
     rows = export.rows
     have = rows.collect_schema()
     text = [a for a in attrs if a in have]
-    inside = pl.col("date") <= end
-    given = {a: pl.col(a).str.strip_chars().replace("", None) for a in text}
-    found = (rows.select("pupil_id", "date", "key", "file", "row", *text)
-             .with_columns(*[pl.when(inside).then(given[a]).alias(a) for a in text],
-                           *[pl.when(~inside).then(given[a]).alias(f"_after_{a}") for a in text])
-             .group_by("pupil_id")
-             .agg((~inside).any().alias("_later"), inside.any().alias("_before"),
-                  *[pl.coalesce(pl.col(a).sort_by("key", "file", "row").drop_nulls().last(),
-                                pl.col(f"_after_{a}").sort_by("key", "file", "row").drop_nulls().first()).alias(a)
-                    for a in text])
-             .filter(pl.col("_later") & pl.col("_before"))
-             .collect(engine="streaming"))
-    if not found.height:
+    given = {a: pl.col(a).str.strip_chars() != "" for a in text}  # (null: no detail either)
+    # each detail from the latest row up to the date that gives it, else the earliest after it; max_by
+    # and min_by keep one value per pupil as the rows stream past, and the cells chosen are trimmed
+    # only then: a trimmed copy of every cell held by the group-by would take gigabytes for a large school
+    order = pl.struct("key", "file", "row")
+    aggregations = []
+    for i, end in enumerate(ends):
+        inside = pl.col("date") <= end
+        aggregations += [(~inside).any().alias(f"_later_{i}"), inside.any().alias(f"_before_{i}"),
+                         *[pl.col(a).max_by(pl.when(inside & given[a]).then(order)).alias(f"{a}_{i}") for a in text],
+                         *[pl.col(a).min_by(pl.when(~inside & given[a]).then(order)).alias(f"_after_{a}_{i}")
+                           for a in text]]
+    found = rows.select("pupil_id", "date", "key", "file", "row", *text).group_by("pupil_id").agg(
+        aggregations).collect(engine="streaming")
+    out: dict[dt.date, pl.DataFrame | None] = {}
+    for i, end in enumerate(ends):
+        then = found.filter(pl.col(f"_later_{i}") & pl.col(f"_before_{i}")).select(
+            "pupil_id", *[pl.coalesce(f"{a}_{i}", f"_after_{a}_{i}").str.strip_chars().alias(a) for a in text])
+        if not then.height:
+            out[end] = None
+            continue
+        then = tidy_pupils(then.with_columns(pl.lit(None, dtype=pl.String).alias(a) for a in attrs if a not in have))
+        out[end] = then.select("pupil_id", *[c for c in columns if c in then.columns])
+    return out
+
+
+def with_details(pupils: pl.DataFrame, details: pl.DataFrame | None) -> pl.DataFrame:
+    """`pupils` with these pupils' details (details_as_of) in place of their own."""
+    if details is None:
         return pupils
-    then = tidy_pupils(found.select("pupil_id", *text).with_columns(
-        pl.lit(None, dtype=pl.String).alias(a) for a in attrs if a not in have))
-    then = then.select("pupil_id", *[c for c in columns if c in then.columns])
-    return pupils.update(then.cast({c: pupils.schema[c] for c in then.columns}), on="pupil_id")
+    return pupils.update(details.cast({c: pupils.schema[c] for c in details.columns}), on="pupil_id")
 
 
 def tidy_pupils(pupils: pl.DataFrame) -> pl.DataFrame:
