@@ -135,6 +135,8 @@ class Dataset:
         if self._checked is not None and (self._marks is not None or self._row_ids() is not None):
             # the marks in memory, or the rows the check wrote aside: every window in one pass over them,
             # and the pupils' details as of the end of each that ends before the data (_as_of_end) in one read
+            if self._marks is None and attributes is not None and not set(attributes) <= set(self._checked.pupils.columns):
+                return  # (a detail the rows aside lack: each window is counted from the exports)
             if self.slot_counts(wanted) is not None:
                 last = self._checked.report.last_date
                 columns = tuple(c for c in self._checked.pupils.columns
