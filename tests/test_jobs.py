@@ -248,3 +248,40 @@ def test_a_temporary_copy_left_by_a_killed_command_is_removed_by_the_next(tmp_pa
     os.close(handle)
     assert path.parent == tmp_path and path.name.startswith(f"attendance-rows-{os.getpid()}-")
     assert not stale.exists() and alive.exists()
+
+
+def test_windows_counted_from_the_rows_set_aside_and_a_weeks_marks_give_each_windows_own_figures(monkeypatch):
+    """A report or digest of a large export reads the week's (window's) marks from the rows the check
+    wrote aside, and counts every window from those marks, or from one more pass over the rows: each
+    window's figures are those of the window counted from the exports, and the week's marks are the
+    marks in memory on those dates."""
+    from attendance_cli.calendar import Window
+    from attendance_cli.ingest import validate
+    from attendance_cli.statistics import pupil_statistics
+
+    names = ["surname", "forename", "year_group", "form"]
+    week = Window(dt.date(2025, 10, 13), dt.date(2025, 10, 17), "a week")
+    windows = [week, Window(dt.date(2025, 8, 1), dt.date(2025, 10, 17), "to the week"),  # within, before and after
+               Window(dt.date(2025, 10, 14), dt.date(2025, 10, 16), "in the week"),  # within the week's marks
+               Window(dt.date(2025, 9, 1), dt.date(2025, 12, 31), "every date"),  # the whole export's
+               Window(dt.date(2025, 11, 10), dt.date(2025, 12, 19), "after")]
+    monkeypatch.setattr(validate, "STREAMING_BYTES", 0)  # every file streamed, as a large one is
+    aside = data(SECONDARY)
+    aside.read_marks_once()
+    assert aside.checked.rows_file is not None and aside._marks is None  # the year's marks not read into memory
+    aside.calendar()
+    marks = aside.marks_between(week.start, week.end)
+    aside.prepare(windows, attributes=names)
+    assert aside._marks is None
+    monkeypatch.setattr(validate, "STREAMING_BYTES", 1 << 40)
+    for window in windows:
+        alone = pupil_statistics(data(SECONDARY).tally(window, attributes=names))
+        assert pupil_statistics(aside.tally(window, attributes=names)).equals(alone), window.label
+        assert alone.height > 100
+    in_memory = data(SECONDARY).marks
+    expected = (in_memory.frame.filter(week.expr()).join(in_memory.pupils, on="pupil")
+                .select("pupil_id", "date", "session", "slot", "minutes_late"))
+    read = marks.frame.join(marks.pupils, on="pupil").select("pupil_id", "date", "session", "slot", "minutes_late")
+    assert read.equals(expected) and read.height > 1000
+    assert marks.pupils.equals(in_memory.pupils)  # numbered as the marks in memory are (every pupil with a mark)
+    assert marks.unmarked.sort(pl.all()).equals(in_memory.unmarked.filter(week.expr()).sort(pl.all()))

@@ -433,3 +433,32 @@ def test_digest_pdf_headings_stand_apart_on_every_page(run, tmp_path):
                         assert max(a[0], b[0]) - min(a[2], b[2]) >= 2, (path.name, a[4], b[4])
             pages += 1
     assert pages >= 3
+
+
+def test_digest_page_escapes_each_value_and_shows_a_figure_the_week_has_not_as_a_dash():
+    import datetime as dt
+
+    import polars as pl
+
+    from attendance_cli.cli.report_cmd import DigestFormat, _digest_page
+    from attendance_cli.reports.digest import COLUMNS
+
+    rows = pl.DataFrame([
+        {"pupil_id": "S&1", "surname": "O'Brien <Jr>", "forename": 'Zoë "Z"', "year_group": "Year 7", "form": "7A",
+         "week_possible": 10, "week_absences": 2, "week_lates": 1, "week_attendance_pct": "80.00",
+         "unmarked_this_week": 1, "ytd_attendance_pct": "91.50", "ytd_days_missed": 3.5, "persistent_absence": False,
+         "week_absence_reasons": "I Illness: Mon 3 Nov & Tue 4 Nov", "new_triggers": "", "needs_action": True,
+         "new_trigger_rules": ""},
+        {"pupil_id": "S2", "surname": "Smith", "forename": "Amy", "year_group": "Year 7", "form": "7A",
+         "week_possible": None, "week_absences": None, "week_lates": None, "week_attendance_pct": None,
+         "unmarked_this_week": 0, "ytd_attendance_pct": "100.00", "ytd_days_missed": 0.0, "persistent_absence": False,
+         "week_absence_reasons": "", "new_triggers": "Late <10 times> (11)", "needs_action": False,
+         "new_trigger_rules": "lates"}]).select(COLUMNS)
+    page = _digest_page(DigestFormat.html, "Form 7A", "week", "year", rows, dt.date(2025, 11, 7)).decode("utf-8")
+    assert page.split("<tbody>\n", 1)[1].split("</tbody>", 1)[0] == (
+        '<tr class="action"><td>▶<span class="note"> needs action</span></td><td>S&amp;1</td>'
+        "<td>Zoë &#34;Z&#34; O&#39;Brien &lt;Jr&gt;</td><td>10</td><td>2</td><td>1</td><td>80.00</td><td>1</td>"
+        "<td>91.50</td><td>3.5</td><td>I Illness: Mon 3 Nov &amp; Tue 4 Nov</td><td></td></tr>\n"
+        "<tr><td></td><td>S2</td><td>Amy Smith</td><td>–</td><td>–</td><td>–</td><td>–</td><td>0</td><td>100.00</td>"
+        "<td>0.0</td><td></td><td>Late &lt;10 times&gt; (11)</td></tr>\n")
+    assert page.count("<tr") == 3  # the heading's row and the two pupils'

@@ -169,6 +169,21 @@ def test_a_pupil_with_no_session_in_the_window_is_not_listed_at_risk(run, tmp_pa
     assert "At risk of persistent absence (within 4 sessions of it): 1 pupil." in page
 
 
+def test_a_report_to_a_date_with_no_start_counts_nothing_before_it(run, tmp_path):
+    # --to alone: the window runs from the first mark, so nothing comes before it in its school year and
+    # a pupil persistently absent in it (P1: 3 of 20 missed) is newly so (the report used to fail on
+    # the day before the earliest date)
+    marks = marks_file(tmp_path / "m.csv", {"P1": ("3A", ["O"] * 3 + ["/"] * 17), "P2": ("3A", ["/"] * 20)},
+                       dt.date(2026, 9, 7))
+    out = tmp_path / "r.html"
+    result = run("report", marks, "--to", "18/09/2026", "--out", out)
+    assert result.exit_code == 0, result.stderr
+    page = out.read_text(encoding="utf-8")
+    assert "Newly persistently absent this window: 1 pupil; newly severely absent: 0 pupils." in page
+    new = page.split("<h3>Newly persistently absent</h3>")[1].split("</table>")[0]
+    assert "<tr><td>P1</td><td>Pat SurnameP1</td><td>3A</td><td>85.00</td></tr>" in new and "P2" not in new
+
+
 # -- 5. last year beside a year-to-date window -------------------------------------------------------
 
 

@@ -107,3 +107,38 @@ def test_one_export_over_two_school_years(write, run):
     # the whole data: each pupil as they are now
     now = csv_frame(run("summary", path, "--by", "year_group", "-f", "csv", "-q").stdout)
     assert _groups(now) == {"Year 7": 1, "Year 10": 1, "Year 11": 1}
+
+
+def test_details_as_of_several_dates_read_together_are_each_dates_own(write):
+    from attendance_cli.codes import load_code_table
+    from attendance_cli.dataset import Dataset
+    from attendance_cli.ingest import IngestOptions
+    from attendance_cli.ingest.validate import details_as_of, pupils_as_of
+
+    july, september = weekdays(dt.date(2025, 7, 14), 5), weekdays(dt.date(2025, 9, 8), 5)
+
+    def rows(pupil: str, days: list[dt.date], year: str, form: str, surname: str = "Smith") -> list[str]:
+        return [f"{pupil},{surname},Amy,{year},{form},{d:%d/%m/%Y},{s},/," for d in days for s in ("AM", "PM")]
+
+    path = write("two-years.csv", [
+        ARBOR_HEADER,
+        *rows("P1", july, "Year 10", " 10A "), *rows("P1", september, "Year 11", "11B"),  # a cell padded with spaces
+        *rows("P2", july[:2], "Year 9", "9C", surname="Jones"), *rows("P2", july[2:], "Year 9", "  ", surname="Jones"),
+        *rows("P2", september, "Year 10", "10C", surname="Jones-Patel"),
+        *rows("P3", september, "Year 7", "7A"),  # joined in September
+    ])
+    export = Dataset.open([path], IngestOptions(codes=load_code_table("dfe"))).export
+    columns = ["surname", "forename", "year_group", "form"]
+    ends = [dt.date(2025, 7, 15), dt.date(2025, 7, 18), dt.date(2025, 9, 9)]
+    together = details_as_of(export, columns, ends)
+    pupils = pl.DataFrame({"pupil_id": ["P1", "P2", "P3"], **{c: ["?"] * 3 for c in columns}})
+    for end in ends:
+        assert pupils_as_of(export, pupils, end).sort("pupil_id").equals(
+            pupils.update(together[end], on="pupil_id").sort("pupil_id")), end
+    # in July P2's form is the one on their latest row that gives one (the blank cells after it do not
+    # blank it); P3, who joined in September, has no row up to then and keeps their own details
+    assert together[dt.date(2025, 7, 18)].sort("pupil_id").rows() == [
+        ("P1", "Smith", "Amy", "Year 10", "10A"), ("P2", "Jones", "Amy", "Year 9", "9C")]
+    assert together[dt.date(2025, 9, 9)].sort("pupil_id").rows() == [
+        ("P1", "Smith", "Amy", "Year 11", "11B"), ("P2", "Jones-Patel", "Amy", "Year 10", "10C"),
+        ("P3", "Smith", "Amy", "Year 7", "7A")]

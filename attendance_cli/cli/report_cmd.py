@@ -379,11 +379,17 @@ def _write_digests(out: Path, result, by: str, fmt: DigestFormat) -> list[str]:
     names = file_names(groups)
     label = {"form": "Form", "year_group": ""}[by]
 
+    template = None
+    if fmt is DigestFormat.html:
+        from attendance_cli.reports.render import environment
+
+        template = environment("html").get_template("digest.html.j2")
+
     def writer(group, rows):
         if fmt is DigestFormat.csv:
             return lambda path: write_frame(rows, "csv", path, stamp=result.stamp)
         title = f"Attendance this week: {label + ' ' if label else ''}{group}"
-        return lambda path: path.write_bytes(_digest_page(fmt, title, week, year, rows, reference))
+        return lambda path: path.write_bytes(_digest_page(fmt, title, week, year, rows, reference, template))
 
     return write_together(out, [(f"digest-{names[group]}.{fmt.value}", writer(group, rows))
                                 for group, rows in groups.items()], DIGEST_STAGING, "digest")
@@ -399,14 +405,18 @@ def recover_digests(out: Path) -> list[str]:
     return recover_together(out, DIGEST_STAGING)
 
 
-def _digest_page(fmt: DigestFormat, title: str, week: str, year: str, rows, reference) -> bytes:
-    """One group's digest as an HTML page or a PDF."""
+def _digest_page(fmt: DigestFormat, title: str, week: str, year: str, rows, reference, template=None) -> bytes:
+    """One group's digest as an HTML page or a PDF (`template`: digest.html.j2, loaded once for every group's)."""
     from attendance_cli.errors import UsageError
     from attendance_cli.reports.render import environment
 
     if fmt is DigestFormat.html:
-        page = environment("html").get_template("digest.html.j2").render(title=title, week=week, year=year,
-                                                                   rows=rows.to_dicts())
+        from markupsafe import Markup
+
+        from attendance_cli.reports.render import digest_rows
+
+        page = (template or environment("html").get_template("digest.html.j2")).render(
+            title=title, week=week, year=year, body=Markup(digest_rows(rows)))
         return page.encode("utf-8")
     from attendance_cli.letters.pdf import compile_one
 

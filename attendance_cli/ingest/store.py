@@ -175,14 +175,14 @@ class Store:
                 .with_columns(pl.col("pupil").cast(pl.UInt32)))
 
     def pupils_as_of(self, pupils: pl.DataFrame, end: dt.date) -> pl.DataFrame:
-        """`pupils` with their details as they were on `end` (`validate.details_as_of`), from the
+        """`pupils` with their details as they were on `end` (`validate.history_as_of`), from the
         history of their details the store keeps."""
-        from attendance_cli.ingest.validate import HISTORY, details_as_of
+        from attendance_cli.ingest.validate import HISTORY, history_as_of
 
         text = {c: pl.Int64 if c == "order" else pl.String for c in HISTORY}  # dates as ISO text
         history = pl.DataFrame(self.info.get("history") or {c: [] for c in HISTORY}, schema=text).with_columns(
             pl.col(c).str.to_date("%Y-%m-%d") for c, dtype in HISTORY.items() if dtype == pl.Date)
-        return details_as_of(history, pupils, end)
+        return history_as_of(history, pupils, end)
 
     def pupils(self, attributes: list[str]) -> pl.DataFrame:
         table = self.pupil_table

@@ -736,14 +736,58 @@ def _pupils(per_file: pl.DataFrame, attrs: list[str], files: int) -> pl.DataFram
 
 
 def pupils_as_of(export: Export, pupils: pl.DataFrame, end: dt.date) -> pl.DataFrame:
-    """`pupils` with each pupil's details as they were on `end` (`details_as_of`), from the exports'
-    rows. One read of the exports' detail columns."""
-    columns = [c for c in pupils.columns if c != "pupil_id"]
+    """`pupils` with the details of each pupil who has rows after `end` taken from their latest row on
+    or before it (by date and session, then file and row; a blank cell does not blank a detail), so
+    that a past window groups its pupils as they were then (last year's Year 10 in Year 10), not as
+    the latest export has them. A detail no row up to `end` gives (an export without names) is the
+    one on their earliest row after it that gives it. One read of the exports' detail columns."""
+    if end is None:
+        return pupils
+    return with_details(pupils, details_as_of(export, [c for c in pupils.columns if c != "pupil_id"], [end])[end])
+
+
+def details_as_of(export: Export, columns: Sequence[str], ends: Sequence[dt.date]) -> dict[dt.date, pl.DataFrame | None]:
+    """For each date in `ends`, the details (`columns`) of each pupil who has rows both up to it and
+    after it, as `pupils_as_of` takes them (None: no such pupil, or no detail column), all in one read
+    of the exports' detail columns."""
     names = {"surname", "forename"} & set(columns)
     attrs = [a for a in export.attributes if a in columns or (a == "full_name" and names)]
-    if not attrs or end is None:
+    if not attrs:
+        return dict.fromkeys(ends)
+    rows = export.rows
+    have = rows.collect_schema()
+    text = [a for a in attrs if a in have]
+    given = {a: pl.col(a).str.strip_chars() != "" for a in text}  # (null: no detail either)
+    # each detail from the latest row up to the date that gives it, else the earliest after it; max_by
+    # and min_by keep one value per pupil as the rows stream past, and the cells chosen are trimmed
+    # only then: a trimmed copy of every cell held by the group-by would take gigabytes for a large school
+    order = pl.struct("key", "file", "row")
+    aggregations = []
+    for i, end in enumerate(ends):
+        inside = pl.col("date") <= end
+        aggregations += [(~inside).any().alias(f"_later_{i}"), inside.any().alias(f"_before_{i}"),
+                         *[pl.col(a).max_by(pl.when(inside & given[a]).then(order)).alias(f"{a}_{i}") for a in text],
+                         *[pl.col(a).min_by(pl.when(~inside & given[a]).then(order)).alias(f"_after_{a}_{i}")
+                           for a in text]]
+    found = rows.select("pupil_id", "date", "key", "file", "row", *text).group_by("pupil_id").agg(
+        aggregations).collect(engine="streaming")
+    out: dict[dt.date, pl.DataFrame | None] = {}
+    for i, end in enumerate(ends):
+        then = found.filter(pl.col(f"_later_{i}") & pl.col(f"_before_{i}")).select(
+            "pupil_id", *[pl.coalesce(f"{a}_{i}", f"_after_{a}_{i}").str.strip_chars().alias(a) for a in text])
+        if not then.height:
+            out[end] = None
+            continue
+        then = tidy_pupils(then.with_columns(pl.lit(None, dtype=pl.String).alias(a) for a in attrs if a not in have))
+        out[end] = then.select("pupil_id", *[c for c in columns if c in then.columns])
+    return out
+
+
+def with_details(pupils: pl.DataFrame, details: pl.DataFrame | None) -> pl.DataFrame:
+    """`pupils` with these pupils' details (details_as_of) in place of their own."""
+    if details is None:
         return pupils
-    return details_as_of(detail_history(export.rows, attrs, spanning=end), pupils, end)
+    return pupils.update(details.cast({c: pupils.schema[c] for c in details.columns}), on="pupil_id")
 
 
 #: The columns of a pupil's detail history (`detail_history`).
@@ -751,15 +795,14 @@ HISTORY = {"pupil_id": pl.String, "attribute": pl.String, "value": pl.String, "f
            "order": pl.Int64, "first_date": pl.Date, "last_date": pl.Date}
 
 
-def detail_history(rows: pl.LazyFrame, attrs: Sequence[str], spanning: dt.date | None = None) -> pl.DataFrame:
+def detail_history(rows: pl.LazyFrame, attrs: Sequence[str]) -> pl.DataFrame:
     """How the details (`attrs`: year group, form, names ...) of each pupil whose details change
     changed: a row per run of one value of one detail in the pupil's rows taken in order (date and
     session, then file and row), blank cells left out (a blank does not blank a detail), with the
     date and place (`order`) of the run's first row and the pupil's first and last dates. Pupils
     whose every detail keeps one value are left out: their details are the same on every date. What
     a store keeps (`attendance ingest -o`), so that a past window from it is grouped as from the
-    exports. `spanning`: only pupils with rows on or before that date and after it (the rows are read
-    again only for them, and not at all where there are none: last year's window on this year's file)."""
+    exports (from which `details_as_of` reads them for the dates wanted, in one pass)."""
     have = rows.collect_schema()
     text = [a for a in attrs if a in have]
     if not text:
@@ -769,8 +812,7 @@ def detail_history(rows: pl.LazyFrame, attrs: Sequence[str], spanning: dt.date |
     changing = (given.group_by("pupil_id")
                 .agg(pl.any_horizontal(*[pl.col(a).drop_nulls().n_unique() > 1 for a in text]).alias("_changes"),
                      pl.col("date").min().alias("first_date"), pl.col("date").max().alias("last_date"))
-                .filter(pl.col("_changes") & (pl.lit(True) if spanning is None else
-                                              (pl.col("first_date") <= spanning) & (pl.col("last_date") > spanning)))
+                .filter(pl.col("_changes"))
                 .select("pupil_id", "first_date", "last_date").collect(engine="streaming"))
     if not changing.height:
         return pl.DataFrame(schema=HISTORY)
@@ -784,9 +826,10 @@ def detail_history(rows: pl.LazyFrame, attrs: Sequence[str], spanning: dt.date |
     return pl.concat(runs).collect(engine="streaming").cast(HISTORY)
 
 
-def details_as_of(history: pl.DataFrame, pupils: pl.DataFrame, end: dt.date) -> pl.DataFrame:
+def history_as_of(history: pl.DataFrame, pupils: pl.DataFrame, end: dt.date) -> pl.DataFrame:
     """`pupils` with the details of each pupil who has rows both up to `end` and after it taken from
-    their latest row on or before it (`history`: `detail_history`), so that a past window groups its
+    their latest row on or before it (`history`: `detail_history`, a store's), as `pupils_as_of` takes
+    them from the exports, so that a past window groups its
     pupils as they were then (last year's Year 10 in Year 10), not as the latest export has them. A
     detail no row up to `end` gives (an export without names) is the one on their earliest row after
     it that gives it."""
@@ -805,6 +848,8 @@ def details_as_of(history: pl.DataFrame, pupils: pl.DataFrame, end: dt.date) -> 
     then = tidy_pupils(found.with_columns(pl.lit(None, dtype=pl.String).alias(c) for c in wanted))
     then = then.select("pupil_id", *[c for c in columns if c in then.columns])
     return pupils.update(then.cast({c: pupils.schema[c] for c in then.columns}), on="pupil_id")
+
+
 
 
 def tidy_pupils(pupils: pl.DataFrame) -> pl.DataFrame:

@@ -55,7 +55,7 @@ def report(data: Dataset, options: ReportOptions = ReportOptions()) -> ReportRes
     choice = options.window
     if choice.name is None and not choice.dated:
         choice = replace(choice, name="half-term")
-    data.marks  # the report needs them: read first, the calendar and every window's figures come from them
+    data.read_marks_once()  # read first: the calendar and every window's figures and marks come from that read
     window = choice.resolve(data, options.calendar)
     assert window is not None
     calendar, _ = data.calendar(options.calendar)
@@ -177,8 +177,10 @@ def digest(data: Dataset, options: DigestOptions) -> DigestResult:
         from attendance_cli.rules.triggers import find_triggers
 
         new_events = find_triggers(data, settings.policy, settings.calendar_file, reference, settings.ledger).new
-    # the week and the year to date in one pass (reports.digest counts these two windows), unless
-    # the rules' marks are in memory already (then they are counted from those)
+    # the week's marks (its figures and its absences come from them), then the week and the year to
+    # date (reports.digest counts these two windows) in one pass, unless the rules' marks are in
+    # memory already (then they are counted from those)
+    data.marks_between(week.start, week.end)
     data.prepare([week, calendar.window("ytd", reference)], attributes=["surname", "forename", "year_group", "form"])
     week_start = week.start
     groups, week, year = figures(data, calendar, reference, options.by, new_events)

@@ -74,7 +74,7 @@ def _reasons(data: Dataset, window) -> pl.DataFrame:
     were missed for one reason is the day alone; otherwise the sessions (or lessons) are named."""
     from attendance_cli.figures import ABSENT
 
-    marks = data.marks
+    marks = data.marks_between(window.start, window.end)  # the week's marks only
     meanings: dict[str, str] = {}
     for code in data.export.slots.codes.codes:
         meanings.setdefault(code.code, code.meaning)

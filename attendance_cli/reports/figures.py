@@ -124,7 +124,15 @@ def build(data: Dataset, window: Window, calendar: SchoolCalendar, *, title: str
           benchmarks: Benchmarks | None = None, policy: Any = None) -> Report:
     export = data.export
     lessons = data.lessons
-    marks = data.marks  # read first: the window's counts then come from the marks, not another read
+    # the marks of the window (and of the weeks around its letters) only, not the whole year's: the
+    # window's figures are counted from them, and the school year's (to date, last year's, the
+    # patterns') in one more pass over the marks (Dataset.slot_counts)
+    around = dt.timedelta(weeks=weeks_around_letters) if ledger_path else dt.timedelta(0)
+    marks = data.marks_between(window.start and window.start - around, window.end and window.end + around)
+    ytd, earlier, year = _ytd_window(data, window, calendar), _last_year_window(window, calendar), _year_of(window)
+    windows = [w for w in (window, ytd, earlier) if w is not None]
+    data.slot_counts([*windows, year])
+    data.prepare(windows)
     counted = data.tally(window)
     pupils = pupil_statistics(counted, keys=[a for a in ATTRIBUTES if a in counted.pupils.columns])
     require_possible(pupils, window)
@@ -152,10 +160,11 @@ def build(data: Dataset, window: Window, calendar: SchoolCalendar, *, title: str
     nested = [c for c, _ in breakdowns if c in ("year_group", "form")]
     links = pupils.select(nested).unique().rows() if len(nested) == 2 else []  # which forms are in which year groups
 
-    possible = _Possible(marks, marks.numbered(pupils.select("pupil_id"))["pupil"] if window.dfe_cohort else None)
+    possible = _Possible(marks, pupils["pupil_id"] if window.dfe_cohort else None)
     marks = possible.marks  # with --cohort dfe, the cohort's pupils only
     weekly, heat, reasons = _series(possible, window, export)
-    patterns = _patterns(marks, possible, window, calendar, pupils, at_risk_within, lessons)
+    per_pupil = _per_pupil(data, possible, window)
+    patterns = _patterns(marks, possible, window, calendar, pupils, at_risk_within, lessons, per_pupil)
     last_year = _last_year(data, window, calendar, lessons)
     interventions, letters = (_interventions(marks, possible, ledger_path, policy_name, weeks_around_letters, window,
                                              policy, calendar.school_days) if ledger_path else ([], {}))
@@ -189,11 +198,7 @@ def _comparison(data: Dataset, window: Window, calendar: SchoolCalendar, benchma
     from attendance_cli.calendar import school_year_label
     from attendance_cli.reports.benchmarks import MEASURES, Choice, choose, covers, period_of
 
-    end = window.end or data.dates[1] or dt.date.today()
-    year_start = school_year_start(end)
-    opening = dt.date(year_start.year, 9, 14)  # the school year has begun by then (benchmarks.covers)
-    first_day = min((d for d in calendar.school_days if d >= year_start), default=year_start)
-    year_to_date = window.start is None or window.start <= min(first_day, opening)
+    end, year_start, opening, first_day, year_to_date = _school_year(data, window, calendar)
     period = period_of(window.start or year_start, end, year_to_date)
     year = year_start.year
     whole = year_to_date or covers(window.start or year_start, end, period)
@@ -213,8 +218,7 @@ def _comparison(data: Dataset, window: Window, calendar: SchoolCalendar, benchma
     if not year_to_date and first_day > opening:
         ytd_missing = first_day
     elif not year_to_date:
-        ytd_window = Window(year_start, end, f"school year {school_year_label(year_start)} to date",
-                            dfe_cohort=window.dfe_cohort)
+        ytd_window = _ytd_window(data, window, calendar)
         whole_year = overall_statistics(pupil_statistics(data.tally(ytd_window)), lessons)
         row = whole_year.row(0, named=True) if whole_year.height else {}
         ytd_period = period_of(year_start, end, True)
@@ -224,6 +228,53 @@ def _comparison(data: Dataset, window: Window, calendar: SchoolCalendar, benchma
     return {"period": period, "school_year": school_year_label(year_start), "phase": phase, "window": choices,
             "ytd": ytd, "ytd_missing": ytd_missing, "shipped": benchmarks.shipped, "file": benchmarks.path,
             "cohort": window.dfe_cohort}
+
+
+def _school_year(data: Dataset, window: Window, calendar: SchoolCalendar) -> tuple[dt.date, dt.date, dt.date, dt.date, bool]:
+    """The window's end (or the data's), its school year's start, 14 September of it, its first school
+    day, and whether the window counts as the year to date (_comparison)."""
+    end = window.end or data.dates[1] or dt.date.today()
+    year_start = school_year_start(end)
+    opening = dt.date(year_start.year, 9, 14)  # the school year has begun by then (benchmarks.covers)
+    first_day = min((d for d in calendar.school_days if d >= year_start), default=year_start)
+    year_to_date = window.start is None or window.start <= min(first_day, opening)
+    return end, year_start, opening, first_day, year_to_date
+
+
+def _ytd_window(data: Dataset, window: Window, calendar: SchoolCalendar) -> Window | None:
+    """The school year to date _comparison sets beside a shorter window (None: the window is the year
+    to date, or the exports begin after the school year did)."""
+    from attendance_cli.calendar import school_year_label
+
+    end, year_start, opening, first_day, year_to_date = _school_year(data, window, calendar)
+    if year_to_date or first_day > opening:
+        return None
+    return Window(year_start, end, f"school year {school_year_label(year_start)} to date", dfe_cohort=window.dfe_cohort)
+
+
+def _year_of(window: Window) -> Window:
+    """The school year to the window's end (all dates up to it when the window has no end)."""
+    end = window.end or dt.date.max
+    return Window(school_year_start(end) if window.end else dt.date.min, end)
+
+
+def _per_pupil(data: Dataset, possible: _Possible, window: Window) -> pl.DataFrame:
+    """Each pupil's possible sessions and absences over the school year to the window's end (possible,
+    absent), that year before the window (possible_before, absent_before) and the window
+    (possible_window, absent_window): for the pupils with a possible mark in any of them."""
+    year = _year_of(window)
+    inside = Window(window.start or dt.date.min, window.end or dt.date.max)
+    counts = data.slot_counts([year, inside])
+    if counts is None:  # (nothing holds the marks: every one read into memory)
+        data.marks
+        counts = data.slot_counts([year, inside])
+    both = possible.per_pupil_in({"": counts[0], "_window": counts[1]})
+    # the year before the window is the year less the window, when the window starts in it (else none)
+    split = inside.start >= year.start
+    before = [(pl.col(m) - pl.col(f"{m}_window") if split else pl.lit(0, dtype=pl.Int64)).alias(f"{m}_before")
+              for m in ("possible", "absent")]
+    return both.with_columns(before).select("pupil_id", "possible", "absent", "possible_before", "absent_before",
+                                            "possible_window", "absent_window")
 
 
 def hide(report: Report, anonymous: bool) -> set[str]:
@@ -276,10 +327,12 @@ class _Possible:
     thousand counts carry codes (`sessions` and `minutes_late` are the weights)."""
 
     def __init__(self, marks: Marks, pupils: pl.Series | None = None) -> None:
-        if pupils is not None:  # only these pupils' marks (the DfE cohort's)
+        if pupils is not None:  # only these pupils' marks (the DfE cohort's, by id)
             from dataclasses import replace
 
-            marks = replace(marks, frame=marks.frame.filter(pl.col("pupil").is_in(pupils.implode())), sums={})
+            numbers = marks.numbered(pupils.to_frame("pupil_id"))["pupil"]
+            marks = replace(marks, frame=marks.frame.filter(pl.col("pupil").is_in(numbers.implode())), sums={})
+        self.cohort = pupils
         self.marks = marks
         self.lookup = marks.lookup.filter(pl.col("category").is_in(POSSIBLE)).select("slot", "code", "category", "late")
 
@@ -298,21 +351,16 @@ class _Possible:
         grouped = frame.group_by(*keys, "slot").agg(pl.len().cast(pl.Int64).alias("sessions"), *minutes)
         return grouped.collect(engine="streaming").join(self.lookup, on="slot", how="inner").drop("slot")
 
-    def per_pupil(self, dates: pl.Expr) -> pl.DataFrame:
-        """pupil, possible, absent: for the pupils with a possible mark on the dates."""
-        return self.per_pupil_in({"": dates}).filter(pl.col("possible") > 0)
-
-    def per_pupil_in(self, spans: dict[str, pl.Expr]) -> pl.DataFrame:
-        """pupil, then possible{name} and absent{name} for each span of dates, in one pass: for the
-        pupils with a possible mark in any of them."""
-        frame = self.marks.frame.lazy().filter(pl.col("slot").is_in(self.lookup["slot"].implode()))
-        frame = frame.filter(pl.any_horizontal(*spans.values()))
-        grouped = (frame.group_by("pupil", "slot").agg(*[dates.sum().cast(pl.Int64).alias(f"_n{name}")
-                                                          for name, dates in spans.items()])
-                   .collect(engine="streaming").join(self.lookup, on="slot", how="inner"))
-        return grouped.group_by("pupil").agg(*[
-            expr for name in spans for expr in (possible_expr(f"_n{name}").alias(f"possible{name}"),
-                                                absences_expr(f"_n{name}").alias(f"absent{name}"))])
+    def per_pupil_in(self, spans: dict[str, pl.DataFrame]) -> pl.DataFrame:
+        """pupil_id, then possible{name} and absent{name} for each span of dates: for the pupils with a
+        possible mark in any of them. `spans`: each span's Dataset.slot_counts."""
+        measured = None
+        for name, counts in spans.items():
+            frame = counts if self.cohort is None else counts.filter(pl.col("pupil_id").is_in(self.cohort.implode()))
+            each = frame.join(self.lookup, on="slot", how="inner").group_by("pupil_id").agg(
+                possible_expr("sessions").alias(f"possible{name}"), absences_expr("sessions").alias(f"absent{name}"))
+            measured = each if measured is None else measured.join(each, on="pupil_id", how="full", coalesce=True)
+        return measured.fill_null(0)
 
     def pupils_with(self, slots: pl.Series, dates: pl.Expr) -> pl.Series:
         """The pupil of each mark in `slots` on the dates (one per mark)."""
@@ -344,9 +392,10 @@ def _series(possible: _Possible, window: Window, export: Export) -> tuple[pl.Dat
 
 
 def _patterns(marks: Marks, possible: _Possible, window: Window, calendar: SchoolCalendar, pupils: pl.DataFrame,
-              within: int, lessons: bool) -> dict[str, Any]:
+              within: int, lessons: bool, per_pupil: pl.DataFrame) -> dict[str, Any]:
     """Absence next to breaks and bank holidays, term-time holidays (G), runs of absence, pupils newly
-    persistently or severely absent in the window, and pupils within `within` sessions of it."""
+    persistently or severely absent in the window, and pupils within `within` sessions of it.
+    `per_pupil`: each pupil's possible sessions and absences in the window and the year (_per_pupil)."""
     inside = _in(window)
     # days next to a break: the last school day before and the first after a gap of more than a weekend,
     # or next to a bank holiday
@@ -363,12 +412,9 @@ def _patterns(marks: Marks, possible: _Possible, window: Window, calendar: Schoo
     holidays = possible.pupils_with(marks.slots(codes=("G",)), inside)
     # newly PA/SA: persistently absent over the school year to the window's end, not to the day before it began
     start, end = window.start or dt.date.min, window.end or dt.date.max
-    year_start = school_year_start(end) if window.end else dt.date.min
     # only pupils with a possible session in the window: a leaver's year-to-date figures would list
     # them (nameless: names come from the window's pupils) as at risk in a window they were not in
-    both = possible.per_pupil_in({"": pl.col("date").is_between(year_start, end),
-                                  "_before": pl.col("date").is_between(year_start, start - dt.timedelta(days=1)),
-                                  "_window": inside}).filter((pl.col("possible_window") > 0) & (pl.col("possible") > 0))
+    both = per_pupil.filter((pl.col("possible_window") > 0) & (pl.col("possible") > 0))
     both = both.drop("possible_window", "absent_window")
     pa = persistent_expr(pl.col("absent"), pl.col("possible"))
     pa_before = persistent_expr(pl.col("absent_before"), pl.col("possible_before"))
@@ -381,7 +427,7 @@ def _patterns(marks: Marks, possible: _Possible, window: Window, calendar: Schoo
                & persistent_expr(pl.col("absent") + within, pl.col("possible") + within))
     flagged = both.with_columns(pa.alias("pa"), (pa & ~pa_before).alias("new_pa"), (sa & ~sa_before).alias("new_sa"),
                                 at_risk.alias("at_risk"))
-    flagged = marks.with_ids(flagged)
+    flagged = flagged.select(pl.exclude("pupil_id"), "pupil_id")  # (as the pupils' numbers gave them)
     names = pupils.select("pupil_id", *[c for c in ("surname", "forename", "year_group", "form") if c in pupils.columns])
     listing = (lambda column: flagged.filter(pl.col(column)).join(names, on="pupil_id", how="left")
                .with_columns(pct_expr(pl.col("possible") - pl.col("absent"), pl.col("possible")).alias("attendance_pct"))
@@ -424,6 +470,18 @@ def _last_year(data: Dataset, window: Window, calendar: SchoolCalendar, lessons:
     Covered means the data begins by the window's first school day, a year back (with a fortnight's
     slack): a year-to-date window starts on 1 August, in the holiday, so the data never begins near
     its first date, and its comparison would never be shown."""
+    earlier = _last_year_window(window, calendar)
+    if earlier is None:
+        return None
+    pupils = pupil_statistics(data.tally(earlier))
+    if pupils.height == 0:
+        return None
+    whole = overall_statistics(pupils, lessons)
+    return {"start": earlier.start, "end": earlier.end, **_rates(whole.row(0, named=True))}
+
+
+def _last_year_window(window: Window, calendar: SchoolCalendar) -> Window | None:
+    """The same window 52 weeks earlier, when the data covers it (_last_year)."""
     if window.start is None or window.end is None:
         return None
     start, end = window.start - dt.timedelta(weeks=52), window.end - dt.timedelta(weeks=52)
@@ -431,12 +489,7 @@ def _last_year(data: Dataset, window: Window, calendar: SchoolCalendar, lessons:
     first = calendar.school_days[0] if calendar.school_days else None
     if first is None or first > first_day - dt.timedelta(weeks=52) + LAST_YEAR_SLACK:
         return None
-    earlier = Window(start, end, "the same window last year", dfe_cohort=window.dfe_cohort)
-    pupils = pupil_statistics(data.tally(earlier))
-    if pupils.height == 0:
-        return None
-    whole = overall_statistics(pupils, lessons)
-    return {"start": start, "end": end, **_rates(whole.row(0, named=True))}
+    return Window(start, end, "the same window last year", dfe_cohort=window.dfe_cohort)
 
 
 #: Letters with fewer school days of registers after them than this are left out of "Letters and

@@ -323,6 +323,38 @@ def environment(kind: str):
     return make([templates_folder() / "reports"], kind, autoescape=kind == "html", keep_trailing_newline=False)
 
 
+#: What Jinja's autoescape (markupsafe) writes for each character it escapes.
+_HTML_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "'": "&#39;", '"': "&#34;"}
+
+
+def digest_rows(rows) -> str:
+    """A digest's table rows for `digest.html.j2` (reports.digest.COLUMNS in, `<tr>...</tr>` lines out):
+    made as one text column in Polars, not by the template's loop, which took seconds for 60,000
+    pupils. Each value is escaped as autoescape does, a missing value is "None" as Jinja prints it,
+    and a week's missing figure (or empty attendance %) is "–"."""
+    import polars as pl
+
+    def text(column: str) -> pl.Expr:
+        return (pl.col(column).cast(pl.String).str.replace_many(list(_HTML_ESCAPES), list(_HTML_ESCAPES.values()))
+                .fill_null("None"))
+
+    def or_dash(column: str, shown: pl.Expr) -> pl.Expr:
+        return pl.when(shown).then(text(column)).otherwise(pl.lit("–"))
+
+    week_pct = pl.col("week_attendance_pct").cast(pl.String)
+    cells = [text("pupil_id"), pl.concat_str(text("forename"), pl.lit(" "), text("surname")),
+             *[or_dash(c, pl.col(c).is_not_null()) for c in ("week_possible", "week_absences", "week_lates")],
+             or_dash("week_attendance_pct", week_pct.is_not_null() & (week_pct != "")),
+             text("unmarked_this_week"), text("ytd_attendance_pct"),
+             or_dash("ytd_days_missed", pl.col("ytd_days_missed").is_not_null()),
+             text("week_absence_reasons"), text("new_triggers")]
+    action = pl.col("needs_action").fill_null(False)
+    start = (pl.when(action).then(pl.lit('<tr class="action"><td>▶<span class="note"> needs action</span></td><td>'))
+             .otherwise(pl.lit("<tr><td></td><td>")))
+    line = pl.concat_str(start, pl.concat_str(cells, separator="</td><td>"), pl.lit("</td></tr>\n"))
+    return rows.select(line.str.join("")).item() if rows.height else ""
+
+
 def to_html(data: dict[str, Any], svgs: dict[str, str]) -> str:
     from markupsafe import Markup
 
