@@ -397,7 +397,7 @@ class Dataset:
                                .fill_null(True).all()).item()
         if not ordered:
             frame = frame.sort("pupil", "date", "session")
-        marks = Marks(frame, pupils, lookup, False, unmarked=unmarked)
+        marks = Marks(frame, pupils, lookup, False, unmarked=unmarked)  # (rows are set aside for session registers only)
         self._between = ((start, end), marks)  # (these dates' counts are then counted from them)
         return marks
 

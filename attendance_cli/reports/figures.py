@@ -125,8 +125,8 @@ def build(data: Dataset, window: Window, calendar: SchoolCalendar, *, title: str
     export = data.export
     lessons = data.lessons
     # the marks of the window (and of the weeks around its letters) only, not the whole year's: the
-    # window's figures are counted from them, and the school year's (to date, last year's, the
-    # patterns') in one more pass over the marks (Dataset.slot_counts)
+    # window's figures are counted from them, and the longer windows' (the year to date, last year,
+    # the patterns' school year) in one more pass over the rows the check wrote aside (Dataset.slot_counts)
     around = dt.timedelta(weeks=weeks_around_letters) if ledger_path else dt.timedelta(0)
     marks = data.marks_between(window.start and window.start - around, window.end and window.end + around)
     ytd, earlier, year = _ytd_window(data, window, calendar), _last_year_window(window, calendar), _year_of(window)
