@@ -486,10 +486,7 @@ def test_the_rate_spaces_the_messages_at_the_server(run, school, server):
     result = letters(run, tmp_path, export, contacts, "--rate", "120")  # one every half second
     assert result.exit_code == 0, result.stderr
     times = [r.at for r in handler.received]
-    # received half a second apart, give or take the server thread's turn on a busy machine (unspaced,
-    # three messages arrive within a few milliseconds)
-    assert len(times) == 3 and times[-1] - times[0] >= 0.95
-    assert all(later - earlier >= 0.3 for earlier, later in zip(times, times[1:]))
+    assert len(times) == 3 and all(later - earlier >= 0.45 for earlier, later in zip(times, times[1:]))
 
 
 def test_written_emails_are_drafts_with_no_date_or_message_id(run, school):
