@@ -89,11 +89,11 @@ def _history(result: Tally) -> dict[str, list]:
     exports over more than one school year, where year groups change. (Within one school year it is not
     kept: finding it costs a second read of the exports and, for 60,000 pupils, gigabytes; a past window
     of the same school year from the store is grouped by the pupils' latest forms.)"""
+    from attendance_cli.calendar import school_year_start
     from attendance_cli.ingest.validate import HISTORY, detail_history
 
     first, last = result.report.first_date, result.report.last_date
-    school_year = (lambda day: day.year - (day.month < 8)) if first and last else None
-    if school_year is None or school_year(first) == school_year(last):
+    if first is None or last is None or school_year_start(first) == school_year_start(last):
         return {c: [] for c in HISTORY}
     history = detail_history(result.export.rows, result.export.attributes)
     return history.with_columns(pl.col(c).cast(pl.String) for c in ("from_date", "first_date", "last_date")) \

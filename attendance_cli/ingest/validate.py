@@ -807,13 +807,13 @@ def detail_history(rows: pl.LazyFrame, attrs: Sequence[str]) -> pl.DataFrame:
     text = [a for a in attrs if a in have]
     if not text:
         return pl.DataFrame(schema=HISTORY)
-    given = rows.select("pupil_id", "date", "key", "file", "row",
-                        *[pl.col(a).str.strip_chars().replace("", None).alias(a) for a in text])
+    trimmed = {a: pl.col(a).str.strip_chars().replace("", None) for a in text}  # a blank cell: no detail
+    given = rows.select("pupil_id", "date", "key", "file", "row", *[value.alias(a) for a, value in trimmed.items()])
     # which pupils' details change: the least and greatest hash of each detail's trimmed value (a number
     # per cell, kept as the rows stream past; trimmed strings held by the group-by took gigabytes)
-    hashed = [pl.col(a).str.strip_chars().replace("", None).hash() for a in text]
     changing = (rows.group_by("pupil_id")
-                .agg(pl.any_horizontal(*[h.min() != h.max() for h in hashed]).alias("_changes"),
+                .agg(pl.any_horizontal(*[value.hash().min() != value.hash().max() for value in trimmed.values()])
+                     .alias("_changes"),
                      pl.col("date").min().alias("first_date"), pl.col("date").max().alias("last_date"))
                 .filter(pl.col("_changes"))
                 .select("pupil_id", "first_date", "last_date").collect(engine="streaming"))

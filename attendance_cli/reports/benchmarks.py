@@ -200,7 +200,7 @@ def period_of(start: dt.date, end: dt.date, year_to_date: bool) -> str:
     spring 1 January to Easter Sunday, summer to 31 July (reference/rules.md). The school year to
     date: the period it reaches (autumn, autumn-spring, full-year); a window inside one term: that
     term; anything else: the full year."""
-    from attendance_cli.calendar import easter_sunday
+    from attendance_cli.calendar import easter_sunday, school_year_start
 
     def term(day: dt.date) -> str:
         if day.month >= 8:
@@ -209,8 +209,7 @@ def period_of(start: dt.date, end: dt.date, year_to_date: bool) -> str:
 
     if year_to_date:
         return {"autumn": "autumn", "spring": "autumn-spring", "summer": "full-year"}[term(end)]
-    same_year = (start.year if start.month >= 8 else start.year - 1) == (end.year if end.month >= 8 else end.year - 1)
-    if same_year and term(start) == term(end):
+    if school_year_start(start) == school_year_start(end) and term(start) == term(end):
         return term(start)
     return "full-year"
 
@@ -230,9 +229,9 @@ def covers(start: dt.date, end: dt.date, period: str) -> bool:
     10 January, or 16 days after Easter Sunday, as the Easter holiday may begin after it) and ends
     in its last weeks (15 December, 21 days before Easter Sunday, 15 July). A half term or a few
     weeks do not: a pupil misses 10% of three weeks far more easily than 10% of a term."""
-    from attendance_cli.calendar import easter_sunday
+    from attendance_cli.calendar import easter_sunday, school_year_start
 
-    year = start.year if start.month >= 8 else start.year - 1  # the school year's first calendar year
+    year = school_year_start(start).year  # the school year's first calendar year
     easter = easter_sunday(year + 1)
     opening = {"autumn": dt.date(year, 9, 14), "autumn-spring": dt.date(year, 9, 14), "full-year": dt.date(year, 9, 14),
                "spring": dt.date(year + 1, 1, 10), "summer": easter + dt.timedelta(days=16)}[period]
